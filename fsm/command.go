@@ -1,0 +1,112 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// CommandType is the first byte of every Raft command orderly writes.
+type CommandType uint8
+
+// Command types. Values live in the Raft log forever: never renumber.
+const (
+	CmdPlaceOrder CommandType = 1
+	CmdSetMember  CommandType = 2
+)
+
+// Laptop types carried in PlaceOrder (the same values as the wire protocol).
+const (
+	LaptopRegular uint8 = 0
+	LaptopCustom  uint8 = 1
+)
+
+// PlaceOrder is one order, regular or custom (DESIGN §3). EngineerID and
+// ExpertID are decided by the leader that took the order; LeaderTime is the
+// leader's clock when it proposed the command, the only time Apply sees.
+type PlaceOrder struct {
+	CustomerID  int32
+	OrderNumber int32
+	LaptopType  uint8
+	EngineerID  int32
+	ExpertID    int32
+	ClientID    uint64
+	Seq         uint64
+	LeaderTime  int64 // unix nanoseconds
+}
+
+const placeOrderLen = 1 + 4 + 4 + 1 + 4 + 4 + 8 + 8 + 8
+
+// AppendPlaceOrder appends the encoded command to dst.
+func AppendPlaceOrder(dst []byte, c PlaceOrder) []byte {
+	dst = append(dst, byte(CmdPlaceOrder))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(c.CustomerID))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(c.OrderNumber))
+	dst = append(dst, c.LaptopType)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(c.EngineerID))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(c.ExpertID))
+	dst = binary.BigEndian.AppendUint64(dst, c.ClientID)
+	dst = binary.BigEndian.AppendUint64(dst, c.Seq)
+	return binary.BigEndian.AppendUint64(dst, uint64(c.LeaderTime))
+}
+
+// ErrBadCommand means a log entry is not a command this version knows.
+// Only a leader bug or a newer version writes one: the node must stop.
+var ErrBadCommand = errors.New("fsm: undecodable command")
+
+func decodePlaceOrder(b []byte) (PlaceOrder, error) {
+	if len(b) != placeOrderLen {
+		return PlaceOrder{}, fmt.Errorf("%w: PlaceOrder of %d bytes, want %d", ErrBadCommand, len(b), placeOrderLen)
+	}
+	be := binary.BigEndian
+	return PlaceOrder{
+		CustomerID:  int32(be.Uint32(b[1:])),
+		OrderNumber: int32(be.Uint32(b[5:])),
+		LaptopType:  b[9],
+		EngineerID:  int32(be.Uint32(b[10:])),
+		ExpertID:    int32(be.Uint32(b[14:])),
+		ClientID:    be.Uint64(b[18:]),
+		Seq:         be.Uint64(b[26:]),
+		LeaderTime:  int64(be.Uint64(b[34:])),
+	}, nil
+}
+
+// SetMember records a node's client address, so that every node and client
+// can find the leader's client port from its Raft id.
+type SetMember struct {
+	ID         string
+	ClientAddr string
+}
+
+// AppendSetMember appends the encoded command to dst.
+func AppendSetMember(dst []byte, c SetMember) []byte {
+	dst = append(dst, byte(CmdSetMember))
+	dst = appendString(dst, c.ID)
+	return appendString(dst, c.ClientAddr)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
+	return append(dst, s...)
+}
+
+func decodeSetMember(b []byte) (SetMember, error) {
+	b = b[1:]
+	id, b, ok1 := cutString(b)
+	addr, b, ok2 := cutString(b)
+	if !ok1 || !ok2 || len(b) != 0 {
+		return SetMember{}, fmt.Errorf("%w: malformed SetMember", ErrBadCommand)
+	}
+	return SetMember{ID: id, ClientAddr: addr}, nil
+}
+
+func cutString(b []byte) (string, []byte, bool) {
+	if len(b) < 2 {
+		return "", nil, false
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	if len(b) < 2+n {
+		return "", nil, false
+	}
+	return string(b[2 : 2+n]), b[2+n:], true
+}

@@ -1,0 +1,186 @@
+package fsm
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// Options configure an FSM. The zero value is usable.
+type Options struct {
+	// SessionTTL is how long a client session lives after its last write, in
+	// leader time. Every replica must use the same value. Default
+	// DefaultSessionTTL.
+	SessionTTL time.Duration
+	// Logger; default hclog.NewNullLogger().
+	Logger hclog.Logger
+}
+
+// FSM is the order state machine behind raft. It implements
+// raft.BatchingFSM.
+type FSM struct {
+	ttl int64
+	log hclog.Logger
+
+	mu sync.RWMutex
+	st *state
+	// appliedCh is closed and replaced each time applied moves, waking
+	// WaitApplied callers.
+	appliedCh chan struct{}
+}
+
+var _ raft.BatchingFSM = (*FSM)(nil)
+
+// New returns an empty FSM.
+func New(opt Options) *FSM {
+	if opt.SessionTTL <= 0 {
+		opt.SessionTTL = DefaultSessionTTL
+	}
+	if opt.Logger == nil {
+		opt.Logger = hclog.NewNullLogger()
+	}
+	return &FSM{ttl: int64(opt.SessionTTL), log: opt.Logger, st: newState(), appliedCh: make(chan struct{})}
+}
+
+// Apply applies one committed log entry.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch applies committed entries in order under one lock. Each
+// response is an OrderResult, nil, or an error for the client. A command
+// that cannot be decoded panics: it can only come from a leader bug or a
+// newer version, and applying around it would let replicas diverge, so the
+// node must stop (DESIGN §3).
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	f.mu.Lock()
+	for i, l := range logs {
+		if l.Type == raft.LogCommand {
+			out[i] = f.applyCommand(l)
+		}
+		f.st.applied = l.Index
+	}
+	close(f.appliedCh)
+	f.appliedCh = make(chan struct{})
+	f.mu.Unlock()
+	return out
+}
+
+func (f *FSM) applyCommand(l *raft.Log) interface{} {
+	res, err := f.decodeAndApply(l)
+	if err != nil {
+		f.log.Error("cannot apply log entry: stopping so that replicas do not diverge",
+			"index", l.Index, "term", l.Term, "error", err)
+		panic(fmt.Sprintf("fsm: apply log index %d: %v", l.Index, err))
+	}
+	return res
+}
+
+func (f *FSM) decodeAndApply(l *raft.Log) (interface{}, error) {
+	if len(l.Data) == 0 {
+		return nil, fmt.Errorf("%w: empty command", ErrBadCommand)
+	}
+	switch CommandType(l.Data[0]) {
+	case CmdPlaceOrder:
+		c, err := decodePlaceOrder(l.Data)
+		if err != nil {
+			return nil, err
+		}
+		res, err := f.st.placeOrder(c, l.Index, f.ttl)
+		if err != nil {
+			return err, nil // a refusal for the client, not an apply failure
+		}
+		return res, nil
+	case CmdSetMember:
+		c, err := decodeSetMember(l.Data)
+		if err != nil {
+			return nil, err
+		}
+		f.st.members[c.ID] = c.ClientAddr
+		return nil, nil
+	}
+	return nil, fmt.Errorf("%w: unknown command type %d", ErrBadCommand, l.Data[0])
+}
+
+// AppliedIndex is the index of the last entry applied to this FSM.
+func (f *FSM) AppliedIndex() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.applied
+}
+
+// WaitApplied blocks until the FSM has applied index idx, or ctx ends.
+func (f *FSM) WaitApplied(ctx context.Context, idx uint64) error {
+	for {
+		f.mu.RLock()
+		applied, ch := f.st.applied, f.appliedCh
+		f.mu.RUnlock()
+		if applied >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for index %d (applied %d): %w", idx, applied, ctx.Err())
+		}
+	}
+}
+
+// Get returns a customer's record and the applied index it was read at.
+func (f *FSM) Get(id int32) (Record, uint64) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.get(id), f.st.applied
+}
+
+// Scan returns up to limit records with id >= from in id order, the id to
+// continue from (-1 at the end), and the applied index they were read at.
+func (f *FSM) Scan(from int32, limit int) ([]Record, int32, uint64) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	recs, next := f.st.scan(from, limit)
+	return recs, next, f.st.applied
+}
+
+// ClientAddr returns the published client address of node id.
+func (f *FSM) ClientAddr(id string) string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.members[id]
+}
+
+// Sessions is the number of live client sessions (for status and tests).
+func (f *FSM) Sessions() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.st.sessions)
+}
+
+// Snapshot captures the state: a copy of every record, session and member,
+// sorted so the bytes do not depend on map order. Persist writes it out
+// while Apply goes on.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	st := f.st
+	snap := &snapshot{now: st.now, swept: st.swept, applied: st.applied,
+		records: make([]Record, 0, len(st.ids)), sessions: make([]sessionEntry, 0, len(st.sessions))}
+	for _, id := range st.ids {
+		snap.records = append(snap.records, *st.records[id])
+	}
+	for id, s := range st.sessions {
+		snap.sessions = append(snap.sessions, sessionEntry{ClientID: id, session: *s})
+	}
+	sort.Slice(snap.sessions, func(i, j int) bool { return snap.sessions[i].ClientID < snap.sessions[j].ClientID })
+	for id, addr := range st.members {
+		snap.members = append(snap.members, SetMember{ID: id, ClientAddr: addr})
+	}
+	sort.Slice(snap.members, func(i, j int) bool { return snap.members[i].ID < snap.members[j].ID })
+	return snap, nil
+}

@@ -1,0 +1,216 @@
+package fsm
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+
+	"github.com/hashicorp/raft"
+)
+
+// Snapshot format, version 1, big-endian:
+//
+//	magic "ORDSNAP\x00" | uint32 version
+//	int64 now | int64 swept | uint64 applied
+//	uint64 n | n records  (int32 id, int32 last_order, uint64 count, int8 type, uint64 last_index)
+//	uint64 n | n sessions (uint64 client, uint64 seq, int64 seen, result)
+//	uint32 n | n members  (uint16 len, id, uint16 len, addr)
+//	uint32 CRC-32C of everything above
+const (
+	snapMagic   = "ORDSNAP\x00"
+	snapVersion = 1
+)
+
+// ErrCorruptSnapshot means a snapshot failed its checks; nothing was restored.
+var ErrCorruptSnapshot = errors.New("fsm: corrupt snapshot")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+type sessionEntry struct {
+	ClientID uint64
+	session
+}
+
+type snapshot struct {
+	now, swept int64
+	applied    uint64
+	records    []Record
+	sessions   []sessionEntry
+	members    []SetMember
+}
+
+// Persist streams the snapshot into the sink; on error it cancels the sink
+// so raft never keeps a partial snapshot.
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.writeTo(sink); err != nil {
+		sink.Cancel() //nolint:errcheck // the write error is the one to report
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("persist snapshot: close sink: %w", err)
+	}
+	return nil
+}
+
+// Release is a no-op: the snapshot holds copies, nothing shared.
+func (s *snapshot) Release() {}
+
+func (s *snapshot) writeTo(w io.Writer) error {
+	h := crc32.New(castagnoli)
+	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 64<<10)
+	be := binary.BigEndian
+	b := make([]byte, 0, 64)
+	b = append(b, snapMagic...)
+	b = be.AppendUint32(b, snapVersion)
+	b = be.AppendUint64(b, uint64(s.now))
+	b = be.AppendUint64(b, uint64(s.swept))
+	b = be.AppendUint64(b, s.applied)
+	b = be.AppendUint64(b, uint64(len(s.records)))
+	bw.Write(b) //nolint:errcheck // bufio keeps the first error for Flush
+	for _, r := range s.records {
+		b = appendRecord(b[:0], r)
+		bw.Write(b) //nolint:errcheck
+	}
+	bw.Write(be.AppendUint64(b[:0], uint64(len(s.sessions)))) //nolint:errcheck
+	for _, e := range s.sessions {
+		b = be.AppendUint64(b[:0], e.ClientID)
+		b = be.AppendUint64(b, e.LastSeq)
+		b = be.AppendUint64(b, uint64(e.LastSeen))
+		bw.Write(appendResult(b, e.Result)) //nolint:errcheck
+	}
+	bw.Write(be.AppendUint32(b[:0], uint32(len(s.members)))) //nolint:errcheck
+	for _, m := range s.members {
+		bw.Write(appendString(appendString(b[:0], m.ID), m.ClientAddr)) //nolint:errcheck
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	_, err := w.Write(be.AppendUint32(nil, h.Sum32()))
+	return err
+}
+
+func appendRecord(b []byte, r Record) []byte {
+	be := binary.BigEndian
+	b = be.AppendUint32(b, uint32(r.CustomerID))
+	b = be.AppendUint32(b, uint32(r.LastOrder))
+	b = be.AppendUint64(b, r.OrderCount)
+	b = append(b, byte(r.LastLaptopType))
+	return be.AppendUint64(b, r.LastIndex)
+}
+
+func appendResult(b []byte, r OrderResult) []byte {
+	be := binary.BigEndian
+	b = be.AppendUint32(b, uint32(r.CustomerID))
+	b = be.AppendUint32(b, uint32(r.OrderNumber))
+	b = append(b, r.LaptopType)
+	b = be.AppendUint32(b, uint32(r.EngineerID))
+	b = be.AppendUint32(b, uint32(r.ExpertID))
+	return be.AppendUint64(b, r.Index)
+}
+
+// Restore replaces the state with a snapshot. It builds the new state
+// aside and swaps it in only after every check passed, so a corrupt
+// snapshot leaves the FSM as it was.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	st, err := readSnapshot(rc)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	f.mu.Lock()
+	f.st = st
+	close(f.appliedCh)
+	f.appliedCh = make(chan struct{})
+	f.mu.Unlock()
+	return nil
+}
+
+// snapReader reads fields and hashes every byte it reads.
+type snapReader struct {
+	r   *bufio.Reader
+	h   hash.Hash32
+	buf [64]byte
+	err error
+}
+
+func (r *snapReader) take(n int) []byte {
+	if r.err != nil {
+		return r.buf[:n]
+	}
+	if _, err := io.ReadFull(r.r, r.buf[:n]); err != nil {
+		r.err = fmt.Errorf("%w: truncated: %v", ErrCorruptSnapshot, err)
+		return r.buf[:n]
+	}
+	r.h.Write(r.buf[:n])
+	return r.buf[:n]
+}
+
+func (r *snapReader) u8() uint8   { return r.take(1)[0] }
+func (r *snapReader) u32() uint32 { return binary.BigEndian.Uint32(r.take(4)) }
+func (r *snapReader) u64() uint64 { return binary.BigEndian.Uint64(r.take(8)) }
+func (r *snapReader) i32() int32  { return int32(r.u32()) }
+
+func (r *snapReader) str() string {
+	n := int(binary.BigEndian.Uint16(r.take(2)))
+	s := make([]byte, 0, n)
+	for n > 0 && r.err == nil {
+		k := min(n, len(r.buf))
+		s = append(s, r.take(k)...)
+		n -= k
+	}
+	return string(s)
+}
+
+func (r *snapReader) result() OrderResult {
+	return OrderResult{CustomerID: r.i32(), OrderNumber: r.i32(), LaptopType: r.u8(),
+		EngineerID: r.i32(), ExpertID: r.i32(), Index: r.u64()}
+}
+
+func readSnapshot(in io.Reader) (*state, error) {
+	r := &snapReader{r: bufio.NewReaderSize(in, 64<<10), h: crc32.New(castagnoli)}
+	if string(r.take(len(snapMagic))) != snapMagic {
+		return nil, fmt.Errorf("%w: not an orderly snapshot (bad magic)", ErrCorruptSnapshot)
+	}
+	if v := r.u32(); r.err == nil && v != snapVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrCorruptSnapshot, v, snapVersion)
+	}
+	st := newState()
+	st.now, st.swept, st.applied = int64(r.u64()), int64(r.u64()), r.u64()
+	for n := r.u64(); n > 0 && r.err == nil; n-- {
+		rec := Record{CustomerID: r.i32(), LastOrder: r.i32(), OrderCount: r.u64(),
+			LastLaptopType: int8(r.u8()), LastIndex: r.u64()}
+		if _, dup := st.records[rec.CustomerID]; dup || (len(st.ids) > 0 && rec.CustomerID < st.ids[len(st.ids)-1]) {
+			return nil, fmt.Errorf("%w: records out of order at customer %d", ErrCorruptSnapshot, rec.CustomerID)
+		}
+		st.records[rec.CustomerID] = &rec
+		st.ids = append(st.ids, rec.CustomerID)
+	}
+	for n := r.u64(); n > 0 && r.err == nil; n-- {
+		id := r.u64()
+		s := &session{LastSeq: r.u64(), LastSeen: int64(r.u64()), Result: r.result()}
+		st.sessions[id] = s
+	}
+	for n := r.u32(); n > 0 && r.err == nil; n-- {
+		id := r.str()
+		st.members[id] = r.str()
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	want := r.h.Sum32()
+	var trailer [4]byte
+	if _, err := io.ReadFull(r.r, trailer[:]); err != nil {
+		return nil, fmt.Errorf("%w: missing checksum: %v", ErrCorruptSnapshot, err)
+	}
+	if got := binary.BigEndian.Uint32(trailer[:]); got != want {
+		return nil, fmt.Errorf("%w: checksum %08x, computed %08x", ErrCorruptSnapshot, got, want)
+	}
+	if _, err := r.r.ReadByte(); err != io.EOF {
+		return nil, fmt.Errorf("%w: bytes after the checksum", ErrCorruptSnapshot)
+	}
+	return st, nil
+}

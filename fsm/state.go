@@ -1,0 +1,161 @@
+package fsm
+
+import (
+	"errors"
+	"sort"
+	"time"
+)
+
+// DefaultSessionTTL is how long, in leader time, a client session lives
+// after its last write. It must be the same on every replica, so it is a
+// constant of the cluster, not a per-node flag.
+const DefaultSessionTTL = time.Hour
+
+// Errors an order can be answered with instead of being applied.
+var (
+	// ErrStaleSeq: the client already applied a higher seq; this one is an
+	// old retry whose result is no longer kept. Nothing changed.
+	ErrStaleSeq = errors.New("fsm: seq is below the client's last applied seq")
+	// ErrInvalidOrder: the leader let through an order it should have
+	// refused (negative id, unknown type). Nothing changed.
+	ErrInvalidOrder = errors.New("fsm: invalid order")
+)
+
+// Record is one customer's state. LastOrder is -1 and LastLaptopType -1
+// for a customer with no order (the seed's convention).
+type Record struct {
+	CustomerID     int32
+	LastOrder      int32
+	OrderCount     uint64
+	LastLaptopType int8
+	LastIndex      uint64 // Raft index of the last order
+}
+
+// OrderResult is what an applied order returns to its client, and what a
+// session keeps to answer a retry of the same seq.
+type OrderResult struct {
+	CustomerID  int32
+	OrderNumber int32
+	LaptopType  uint8
+	EngineerID  int32
+	ExpertID    int32
+	Index       uint64
+	Duplicate   bool // true when a retry was answered from the session
+}
+
+// session is the exactly-once memory of one client (Raft dissertation §6.3).
+type session struct {
+	LastSeq  uint64
+	LastSeen int64 // leader time of its last write
+	Result   OrderResult
+}
+
+// state is the data the log builds. It has no lock: FSM guards it.
+type state struct {
+	records  map[int32]*Record
+	ids      []int32 // customer ids in order, for Scan
+	sessions map[uint64]*session
+	members  map[string]string // node id -> client address
+	now      int64             // the highest leader time applied so far
+	swept    int64             // leader time of the last session sweep
+	applied  uint64            // index of the last log entry applied
+}
+
+func newState() *state {
+	return &state{
+		records:  make(map[int32]*Record),
+		sessions: make(map[uint64]*session),
+		members:  make(map[string]string),
+	}
+}
+
+// placeOrder applies one order at log index idx.
+func (s *state) placeOrder(c PlaceOrder, idx uint64, ttl int64) (OrderResult, error) {
+	if c.LeaderTime > s.now {
+		s.now = c.LeaderTime
+	}
+	s.sweepSessions(ttl)
+	if c.CustomerID < 0 || c.OrderNumber < 0 || c.LaptopType > LaptopCustom || c.ClientID == 0 {
+		return OrderResult{}, ErrInvalidOrder
+	}
+	sess := s.sessions[c.ClientID]
+	if sess != nil && sess.LastSeen < s.now-ttl {
+		// Expired but not swept yet: treat exactly as if it were gone, so
+		// the outcome does not depend on when the sweep ran.
+		delete(s.sessions, c.ClientID)
+		sess = nil
+	}
+	if sess != nil {
+		switch {
+		case c.Seq == sess.LastSeq:
+			sess.LastSeen = s.now
+			r := sess.Result
+			r.Duplicate = true
+			return r, nil
+		case c.Seq < sess.LastSeq:
+			return OrderResult{}, ErrStaleSeq
+		}
+	} else {
+		sess = &session{}
+		s.sessions[c.ClientID] = sess
+	}
+
+	rec := s.records[c.CustomerID]
+	if rec == nil {
+		rec = &Record{CustomerID: c.CustomerID}
+		s.records[c.CustomerID] = rec
+		s.insertID(c.CustomerID)
+	}
+	rec.LastOrder = c.OrderNumber
+	rec.OrderCount++
+	rec.LastLaptopType = int8(c.LaptopType)
+	rec.LastIndex = idx
+
+	res := OrderResult{CustomerID: c.CustomerID, OrderNumber: c.OrderNumber, LaptopType: c.LaptopType,
+		EngineerID: c.EngineerID, ExpertID: c.ExpertID, Index: idx}
+	*sess = session{LastSeq: c.Seq, LastSeen: s.now, Result: res}
+	return res, nil
+}
+
+// sweepSessions drops expired sessions at most once per quarter TTL of
+// leader time. Deleting every expired entry gives the same map whatever
+// order the loop visits them in.
+func (s *state) sweepSessions(ttl int64) {
+	if s.now-s.swept < ttl/4 {
+		return
+	}
+	s.swept = s.now
+	for id, sess := range s.sessions {
+		if sess.LastSeen < s.now-ttl {
+			delete(s.sessions, id)
+		}
+	}
+}
+
+func (s *state) insertID(id int32) {
+	i := sort.Search(len(s.ids), func(i int) bool { return s.ids[i] >= id })
+	s.ids = append(s.ids, 0)
+	copy(s.ids[i+1:], s.ids[i:])
+	s.ids[i] = id
+}
+
+func (s *state) get(id int32) Record {
+	if r := s.records[id]; r != nil {
+		return *r
+	}
+	return Record{CustomerID: id, LastOrder: -1, LastLaptopType: -1}
+}
+
+// scan returns up to limit records with id >= from, and the id to continue
+// from (-1 at the end).
+func (s *state) scan(from int32, limit int) ([]Record, int32) {
+	i := sort.Search(len(s.ids), func(i int) bool { return s.ids[i] >= from })
+	var out []Record
+	for ; i < len(s.ids) && len(out) < limit; i++ {
+		out = append(out, *s.records[s.ids[i]])
+	}
+	if i < len(s.ids) {
+		return out, s.ids[i]
+	}
+	return out, -1
+}

@@ -1,0 +1,207 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// ErrConnLost means the connection broke while a request was in flight: its
+// outcome is unknown.
+var ErrConnLost = errors.New("wire: connection lost")
+
+// DialOptions tune a client connection. The zero value is usable.
+type DialOptions struct {
+	Timeout  time.Duration // dial + handshake; default 3s
+	MaxFrame uint32        // default DefaultMaxFrame
+}
+
+// Conn is a pipelined client connection: many goroutines may Call at once,
+// each waiting only for its own response.
+type Conn struct {
+	nc   net.Conn
+	fw   *FrameWriter
+	done chan struct{} // closed when the read loop ends
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[uint64]chan response
+	err     error // why the connection ended
+}
+
+type response struct {
+	typ     Type
+	payload []byte
+}
+
+// Dial connects to an orderly server and performs the handshake.
+func Dial(ctx context.Context, addr string, opt DialOptions) (*Conn, error) {
+	if opt.Timeout == 0 {
+		opt.Timeout = 3 * time.Second
+	}
+	d := net.Dialer{Timeout: opt.Timeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if err := ClientHandshake(nc, opt.Timeout); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	c := &Conn{
+		nc:      nc,
+		fw:      NewFrameWriter(nc, 1024),
+		done:    make(chan struct{}),
+		pending: make(map[uint64]chan response),
+	}
+	go c.readLoop(NewFrameReader(nc, opt.MaxFrame))
+	return c, nil
+}
+
+// Addr is the server's address.
+func (c *Conn) Addr() string { return c.nc.RemoteAddr().String() }
+
+func (c *Conn) readLoop(fr *FrameReader) {
+	defer close(c.done)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			c.shut(fmt.Errorf("%w: %v", ErrConnLost, err))
+			return
+		}
+		c.mu.Lock()
+		ch, ok := c.pending[f.ID]
+		delete(c.pending, f.ID)
+		c.mu.Unlock()
+		if ok { // a response to a cancelled call is dropped
+			ch <- response{typ: f.Type, payload: append([]byte(nil), f.Payload...)}
+		}
+	}
+}
+
+// shut records why the connection ended and fails every pending call.
+func (c *Conn) shut(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	pending := c.pending
+	c.pending = map[uint64]chan response{}
+	c.mu.Unlock()
+	for _, ch := range pending {
+		close(ch)
+	}
+	c.nc.Close()
+	c.fw.Close()
+}
+
+// Err returns why the connection ended, or nil while it is usable.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close closes the connection and waits for its goroutines.
+func (c *Conn) Close() error {
+	c.shut(errors.New("wire: connection closed"))
+	<-c.done
+	return nil
+}
+
+// Call sends req and waits for its response. An Error response is returned
+// as *Error. If ctx ends or the connection breaks first, the outcome of the
+// request is unknown.
+func (c *Conn) Call(ctx context.Context, req Message) (Message, error) {
+	ch := make(chan response, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return nil, err
+	}
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = ch
+	c.mu.Unlock()
+
+	if err := c.fw.Send(AppendFrame(nil, id, req)); err != nil {
+		c.forget(id)
+		return nil, fmt.Errorf("%w: %v", ErrConnLost, err)
+	}
+	select {
+	case r, ok := <-ch:
+		if !ok {
+			return nil, c.Err()
+		}
+		m, err := Decode(r.typ, r.payload)
+		if err != nil {
+			return nil, fmt.Errorf("response to %s: %w", req.Type(), err)
+		}
+		if e, isErr := m.(*Error); isErr {
+			return nil, e
+		}
+		return m, nil
+	case <-ctx.Done():
+		c.forget(id)
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Conn) forget(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// call is Call with the response type checked.
+func call[T Message](ctx context.Context, c *Conn, req Message) (T, error) {
+	var zero T
+	m, err := c.Call(ctx, req)
+	if err != nil {
+		return zero, err
+	}
+	t, ok := m.(T)
+	if !ok {
+		return zero, fmt.Errorf("response to %s: unexpected %s", req.Type(), m.Type())
+	}
+	return t, nil
+}
+
+// Order places an order.
+func (c *Conn) Order(ctx context.Context, o Order) (LaptopInfo, error) {
+	return call[LaptopInfo](ctx, c, o)
+}
+
+// Get reads a record.
+func (c *Conn) Get(ctx context.Context, g Get) (Record, error) { return call[Record](ctx, c, g) }
+
+// Scan reads a page of records.
+func (c *Conn) Scan(ctx context.Context, s Scan) (Records, error) { return call[Records](ctx, c, s) }
+
+// Status asks the server to describe itself.
+func (c *Conn) Status(ctx context.Context) (StatusInfo, error) {
+	return call[StatusInfo](ctx, c, Status{})
+}
+
+// ReadIndex asks the leader for a read index.
+func (c *Conn) ReadIndex(ctx context.Context) (uint64, error) {
+	r, err := call[ReadIndexReply](ctx, c, ReadIndex{})
+	return r.Index, err
+}
+
+// Members lists the cluster's members.
+func (c *Conn) Members(ctx context.Context) ([]Member, error) {
+	r, err := call[MemberList](ctx, c, Members{})
+	return r.Members, err
+}
+
+// Admin sends an admin request (AddMember, RemoveMember, TransferLeader,
+// Publish) that answers OK.
+func (c *Conn) Admin(ctx context.Context, req Message) error {
+	_, err := call[OK](ctx, c, req)
+	return err
+}

@@ -1,0 +1,166 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// Version is the protocol version this package speaks.
+const Version uint16 = 1
+
+// Magic opens every orderly connection.
+const Magic = "ORDL"
+
+// handshakeLen is the client hello; the server's answer has one status byte more.
+const handshakeLen = 6
+
+// Handshake status bytes sent by the server.
+const (
+	hsOK         = 0
+	hsBadMagic   = 1
+	hsBadVersion = 2
+)
+
+// DefaultMaxFrame is the default limit on a frame's length field.
+const DefaultMaxFrame = 1 << 20
+
+// headerLen is the frame's type byte plus request id (the length field excluded).
+const headerLen = 1 + 8
+
+// Errors of the framing layer.
+var (
+	ErrBadMagic      = errors.New("wire: not an orderly connection (bad magic)")
+	ErrBadVersion    = errors.New("wire: unsupported protocol version")
+	ErrFrameTooLarge = errors.New("wire: frame longer than the maximum")
+	ErrFrameTooShort = errors.New("wire: frame shorter than its header")
+)
+
+func hello() []byte {
+	b := append([]byte(Magic), 0, 0)
+	binary.BigEndian.PutUint16(b[4:], Version)
+	return b
+}
+
+// ClientHandshake sends the client hello on c and checks the server's answer.
+func ClientHandshake(c net.Conn, timeout time.Duration) error {
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	defer c.SetDeadline(time.Time{}) //nolint:errcheck // best effort reset
+	if _, err := c.Write(hello()); err != nil {
+		return fmt.Errorf("handshake: send hello: %w", err)
+	}
+	var ans [handshakeLen + 1]byte
+	if _, err := io.ReadFull(c, ans[:]); err != nil {
+		return fmt.Errorf("handshake: read answer: %w", err)
+	}
+	if string(ans[:4]) != Magic {
+		return fmt.Errorf("handshake: %w", ErrBadMagic)
+	}
+	switch ans[6] {
+	case hsOK:
+		return nil
+	case hsBadVersion:
+		return fmt.Errorf("handshake: server speaks version %d, we speak %d: %w",
+			binary.BigEndian.Uint16(ans[4:]), Version, ErrBadVersion)
+	default:
+		return fmt.Errorf("handshake: server refused our hello (status %d)", ans[6])
+	}
+}
+
+// ServerHandshake reads the client hello from c and answers it. On a wrong
+// magic or version it answers with the reason and returns an error; the
+// caller then closes the connection.
+func ServerHandshake(c net.Conn, timeout time.Duration) error {
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	defer c.SetDeadline(time.Time{}) //nolint:errcheck // best effort reset
+	var h [handshakeLen]byte
+	if _, err := io.ReadFull(c, h[:]); err != nil {
+		return fmt.Errorf("handshake: read hello: %w", err)
+	}
+	status, err := byte(hsOK), error(nil)
+	switch {
+	case string(h[:4]) != Magic:
+		status, err = hsBadMagic, ErrBadMagic
+	case binary.BigEndian.Uint16(h[4:]) != Version:
+		status, err = hsBadVersion, fmt.Errorf("%w %d", ErrBadVersion, binary.BigEndian.Uint16(h[4:]))
+	}
+	if _, werr := c.Write(append(hello(), status)); werr != nil && err == nil {
+		err = werr
+	}
+	if err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	return nil
+}
+
+// Frame is one received frame. Payload is only valid until the next
+// ReadFrame on the same reader.
+type Frame struct {
+	Type    Type
+	ID      uint64
+	Payload []byte
+}
+
+// FrameReader reads frames from a stream, reusing one buffer.
+type FrameReader struct {
+	r   *bufio.Reader
+	max uint32
+	buf []byte
+}
+
+// NewFrameReader reads frames of at most max bytes (0 means DefaultMaxFrame).
+func NewFrameReader(r io.Reader, max uint32) *FrameReader {
+	if max == 0 {
+		max = DefaultMaxFrame
+	}
+	return &FrameReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+}
+
+// ReadFrame reads the next frame. A length over the maximum or under the
+// header size is an error, and the stream can no longer be trusted.
+func (fr *FrameReader) ReadFrame() (Frame, error) {
+	var lb [4]byte
+	if _, err := io.ReadFull(fr.r, lb[:]); err != nil {
+		return Frame{}, err
+	}
+	n := binary.BigEndian.Uint32(lb[:])
+	switch {
+	case n > fr.max:
+		return Frame{}, fmt.Errorf("%w: %d > %d bytes", ErrFrameTooLarge, n, fr.max)
+	case n < headerLen:
+		return Frame{}, fmt.Errorf("%w: %d bytes", ErrFrameTooShort, n)
+	}
+	if cap(fr.buf) < int(n) {
+		fr.buf = make([]byte, n)
+	}
+	b := fr.buf[:n]
+	if _, err := io.ReadFull(fr.r, b); err != nil {
+		return Frame{}, fmt.Errorf("read frame body: %w", noEOF(err))
+	}
+	return Frame{Type: Type(b[0]), ID: binary.BigEndian.Uint64(b[1:9]), Payload: b[9:]}, nil
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// AppendFrame appends a whole frame carrying m to dst.
+func AppendFrame(dst []byte, id uint64, m Message) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0, byte(m.Type()))
+	dst = appendU64(dst, id)
+	dst = m.AppendTo(dst)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	return dst
+}

@@ -1,0 +1,114 @@
+package wire
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+// samples holds one non-trivial value of every message type; the round-trip
+// test and the fuzz seed corpus both start from it.
+func samples() []Message {
+	members := []Member{
+		{ID: "n1", RaftAddr: "127.0.0.1:7001", ClientAddr: "127.0.0.1:6001", Voter: true},
+		{ID: "n2", RaftAddr: "127.0.0.1:7002", Voter: false},
+	}
+	return []Message{
+		Order{CustomerID: 7, OrderNumber: 42, LaptopType: Custom, ClientID: 99, Seq: 3},
+		LaptopInfo{CustomerID: 7, OrderNumber: 42, LaptopType: Custom, EngineerID: 5, ExpertID: -1, Index: 1 << 40},
+		Get{CustomerID: 2147483647, Consistency: Session, MinIndex: 17},
+		Record{CustomerRecord: CustomerRecord{CustomerID: 1, LastOrder: NoOrder, LastLaptopType: -1}, ReadIndex: 9},
+		Scan{From: 10, Limit: 100, Consistency: Stale, MinIndex: 1},
+		Records{ReadIndex: 5, Next: -1, Records: []CustomerRecord{
+			{CustomerID: 1, LastOrder: 3, OrderCount: 4, LastLaptopType: 1, LastIndex: 8},
+			{CustomerID: 2, LastOrder: NoOrder, LastLaptopType: -1}}},
+		Status{},
+		StatusInfo{ID: "n1", Role: "leader", LeaderID: "n1", LeaderAddr: "127.0.0.1:6001", Term: 3,
+			CommitIndex: 10, AppliedIndex: 9, LastIndex: 11, Members: members,
+			Stats: []Stat{{Name: "cache_hits", Value: 12}}},
+		ReadIndex{},
+		ReadIndexReply{Index: 77},
+		Members{},
+		MemberList{Members: members},
+		AddMember{ID: "n4", RaftAddr: "127.0.0.1:7004", Voter: true},
+		RemoveMember{ID: "n4"},
+		TransferLeader{ID: ""},
+		OK{},
+		Publish{ID: "n2", ClientAddr: "127.0.0.1:6002"},
+		&Error{Code: CodeNotLeader, Message: "not the leader", LeaderAddr: "127.0.0.1:6002"},
+	}
+}
+
+func TestMessagesRoundTrip(t *testing.T) {
+	for _, m := range samples() {
+		t.Run(m.Type().String(), func(t *testing.T) {
+			got, err := Decode(m.Type(), m.AppendTo(nil))
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if !reflect.DeepEqual(got, m) {
+				t.Fatalf("round trip: got %#v, want %#v", got, m)
+			}
+		})
+	}
+}
+
+func TestDecodeRejectsBadPayloads(t *testing.T) {
+	for _, m := range samples() {
+		b := m.AppendTo(nil)
+		if len(b) > 0 {
+			if _, err := Decode(m.Type(), b[:len(b)-1]); !errors.Is(err, ErrShortPayload) {
+				t.Errorf("%s cut short: got %v, want ErrShortPayload", m.Type(), err)
+			}
+		}
+		if _, err := Decode(m.Type(), append(b, 0)); !errors.Is(err, ErrTrailingBytes) {
+			t.Errorf("%s with a trailing byte: got %v, want ErrTrailingBytes", m.Type(), err)
+		}
+	}
+	if _, err := Decode(Type(200), nil); !errors.Is(err, ErrUnknownType) {
+		t.Errorf("unknown type: got %v", err)
+	}
+	// A Records count of 2^32-1 with no records must fail before allocating.
+	huge := Records{}.AppendTo(nil)
+	huge[12], huge[13], huge[14], huge[15] = 0xff, 0xff, 0xff, 0xff
+	if _, err := DecodeRecords(huge); !errors.Is(err, ErrShortPayload) {
+		t.Errorf("huge record count: got %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := Order{CustomerID: 1, OrderNumber: 1, ClientID: 1, Seq: 1}
+	cases := []struct {
+		name string
+		err  error
+	}{
+		{"good order", good.Validate()},
+		{"good get", Get{CustomerID: 0}.Validate()},
+		{"good scan", Scan{Limit: 1}.Validate()},
+	}
+	for _, c := range cases {
+		if c.err != nil {
+			t.Errorf("%s: %v", c.name, c.err)
+		}
+	}
+	bad := []struct {
+		name string
+		err  error
+	}{
+		{"negative customer", Order{CustomerID: -1, ClientID: 1, Seq: 1}.Validate()},
+		{"negative number", Order{OrderNumber: -5, ClientID: 1, Seq: 1}.Validate()},
+		{"laptop type 9", Order{LaptopType: 9, ClientID: 1, Seq: 1}.Validate()},
+		{"client 0", Order{Seq: 1}.Validate()},
+		{"seq 0", Order{ClientID: 1}.Validate()},
+		{"get negative", Get{CustomerID: -3}.Validate()},
+		{"get consistency", Get{Consistency: 7}.Validate()},
+		{"scan limit 0", Scan{}.Validate()},
+		{"scan limit huge", Scan{Limit: MaxScanLimit + 1}.Validate()},
+		{"scan negative", Scan{From: -1, Limit: 1}.Validate()},
+	}
+	for _, c := range bad {
+		if c.err == nil {
+			t.Errorf("%s: accepted", c.name)
+		}
+	}
+}
