@@ -1,0 +1,187 @@
+// Package client is an orderly cluster client: it holds connections to a
+// set of nodes (or balancers), follows the leader on NotLeader answers, and
+// retries a write whose outcome is unknown with the same (client_id, seq),
+// so that a retried order is applied once.
+//
+// A Client numbers its writes itself and keeps one write in flight at a
+// time (the session contract of the fsm: a retry of anything but the last
+// seq is refused). Run one Client per concurrent writer; reads may be
+// concurrent.
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"orderly/wire"
+)
+
+// Options configure a Client.
+type Options struct {
+	// Addrs are node or balancer client addresses; any of them may answer.
+	Addrs []string
+	// RetryTimeout bounds one call with all its retries; default 10s.
+	RetryTimeout time.Duration
+	// ClientID identifies this client's writes; 0 picks a random one.
+	ClientID uint64
+	// MaxFrame limits response frames; 0 is wire.DefaultMaxFrame.
+	MaxFrame uint32
+}
+
+// Stats counts what a client went through to get its answers.
+type Stats struct {
+	Retries   atomic.Uint64 // attempts after the first, for any reason
+	Redirects atomic.Uint64 // NotLeader answers followed
+}
+
+// Client talks to an orderly cluster. Methods are safe for concurrent use,
+// but Order calls are serialised (see the package comment).
+type Client struct {
+	opt   Options
+	Stats Stats
+
+	writeMu sync.Mutex // one write in flight: seq order is the session's order
+	seq     uint64
+	seen    atomic.Uint64 // highest index seen, for session reads
+
+	mu     sync.Mutex
+	conns  map[string]*wire.Conn
+	leader string // last known leader address
+	next   int    // rotation over Addrs
+}
+
+// New returns a Client; it dials lazily.
+func New(opt Options) (*Client, error) {
+	if len(opt.Addrs) == 0 {
+		return nil, errors.New("client: no addresses")
+	}
+	if opt.RetryTimeout <= 0 {
+		opt.RetryTimeout = 10 * time.Second
+	}
+	if opt.ClientID == 0 {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("client: random client id: %w", err)
+		}
+		opt.ClientID = binary.BigEndian.Uint64(b[:]) | 1
+	}
+	return &Client{opt: opt, conns: make(map[string]*wire.Conn)}, nil
+}
+
+// ID is the client id its writes carry.
+func (c *Client) ID() uint64 { return c.opt.ClientID }
+
+// SeenIndex is the highest Raft index this client has seen.
+func (c *Client) SeenIndex() uint64 { return c.seen.Load() }
+
+func (c *Client) observe(idx uint64) {
+	for {
+		old := c.seen.Load()
+		if idx <= old || c.seen.CompareAndSwap(old, idx) {
+			return
+		}
+	}
+}
+
+// Close closes every connection.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	conns := c.conns
+	c.conns = map[string]*wire.Conn{}
+	c.mu.Unlock()
+	for _, conn := range conns {
+		conn.Close()
+	}
+	return nil
+}
+
+// Order places an order and waits for it to be applied. A retry after an
+// unknown outcome reuses the same seq. If the call still fails with an
+// unknown outcome, the error wraps ErrUnknownOutcome.
+func (c *Client) Order(ctx context.Context, customer, number int32, typ wire.LaptopType) (wire.LaptopInfo, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.seq++
+	o := wire.Order{CustomerID: customer, OrderNumber: number, LaptopType: typ, ClientID: c.opt.ClientID, Seq: c.seq}
+	var li wire.LaptopInfo
+	err := c.do(ctx, true, func(ctx context.Context, conn *wire.Conn) (err error) {
+		li, err = conn.Order(ctx, o)
+		return err
+	})
+	if err == nil {
+		c.observe(li.Index)
+	}
+	return li, err
+}
+
+// Get reads a customer's record at the given consistency. Session reads
+// send the highest index this client has seen.
+func (c *Client) Get(ctx context.Context, customer int32, cons wire.Consistency) (wire.Record, error) {
+	g := wire.Get{CustomerID: customer, Consistency: cons, MinIndex: c.seen.Load()}
+	var r wire.Record
+	err := c.do(ctx, false, func(ctx context.Context, conn *wire.Conn) (err error) {
+		r, err = conn.Get(ctx, g)
+		return err
+	})
+	if err == nil {
+		c.observe(r.ReadIndex)
+	}
+	return r, err
+}
+
+// Scan reads one page of records.
+func (c *Client) Scan(ctx context.Context, from int32, limit uint32, cons wire.Consistency) (wire.Records, error) {
+	s := wire.Scan{From: from, Limit: limit, Consistency: cons, MinIndex: c.seen.Load()}
+	var r wire.Records
+	err := c.do(ctx, false, func(ctx context.Context, conn *wire.Conn) (err error) {
+		r, err = conn.Scan(ctx, s)
+		return err
+	})
+	if err == nil {
+		c.observe(r.ReadIndex)
+	}
+	return r, err
+}
+
+// Status asks the first node that answers.
+func (c *Client) Status(ctx context.Context) (wire.StatusInfo, error) {
+	var s wire.StatusInfo
+	err := c.do(ctx, false, func(ctx context.Context, conn *wire.Conn) (err error) {
+		s, err = conn.Status(ctx)
+		return err
+	})
+	return s, err
+}
+
+// StatusOf asks one address, without retries.
+func (c *Client) StatusOf(ctx context.Context, addr string) (wire.StatusInfo, error) {
+	conn, err := c.conn(ctx, addr)
+	if err != nil {
+		return wire.StatusInfo{}, err
+	}
+	return conn.Status(ctx)
+}
+
+// Members lists the cluster's members.
+func (c *Client) Members(ctx context.Context) ([]wire.Member, error) {
+	var ms []wire.Member
+	err := c.do(ctx, false, func(ctx context.Context, conn *wire.Conn) (err error) {
+		ms, err = conn.Members(ctx)
+		return err
+	})
+	return ms, err
+}
+
+// Admin sends a leader-only admin request (AddMember, RemoveMember,
+// TransferLeader), following the leader.
+func (c *Client) Admin(ctx context.Context, req wire.Message) error {
+	return c.do(ctx, true, func(ctx context.Context, conn *wire.Conn) error {
+		return conn.Admin(ctx, req)
+	})
+}

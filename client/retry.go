@@ -1,0 +1,154 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"orderly/wire"
+)
+
+// ErrUnknownOutcome wraps the last error of a write that may or may not
+// have been applied when the client gave up.
+var ErrUnknownOutcome = errors.New("outcome unknown")
+
+// do runs call against the cluster until it succeeds, fails for sure, or
+// the retry deadline passes. toLeader calls start at the last known leader.
+func (c *Client) do(ctx context.Context, toLeader bool, call func(context.Context, *wire.Conn) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opt.RetryTimeout)
+	defer cancel()
+	backoff := 5 * time.Millisecond
+	unknown := false
+	var last error
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			c.Stats.Retries.Add(1)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return c.giveUp(last, unknown, ctx.Err())
+			}
+			backoff = min(backoff*2, 200*time.Millisecond)
+		}
+		addr := c.pick(toLeader)
+		conn, err := c.conn(ctx, addr)
+		if err != nil {
+			last = err
+			c.rotate(addr)
+			continue
+		}
+		// Bound each attempt, so a paused or cut-off node costs a few
+		// seconds and not the whole budget.
+		actx, acancel := context.WithTimeout(ctx, c.attemptTimeout())
+		err = call(actx, conn)
+		acancel()
+		if err == nil {
+			if toLeader {
+				c.setLeader(addr)
+			}
+			return nil
+		}
+		last = err
+		code, isWire := wire.CodeOf(err)
+		switch {
+		case !isWire:
+			// Connection lost or deadline hit mid-call: the request may
+			// have been applied. Drop the connection and try elsewhere.
+			unknown = true
+			c.drop(addr, conn)
+			c.rotate(addr)
+		case code == wire.CodeNotLeader:
+			c.Stats.Redirects.Add(1)
+			var we *wire.Error
+			errors.As(err, &we)
+			if we.LeaderAddr != "" && we.LeaderAddr != addr {
+				c.setLeader(we.LeaderAddr)
+				backoff = 0 // a known leader: go there at once
+			} else {
+				c.rotate(addr)
+			}
+		case code.Unknown():
+			unknown = true
+		case code == wire.CodeUnavailable || code == wire.CodeOverloaded:
+			c.rotate(addr)
+		default: // BadRequest, StaleSeq: retrying cannot help
+			return err
+		}
+		if ctx.Err() != nil {
+			return c.giveUp(last, unknown, ctx.Err())
+		}
+	}
+}
+
+func (c *Client) attemptTimeout() time.Duration {
+	return max(c.opt.RetryTimeout/3, time.Second)
+}
+
+func (c *Client) giveUp(last error, unknown bool, ctxErr error) error {
+	if last == nil {
+		last = ctxErr
+	}
+	if unknown {
+		return fmt.Errorf("%w: gave up after %v: %v", ErrUnknownOutcome, c.opt.RetryTimeout, last)
+	}
+	return fmt.Errorf("gave up after %v: %w", c.opt.RetryTimeout, last)
+}
+
+func (c *Client) pick(toLeader bool) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if toLeader && c.leader != "" {
+		return c.leader
+	}
+	return c.opt.Addrs[c.next%len(c.opt.Addrs)]
+}
+
+func (c *Client) setLeader(addr string) {
+	c.mu.Lock()
+	c.leader = addr
+	c.mu.Unlock()
+}
+
+// rotate moves past a failing address.
+func (c *Client) rotate(failed string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leader == failed {
+		c.leader = ""
+	}
+	if c.opt.Addrs[c.next%len(c.opt.Addrs)] == failed {
+		c.next++
+	}
+}
+
+func (c *Client) conn(ctx context.Context, addr string) (*wire.Conn, error) {
+	c.mu.Lock()
+	if conn := c.conns[addr]; conn != nil && conn.Err() == nil {
+		c.mu.Unlock()
+		return conn, nil
+	}
+	c.mu.Unlock()
+	dctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	conn, err := wire.Dial(dctx, addr, wire.DialOptions{Timeout: time.Second, MaxFrame: c.opt.MaxFrame})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.conns[addr]; old != nil {
+		old.Close()
+	}
+	c.conns[addr] = conn
+	return conn, nil
+}
+
+func (c *Client) drop(addr string, conn *wire.Conn) {
+	c.mu.Lock()
+	if c.conns[addr] == conn {
+		delete(c.conns, addr)
+	}
+	c.mu.Unlock()
+	conn.Close()
+}

@@ -1,0 +1,71 @@
+// Command orderd runs one orderly node: a Raft replica of the order state
+// machine that serves orderly clients on its client port.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"orderly/raftnode"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "orderd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg := raftnode.DefaultConfig()
+	fs := flag.NewFlagSet("orderd", flag.ContinueOnError)
+	fs.StringVar(&cfg.ID, "id", "", "this node's Raft id (required, stable for the data dir's life)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log, snapshots and identity (required)")
+	fs.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:7001", "Raft transport listen address")
+	fs.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "Raft address other nodes dial (default --raft-addr)")
+	fs.StringVar(&cfg.ClientAddr, "client-addr", "127.0.0.1:6001", "client protocol listen address")
+	fs.StringVar(&cfg.ClientAdvertise, "client-advertise", "", "client address published to the cluster (default --client-addr)")
+	peers := fs.String("peers", "", "initial members as id=raft_addr,... (same on every node; empty: join an existing cluster)")
+	fs.IntVar(&cfg.Experts, "experts", cfg.Experts, "size of the expert pool for custom orders")
+	fs.IntVar(&cfg.ExpertQueue, "expert-queue", cfg.ExpertQueue, "custom orders that may wait for an expert before Overloaded")
+	maxFrame := fs.Uint("max-frame", uint(cfg.MaxFrame), "largest client frame in bytes")
+	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "bound on one request (apply or read wait)")
+	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", cfg.HeartbeatTimeout, "Raft heartbeat timeout")
+	fs.DurationVar(&cfg.ElectionTimeout, "election-timeout", cfg.ElectionTimeout, "Raft election timeout")
+	fs.DurationVar(&cfg.LeaderLeaseTimeout, "leader-lease-timeout", cfg.LeaderLeaseTimeout, "Raft leader lease timeout (step-down only; reads never use a lease)")
+	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "log entries between snapshots")
+	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
+	jsonLogs := fs.Bool("log-json", false, "log as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	var err error
+	if cfg.Peers, err = raftnode.ParsePeers(*peers); err != nil {
+		return fmt.Errorf("--peers: %w", err)
+	}
+	cfg.MaxFrame = uint32(*maxFrame)
+	if hclog.LevelFromString(*level) == hclog.NoLevel {
+		return fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", *level)
+	}
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{
+		Name: "orderd", Level: hclog.LevelFromString(*level), JSONFormat: *jsonLogs, Output: os.Stderr,
+	}).With("node", cfg.ID)
+
+	node, err := raftnode.Open(cfg)
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	cfg.Logger.Info("shutting down", "signal", s.String())
+	return node.Close()
+}

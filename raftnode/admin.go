@@ -1,0 +1,103 @@
+package raftnode
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/hashicorp/raft"
+
+	"orderly/wire"
+)
+
+// Status describes this node: role, leader, Raft progress and members.
+func (n *Node) Status() wire.StatusInfo {
+	leaderID, leaderAddr := n.leaderClientAddr()
+	return wire.StatusInfo{
+		ID:           n.cfg.ID,
+		Role:         strings.ToLower(n.raft.State().String()),
+		LeaderID:     leaderID,
+		LeaderAddr:   leaderAddr,
+		Term:         n.raft.CurrentTerm(),
+		CommitIndex:  n.raft.CommitIndex(),
+		AppliedIndex: n.fsm.AppliedIndex(),
+		LastIndex:    n.raft.LastIndex(),
+		Members:      n.members(),
+		Stats:        []wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())}},
+	}
+}
+
+// members joins the Raft configuration with the published client addresses.
+func (n *Node) members() []wire.Member {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	var out []wire.Member
+	for _, s := range f.Configuration().Servers {
+		out = append(out, wire.Member{ID: string(s.ID), RaftAddr: string(s.Address),
+			ClientAddr: n.fsm.ClientAddr(string(s.ID)), Voter: s.Suffrage == raft.Voter})
+	}
+	return out
+}
+
+// admin runs a membership or leadership call. All of them need the leader.
+func (n *Node) admin(req wire.Message) (wire.Message, error) {
+	if n.raft.State() != raft.Leader {
+		return nil, n.notLeader()
+	}
+	t := n.cfg.RequestTimeout
+	var err error
+	switch r := req.(type) {
+	case wire.AddMember:
+		if r.ID == "" || r.RaftAddr == "" {
+			return nil, wire.Errorf(wire.CodeBadRequest, "add member: id and raft address are required")
+		}
+		if r.Voter {
+			err = n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, t).Error()
+		} else {
+			err = n.raft.AddNonvoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, t).Error()
+		}
+		n.log.Info("add member", "id", r.ID, "raft", r.RaftAddr, "voter", r.Voter, "error", err)
+	case wire.RemoveMember:
+		if !n.isMember(r.ID) {
+			return nil, wire.Errorf(wire.CodeBadRequest, "remove member: %q is not a member", r.ID)
+		}
+		err = n.raft.RemoveServer(raft.ServerID(r.ID), 0, t).Error()
+		n.log.Info("remove member", "id", r.ID, "error", err)
+	case wire.TransferLeader:
+		err = n.transferLeader(r.ID)
+	case wire.Publish:
+		if r.ID == "" || r.ClientAddr == "" {
+			return nil, wire.Errorf(wire.CodeBadRequest, "publish: id and client address are required")
+		}
+		err = n.applySetMember(r.ID, r.ClientAddr)
+	}
+	if err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return nil, n.notLeader()
+		}
+		return nil, wire.Errorf(wire.CodeUnavailable, "%s: %v", req.Type(), err)
+	}
+	return wire.OK{}, nil
+}
+
+func (n *Node) isMember(id string) bool {
+	for _, m := range n.members() {
+		if m.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) transferLeader(to string) error {
+	if to == "" {
+		return n.raft.LeadershipTransfer().Error()
+	}
+	for _, m := range n.members() {
+		if m.ID == to {
+			return n.raft.LeadershipTransferToServer(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr)).Error()
+		}
+	}
+	return wire.Errorf(wire.CodeBadRequest, "transfer leader: %q is not a member", to)
+}

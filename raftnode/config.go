@@ -1,0 +1,169 @@
+package raftnode
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Peer is one initial member of the cluster: its Raft id and Raft address.
+type Peer struct {
+	ID       string
+	RaftAddr string
+}
+
+// ParsePeers parses "id=host:port,id=host:port".
+func ParsePeers(s string) ([]Peer, error) {
+	var peers []Peer
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("peer %q: want id=host:port", part)
+		}
+		peers = append(peers, Peer{ID: id, RaftAddr: addr})
+	}
+	return peers, nil
+}
+
+// Config configures a Node. Start from DefaultConfig.
+type Config struct {
+	// ID is this node's Raft server id, unique and stable for the life of
+	// its data dir.
+	ID string
+	// DataDir holds the Raft log (BoltDB), snapshots and the identity file.
+	DataDir string
+	// RaftAddr is where the Raft transport listens; RaftAdvertise is what
+	// other nodes dial (default RaftAddr, which then must not be 0.0.0.0).
+	RaftAddr      string
+	RaftAdvertise string
+	// ClientAddr is where orderly clients connect; ClientAdvertise is what
+	// the node publishes to the cluster (default ClientAddr).
+	ClientAddr      string
+	ClientAdvertise string
+	// Peers are the initial members. Every node of a new cluster gets the
+	// same list and bootstraps from it once. Empty: the node joins an
+	// existing cluster and waits to be added (orderctl members add).
+	Peers []Peer
+	// Experts is the size of the expert pool that builds custom orders.
+	Experts int
+	// ExpertQueue bounds how many custom orders may wait for an expert
+	// before the node answers Overloaded.
+	ExpertQueue int
+	// MaxFrame is the largest frame accepted from a client.
+	MaxFrame uint32
+	// RequestTimeout bounds one request: a write's Apply, a read's wait.
+	RequestTimeout time.Duration
+	// Raft timing: see raft.Config.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	// SnapshotThreshold is how many log entries trigger a snapshot.
+	SnapshotThreshold uint64
+	// Logger for the node; Named() per component.
+	Logger hclog.Logger
+}
+
+// DefaultConfig returns a Config with every tunable set; the caller fills
+// in ID, DataDir, addresses and Peers.
+func DefaultConfig() Config {
+	return Config{
+		Experts:            4,
+		ExpertQueue:        1024,
+		MaxFrame:           1 << 20,
+		RequestTimeout:     5 * time.Second,
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		CommitTimeout:      10 * time.Millisecond,
+		SnapshotThreshold:  8192,
+	}
+}
+
+// Validate says which field is wrong and why.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.ID == "" || len(c.ID) > 255 {
+		errs = append(errs, errors.New("id: must be 1 to 255 bytes"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir: required"))
+	}
+	for name, a := range map[string]string{"raft addr": c.RaftAddr, "client addr": c.ClientAddr} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", name, a, err))
+		}
+	}
+	if c.RaftAdvertise == "" {
+		c.RaftAdvertise = c.RaftAddr
+	}
+	if c.ClientAdvertise == "" {
+		c.ClientAdvertise = c.ClientAddr
+	}
+	for name, a := range map[string]string{"raft advertise": c.RaftAdvertise, "client advertise": c.ClientAdvertise} {
+		if host, _, err := net.SplitHostPort(a); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
+			errs = append(errs, fmt.Errorf("%s %q: other nodes cannot dial an unspecified host; set it", name, a))
+		}
+	}
+	if len(c.Peers) > 0 {
+		if err := c.checkPeers(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Experts < 1 {
+		errs = append(errs, fmt.Errorf("experts %d: need at least 1", c.Experts))
+	}
+	if c.ExpertQueue < 0 {
+		errs = append(errs, fmt.Errorf("expert queue %d: must not be negative", c.ExpertQueue))
+	}
+	if c.MaxFrame < 64 {
+		errs = append(errs, fmt.Errorf("max frame %d: too small", c.MaxFrame))
+	}
+	if c.RequestTimeout <= 0 {
+		errs = append(errs, errors.New("request timeout: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) checkPeers() error {
+	ids, addrs := map[string]bool{}, map[string]bool{}
+	self := false
+	for _, p := range c.Peers {
+		if ids[p.ID] || addrs[p.RaftAddr] {
+			return fmt.Errorf("peers: %s=%s appears twice", p.ID, p.RaftAddr)
+		}
+		ids[p.ID], addrs[p.RaftAddr] = true, true
+		if p.ID == c.ID {
+			self = true
+			if p.RaftAddr != c.RaftAdvertise {
+				return fmt.Errorf("peers: this node %s is listed at %s but advertises %s", c.ID, p.RaftAddr, c.RaftAdvertise)
+			}
+		}
+	}
+	if !self {
+		return fmt.Errorf("peers: this node's id %q is not among them", c.ID)
+	}
+	return nil
+}
+
+// clusterID names the cluster a set of initial peers makes, the way etcd
+// derives its cluster id from --initial-cluster.
+func clusterID(peers []Peer) string {
+	if len(peers) == 0 {
+		return ""
+	}
+	parts := make([]string, len(peers))
+	for i, p := range peers {
+		parts[i] = p.ID + "=" + p.RaftAddr
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,172 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"orderly/fsm"
+	"orderly/wire"
+)
+
+// handle answers one decoded request. It never panics on client input: a
+// bad request is an Error answer.
+func (n *Node) handle(ctx context.Context, engineer int32, req wire.Message) wire.Message {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	var resp wire.Message
+	var err error
+	switch r := req.(type) {
+	case wire.Order:
+		resp, err = n.placeOrder(ctx, engineer, r)
+	case wire.Get:
+		resp, err = n.get(ctx, r)
+	case wire.Scan:
+		resp, err = n.scan(ctx, r)
+	case wire.Status:
+		resp = n.Status()
+	case wire.Members:
+		resp = wire.MemberList{Members: n.members()}
+	case wire.ReadIndex:
+		resp, err = n.readIndexForPeer(ctx)
+	case wire.AddMember, wire.RemoveMember, wire.TransferLeader, wire.Publish:
+		resp, err = n.admin(r)
+	default:
+		err = wire.Errorf(wire.CodeBadRequest, "%s is not a request", req.Type())
+	}
+	if err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return we
+		}
+		return wire.Errorf(wire.CodeInternal, "%v", err)
+	}
+	return resp
+}
+
+// placeOrder proposes one order. Only a refusal before raft.Apply is a
+// sure failure; after it, a lost leadership or a timeout leaves the order's
+// fate unknown and the client must retry with the same (client_id, seq).
+func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wire.Message, error) {
+	if err := o.Validate(); err != nil {
+		return nil, wire.Errorf(wire.CodeBadRequest, "order: %v", err)
+	}
+	if n.raft.State() != raft.Leader {
+		return nil, n.notLeader()
+	}
+	expert := int32(-1)
+	if o.LaptopType == wire.Custom {
+		id, err := n.experts.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer n.experts.release(id)
+		expert = id
+	}
+	cmd := fsm.AppendPlaceOrder(make([]byte, 0, 48), fsm.PlaceOrder{
+		CustomerID: o.CustomerID, OrderNumber: o.OrderNumber, LaptopType: uint8(o.LaptopType),
+		EngineerID: engineer, ExpertID: expert, ClientID: o.ClientID, Seq: o.Seq,
+		LeaderTime: time.Now().UnixNano(),
+	})
+	timeout := n.cfg.RequestTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := n.raft.Apply(cmd, timeout)
+	if err := f.Error(); err != nil {
+		return nil, n.applyError(err)
+	}
+	switch r := f.Response().(type) {
+	case fsm.OrderResult:
+		return wire.LaptopInfo{CustomerID: r.CustomerID, OrderNumber: r.OrderNumber,
+			LaptopType: wire.LaptopType(r.LaptopType), EngineerID: r.EngineerID, ExpertID: r.ExpertID,
+			Index: r.Index}, nil
+	case error:
+		if errors.Is(r, fsm.ErrStaleSeq) {
+			return nil, wire.Errorf(wire.CodeStaleSeq, "%v", r)
+		}
+		return nil, wire.Errorf(wire.CodeBadRequest, "%v", r)
+	}
+	return nil, wire.Errorf(wire.CodeInternal, "unexpected apply response %T", f.Response())
+}
+
+// applyError maps raft.Apply's errors to answers that say whether the
+// write may have happened.
+func (n *Node) applyError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		return n.notLeader()
+	case errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrEnqueueTimeout):
+		return wire.Errorf(wire.CodeUnavailable, "not accepted: %v", err)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
+		return wire.Errorf(wire.CodeTimeout, "outcome unknown: %v", err)
+	}
+	return wire.Errorf(wire.CodeTimeout, "outcome unknown: %v", err)
+}
+
+// readAt waits until this node may serve a read at level c, and returns
+// once its FSM has applied everything the level requires.
+func (n *Node) readAt(ctx context.Context, c wire.Consistency, minIndex uint64) error {
+	switch c {
+	case wire.Linearizable:
+		idx, err := n.linearizableIndex(ctx)
+		if err != nil {
+			return err
+		}
+		if minIndex > idx {
+			idx = minIndex
+		}
+		return n.waitApplied(ctx, idx)
+	case wire.Session:
+		// Read-your-writes and monotonic reads: the client's highest seen
+		// index must be applied here before we answer.
+		return n.waitApplied(ctx, minIndex)
+	}
+	return nil
+}
+
+func (n *Node) get(ctx context.Context, g wire.Get) (wire.Message, error) {
+	if err := g.Validate(); err != nil {
+		return nil, wire.Errorf(wire.CodeBadRequest, "get: %v", err)
+	}
+	if err := n.readAt(ctx, g.Consistency, g.MinIndex); err != nil {
+		return nil, err
+	}
+	rec, applied := n.fsm.Get(g.CustomerID)
+	return wire.Record{CustomerRecord: toWire(rec), ReadIndex: applied}, nil
+}
+
+func (n *Node) scan(ctx context.Context, s wire.Scan) (wire.Message, error) {
+	if err := s.Validate(); err != nil {
+		return nil, wire.Errorf(wire.CodeBadRequest, "scan: %v", err)
+	}
+	if err := n.readAt(ctx, s.Consistency, s.MinIndex); err != nil {
+		return nil, err
+	}
+	recs, next, applied := n.fsm.Scan(s.From, int(s.Limit))
+	out := wire.Records{ReadIndex: applied, Next: next, Records: make([]wire.CustomerRecord, len(recs))}
+	for i, r := range recs {
+		out.Records[i] = toWire(r)
+	}
+	return out, nil
+}
+
+func toWire(r fsm.Record) wire.CustomerRecord {
+	return wire.CustomerRecord{CustomerID: r.CustomerID, LastOrder: r.LastOrder, OrderCount: r.OrderCount,
+		LastLaptopType: r.LastLaptopType, LastIndex: r.LastIndex}
+}
+
+// readIndexForPeer answers a follower's ReadIndex. It never forwards: a
+// node that is not the leader says so, and the follower asks again.
+func (n *Node) readIndexForPeer(ctx context.Context) (wire.Message, error) {
+	if n.raft.State() != raft.Leader {
+		return nil, n.notLeader()
+	}
+	idx, err := n.localIndex.Do(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return wire.ReadIndexReply{Index: idx}, nil
+}

@@ -1,0 +1,279 @@
+package raftnode
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"orderly/fsm"
+	"orderly/wire"
+)
+
+const raftDBFile = "raft.db"
+
+// Node is one running orderly node.
+type Node struct {
+	cfg  Config
+	log  hclog.Logger
+	fsm  *fsm.FSM
+	raft *raft.Raft
+	db   *raftboltdb.BoltStore
+
+	// readyTerm is the term whose Barrier this leader has seen applied;
+	// reads are served only while it equals the current term (DESIGN §5).
+	readyTerm atomic.Uint64
+	readyCh   chan struct{} // poked when readyTerm moves
+
+	peers       *peerPool
+	localIndex  *coalescer // ReadIndex as leader
+	remoteIndex *coalescer // ReadIndex asked of the leader
+	experts     *expertPool
+	server      *server
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open starts a node: claims the data dir, opens the log, starts Raft
+// (bootstrapping from cfg.Peers on first start) and the client server.
+func Open(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if err := claimDataDir(cfg.DataDir, cfg.ID, cfg.Peers); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1)}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm")})
+	n.peers = newPeerPool(cfg.MaxFrame)
+	n.experts = newExpertPool(cfg.Experts, cfg.ExpertQueue)
+	n.localIndex = newCoalescer(n.ctx, n.leaderReadIndex)
+	n.remoteIndex = newCoalescer(n.ctx, n.askLeaderReadIndex)
+	if err := n.startRaft(); err != nil {
+		n.cancel()
+		n.localIndex.wait()
+		n.remoteIndex.wait()
+		return nil, err
+	}
+	srv, err := newServer(n)
+	if err != nil {
+		n.shutdownRaft()
+		return nil, err
+	}
+	n.server = srv
+	n.wg.Add(2)
+	go n.watchLeadership()
+	go n.publishLoop()
+	n.log.Info("node started", "id", cfg.ID, "raft", cfg.RaftAdvertise, "client", srv.Addr())
+	return n, nil
+}
+
+func (n *Node) startRaft() error {
+	cfg := n.cfg
+	db, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, raftDBFile)})
+	if err != nil {
+		return fmt.Errorf("open log store %s: %w", cfg.DataDir, err)
+	}
+	logs, err := raft.NewLogCache(4096, db)
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("log cache: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, n.log.Named("snapshots"))
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("open snapshot store %s: %w", cfg.DataDir, err)
+	}
+	adv, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("resolve raft advertise %s: %w", cfg.RaftAdvertise, err)
+	}
+	trans, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, 4, 10*time.Second, n.log.Named("transport"))
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("listen raft %s: %w", cfg.RaftAddr, err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.Logger = n.log.Named("raft")
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	if err := raft.ValidateConfig(rc); err != nil {
+		trans.Close()
+		db.Close()
+		return fmt.Errorf("raft config: %w", err)
+	}
+	existing, err := raft.HasExistingState(logs, db, snaps)
+	if err != nil {
+		trans.Close()
+		db.Close()
+		return fmt.Errorf("inspect raft state in %s: %w", cfg.DataDir, err)
+	}
+	r, err := raft.NewRaft(rc, n.fsm, logs, db, snaps, trans)
+	if err != nil {
+		trans.Close()
+		db.Close()
+		return fmt.Errorf("start raft: %w", err)
+	}
+	n.raft, n.db = r, db
+	if !existing && len(cfg.Peers) > 0 {
+		var servers []raft.Server
+		for _, p := range cfg.Peers {
+			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr), Suffrage: raft.Voter})
+		}
+		if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+			n.shutdownRaft()
+			return fmt.Errorf("bootstrap cluster: %w", err)
+		}
+		n.log.Info("bootstrapped cluster", "peers", clusterID(cfg.Peers))
+	}
+	return nil
+}
+
+// watchLeadership makes a new leader ready for reads: it waits for a
+// Barrier in its own term, which commits an entry of the term and applies
+// everything before it (DESIGN §5, the trap Consul fell into).
+func (n *Node) watchLeadership() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case isLeader := <-n.raft.LeaderCh():
+			if !isLeader {
+				n.log.Info("lost leadership")
+				continue
+			}
+			term := n.raft.CurrentTerm()
+			n.log.Info("won leadership", "term", term)
+			for n.ctx.Err() == nil && n.raft.State() == raft.Leader {
+				if err := n.raft.Barrier(n.cfg.RequestTimeout).Error(); err != nil {
+					n.log.Warn("barrier after election failed", "term", term, "error", err)
+					continue
+				}
+				n.readyTerm.Store(term)
+				select {
+				case n.readyCh <- struct{}{}:
+				default:
+				}
+				n.log.Info("leader ready for reads", "term", term, "applied", n.fsm.AppliedIndex())
+				break
+			}
+		}
+	}
+}
+
+// isReadyLeader reports whether this node leads and has committed an entry
+// of its current term.
+func (n *Node) isReadyLeader() bool {
+	return n.raft.State() == raft.Leader && n.readyTerm.Load() == n.raft.CurrentTerm()
+}
+
+// leaderClientAddr returns the current leader's id and client address, or
+// empty strings when no leader is known (or it has not published yet).
+func (n *Node) leaderClientAddr() (string, string) {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return "", ""
+	}
+	return string(id), n.fsm.ClientAddr(string(id))
+}
+
+// publishLoop makes sure the cluster knows this node's client address.
+func (n *Node) publishLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n.fsm.ClientAddr(n.cfg.ID) == n.cfg.ClientAdvertise {
+			continue
+		}
+		if err := n.publish(); err != nil {
+			n.log.Debug("publish client address", "error", err)
+		}
+	}
+}
+
+func (n *Node) publish() error {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	if n.raft.State() == raft.Leader {
+		return n.applySetMember(n.cfg.ID, n.cfg.ClientAdvertise)
+	}
+	_, addr := n.leaderClientAddr()
+	if addr == "" {
+		return fmt.Errorf("no leader client address known yet")
+	}
+	c, err := n.peers.get(ctx, addr)
+	if err != nil {
+		return err
+	}
+	return c.Admin(ctx, wire.Publish{ID: n.cfg.ID, ClientAddr: n.cfg.ClientAdvertise})
+}
+
+func (n *Node) applySetMember(id, addr string) error {
+	cmd := fsm.AppendSetMember(nil, fsm.SetMember{ID: id, ClientAddr: addr})
+	if err := n.raft.Apply(cmd, n.cfg.RequestTimeout).Error(); err != nil {
+		return fmt.Errorf("apply member address of %s: %w", id, err)
+	}
+	n.log.Info("published client address", "id", id, "addr", addr)
+	return nil
+}
+
+// Addr is the client server's listening address.
+func (n *Node) Addr() string { return n.server.Addr() }
+
+// Close hands leadership over if this node leads, then stops the client
+// server, Raft and the log store, in that order.
+func (n *Node) Close() error {
+	if n.raft.State() == raft.Leader && len(n.raft.GetConfiguration().Configuration().Servers) > 1 {
+		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			n.log.Warn("leadership transfer before shutdown failed", "error", err)
+		} else {
+			n.log.Info("handed leadership over before shutdown")
+		}
+	}
+	n.server.close()
+	n.cancel()
+	n.wg.Wait()
+	n.localIndex.wait()
+	n.remoteIndex.wait()
+	n.peers.close()
+	return n.shutdownRaft()
+}
+
+func (n *Node) shutdownRaft() error {
+	err := n.raft.Shutdown().Error()
+	if cerr := n.db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close log store: %w", cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown raft: %w", err)
+	}
+	n.log.Info("node stopped", "id", n.cfg.ID)
+	return nil
+}
