@@ -1,0 +1,42 @@
+# orderly: the doors are `make run` and `make test`.
+GO          ?= go
+BIN         := $(CURDIR)/bin
+TOOLS       := $(CURDIR)/bin/tools
+STATICCHECK := $(TOOLS)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: all build run test lint unit e2e fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# A local 3-node cluster in the foreground: client ports 6001-6003, Raft
+# ports 7001-7003, data under ./data. Ctrl-C stops it cleanly.
+run: build
+	BIN=$(BIN) DATA=$(CURDIR)/data ./deploy/local-cluster.sh
+
+$(STATICCHECK):
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+# Unit tests (with the race detector) and the end-to-end tests that drive
+# the built binaries as processes.
+test: lint
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# Fuzz every decoder for a while (not part of `make test`; the checked-in
+# seed corpus is).
+FUZZTIME ?= 20s
+fuzz:
+	for f in $$($(GO) test -list '^Fuzz' ./wire | grep ^Fuzz); do \
+	  $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./wire || exit 1; done
+
+clean:
+	rm -rf $(BIN)

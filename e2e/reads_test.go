@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"orderly/wire"
+)
+
+// TestFollowerLinearizableReads: while one client keeps ordering for a
+// customer, readers on the followers must never see an order older than
+// one acknowledged before their read started.
+func TestFollowerLinearizableReads(t *testing.T) {
+	c := startCluster(t)
+	leader := mustLeader(t, c)
+	var followers []string
+	for _, n := range c.Nodes {
+		if n != leader {
+			followers = append(followers, n.ClientAddr)
+		}
+	}
+
+	const customer = 42
+	var acked atomic.Int32 // highest order number acknowledged
+	acked.Store(wire.NoOrder)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		w := mustClient(t, leader.ClientAddr)
+		for k := int32(1); ; k++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := w.Order(context.Background(), customer, k, wire.Regular); err != nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+			acked.Store(k)
+		}
+	}()
+
+	var reads, stale atomic.Int64
+	for r := 0; r < 8; r++ {
+		wg.Add(1)
+		go func(addr string) {
+			defer wg.Done()
+			cl := mustClient(t, addr) // this follower only: no fallback to the leader
+			for i := 0; i < 300; i++ {
+				before := acked.Load()
+				rec, err := cl.Get(context.Background(), customer, wire.Linearizable)
+				if err != nil {
+					t.Errorf("read on %s: %v", addr, err)
+					return
+				}
+				reads.Add(1)
+				if rec.LastOrder < before {
+					stale.Add(1)
+					t.Errorf("stale read on %s: last order %d, but %d was acknowledged before the read", addr, rec.LastOrder, before)
+				}
+			}
+		}(followers[r%len(followers)])
+	}
+	time.Sleep(100 * time.Millisecond) // let readers and writer overlap from the start
+	for reads.Load() < 8*300 && !t.Failed() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if acked.Load() < 10 {
+		t.Fatalf("only %d writes during the reads: the check did not overlap writes", acked.Load())
+	}
+	t.Logf("%d linearizable follower reads under %d writes, %d stale", reads.Load(), acked.Load(), stale.Load())
+}
