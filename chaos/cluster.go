@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,16 +45,6 @@ type Cluster struct {
 	Nodes []*Node
 }
 
-// FreePort asks the OS for a free TCP port on host.
-func FreePort(host string) (string, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", fmt.Errorf("find free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 // StartCluster starts cfg.Nodes nodes bootstrapped from one peer list.
 func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	if cfg.Nodes == 0 {
@@ -90,7 +79,36 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 			return nil, err
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, n := range c.Nodes {
+		if err := n.WaitUp(ctx); err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// WaitUp waits until the node's process answers Status on its client
+// address; it fails at once if the process exits.
+func (n *Node) WaitUp(ctx context.Context) error {
+	for {
+		if !n.Running() {
+			return fmt.Errorf("node %s exited; see %s", n.ID, n.LogPath)
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		s, err := Status(sctx, n.ClientAddr)
+		cancel()
+		if err == nil && s.ID == n.ID {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node %s not up on %s: %w (last: %v)", n.ID, n.ClientAddr, ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Addrs returns every node's client address.
@@ -151,11 +169,20 @@ func (n *Node) Signal(sig syscall.Signal) error {
 	return n.cmd.Process.Signal(sig)
 }
 
-// Running reports whether the node's process is started and not reaped.
+// Running reports whether the node's process was started by us and has
+// not exited.
 func (n *Node) Running() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.cmd != nil
+	if n.cmd == nil {
+		return false
+	}
+	select {
+	case <-n.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.

@@ -17,7 +17,9 @@ import (
 //	magic "ORDSNAP\x00" | uint32 version
 //	int64 now | int64 swept | uint64 applied
 //	uint64 n | n records  (int32 id, int32 last_order, uint64 count, int8 type, uint64 last_index)
-//	uint64 n | n sessions (uint64 client, uint64 seq, int64 seen, result)
+//	uint64 n | n sessions (uint64 client, uint64 seq, int64 seen, result:
+//	                       int32 customer, int32 number, uint8 type, int32 engineer,
+//	                       int32 expert, uint64 index, uint64 order_count)
 //	uint32 n | n members  (uint16 len, id, uint16 len, addr)
 //	uint32 CRC-32C of everything above
 const (
@@ -109,7 +111,8 @@ func appendResult(b []byte, r OrderResult) []byte {
 	b = append(b, r.LaptopType)
 	b = be.AppendUint32(b, uint32(r.EngineerID))
 	b = be.AppendUint32(b, uint32(r.ExpertID))
-	return be.AppendUint64(b, r.Index)
+	b = be.AppendUint64(b, r.Index)
+	return be.AppendUint64(b, r.OrderCount)
 }
 
 // Restore replaces the state with a snapshot. It builds the new state
@@ -167,7 +170,7 @@ func (r *snapReader) str() string {
 
 func (r *snapReader) result() OrderResult {
 	return OrderResult{CustomerID: r.i32(), OrderNumber: r.i32(), LaptopType: r.u8(),
-		EngineerID: r.i32(), ExpertID: r.i32(), Index: r.u64()}
+		EngineerID: r.i32(), ExpertID: r.i32(), Index: r.u64(), OrderCount: r.u64()}
 }
 
 func readSnapshot(in io.Reader) (*state, error) {

@@ -40,6 +40,7 @@ type OrderResult struct {
 	EngineerID  int32
 	ExpertID    int32
 	Index       uint64
+	OrderCount  uint64 // the customer's order_count after this order
 	Duplicate   bool // true when a retry was answered from the session
 }
 
@@ -112,7 +113,7 @@ func (s *state) placeOrder(c PlaceOrder, idx uint64, ttl int64) (OrderResult, er
 	rec.LastIndex = idx
 
 	res := OrderResult{CustomerID: c.CustomerID, OrderNumber: c.OrderNumber, LaptopType: c.LaptopType,
-		EngineerID: c.EngineerID, ExpertID: c.ExpertID, Index: idx}
+		EngineerID: c.EngineerID, ExpertID: c.ExpertID, Index: idx, OrderCount: rec.OrderCount}
 	*sess = session{LastSeq: c.Seq, LastSeen: s.now, Result: res}
 	return res, nil
 }

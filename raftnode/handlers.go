@@ -82,7 +82,7 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 	case fsm.OrderResult:
 		return wire.LaptopInfo{CustomerID: r.CustomerID, OrderNumber: r.OrderNumber,
 			LaptopType: wire.LaptopType(r.LaptopType), EngineerID: r.EngineerID, ExpertID: r.ExpertID,
-			Index: r.Index}, nil
+			Index: r.Index, OrderCount: r.OrderCount}, nil
 	case error:
 		if errors.Is(r, fsm.ErrStaleSeq) {
 			return nil, wire.Errorf(wire.CodeStaleSeq, "%v", r)

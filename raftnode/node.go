@@ -36,7 +36,7 @@ type Node struct {
 	localIndex  *coalescer // ReadIndex as leader
 	remoteIndex *coalescer // ReadIndex asked of the leader
 	experts     *expertPool
-	server      *server
+	server      *wire.Server
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -68,11 +68,12 @@ func Open(cfg Config) (*Node, error) {
 		n.remoteIndex.wait()
 		return nil, err
 	}
-	srv, err := newServer(n)
+	ln, err := net.Listen("tcp", cfg.ClientAddr)
 	if err != nil {
 		n.shutdownRaft()
-		return nil, err
+		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
+	srv := wire.Serve(ln, n.handle, wire.ServerOptions{MaxFrame: cfg.MaxFrame, Logger: n.log.Named("server")})
 	n.server = srv
 	n.wg.Add(2)
 	go n.watchLeadership()
@@ -257,7 +258,7 @@ func (n *Node) Close() error {
 			n.log.Info("handed leadership over before shutdown")
 		}
 	}
-	n.server.close()
+	n.server.Close()
 	n.cancel()
 	n.wg.Wait()
 	n.localIndex.wait()

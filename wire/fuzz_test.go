@@ -44,6 +44,9 @@ func fuzzDecoder(f *testing.F, t Type) {
 
 func writeCorpus(f *testing.F, name string) {
 	dir := filepath.Join("testdata", "fuzz", name)
+	if err := os.RemoveAll(dir); err != nil { // drop samples of older formats
+		f.Fatal(err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		f.Fatal(err)
 	}

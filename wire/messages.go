@@ -160,6 +160,10 @@ type LaptopInfo struct {
 	EngineerID  int32
 	ExpertID    int32 // -1 for a regular order
 	Index       uint64
+	// OrderCount is the customer's order_count right after this order: with
+	// Index it is the whole record as of Index, which lets a balancer
+	// refresh its cache from a write without another read.
+	OrderCount uint64
 }
 
 func (LaptopInfo) Type() Type { return TypeLaptopInfo }
@@ -170,14 +174,15 @@ func (l LaptopInfo) AppendTo(dst []byte) []byte {
 	dst = append(dst, uint8(l.LaptopType))
 	dst = appendI32(dst, l.EngineerID)
 	dst = appendI32(dst, l.ExpertID)
-	return appendU64(dst, l.Index)
+	dst = appendU64(dst, l.Index)
+	return appendU64(dst, l.OrderCount)
 }
 
 // DecodeLaptopInfo decodes a LaptopInfo payload.
 func DecodeLaptopInfo(b []byte) (LaptopInfo, error) {
 	d := decoder{b: b}
 	l := LaptopInfo{CustomerID: d.i32(), OrderNumber: d.i32(), LaptopType: LaptopType(d.u8()),
-		EngineerID: d.i32(), ExpertID: d.i32(), Index: d.u64()}
+		EngineerID: d.i32(), ExpertID: d.i32(), Index: d.u64(), OrderCount: d.u64()}
 	return l, d.finish("LaptopInfo")
 }
 

@@ -1,0 +1,114 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"orderly/serve"
+)
+
+// Handler answers one request. connID numbers the connection (a node
+// uses it as the engineer id of the orders it carries). It must not
+// panic and must return when ctx is done.
+type Handler func(ctx context.Context, connID int32, req Message) Message
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	MaxFrame         uint32        // largest request frame; 0 is DefaultMaxFrame
+	MaxInFlight      int           // requests in progress per connection; 0 is 1024
+	HandshakeTimeout time.Duration // 0 is 5s
+	Logger           hclog.Logger
+}
+
+// Server serves the orderly protocol. Each connection gets a reader and a
+// writer goroutine; each request runs in a goroutine of its own, so a slow
+// request (a linearizable read waiting for its index) does not hold up the
+// requests pipelined behind it. Past MaxInFlight the server stops reading
+// from that connection: backpressure, not unbounded memory.
+type Server struct {
+	opt    ServerOptions
+	h      Handler
+	conns  *serve.Conns
+	ctx    context.Context
+	cancel context.CancelFunc
+	nextID atomic.Int32
+}
+
+// Serve starts serving on ln.
+func Serve(ln net.Listener, h Handler, opt ServerOptions) *Server {
+	if opt.MaxFrame == 0 {
+		opt.MaxFrame = DefaultMaxFrame
+	}
+	if opt.MaxInFlight <= 0 {
+		opt.MaxInFlight = 1024
+	}
+	if opt.HandshakeTimeout <= 0 {
+		opt.HandshakeTimeout = 5 * time.Second
+	}
+	if opt.Logger == nil {
+		opt.Logger = hclog.NewNullLogger()
+	}
+	s := &Server{opt: opt, h: h}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.conns = serve.Start(ln, opt.Logger, s.serveConn)
+	return s
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() string { return s.conns.Addr() }
+
+// Close cancels every request in progress, closes every connection and
+// waits for their goroutines.
+func (s *Server) Close() {
+	s.cancel()
+	s.conns.Close()
+}
+
+func (s *Server) serveConn(c net.Conn) {
+	log := s.opt.Logger.With("remote", c.RemoteAddr().String())
+	if err := ServerHandshake(c, s.opt.HandshakeTimeout); err != nil {
+		log.Warn("refused connection", "error", err)
+		return
+	}
+	id := s.nextID.Add(1)
+	fw := NewFrameWriter(c, s.opt.MaxInFlight)
+	fr := NewFrameReader(c, s.opt.MaxFrame)
+	ctx, cancel := context.WithCancel(s.ctx)
+	var reqs sync.WaitGroup
+	sem := make(chan struct{}, s.opt.MaxInFlight)
+	defer func() {
+		cancel()
+		reqs.Wait()
+		fw.Drain()
+	}()
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				log.Warn("closing connection", "error", err)
+				// The stream cannot be trusted any more; say why, then close.
+				_ = fw.Send(AppendFrame(nil, 0, Errorf(CodeBadRequest, "%v", err)))
+			}
+			return
+		}
+		req, err := Decode(f.Type, f.Payload)
+		if err != nil {
+			log.Debug("bad request", "type", f.Type, "error", err)
+			_ = fw.Send(AppendFrame(nil, f.ID, Errorf(CodeBadRequest, "%v", err)))
+			continue
+		}
+		sem <- struct{}{}
+		reqs.Add(1)
+		go func(fid uint64) {
+			defer func() { <-sem; reqs.Done() }()
+			_ = fw.Send(AppendFrame(nil, fid, s.h(ctx, id, req)))
+		}(f.ID)
+	}
+}
