@@ -41,7 +41,7 @@ type OrderResult struct {
 	ExpertID    int32
 	Index       uint64
 	OrderCount  uint64 // the customer's order_count after this order
-	Duplicate   bool // true when a retry was answered from the session
+	Duplicate   bool   // true when a retry was answered from the session
 }
 
 // session is the exactly-once memory of one client (Raft dissertation §6.3).
