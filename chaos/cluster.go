@@ -2,14 +2,9 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"orderly/wire"
@@ -31,11 +26,7 @@ type Node struct {
 	RaftAddr   string
 	ClientAddr string
 	DataDir    string
-	LogPath    string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has been waited for
+	process
 }
 
 // Cluster is a set of orderd processes it started and owns.
@@ -43,6 +34,8 @@ type Cluster struct {
 	cfg   ClusterConfig
 	peers string
 	Nodes []*Node
+
+	Balancers []*Balancer // started by StartBalancer; Stop kills them too
 }
 
 // StartCluster starts cfg.Nodes nodes bootstrapped from one peer list.
@@ -69,7 +62,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		}
 		id := fmt.Sprintf("n%d", i)
 		c.Nodes = append(c.Nodes, &Node{ID: id, RaftAddr: raftAddr, ClientAddr: clientAddr,
-			DataDir: filepath.Join(cfg.Dir, id), LogPath: filepath.Join(cfg.Dir, id+".log")})
+			DataDir: filepath.Join(cfg.Dir, id), process: process{name: id, LogPath: filepath.Join(cfg.Dir, id+".log")}})
 		peers = append(peers, id+"="+raftAddr)
 	}
 	c.peers = strings.Join(peers, ",")
@@ -132,90 +125,16 @@ func (c *Cluster) Node(id string) *Node {
 
 // Start (re)starts a node's process on its data dir.
 func (c *Cluster) Start(n *Node) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd != nil {
-		return fmt.Errorf("node %s is already running", n.ID)
-	}
-	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("open log of %s: %w", n.ID, err)
-	}
 	args := append([]string{"--id", n.ID, "--data-dir", n.DataDir, "--raft-addr", n.RaftAddr,
 		"--client-addr", n.ClientAddr, "--peers", c.peers, "--experts", fmt.Sprint(c.cfg.Experts)}, c.cfg.Extra...)
-	cmd := exec.Command(c.cfg.Orderd, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start %s: %w", n.ID, err)
-	}
-	done := make(chan struct{})
-	go func() { // owned by the node: ends when the process exits
-		cmd.Wait() //nolint:errcheck // exit status of a killed node is expected
-		logf.Close()
-		close(done)
-	}()
-	n.cmd, n.done = cmd, done
-	return nil
-}
-
-// Signal sends sig to a running node's process.
-func (n *Node) Signal(sig syscall.Signal) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd == nil {
-		return fmt.Errorf("node %s is not running", n.ID)
-	}
-	return n.cmd.Process.Signal(sig)
-}
-
-// Running reports whether the node's process was started by us and has
-// not exited.
-func (n *Node) Running() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd == nil {
-		return false
-	}
-	select {
-	case <-n.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// Kill sends SIGKILL and waits for the process to be gone.
-func (n *Node) Kill() error { return n.stop(syscall.SIGKILL, 5*time.Second) }
-
-// Terminate sends SIGTERM and waits up to timeout, then SIGKILLs.
-func (n *Node) Terminate(timeout time.Duration) error { return n.stop(syscall.SIGTERM, timeout) }
-
-func (n *Node) stop(sig syscall.Signal, timeout time.Duration) error {
-	n.mu.Lock()
-	cmd, done := n.cmd, n.done
-	n.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	cmd.Process.Signal(syscall.SIGCONT) //nolint:errcheck // a paused node must be able to die
-	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("signal %s: %w", n.ID, err)
-	}
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		cmd.Process.Kill() //nolint:errcheck
-		<-done
-	}
-	n.mu.Lock()
-	n.cmd, n.done = nil, nil
-	n.mu.Unlock()
-	return nil
+	return n.start(c.cfg.Orderd, args)
 }
 
 // Stop kills every node and waits for them.
 func (c *Cluster) Stop() {
+	for _, b := range c.Balancers {
+		b.Kill() //nolint:errcheck // best effort on teardown
+	}
 	for _, n := range c.Nodes {
 		n.Kill() //nolint:errcheck // best effort on teardown
 	}

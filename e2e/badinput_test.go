@@ -64,7 +64,13 @@ func expectClosed(t *testing.T, nc net.Conn) {
 func TestBadInputOnClientPort(t *testing.T) {
 	c := startCluster(t)
 	leader := mustLeader(t, c)
-	addr := leader.ClientAddr
+	checkBadInput(t, leader.ClientAddr)
+}
+
+// checkBadInput sends every kind of bad input to an orderly-protocol port
+// (a node's or a balancer's) and checks that a well-behaved client of the
+// same port is served throughout and state is unchanged.
+func checkBadInput(t *testing.T, addr string) {
 	good := mustClient(t, addr)
 	order := func(k int32) {
 		t.Helper()

@@ -49,15 +49,33 @@ func startCluster(t *testing.T, extra ...string) *chaos.Cluster {
 	t.Cleanup(func() {
 		c.Stop()
 		if t.Failed() {
+			logs := []string{}
 			for _, n := range c.Nodes {
-				if b, err := os.ReadFile(n.LogPath); err == nil {
-					t.Logf("---- log of %s (last 3000 bytes) ----\n%s", n.ID, tail(b, 3000))
+				logs = append(logs, n.LogPath)
+			}
+			for _, b := range c.Balancers {
+				logs = append(logs, b.LogPath)
+			}
+			for _, p := range logs {
+				if b, err := os.ReadFile(p); err == nil {
+					t.Logf("---- %s (last 3000 bytes) ----\n%s", filepath.Base(p), tail(b, 3000))
 				}
 			}
 		}
 	})
 	mustLeader(t, c)
 	return c
+}
+
+// startBalancer starts orderlb in front of c; startCluster's cleanup
+// stops it.
+func startBalancer(t *testing.T, c *chaos.Cluster, extra ...string) *chaos.Balancer {
+	t.Helper()
+	b, err := c.StartBalancer(filepath.Join(bin, "orderlb"), extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func tail(b []byte, n int) []byte {

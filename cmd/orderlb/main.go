@@ -1,0 +1,73 @@
+// Command orderlb is orderly's balancer: it speaks the orderly protocol
+// (and, optionally, the seed system's protocol) to clients, sends writes
+// to the Raft leader and reads round-robin to followers, and caches
+// records for session and stale reads.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"orderly/lb"
+	"orderly/wire"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "orderlb:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg := lb.DefaultConfig()
+	fs := flag.NewFlagSet("orderlb", flag.ContinueOnError)
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:6000", "orderly protocol listen address")
+	fs.StringVar(&cfg.LegacyListen, "legacy-listen", "", "seed protocol listen address (empty: off)")
+	backends := fs.String("backends", "", "node client addresses host:port,... (required)")
+	fs.IntVar(&cfg.CacheSize, "cache-size", 10000, "LRU cache entries (0: no cache)")
+	cons := fs.String("read-consistency", "linearizable", "level of reads on the seed port: linearizable, session or stale")
+	fs.DurationVar(&cfg.RetryTimeout, "retry-timeout", cfg.RetryTimeout, "bound on one request with its retries on other nodes")
+	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", cfg.ProbeInterval, "Status probe interval of a healthy node")
+	maxFrame := fs.Uint("max-frame", uint(cfg.MaxFrame), "largest frame in bytes")
+	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
+	jsonLogs := fs.Bool("log-json", false, "log as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	for _, b := range strings.Split(*backends, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			cfg.Backends = append(cfg.Backends, b)
+		}
+	}
+	var err error
+	if cfg.ReadConsistency, err = wire.ParseConsistency(*cons); err != nil {
+		return fmt.Errorf("--read-consistency: %w", err)
+	}
+	cfg.MaxFrame = uint32(*maxFrame)
+	if hclog.LevelFromString(*level) == hclog.NoLevel {
+		return fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", *level)
+	}
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{
+		Name: "orderlb", Level: hclog.LevelFromString(*level), JSONFormat: *jsonLogs, Output: os.Stderr,
+	})
+	b, err := lb.Start(cfg)
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	cfg.Logger.Info("shutting down", "signal", s.String())
+	b.Close()
+	return nil
+}

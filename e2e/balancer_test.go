@@ -1,0 +1,304 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"orderly/chaos"
+	"orderly/wire"
+)
+
+// lbStats reads the balancer's counters.
+func lbStats(t *testing.T, addr string) map[string]uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := chaos.Status(ctx, addr)
+	if err != nil {
+		t.Fatalf("balancer status: %v", err)
+	}
+	out := map[string]uint64{}
+	for _, st := range s.Stats {
+		out[st.Name] = st.Value
+	}
+	return out
+}
+
+// TestBalancerSurvivesLeaderKills: 8 customers place 200 orders each
+// through the balancer, on raw connections with no retries of their own,
+// while the leader is SIGKILLed twice and restarted. The customers must
+// see no error at all, and every order must be applied exactly once.
+func TestBalancerSurvivesLeaderKills(t *testing.T) {
+	const customers, orders = 8, 200
+	c := startCluster(t)
+	b := startBalancer(t, c)
+
+	var total atomic.Int64
+	var longest [customers]time.Duration
+	errs := make(chan error, customers)
+	var wg sync.WaitGroup
+	for i := range customers {
+		wg.Add(1)
+		go func(cust int32) {
+			defer wg.Done()
+			conn, err := wire.Dial(context.Background(), b.Addr, wire.DialOptions{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer conn.Close()
+			for k := int32(1); k <= orders; k++ {
+				typ := wire.Regular
+				if k%4 == 0 {
+					typ = wire.Custom
+				}
+				o := wire.Order{CustomerID: cust, OrderNumber: k, LaptopType: typ, ClientID: uint64(5000 + cust), Seq: uint64(k)}
+				start := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				li, err := conn.Order(ctx, o)
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("customer %d order %d: %w", cust, k, err)
+					return
+				}
+				longest[cust] = max(longest[cust], time.Since(start))
+				if li.CustomerID != cust || li.OrderNumber != k || li.OrderCount != uint64(k) {
+					errs <- fmt.Errorf("order %d/%d answered %+v", cust, k, li)
+					return
+				}
+				total.Add(1)
+				time.Sleep(10 * time.Millisecond) // pace: both kills must land mid-run
+			}
+		}(int32(i))
+	}
+	for round, at := range []int64{customers * orders / 3, customers * orders * 2 / 3} {
+		waitFor(t, 90*time.Second, "orders before the kill", func() bool { return total.Load() >= at })
+		leader := mustLeader(t, c)
+		if err := leader.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		done := total.Load()
+		t.Logf("kill %d: SIGKILLed leader %s after %d orders", round+1, leader.ID, done)
+		if done >= customers*orders-customers {
+			t.Fatalf("kill %d came after the customers were done: it tested nothing", round+1)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if err := c.Start(leader); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("a customer saw an error through the balancer: %v", err)
+	}
+	var worst time.Duration
+	for _, d := range longest {
+		worst = max(worst, d)
+	}
+	t.Logf("longest pause a customer saw: %v", worst)
+
+	cl := mustClient(t, b.Addr)
+	for i := range customers {
+		r := mustGet(t, cl, int32(i), wire.Linearizable)
+		if r.OrderCount != orders || r.LastOrder != orders {
+			t.Errorf("customer %d: %d orders (last %d), want exactly %d", i, r.OrderCount, r.LastOrder, orders)
+		}
+	}
+	st := lbStats(t, b.Addr)
+	t.Logf("balancer: %d requests, %d retries, %d redirects, %d failures", st["requests"], st["retries"], st["redirects"], st["failures"])
+	if st["failures"] != 0 {
+		t.Errorf("balancer counted %d failed requests", st["failures"])
+	}
+}
+
+// TestBalancerReads: linearizable reads through the balancer are never
+// stale under concurrent writes; session reads see the client's own
+// writes (served from the cache); stale reads return a value that was
+// written at some time.
+func TestBalancerReads(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c, "--cache-size", "1000")
+
+	const customer = 7
+	var acked atomic.Int32 // orders acknowledged, numbered 1, 2, ...
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the writer, through the balancer
+		defer wg.Done()
+		w := mustClient(t, b.Addr)
+		for k := int32(1); ; k++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := w.Order(context.Background(), customer, k, wire.Regular); err != nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+			acked.Store(k)
+		}
+	}()
+
+	var reads, stale atomic.Int64
+	for r := range 8 {
+		wg.Add(1)
+		go func(cons wire.Consistency) {
+			defer wg.Done()
+			cl := mustClient(t, b.Addr)
+			for range 200 {
+				before := acked.Load()
+				rec, err := cl.Get(context.Background(), customer, cons)
+				if err != nil {
+					t.Errorf("%s read: %v", cons, err)
+					return
+				}
+				reads.Add(1)
+				after := acked.Load()
+				switch {
+				case cons == wire.Linearizable && before > 0 && rec.LastOrder < before:
+					stale.Add(1)
+					t.Errorf("stale linearizable read: last order %d, %d was acknowledged before", rec.LastOrder, before)
+				case rec.LastOrder > after+1: // the writer has one order in flight
+					t.Errorf("%s read of order %d, but only %d were acknowledged", cons, rec.LastOrder, after)
+				case rec.LastOrder != wire.NoOrder && int64(rec.OrderCount) != int64(rec.LastOrder):
+					t.Errorf("%s read is no state that ever was: last order %d with count %d", cons, rec.LastOrder, rec.OrderCount)
+				}
+			}
+		}([]wire.Consistency{wire.Linearizable, wire.Linearizable, wire.Linearizable, wire.Stale}[r%4])
+	}
+
+	// Session: each write is visible to the same client's next session
+	// read, whichever node or cache entry answers it.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cl := mustClient(t, b.Addr)
+		const own = 8
+		for k := int32(1); k <= 100; k++ {
+			if _, err := cl.Order(context.Background(), own, k, wire.Regular); err != nil {
+				t.Errorf("session writer: %v", err)
+				return
+			}
+			rec, err := cl.Get(context.Background(), own, wire.Session)
+			if err != nil {
+				t.Errorf("session read: %v", err)
+				return
+			}
+			if rec.LastOrder != k {
+				t.Errorf("session read after writing order %d saw %d", k, rec.LastOrder)
+			}
+		}
+	}()
+
+	time.Sleep(100 * time.Millisecond)
+	for reads.Load() < 8*200 && !t.Failed() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if acked.Load() < 10 {
+		t.Fatalf("only %d writes during the reads: the check did not overlap writes", acked.Load())
+	}
+	st := lbStats(t, b.Addr)
+	t.Logf("%d reads under %d writes, %d stale; cache hits %d misses %d", reads.Load(), acked.Load(), stale.Load(), st["cache_hits"], st["cache_misses"])
+	if st["cache_hits"] < 100 {
+		t.Errorf("cache hits %d: session reads after the client's own writes should be served from the cache", st["cache_hits"])
+	}
+}
+
+// TestBalancerCache: the LRU keeps --cache-size entries, counts hits,
+// misses and evictions, and a write refreshes its customer's entry.
+func TestBalancerCache(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c, "--cache-size", "5")
+	cl := mustClient(t, b.Addr)
+	ctx := context.Background()
+	for cust := range int32(20) {
+		if _, err := cl.Order(ctx, cust, 1, wire.Regular); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := lbStats(t, b.Addr)
+	if st["cache_size"] != 5 || st["cache_evictions"] != 15 {
+		t.Fatalf("after writes to 20 customers: size %d evictions %d, want 5 and 15", st["cache_size"], st["cache_evictions"])
+	}
+	// The last five written are cached: stale reads of them hit.
+	for cust := int32(15); cust < 20; cust++ {
+		if r := mustGet(t, cl, cust, wire.Stale); r.LastOrder != 1 {
+			t.Fatalf("customer %d: last order %d, want 1", cust, r.LastOrder)
+		}
+	}
+	// Linearizable reads never use the cache.
+	mustGet(t, cl, 19, wire.Linearizable)
+	after := lbStats(t, b.Addr)
+	if hits := after["cache_hits"] - st["cache_hits"]; hits != 5 {
+		t.Errorf("%d cache hits for 5 stale reads of cached customers (and one linearizable read), want 5", hits)
+	}
+	// A miss fills the entry; a write replaces it with the newer record.
+	mustGet(t, cl, 0, wire.Stale)
+	if _, err := cl.Order(ctx, 0, 2, wire.Custom); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustGet(t, cl, 0, wire.Session); r.LastOrder != 2 || r.OrderCount != 2 || r.LastLaptopType != int8(wire.Custom) {
+		t.Errorf("session read after the write: %+v, want order 2 of 2, custom", r.CustomerRecord)
+	}
+	final := lbStats(t, b.Addr)
+	if final["cache_size"] > 5 {
+		t.Errorf("cache holds %d entries, capacity 5", final["cache_size"])
+	}
+	if final["cache_misses"] <= after["cache_misses"] || final["cache_hits"] <= after["cache_hits"] {
+		t.Errorf("the miss of customer 0 and the hit after its write were not counted: %v", final)
+	}
+}
+
+// TestBalancerPausedNode: a follower paused with SIGSTOP must not block
+// other clients: writes and reads through the balancer go on, and the node
+// returns to rotation after SIGCONT.
+func TestBalancerPausedNode(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	leader := mustLeader(t, c)
+	var paused *chaos.Node
+	for _, n := range c.Nodes {
+		if n != leader {
+			paused = n
+		}
+	}
+	if err := paused.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	cl := mustClient(t, b.Addr)
+	for k := int32(1); k <= 50; k++ {
+		if _, err := cl.Order(context.Background(), 3, k, wire.Regular); err != nil {
+			t.Fatalf("write with a follower paused: %v", err)
+		}
+		if r := mustGet(t, cl, 3, wire.Linearizable); r.LastOrder != k {
+			t.Fatalf("linearizable read with a follower paused saw %d, want %d", r.LastOrder, k)
+		}
+	}
+	if up := lbStats(t, b.Addr)["backend_up "+paused.ClientAddr]; up != 0 {
+		t.Errorf("paused node %s still in rotation", paused.ID)
+	}
+	if err := paused.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the resumed node back in rotation", func() bool {
+		return lbStats(t, b.Addr)["backend_up "+paused.ClientAddr] == 1
+	})
+}
+
+// TestBadInputOnBalancer: the orderly port of the balancer handles bad
+// input as a node does.
+func TestBadInputOnBalancer(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	checkBadInput(t, b.Addr)
+}

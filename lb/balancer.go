@@ -1,0 +1,125 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"orderly/wire"
+)
+
+// Config configures a Balancer.
+type Config struct {
+	Listen       string   // orderly protocol
+	LegacyListen string   // the seed's protocol; empty: off
+	Backends     []string // node client addresses
+	CacheSize    int      // LRU entries; 0 disables the cache
+	// ReadConsistency is the level of reads on the legacy port, whose
+	// requests cannot say.
+	ReadConsistency wire.Consistency
+	// RetryTimeout bounds one request with all its retries on other nodes.
+	RetryTimeout  time.Duration
+	ProbeInterval time.Duration // Status probe of a healthy node
+	ProbeTimeout  time.Duration
+	MaxFrame      uint32
+	// LegacyIdleTimeout closes a silent seed-protocol connection; 0 is 2m.
+	LegacyIdleTimeout time.Duration
+	Logger            hclog.Logger
+}
+
+// DefaultConfig returns a Config with every default filled in.
+func DefaultConfig() Config {
+	return Config{ReadConsistency: wire.Linearizable, RetryTimeout: 5 * time.Second,
+		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: time.Second, MaxFrame: wire.DefaultMaxFrame}
+}
+
+// Validate reports the first thing wrong with c.
+func (c Config) Validate() error {
+	switch {
+	case c.Listen == "":
+		return errors.New("listen address is empty")
+	case len(c.Backends) == 0:
+		return errors.New("no backends")
+	case c.CacheSize < 0:
+		return fmt.Errorf("cache size %d is negative", c.CacheSize)
+	case c.RetryTimeout <= 0 || c.ProbeInterval <= 0 || c.ProbeTimeout <= 0:
+		return errors.New("retry timeout, probe interval and probe timeout must be positive")
+	}
+	return nil
+}
+
+// Balancer is a running orderlb.
+type Balancer struct {
+	cfg    Config
+	log    hclog.Logger
+	pool   *pool
+	cache  *cache
+	server *wire.Server
+	legacy *legacyServer
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	requests, retries, redirects, failures atomic.Uint64
+}
+
+// Start listens on the configured addresses and starts probing backends.
+func Start(cfg Config) (*Balancer, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("balancer config: %w", err)
+	}
+	c, err := newCache(cfg.CacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	b := &Balancer{cfg: cfg, log: cfg.Logger, cache: c,
+		pool: newPool(cfg.Backends, cfg.Logger.Named("pool"), cfg.ProbeInterval, cfg.ProbeTimeout, cfg.MaxFrame)}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	var legacyLn net.Listener
+	if cfg.LegacyListen != "" {
+		if legacyLn, err = net.Listen("tcp", cfg.LegacyListen); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("listen legacy %s: %w", cfg.LegacyListen, err)
+		}
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.pool.run(b.ctx)
+	b.server = wire.Serve(ln, b.handle, wire.ServerOptions{MaxFrame: cfg.MaxFrame, Logger: b.log.Named("server")})
+	if legacyLn != nil {
+		b.legacy = startLegacy(legacyLn, b)
+	}
+	b.log.Info("balancer started", "listen", b.server.Addr(), "legacy", cfg.LegacyListen,
+		"backends", cfg.Backends, "cache_size", cfg.CacheSize)
+	return b, nil
+}
+
+// Addr is the orderly-protocol address.
+func (b *Balancer) Addr() string { return b.server.Addr() }
+
+// LegacyAddr is the seed-protocol address, or "" when off.
+func (b *Balancer) LegacyAddr() string {
+	if b.legacy == nil {
+		return ""
+	}
+	return b.legacy.conns.Addr()
+}
+
+// Close stops serving and probing and waits for every goroutine.
+func (b *Balancer) Close() {
+	b.server.Close()
+	if b.legacy != nil {
+		b.legacy.conns.Close()
+	}
+	b.cancel()
+	b.pool.wait()
+}

@@ -1,0 +1,14 @@
+// Package lb is orderly's balancer: one TCP front for a cluster.
+//
+// pool.go keeps a long-lived pipelined connection to every node and
+// probes each with Status, so it knows who leads and who is healthy.
+// forward.go sends writes to the leader and reads round-robin to healthy
+// followers, retrying on another node within a deadline; a write is
+// retried with the client's own (client_id, seq), so the FSM applies it
+// once. cache.go is an LRU of customer records tagged with the Raft index
+// they were read at, which serves session and stale reads, never
+// linearizable ones. server.go speaks the orderly protocol; legacy.go
+// speaks the seed system's 12-byte protocol.
+//
+// Balancer.Close stops every goroutine the package starts.
+package lb

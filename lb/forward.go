@@ -1,0 +1,107 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"orderly/wire"
+)
+
+// forward sends req to the leader (write) or a follower (read) and tries
+// other nodes until an answer is final or RetryTimeout passes. A write is
+// resent unchanged, with the client's (client_id, seq), so however many
+// times it reaches the log it is applied once.
+func (b *Balancer) forward(ctx context.Context, write bool, req wire.Message) (wire.Message, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.RetryTimeout)
+	defer cancel()
+	unknown := false // a write attempt may have reached the log
+	var last error
+	backoff := time.Duration(0)
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			b.retries.Add(1)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil, b.giveUp(write && unknown, last)
+			}
+		}
+		backoff = min(max(2*backoff, 5*time.Millisecond), 100*time.Millisecond)
+		be := b.pick(write)
+		if be == nil {
+			last = errors.New("no healthy node to take it")
+			if write {
+				last = errors.New("no leader known")
+			}
+			continue
+		}
+		conn := be.usable()
+		if conn == nil {
+			continue
+		}
+		actx, acancel := context.WithTimeout(ctx, b.attemptTimeout())
+		resp, err := conn.Call(actx, req)
+		acancel()
+		if err == nil {
+			return resp, nil
+		}
+		last = err
+		var we *wire.Error
+		if !errors.As(err, &we) {
+			// Lost connection or no answer in time: the node may be dead or
+			// paused. The prober decides; we move on.
+			unknown = true
+			if conn.Err() != nil {
+				be.fail(conn, err)
+			} else {
+				be.poke()
+			}
+			continue
+		}
+		switch {
+		case we.Code == wire.CodeNotLeader:
+			b.redirects.Add(1)
+			b.pool.hint(be, we.LeaderAddr)
+			if b.pool.currentLeader() != nil {
+				backoff = 0
+			}
+		case we.Code.Unknown():
+			unknown = true
+		case we.Code == wire.CodeUnavailable || we.Code == wire.CodeOverloaded:
+		default: // BadRequest, StaleSeq: final
+			return nil, we
+		}
+	}
+}
+
+// pick chooses the node for one attempt.
+func (b *Balancer) pick(write bool) *backend {
+	if write {
+		if be := b.pool.writer(); be != nil {
+			return be
+		}
+		b.pool.pokeAll()
+		return nil
+	}
+	return b.pool.reader()
+}
+
+func (b *Balancer) attemptTimeout() time.Duration {
+	return max(b.cfg.RetryTimeout/3, time.Second)
+}
+
+// giveUp turns the last error into the answer for the client: Timeout
+// (outcome unknown, retry with the same seq) if a write may have been
+// applied, Unavailable otherwise.
+func (b *Balancer) giveUp(unknown bool, last error) error {
+	b.failures.Add(1)
+	if unknown {
+		return wire.Errorf(wire.CodeTimeout, "balancer: outcome unknown after %v: %v", b.cfg.RetryTimeout, last)
+	}
+	var we *wire.Error
+	if errors.As(last, &we) && we.Code != wire.CodeNotLeader {
+		return we
+	}
+	return wire.Errorf(wire.CodeUnavailable, "balancer: no node answered within %v: %v", b.cfg.RetryTimeout, last)
+}

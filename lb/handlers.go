@@ -1,0 +1,121 @@
+package lb
+
+import (
+	"context"
+	"errors"
+
+	"orderly/wire"
+)
+
+// handle answers one orderly-protocol request.
+func (b *Balancer) handle(ctx context.Context, _ int32, req wire.Message) wire.Message {
+	b.requests.Add(1)
+	resp, err := b.serve(ctx, req)
+	if err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return we
+		}
+		return wire.Errorf(wire.CodeInternal, "%v", err)
+	}
+	return resp
+}
+
+func (b *Balancer) serve(ctx context.Context, req wire.Message) (wire.Message, error) {
+	switch r := req.(type) {
+	case wire.Order:
+		if err := r.Validate(); err != nil {
+			return nil, wire.Errorf(wire.CodeBadRequest, "order: %v", err)
+		}
+		li, err := b.order(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return li, nil
+	case wire.Get:
+		if err := r.Validate(); err != nil {
+			return nil, wire.Errorf(wire.CodeBadRequest, "get: %v", err)
+		}
+		rec, err := b.get(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return rec, nil
+	case wire.Scan:
+		if err := r.Validate(); err != nil {
+			return nil, wire.Errorf(wire.CodeBadRequest, "scan: %v", err)
+		}
+		return b.forward(ctx, false, r)
+	case wire.Status:
+		return b.status(), nil
+	case wire.Members:
+		return b.forward(ctx, false, r)
+	case wire.AddMember, wire.RemoveMember, wire.TransferLeader:
+		return b.forward(ctx, true, r)
+	}
+	return nil, wire.Errorf(wire.CodeBadRequest, "%s is not a request a balancer takes", req.Type())
+}
+
+// order forwards a write and refreshes the cache from its answer.
+func (b *Balancer) order(ctx context.Context, o wire.Order) (wire.LaptopInfo, error) {
+	resp, err := b.forward(ctx, true, o)
+	if err != nil {
+		return wire.LaptopInfo{}, err
+	}
+	li, ok := resp.(wire.LaptopInfo)
+	if !ok {
+		return wire.LaptopInfo{}, wire.Errorf(wire.CodeInternal, "order answered with %s", resp.Type())
+	}
+	b.cache.wrote(li)
+	return li, nil
+}
+
+// get answers from the cache when the level allows it, else from a node,
+// and keeps what the node said.
+func (b *Balancer) get(ctx context.Context, g wire.Get) (wire.Record, error) {
+	if rec, ok := b.cache.get(g.CustomerID, g.Consistency, g.MinIndex); ok {
+		return rec, nil
+	}
+	resp, err := b.forward(ctx, false, g)
+	if err != nil {
+		return wire.Record{}, err
+	}
+	rec, ok := resp.(wire.Record)
+	if !ok {
+		return wire.Record{}, wire.Errorf(wire.CodeInternal, "get answered with %s", resp.Type())
+	}
+	b.cache.put(rec)
+	return rec, nil
+}
+
+// status describes the balancer: its view of the cluster, and counters.
+func (b *Balancer) status() wire.StatusInfo {
+	st := wire.StatusInfo{ID: "orderlb", Role: "balancer"}
+	healthy := uint64(0)
+	var up []wire.Stat
+	leader := b.pool.currentLeader()
+	for _, be := range b.pool.backends {
+		be.mu.Lock()
+		ns, ok := be.status, be.healthy
+		be.mu.Unlock()
+		v := uint64(0)
+		if ok {
+			healthy, v = healthy+1, 1
+		}
+		up = append(up, wire.Stat{Name: "backend_up " + be.addr, Value: v})
+		st.Members = append(st.Members, wire.Member{ID: ns.ID, ClientAddr: be.addr})
+		if be == leader {
+			st.LeaderID, st.LeaderAddr = ns.ID, be.addr
+			st.Term, st.CommitIndex, st.AppliedIndex, st.LastIndex = ns.Term, ns.CommitIndex, ns.AppliedIndex, ns.LastIndex
+		}
+	}
+	st.Stats = append([]wire.Stat{
+		{Name: "backends_healthy", Value: healthy},
+		{Name: "requests", Value: b.requests.Load()},
+		{Name: "retries", Value: b.retries.Load()},
+		{Name: "redirects", Value: b.redirects.Load()},
+		{Name: "failures", Value: b.failures.Load()},
+	}, b.cache.stats()...)
+	st.Stats = append(st.Stats, up...)
+	return st
+}

@@ -1,0 +1,135 @@
+package lb
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"orderly/serve"
+	"orderly/wire"
+)
+
+// The seed system's protocol, byte for byte (DESIGN §4): no handshake, no
+// framing, big-endian int32 fields.
+const (
+	legacyRequestLen = 12 // customer_id, order_number, request_type
+	legacyInfoLen    = 20 // customer_id, order_number, laptop_type, engineer_id, expert_id
+	legacyRecordLen  = 8  // customer_id, last_order
+
+	legacyRegular = 0
+	legacyCustom  = 1
+	legacyRead    = 2
+)
+
+// legacyIdleTimeout closes a seed-protocol connection that sends nothing
+// for this long; the seed's client never idles, a stuck one should not
+// hold a goroutine forever.
+const legacyIdleTimeout = 2 * time.Minute
+
+type legacyServer struct {
+	b           *Balancer
+	conns       *serve.Conns
+	idleTimeout time.Duration
+}
+
+func startLegacy(ln net.Listener, b *Balancer) *legacyServer {
+	s := &legacyServer{b: b, idleTimeout: legacyIdleTimeout}
+	if b.cfg.LegacyIdleTimeout > 0 {
+		s.idleTimeout = b.cfg.LegacyIdleTimeout
+	}
+	s.conns = serve.Start(ln, b.log.Named("legacy"), s.serveConn)
+	return s
+}
+
+// legacySession is what the balancer keeps for one seed connection: its
+// own client id and write numbering (so retries are applied once), and the
+// highest index it has seen (for session reads).
+type legacySession struct {
+	clientID uint64
+	seq      uint64
+	seen     uint64
+}
+
+func (s *legacyServer) serveConn(c net.Conn) {
+	log := s.b.log.Named("legacy").With("remote", c.RemoteAddr().String())
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		log.Error("no client id for connection", "error", err)
+		return
+	}
+	sess := &legacySession{clientID: binary.BigEndian.Uint64(id[:]) | 1}
+	req := make([]byte, legacyRequestLen)
+	for {
+		c.SetReadDeadline(time.Now().Add(s.idleTimeout)) //nolint:errcheck // a failed set shows up as a read error
+		if _, err := io.ReadFull(c, req); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				log.Warn("closing legacy connection", "error", err)
+			}
+			return
+		}
+		s.b.requests.Add(1)
+		reply, err := s.answer(sess, req)
+		if err != nil {
+			log.Warn("legacy request failed; closing", "request", fmt.Sprintf("%x", req), "error", err)
+			c.Write(reply) //nolint:errcheck // the connection closes either way
+			return
+		}
+		if _, err := c.Write(reply); err != nil {
+			log.Debug("legacy write failed", "error", err)
+			return
+		}
+	}
+}
+
+// answer runs one request. On failure it returns the seed's failure
+// answer (customer_id -1, in the size the request type expects) and why.
+func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
+	be := binary.BigEndian
+	customer := int32(be.Uint32(req[0:]))
+	number := int32(be.Uint32(req[4:]))
+	kind := int32(be.Uint32(req[8:]))
+	ctx, cancel := context.WithCancel(s.b.ctx)
+	defer cancel()
+	switch kind {
+	case legacyRegular, legacyCustom:
+		sess.seq++
+		o := wire.Order{CustomerID: customer, OrderNumber: number, LaptopType: wire.LaptopType(kind),
+			ClientID: sess.clientID, Seq: sess.seq}
+		if err := o.Validate(); err != nil {
+			return failedInfo(), err
+		}
+		li, err := s.b.order(ctx, o)
+		if err != nil {
+			return failedInfo(), err
+		}
+		sess.seen = max(sess.seen, li.Index)
+		return appendInt32s(nil, li.CustomerID, li.OrderNumber, int32(li.LaptopType), li.EngineerID, li.ExpertID), nil
+	case legacyRead:
+		g := wire.Get{CustomerID: customer, Consistency: s.b.cfg.ReadConsistency, MinIndex: sess.seen}
+		if err := g.Validate(); err != nil {
+			return failedRecord(), err
+		}
+		rec, err := s.b.get(ctx, g)
+		if err != nil {
+			return failedRecord(), err
+		}
+		sess.seen = max(sess.seen, rec.ReadIndex)
+		return appendInt32s(nil, rec.CustomerID, rec.LastOrder), nil
+	}
+	return failedRecord(), fmt.Errorf("unknown request type %d", kind)
+}
+
+func failedInfo() []byte   { return appendInt32s(nil, -1, -1, -1, -1, -1) }
+func failedRecord() []byte { return appendInt32s(nil, -1, -1) }
+
+func appendInt32s(b []byte, vs ...int32) []byte {
+	for _, v := range vs {
+		b = binary.BigEndian.AppendUint32(b, uint32(v))
+	}
+	return b
+}
