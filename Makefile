@@ -12,7 +12,8 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# A local 3-node cluster in the foreground: client ports 6001-6003, Raft
+# A local 3-node cluster and its balancer in the foreground: balancer on
+# 6000 (and the seed protocol on 12347), node client ports 6001-6003, Raft
 # ports 7001-7003, data under ./data. Ctrl-C stops it cleanly.
 run: build
 	BIN=$(BIN) DATA=$(CURDIR)/data ./deploy/local-cluster.sh

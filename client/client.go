@@ -3,10 +3,11 @@
 // retries a write whose outcome is unknown with the same (client_id, seq),
 // so that a retried order is applied once.
 //
-// A Client numbers its writes itself and keeps one write in flight at a
-// time (the session contract of the fsm: a retry of anything but the last
-// seq is refused). Run one Client per concurrent writer; reads may be
-// concurrent.
+// Writes belong to a Session: a client id and its own numbering, with one
+// write in flight at a time (the session contract of the fsm: a retry of
+// anything but the last seq is refused). Client.Order uses the client's
+// default session; NewSession gives more writers the same connections,
+// which pipelines their requests. Reads may be concurrent.
 package client
 
 import (
@@ -46,9 +47,8 @@ type Client struct {
 	opt   Options
 	Stats Stats
 
-	writeMu sync.Mutex // one write in flight: seq order is the session's order
-	seq     uint64
-	seen    atomic.Uint64 // highest index seen, for session reads
+	def  *Session
+	seen atomic.Uint64 // highest index seen, for session reads
 
 	mu     sync.Mutex
 	conns  map[string]*wire.Conn
@@ -65,17 +65,45 @@ func New(opt Options) (*Client, error) {
 		opt.RetryTimeout = 10 * time.Second
 	}
 	if opt.ClientID == 0 {
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, fmt.Errorf("client: random client id: %w", err)
+		id, err := randomID()
+		if err != nil {
+			return nil, err
 		}
-		opt.ClientID = binary.BigEndian.Uint64(b[:]) | 1
+		opt.ClientID = id
 	}
-	return &Client{opt: opt, conns: make(map[string]*wire.Conn)}, nil
+	c := &Client{opt: opt, conns: make(map[string]*wire.Conn)}
+	c.def = &Session{c: c, id: opt.ClientID}
+	return c, nil
 }
 
-// ID is the client id its writes carry.
+func randomID() (uint64, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("client: random client id: %w", err)
+	}
+	return binary.BigEndian.Uint64(b[:]) | 1, nil
+}
+
+// ID is the client id the default session's writes carry.
 func (c *Client) ID() uint64 { return c.opt.ClientID }
+
+// Session is one writer: a client id and its sequence numbers.
+type Session struct {
+	c       *Client
+	id      uint64
+	writeMu sync.Mutex // one write in flight: seq order is the session's order
+	seq     uint64
+}
+
+// NewSession returns a writer with a fresh random client id that shares
+// this Client's connections.
+func (c *Client) NewSession() (*Session, error) {
+	id, err := randomID()
+	if err != nil {
+		return nil, err
+	}
+	return &Session{c: c, id: id}, nil
+}
 
 // SeenIndex is the highest Raft index this client has seen.
 func (c *Client) SeenIndex() uint64 { return c.seen.Load() }
@@ -105,17 +133,22 @@ func (c *Client) Close() error {
 // unknown outcome reuses the same seq. If the call still fails with an
 // unknown outcome, the error wraps ErrUnknownOutcome.
 func (c *Client) Order(ctx context.Context, customer, number int32, typ wire.LaptopType) (wire.LaptopInfo, error) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	c.seq++
-	o := wire.Order{CustomerID: customer, OrderNumber: number, LaptopType: typ, ClientID: c.opt.ClientID, Seq: c.seq}
+	return c.def.Order(ctx, customer, number, typ)
+}
+
+// Order places an order in this session; see Client.Order.
+func (s *Session) Order(ctx context.Context, customer, number int32, typ wire.LaptopType) (wire.LaptopInfo, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.seq++
+	o := wire.Order{CustomerID: customer, OrderNumber: number, LaptopType: typ, ClientID: s.id, Seq: s.seq}
 	var li wire.LaptopInfo
-	err := c.do(ctx, true, func(ctx context.Context, conn *wire.Conn) (err error) {
+	err := s.c.do(ctx, true, func(ctx context.Context, conn *wire.Conn) (err error) {
 		li, err = conn.Order(ctx, o)
 		return err
 	})
 	if err == nil {
-		c.observe(li.Index)
+		s.c.observe(li.Index)
 	}
 	return li, err
 }

@@ -82,6 +82,11 @@ func (c *coalescer) loop() {
 		if r == nil {
 			continue
 		}
+		if c.ctx.Err() != nil { // shutting down: do not start another round
+			r.err = wire.Errorf(wire.CodeUnavailable, "node shutting down")
+			close(r.done)
+			continue
+		}
 		r.idx, r.err = c.fn(c.ctx)
 		close(r.done)
 	}

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"orderly/client"
 	"orderly/wire"
@@ -55,15 +58,32 @@ func (g *globals) printStatus(s statusJSON) {
 		fmt.Fprintf(g.out, "%s: %s\n", s.Addr, s.Error)
 		return
 	}
-	fmt.Fprintf(g.out, "%s (%s): %s, term %d, leader %s at %s, commit %d, applied %d, last %d\n",
-		s.ID, s.Addr, s.Role, s.Term, s.LeaderID, s.LeaderAddr, s.CommitIndex, s.AppliedIndex, s.LastIndex)
+	name := s.ID
+	if s.Addr != "" {
+		name += " (" + s.Addr + ")"
+	}
+	fmt.Fprintf(g.out, "%s: %s, term %d, leader %s at %s, commit %d, applied %d, last %d\n",
+		name, s.Role, s.Term, s.LeaderID, s.LeaderAddr, s.CommitIndex, s.AppliedIndex, s.LastIndex)
 	for _, m := range s.Members {
+		if s.Role == "balancer" {
+			state := "down"
+			if s.Stats[backendUp+m.ClientAddr] == 1 {
+				state = "up"
+			}
+			fmt.Fprintf(g.out, "  backend %-8s %-21s %s\n", m.ID, m.ClientAddr, state)
+			continue
+		}
 		fmt.Fprintf(g.out, "  member %-8s raft %-21s client %-21s voter %v\n", m.ID, m.RaftAddr, m.ClientAddr, m.Voter)
 	}
-	for k, v := range s.Stats {
-		fmt.Fprintf(g.out, "  %s: %d\n", k, v)
+	for _, k := range slices.Sorted(maps.Keys(s.Stats)) {
+		if !strings.HasPrefix(k, backendUp) {
+			fmt.Fprintf(g.out, "  %s: %d\n", k, s.Stats[k])
+		}
 	}
 }
+
+// backendUp prefixes the balancer's per-backend health stat.
+const backendUp = "backend_up "
 
 func runStatus(ctx context.Context, g *globals, c *client.Client, args []string) error {
 	fs := subFlags("status")

@@ -1,5 +1,5 @@
 // Command orderctl is the orderly command-line client: one-shot orders and
-// reads, cluster status and membership.
+// reads, cluster status and membership, and the load generator.
 //
 //	orderctl [--addr a,b,c] [--json] [--timeout D] COMMAND [flags]
 package main
@@ -37,6 +37,7 @@ var commands = []command{
 	{"status", "describe a node: status [--all]", runStatus},
 	{"members", "membership: members list | add --id ID --raft-addr A [--nonvoter] | remove --id ID", runMembers},
 	{"transfer-leader", "hand leadership over: transfer-leader [--to ID]", runTransfer},
+	{"bench", "load generator: bench --customers C --orders N --type regular|custom|mixed [--reads PCT] [--consistency L] [--duration D] [--pipeline P] [--json FILE] [--timeline FILE]", runBench},
 }
 
 func main() {

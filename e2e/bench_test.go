@@ -1,0 +1,57 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"orderly/loadgen"
+	"orderly/wire"
+)
+
+// TestBenchThroughBalancer runs `orderctl bench` as a user would, through
+// the balancer, and checks that its report adds up: every operation done
+// once, none failed, and the order counts in the cluster agree.
+func TestBenchThroughBalancer(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "result.json")
+	tl := filepath.Join(dir, "timeline.csv")
+	cmd := exec.Command(filepath.Join(bin, "orderctl"), "--addr", b.Addr, "bench", "--customers", "8", "--orders", "50",
+		"--type", "mixed", "--reads", "20", "--consistency", "session", "--pipeline", "2", "--first-customer", "100",
+		"--json", out, "--timeline", tl, "--quiet")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("orderctl bench: %v\n%s", err, msg)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res loadgen.Result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("bench JSON: %v", err)
+	}
+	if res.Ops != 8*50 || res.Errors != 0 || res.Writes+res.Reads != res.Ops || res.Reads == 0 {
+		t.Fatalf("bench did %d ops (%d writes, %d reads), %d errors; want 400 with some reads and no errors", res.Ops, res.Writes, res.Reads, res.Errors)
+	}
+	if res.Latency.P50 <= 0 || res.Latency.P99 < res.Latency.P50 || res.Latency.Max < res.Latency.P99 {
+		t.Fatalf("latency summary does not hold together: %+v", res.Latency)
+	}
+	for _, f := range []string{tl, filepath.Join(dir, "timeline.png")} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Fatalf("bench output %s missing: %v", f, err)
+		}
+	}
+	// The cluster saw every write once.
+	cl := mustClient(t, b.Addr)
+	var orders uint64
+	for cust := int32(100); cust < 108; cust++ {
+		orders += mustGet(t, cl, cust, wire.Linearizable).OrderCount
+	}
+	if int64(orders) != res.Writes {
+		t.Fatalf("cluster holds %d orders of the bench's customers, bench acknowledged %d", orders, res.Writes)
+	}
+}

@@ -1,0 +1,75 @@
+package lb
+
+import (
+	"testing"
+
+	"orderly/wire"
+)
+
+func rec(id, last int32, idx uint64) wire.Record {
+	return wire.Record{ReadIndex: idx, CustomerRecord: wire.CustomerRecord{CustomerID: id, LastOrder: last, OrderCount: uint64(last), LastIndex: idx}}
+}
+
+func TestCacheLevels(t *testing.T) {
+	c, err := newCache(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.put(rec(1, 3, 30))
+	if _, ok := c.get(1, wire.Linearizable, 0); ok {
+		t.Fatal("a linearizable read was answered from the cache")
+	}
+	if r, ok := c.get(1, wire.Stale, 1000); !ok || r.LastOrder != 3 {
+		t.Fatalf("stale read: %v %v, want the cached entry whatever the client has seen", r, ok)
+	}
+	if _, ok := c.get(1, wire.Session, 31); ok {
+		t.Fatal("session read of a client that has seen index 31 was answered by an entry of index 30")
+	}
+	if r, ok := c.get(1, wire.Session, 30); !ok || r.LastOrder != 3 {
+		t.Fatalf("session read at the entry's own index: %v %v", r, ok)
+	}
+	if h, m := c.hits.Load(), c.misses.Load(); h != 2 || m != 1 {
+		t.Fatalf("hits %d misses %d, want 2 and 1 (linearizable reads are not counted)", h, m)
+	}
+}
+
+func TestCacheKeepsNewest(t *testing.T) {
+	c, _ := newCache(10)
+	c.wrote(wire.LaptopInfo{CustomerID: 1, OrderNumber: 5, LaptopType: wire.Custom, Index: 50, OrderCount: 5})
+	c.put(rec(1, 4, 40)) // a read that started before the write answers late
+	r, ok := c.get(1, wire.Stale, 0)
+	if !ok || r.LastOrder != 5 || r.OrderCount != 5 || r.ReadIndex != 50 || r.LastLaptopType != int8(wire.Custom) {
+		t.Fatalf("entry %+v: an older read replaced a newer write", r)
+	}
+	c.put(rec(1, 6, 60))
+	if r, _ := c.get(1, wire.Stale, 0); r.LastOrder != 6 {
+		t.Fatalf("entry %+v: a newer read did not replace the entry", r)
+	}
+}
+
+func TestCacheCapacity(t *testing.T) {
+	c, _ := newCache(3)
+	for i := range int32(10) {
+		c.put(rec(i, 1, uint64(i+1)))
+	}
+	if n := c.lru.Len(); n != 3 {
+		t.Fatalf("%d entries, capacity 3", n)
+	}
+	if e := c.evictions.Load(); e != 7 {
+		t.Fatalf("%d evictions, want 7", e)
+	}
+	if _, ok := c.get(0, wire.Stale, 0); ok {
+		t.Fatal("the least recently used entry survived")
+	}
+}
+
+func TestCacheOff(t *testing.T) {
+	c, err := newCache(0)
+	if err != nil || c != nil {
+		t.Fatalf("size 0: %v %v, want no cache", c, err)
+	}
+	c.put(rec(1, 1, 1)) // nil cache: no-ops, no panic
+	if _, ok := c.get(1, wire.Stale, 0); ok {
+		t.Fatal("a disabled cache answered")
+	}
+}

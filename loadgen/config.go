@@ -1,0 +1,75 @@
+// Package loadgen drives an orderly cluster the way the seed's client did,
+// only harder and with better numbers: C concurrent customers each place
+// orders in sequence (or until a deadline), with an optional share of
+// reads; latencies go into HDR histograms, overall and per second.
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"orderly/wire"
+)
+
+// Mix says which laptop types a run orders.
+type Mix string
+
+const (
+	MixRegular Mix = "regular"
+	MixCustom  Mix = "custom"
+	MixMixed   Mix = "mixed" // alternate, starting with regular
+)
+
+// ParseMix parses regular, custom or mixed.
+func ParseMix(s string) (Mix, error) {
+	switch m := Mix(s); m {
+	case MixRegular, MixCustom, MixMixed:
+		return m, nil
+	}
+	return "", fmt.Errorf("order type %q: want regular, custom or mixed", s)
+}
+
+// Config describes one run.
+type Config struct {
+	Addrs     []string // nodes or balancers
+	Customers int      // concurrent customers
+	Orders    int      // orders per customer; 0: until Duration
+	Duration  time.Duration
+	Mix       Mix
+	// ReadPct is the share of operations (0-100) that read the customer's
+	// record instead of ordering.
+	ReadPct     int
+	Consistency wire.Consistency
+	// Pipeline is how many requests each customer keeps in flight, each in
+	// a session of its own over the customer's connections.
+	Pipeline     int
+	RetryTimeout time.Duration
+	// FirstCustomer offsets customer ids, so runs can use disjoint ones.
+	FirstCustomer int32
+	// Progress, when set, gets a live line every second.
+	Progress io.Writer
+}
+
+// Validate reports the first thing wrong with c.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Addrs) == 0:
+		return errors.New("no addresses")
+	case c.Customers <= 0:
+		return fmt.Errorf("customers %d: want at least 1", c.Customers)
+	case c.Orders < 0:
+		return fmt.Errorf("orders %d is negative", c.Orders)
+	case c.Orders == 0 && c.Duration <= 0:
+		return errors.New("give a number of orders, a duration, or both")
+	case c.ReadPct < 0 || c.ReadPct > 100:
+		return fmt.Errorf("read share %d%%: want 0-100", c.ReadPct)
+	case c.Pipeline <= 0:
+		return fmt.Errorf("pipeline %d: want at least 1", c.Pipeline)
+	case c.FirstCustomer < 0:
+		return fmt.Errorf("first customer %d is negative", c.FirstCustomer)
+	}
+	_, err := ParseMix(string(c.Mix))
+	return err
+}

@@ -1,0 +1,63 @@
+package loadgen
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"orderly/wire"
+)
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{Addrs: []string{"x:1"}, Customers: 1, Orders: 1, Mix: MixRegular, Pipeline: 1, Consistency: wire.Linearizable}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+	for name, mod := range map[string]func(*Config){
+		"no addrs":         func(c *Config) { c.Addrs = nil },
+		"no customers":     func(c *Config) { c.Customers = 0 },
+		"negative orders":  func(c *Config) { c.Orders = -1 },
+		"no end":           func(c *Config) { c.Orders, c.Duration = 0, 0 },
+		"read share > 100": func(c *Config) { c.ReadPct = 101 },
+		"no pipeline":      func(c *Config) { c.Pipeline = 0 },
+		"bad mix":          func(c *Config) { c.Mix = "gold" },
+		"negative first":   func(c *Config) { c.FirstCustomer = -1 },
+	} {
+		c := ok
+		mod(&c)
+		if c.Validate() == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestTimelineAndSummary(t *testing.T) {
+	tl := newTimeline()
+	for i := range 100 {
+		tl.add(1500*time.Millisecond, time.Duration(i+1)*time.Millisecond, false)
+	}
+	tl.add(2100*time.Millisecond, 0, true)
+	secs := tl.seconds()
+	if len(secs) != 3 || secs[0].Ops != 0 || secs[1].Ops != 100 || secs[2].Errors != 1 {
+		t.Fatalf("timeline %+v", secs)
+	}
+	if p := secs[1].P50; p < 49.9 || p > 50.1 {
+		t.Fatalf("p50 of 1..100 ms is %v", p)
+	}
+	if p := secs[1].P99; p < 98.9 || p > 99.1 {
+		t.Fatalf("p99 of 1..100 ms is %v", p)
+	}
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, secs); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 4 || lines[0] != "t,ops_per_s,p50_ms,p99_ms,errors" || !strings.HasPrefix(lines[2], "1,100,") {
+		t.Fatalf("csv:\n%s", buf.String())
+	}
+	if err := DrawTimeline(filepath.Join(t.TempDir(), "t.svg"), "test", secs, []Mark{{At: 1, Label: "kill"}}); err != nil {
+		t.Fatalf("svg chart: %v", err)
+	}
+}

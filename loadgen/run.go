@@ -1,0 +1,218 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"orderly/client"
+	"orderly/wire"
+)
+
+// Result is what a run measured.
+type Result struct {
+	Customers   int      `json:"customers"`
+	Pipeline    int      `json:"pipeline"`
+	Mix         Mix      `json:"type"`
+	ReadPct     int      `json:"read_pct"`
+	Consistency string   `json:"consistency"`
+	Addrs       []string `json:"addrs"`
+
+	Elapsed     time.Duration `json:"-"`
+	ElapsedSec  float64       `json:"elapsed_s"`
+	Ops         int64         `json:"ops"`
+	Writes      int64         `json:"writes"`
+	Reads       int64         `json:"reads"`
+	Errors      int64         `json:"errors"`
+	Retries     uint64        `json:"retries"`
+	Redirects   uint64        `json:"redirects"`
+	Throughput  float64       `json:"ops_per_s"`
+	Latency     Summary       `json:"latency"`
+	Write       Summary       `json:"write_latency"`
+	Read        Summary       `json:"read_latency"`
+	Timeline    []Second      `json:"timeline"`
+	FirstErrors []string      `json:"first_errors,omitempty"`
+}
+
+// Run drives the cluster as cfg says and returns what it measured. It
+// stops at ctx's end, after cfg.Duration, or when every customer is done.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.RetryTimeout <= 0 {
+		cfg.RetryTimeout = 10 * time.Second
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	clients := make([]*client.Client, cfg.Customers)
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	var workers []*worker
+	for i := range clients {
+		c, err := client.New(client.Options{Addrs: cfg.Addrs, RetryTimeout: cfg.RetryTimeout})
+		if err != nil {
+			return nil, err
+		}
+		clients[i] = c
+		cust := &customer{id: cfg.FirstCustomer + int32(i), c: c}
+		for p := range cfg.Pipeline {
+			s, err := c.NewSession()
+			if err != nil {
+				return nil, err
+			}
+			workers = append(workers, &worker{cfg: &cfg, cust: cust, session: s,
+				rng: rand.New(rand.NewPCG(uint64(i), uint64(p))), all: newHistogram(), writes: newHistogram(), reads: newHistogram()})
+		}
+	}
+
+	tl := newTimeline()
+	var ops, errs atomic.Int64
+	start := time.Now()
+	stopProgress := startProgress(cfg.Progress, start, &ops, &errs)
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(ctx, start, tl, &ops, &errs)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stopProgress()
+
+	res := &Result{Customers: cfg.Customers, Pipeline: cfg.Pipeline, Mix: cfg.Mix, ReadPct: cfg.ReadPct,
+		Consistency: cfg.Consistency.String(), Addrs: cfg.Addrs, Elapsed: elapsed, ElapsedSec: elapsed.Seconds()}
+	all, writes, reads := newHistogram(), newHistogram(), newHistogram()
+	for _, w := range workers {
+		all.Merge(w.all)
+		writes.Merge(w.writes)
+		reads.Merge(w.reads)
+		res.Errors += w.errors
+		for _, e := range w.firstErrors {
+			if len(res.FirstErrors) < 5 {
+				res.FirstErrors = append(res.FirstErrors, e)
+			}
+		}
+	}
+	for _, c := range clients {
+		res.Retries += c.Stats.Retries.Load()
+		res.Redirects += c.Stats.Redirects.Load()
+	}
+	res.Latency, res.Write, res.Read = summarize(all), summarize(writes), summarize(reads)
+	res.Ops, res.Writes, res.Reads = all.TotalCount(), writes.TotalCount(), reads.TotalCount()
+	res.Throughput = float64(res.Ops) / elapsed.Seconds()
+	res.Timeline = tl.seconds()
+	if full := int(elapsed / time.Second); full >= 1 && len(res.Timeline) > full {
+		res.Timeline = res.Timeline[:full] // the last second is partial
+	}
+	return res, nil
+}
+
+// customer is shared by its pipelined workers.
+type customer struct {
+	id   int32
+	c    *client.Client
+	next atomic.Int64 // operations started
+}
+
+// worker is one request in flight for a customer.
+type worker struct {
+	cfg     *Config
+	cust    *customer
+	session *client.Session
+	rng     *rand.Rand
+
+	all, writes, reads *hdrhistogram.Histogram
+	errors             int64
+	firstErrors        []string
+}
+
+func (w *worker) run(ctx context.Context, start time.Time, tl *timeline, ops, errs *atomic.Int64) {
+	for ctx.Err() == nil {
+		n := w.cust.next.Add(1)
+		if w.cfg.Orders > 0 && n > int64(w.cfg.Orders) {
+			return
+		}
+		read := w.rng.IntN(100) < w.cfg.ReadPct
+		t0 := time.Now()
+		err := w.op(ctx, read, int32(n))
+		d := time.Since(t0)
+		if err != nil {
+			if ctx.Err() != nil {
+				return // cut off by the deadline: neither an error nor a sample
+			}
+			w.errors++
+			errs.Add(1)
+			if len(w.firstErrors) < 2 {
+				w.firstErrors = append(w.firstErrors, err.Error())
+			}
+			tl.add(t0.Sub(start), 0, true)
+			continue
+		}
+		ops.Add(1)
+		record(w.all, d)
+		if read {
+			record(w.reads, d)
+		} else {
+			record(w.writes, d)
+		}
+		tl.add(t0.Add(d).Sub(start), d, false)
+	}
+}
+
+func (w *worker) op(ctx context.Context, read bool, n int32) error {
+	if read {
+		_, err := w.cust.c.Get(ctx, w.cust.id, w.cfg.Consistency)
+		return err
+	}
+	typ := wire.Regular
+	if w.cfg.Mix == MixCustom || (w.cfg.Mix == MixMixed && n%2 == 0) {
+		typ = wire.Custom
+	}
+	_, err := w.session.Order(ctx, w.cust.id, n, typ)
+	return err
+}
+
+// startProgress prints a live line every second until the returned func
+// is called.
+func startProgress(out io.Writer, start time.Time, ops, errs *atomic.Int64) func() {
+	if out == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		var last int64
+		for {
+			select {
+			case <-done:
+				fmt.Fprintln(out)
+				return
+			case <-tick.C:
+				n := ops.Load()
+				fmt.Fprintf(out, "\r%5.0fs  %9d ops  %8d ops/s  %d errors ", time.Since(start).Seconds(), n, n-last, errs.Load())
+				last = n
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}

@@ -1,0 +1,211 @@
+package raftnode
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"orderly/chaos"
+	"orderly/wire"
+)
+
+// testCluster is three in-process nodes on loopback, for fast tests of
+// the node's logic; the e2e package tests the same through the binaries.
+type testCluster struct {
+	t     *testing.T
+	cfgs  []Config
+	nodes []*Node
+	logs  lockedBuffer
+}
+
+func newTestCluster(t *testing.T) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t}
+	var peers []Peer
+	for i := 1; i <= 3; i++ {
+		raftAddr, err := chaos.FreePort("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		clientAddr, err := chaos.FreePort("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := DefaultConfig()
+		cfg.ID = fmt.Sprintf("n%d", i)
+		cfg.DataDir = t.TempDir()
+		cfg.RaftAddr, cfg.ClientAddr = raftAddr, clientAddr
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: &tc.logs})
+		tc.cfgs = append(tc.cfgs, cfg)
+		peers = append(peers, Peer{ID: cfg.ID, RaftAddr: raftAddr})
+	}
+	for i := range tc.cfgs {
+		tc.cfgs[i].Peers = peers
+		n, err := Open(tc.cfgs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.nodes = append(tc.nodes, n)
+	}
+	t.Cleanup(func() {
+		for _, n := range tc.nodes {
+			if n != nil {
+				n.Close()
+			}
+		}
+		if t.Failed() {
+			t.Logf("node logs:\n%s", tc.logs.String())
+		}
+	})
+	return tc
+}
+
+// lockedBuffer collects the nodes' logs; shown when a test fails.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// leader waits for a node that is leader and ready for reads.
+func (tc *testCluster) leader() *Node {
+	tc.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range tc.nodes {
+			if n != nil && n.isReadyLeader() {
+				return n
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tc.t.Fatal("no ready leader")
+	return nil
+}
+
+func call(t *testing.T, n *Node, req wire.Message) wire.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return n.handle(ctx, 1, req)
+}
+
+func TestInProcessClusterOrdersAndReads(t *testing.T) {
+	tc := newTestCluster(t)
+	leader := tc.leader()
+	var follower *Node
+	for _, n := range tc.nodes {
+		if n != leader {
+			follower = n
+		}
+	}
+
+	// A write to a follower is refused before Raft sees it, naming the leader.
+	resp := call(t, follower, wire.Order{CustomerID: 1, OrderNumber: 1, ClientID: 9, Seq: 1})
+	var we *wire.Error
+	if e, ok := resp.(*wire.Error); !ok || e.Code != wire.CodeNotLeader {
+		t.Fatalf("order on a follower: %v, want NotLeader", resp)
+	} else {
+		we = e
+	}
+	t.Logf("follower said: %v", we)
+
+	var last wire.LaptopInfo
+	for k := int32(1); k <= 20; k++ {
+		r := call(t, leader, wire.Order{CustomerID: 1, OrderNumber: k, LaptopType: wire.LaptopType(k % 2), ClientID: 9, Seq: uint64(k)})
+		li, ok := r.(wire.LaptopInfo)
+		if !ok {
+			t.Fatalf("order %d: %v", k, r)
+		}
+		if (k%2 == 1) != (li.ExpertID >= 0) || li.OrderCount != uint64(k) {
+			t.Fatalf("order %d answered %+v", k, li)
+		}
+		last = li
+	}
+	// A retry of the last seq is answered from the session, not applied again.
+	if r, ok := call(t, leader, wire.Order{CustomerID: 1, OrderNumber: 20, LaptopType: wire.Regular, ClientID: 9, Seq: 20}).(wire.LaptopInfo); !ok || r.Index != last.Index {
+		t.Fatalf("retry of seq 20: %+v, want the first answer (index %d)", r, last.Index)
+	}
+	if e, ok := call(t, leader, wire.Order{CustomerID: 1, OrderNumber: 5, ClientID: 9, Seq: 5}).(*wire.Error); !ok || e.Code != wire.CodeStaleSeq {
+		t.Fatalf("an old seq was not refused as stale")
+	}
+
+	// A linearizable read on the follower sees the last acknowledged write.
+	rec, ok := call(t, follower, wire.Get{CustomerID: 1, Consistency: wire.Linearizable}).(wire.Record)
+	if !ok || rec.OrderCount != 20 || rec.LastOrder != 20 || rec.ReadIndex < last.Index {
+		t.Fatalf("linearizable follower read %+v, want 20 orders read at >= %d", rec, last.Index)
+	}
+	// A session read waits for the index the client has seen.
+	rec, ok = call(t, follower, wire.Get{CustomerID: 1, Consistency: wire.Session, MinIndex: last.Index}).(wire.Record)
+	if !ok || rec.ReadIndex < last.Index {
+		t.Fatalf("session read %+v, want read at >= %d", rec, last.Index)
+	}
+	recs, ok := call(t, follower, wire.Scan{From: 0, Limit: 10, Consistency: wire.Linearizable}).(wire.Records)
+	if !ok || len(recs.Records) != 1 || recs.Records[0].CustomerID != 1 {
+		t.Fatalf("scan %+v", recs)
+	}
+}
+
+func TestInProcessLeaderRestartKeepsData(t *testing.T) {
+	tc := newTestCluster(t)
+	leader := tc.leader()
+	for k := int32(1); k <= 5; k++ {
+		if _, ok := call(t, leader, wire.Order{CustomerID: 2, OrderNumber: k, ClientID: 3, Seq: uint64(k)}).(wire.LaptopInfo); !ok {
+			t.Fatalf("order %d failed", k)
+		}
+	}
+	i := 0
+	for tc.nodes[i] != leader {
+		i++
+	}
+	if err := leader.Close(); err != nil { // hands leadership over first
+		t.Fatal(err)
+	}
+	tc.nodes[i] = nil
+	next := tc.leader()
+	if r, ok := call(t, next, wire.Get{CustomerID: 2}).(wire.Record); !ok || r.OrderCount != 5 {
+		t.Fatalf("new leader reads %+v, want 5 orders", r)
+	}
+	n, err := Open(tc.cfgs[i]) // the same data dir, reopened
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.nodes[i] = n
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, ok := call(t, n, wire.Get{CustomerID: 2, Consistency: wire.Stale}).(wire.Record)
+		if ok && r.OrderCount == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted node reads %+v, want 5 orders", r)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A data dir cannot be opened by another node id.
+	other := tc.cfgs[i]
+	other.ID = "intruder"
+	other.Peers = []Peer{{ID: "intruder", RaftAddr: other.RaftAddr}}
+	n.Close()
+	tc.nodes[i] = nil
+	if _, err := Open(other); !errors.Is(err, ErrForeignDataDir) {
+		t.Fatalf("open of n%d's data dir as another id: %v, want ErrForeignDataDir", i+1, err)
+	}
+}
