@@ -5,7 +5,7 @@ TOOLS       := $(CURDIR)/bin/tools
 STATICCHECK := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run test lint unit e2e fuzz clean
+.PHONY: all build run test lint unit e2e fuzz bench clean
 
 all: build
 
@@ -38,6 +38,13 @@ FUZZTIME ?= 20s
 fuzz:
 	for f in $$($(GO) test -list '^Fuzz' ./wire | grep ^Fuzz); do \
 	  $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./wire || exit 1; done
+
+# The standard load scenarios against a local cluster and balancer that it
+# starts and stops itself; writes bench/results/<date>-<host>.md (+ JSON and
+# charts). BENCH_DURATION sets the length of each run.
+BENCH_DURATION ?= 10s
+bench: build
+	$(GO) run ./bench/suite --bin $(BIN) --out bench/results --duration $(BENCH_DURATION)
 
 clean:
 	rm -rf $(BIN)

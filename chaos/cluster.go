@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -48,6 +49,9 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	}
 	if cfg.Experts == 0 {
 		cfg.Experts = 4
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cluster dir: %w", err)
 	}
 	c := &Cluster{cfg: cfg}
 	var peers []string

@@ -1,0 +1,176 @@
+// Command suite is `make bench`: it starts a local 3-node cluster and a
+// balancer in a temporary directory, runs the standard load scenarios
+// with the loadgen package, and writes bench/results/<date>-<host>.md
+// with the JSON of every run and a timeline chart of each. It stops
+// everything it started.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"orderly/chaos"
+	"orderly/loadgen"
+	"orderly/wire"
+)
+
+// scenario is one loadgen run against one target.
+type scenario struct {
+	Name    string
+	Target  string // leader (direct to the nodes) or balancer
+	Experts int    // cluster to run on: its --experts
+	Config  loadgen.Config
+}
+
+func main() {
+	binDir := flag.String("bin", "bin", "directory with orderd, orderlb, orderctl")
+	out := flag.String("out", "bench/results", "directory for the report")
+	dur := flag.Duration("duration", 10*time.Second, "length of each run")
+	only := flag.String("only", "", "run only scenarios whose name contains this")
+	flag.Parse()
+	if err := run(*binDir, *out, *dur, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func scenarios(d time.Duration) []scenario {
+	w := func(c int, target string) scenario {
+		return scenario{Name: fmt.Sprintf("writes c=%d via %s", c, target), Target: target, Experts: 4,
+			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, Pipeline: 1}}
+	}
+	r := func(c int, cons wire.Consistency) scenario {
+		return scenario{Name: fmt.Sprintf("%s reads c=%d via balancer", cons, c), Target: "balancer", Experts: 4,
+			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, ReadPct: 100, Consistency: cons, Pipeline: 1}}
+	}
+	custom := func(experts int) scenario {
+		return scenario{Name: fmt.Sprintf("custom orders c=64 experts=%d via balancer", experts), Target: "balancer", Experts: experts,
+			Config: loadgen.Config{Customers: 64, Duration: d, Mix: loadgen.MixCustom, Pipeline: 1}}
+	}
+	return []scenario{
+		w(1, "leader"), w(16, "leader"), w(64, "leader"), w(256, "leader"),
+		w(1, "balancer"), w(16, "balancer"), w(64, "balancer"), w(256, "balancer"),
+		r(16, wire.Linearizable), r(256, wire.Linearizable),
+		r(64, wire.Session), r(256, wire.Stale),
+		custom(2), custom(8),
+	}
+}
+
+// env is a running cluster with its balancer.
+type env struct {
+	c  *chaos.Cluster
+	lb *chaos.Balancer
+}
+
+func start(binDir, dir string, experts int) (*env, error) {
+	c, err := chaos.StartCluster(chaos.ClusterConfig{Orderd: filepath.Join(binDir, "orderd"), Dir: dir, Experts: experts})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.WaitLeader(ctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	lb, err := c.StartBalancer(filepath.Join(binDir, "orderlb"), "--cache-size", "100000")
+	if err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return &env{c: c, lb: lb}, nil
+}
+
+func run(binDir, out string, d time.Duration, only string) error {
+	tmp, err := os.MkdirTemp("", "orderly-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	host, _ := os.Hostname()
+	stamp := time.Now().UTC().Format("2006-01-02T1504")
+	base := filepath.Join(out, stamp+"-"+host)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return err
+	}
+	envs := map[int]*env{}
+	defer func() {
+		for _, e := range envs {
+			e.c.Stop()
+		}
+	}()
+	var results []*loadgen.Result
+	var ran []scenario
+	for i, s := range scenarios(d) {
+		if only != "" && !strings.Contains(s.Name, only) {
+			continue
+		}
+		e := envs[s.Experts]
+		if e == nil {
+			if e, err = start(binDir, filepath.Join(tmp, fmt.Sprintf("experts%d", s.Experts)), s.Experts); err != nil {
+				return fmt.Errorf("start cluster: %w", err)
+			}
+			envs[s.Experts] = e
+		}
+		s.Config.Addrs = e.c.Addrs()
+		if s.Target == "balancer" {
+			s.Config.Addrs = []string{e.lb.Addr}
+		}
+		if s.Config.ReadPct > 0 {
+			// Reads need records: the write scenarios made customers 0-255.
+			s.Config.FirstCustomer = 0
+		}
+		fmt.Fprintf(os.Stderr, "== %s\n", s.Name)
+		s.Config.Progress = os.Stderr
+		res, err := loadgen.Run(context.Background(), s.Config)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Name, err)
+		}
+		slug := fmt.Sprintf("%02d-%s", i, strings.NewReplacer(" ", "-", "=", "", "/", "").Replace(s.Name))
+		if err := writeJSON(filepath.Join(base, slug+".json"), res); err != nil {
+			return err
+		}
+		if err := loadgen.DrawTimeline(filepath.Join(base, slug+".png"), "orderly: "+s.Name, res.Timeline, nil); err != nil {
+			return err
+		}
+		results = append(results, res)
+		ran = append(ran, s)
+	}
+	md := report(stamp, host, d, ran, results)
+	path := base + ".md"
+	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s (runs in %s/)\n", path, base)
+	fmt.Print(md)
+	return nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func report(stamp, host string, d time.Duration, ss []scenario, rs []*loadgen.Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# orderly bench %s on %s\n\n", stamp, host)
+	fmt.Fprintf(&b, "`make bench`: 3 orderd (fsync on) + orderlb + load on one machine, %d CPUs, %s, %v per run.\n\n",
+		runtime.NumCPU(), runtime.Version(), d)
+	b.WriteString("| scenario | ops/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | retries |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for i, r := range rs {
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %d | %d |\n", ss[i].Name, r.Throughput,
+			r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max, r.Errors, r.Retries)
+	}
+	return b.String()
+}
