@@ -5,7 +5,7 @@ TOOLS       := $(CURDIR)/bin/tools
 STATICCHECK := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run test lint unit e2e fuzz bench clean
+.PHONY: all build run test lint unit e2e fuzz bench chaos clean
 
 all: build
 
@@ -45,6 +45,14 @@ fuzz:
 BENCH_DURATION ?= 10s
 bench: build
 	$(GO) run ./bench/suite --bin $(BIN) --out bench/results --duration $(BENCH_DURATION)
+
+# A long Jepsen-style run: all nemeses, a random seed (printed; replay with
+# CHAOS_SEED=N), report in ./chaos-report. Needs root for the partition
+# nemesis (network namespaces). Exit status non-zero if any check fails.
+CHAOS_DURATION ?= 10m
+CHAOS_SEED     ?= 0
+chaos: build
+	$(BIN)/orderctl chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) --nemesis all --report $(CURDIR)/chaos-report
 
 clean:
 	rm -rf $(BIN)

@@ -28,7 +28,7 @@ func (c *Cluster) StartBalancer(orderlb string, extra ...string) (*Balancer, err
 	}
 	b := &Balancer{Addr: addr, LegacyAddr: legacy, process: process{name: "orderlb", LogPath: filepath.Join(c.cfg.Dir, "orderlb.log")}}
 	args := append([]string{"--listen", addr, "--legacy-listen", legacy, "--backends", strings.Join(c.Addrs(), ",")}, extra...)
-	if err := b.start(orderlb, args); err != nil {
+	if err := b.start(orderlb, args, nil); err != nil {
 		return nil, err
 	}
 	c.Balancers = append(c.Balancers, b)

@@ -19,6 +19,10 @@ type ClusterConfig struct {
 	Host    string   // loopback address to bind, default 127.0.0.1
 	Experts int      // --experts, default 4
 	Extra   []string // extra orderd flags for every node
+	Env     []string // extra environment (KEY=value) for every node
+	// Net, when set, runs node i in its own network namespace on
+	// Net.IP(i), so that partitions can be made; Host is then ignored.
+	Net *Net
 }
 
 // Node is one orderd process of a Cluster.
@@ -27,6 +31,7 @@ type Node struct {
 	RaftAddr   string
 	ClientAddr string
 	DataDir    string
+	Index      int // 1-based position in the cluster
 	process
 }
 
@@ -56,16 +61,12 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	c := &Cluster{cfg: cfg}
 	var peers []string
 	for i := 1; i <= cfg.Nodes; i++ {
-		raftAddr, err := FreePort(cfg.Host)
-		if err != nil {
-			return nil, err
-		}
-		clientAddr, err := FreePort(cfg.Host)
+		raftAddr, clientAddr, err := nodeAddrs(cfg, i)
 		if err != nil {
 			return nil, err
 		}
 		id := fmt.Sprintf("n%d", i)
-		c.Nodes = append(c.Nodes, &Node{ID: id, RaftAddr: raftAddr, ClientAddr: clientAddr,
+		c.Nodes = append(c.Nodes, &Node{ID: id, RaftAddr: raftAddr, ClientAddr: clientAddr, Index: i,
 			DataDir: filepath.Join(cfg.Dir, id), process: process{name: id, LogPath: filepath.Join(cfg.Dir, id+".log")}})
 		peers = append(peers, id+"="+raftAddr)
 	}
@@ -85,6 +86,20 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// nodeAddrs picks node i's Raft and client addresses: fixed ports on its
+// own address in a Net, free loopback ports otherwise.
+func nodeAddrs(cfg ClusterConfig, i int) (raftAddr, clientAddr string, err error) {
+	if cfg.Net != nil {
+		ip := cfg.Net.IP(i)
+		return fmt.Sprintf("%s:%d", ip, RaftPort), fmt.Sprintf("%s:%d", ip, ClientPort), nil
+	}
+	if raftAddr, err = FreePort(cfg.Host); err != nil {
+		return "", "", err
+	}
+	clientAddr, err = FreePort(cfg.Host)
+	return raftAddr, clientAddr, err
 }
 
 // WaitUp waits until the node's process answers Status on its client
@@ -131,7 +146,11 @@ func (c *Cluster) Node(id string) *Node {
 func (c *Cluster) Start(n *Node) error {
 	args := append([]string{"--id", n.ID, "--data-dir", n.DataDir, "--raft-addr", n.RaftAddr,
 		"--client-addr", n.ClientAddr, "--peers", c.peers, "--experts", fmt.Sprint(c.cfg.Experts)}, c.cfg.Extra...)
-	return n.start(c.cfg.Orderd, args)
+	bin := c.cfg.Orderd
+	if c.cfg.Net != nil {
+		bin, args = c.cfg.Net.Command(n.Index, bin, args...)
+	}
+	return n.start(bin, args, c.cfg.Env)
 }
 
 // Stop kills every node and waits for them.

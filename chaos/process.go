@@ -21,7 +21,7 @@ type process struct {
 	done chan struct{} // closed when the process has been waited for
 }
 
-func (p *process) start(bin string, args []string) error {
+func (p *process) start(bin string, args, env []string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd != nil {
@@ -37,6 +37,9 @@ func (p *process) start(bin string, args []string) error {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)

@@ -93,6 +93,7 @@ type Session struct {
 	id      uint64
 	writeMu sync.Mutex // one write in flight: seq order is the session's order
 	seq     uint64
+	last    wire.Order // the last write sent, for RetryLast
 }
 
 // NewSession returns a writer with a fresh random client id that shares
@@ -141,7 +142,24 @@ func (s *Session) Order(ctx context.Context, customer, number int32, typ wire.La
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.seq++
-	o := wire.Order{CustomerID: customer, OrderNumber: number, LaptopType: typ, ClientID: s.id, Seq: s.seq}
+	s.last = wire.Order{CustomerID: customer, OrderNumber: number, LaptopType: typ, ClientID: s.id, Seq: s.seq}
+	return s.send(ctx, s.last)
+}
+
+// RetryLast sends the session's last order again with the same seq: the
+// way to settle a write that failed with ErrUnknownOutcome. The cluster
+// applies it at most once; if it was applied, the answer is the first
+// one's (same index).
+func (s *Session) RetryLast(ctx context.Context) (wire.LaptopInfo, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.seq == 0 {
+		return wire.LaptopInfo{}, errors.New("client: no write to retry")
+	}
+	return s.send(ctx, s.last)
+}
+
+func (s *Session) send(ctx context.Context, o wire.Order) (wire.LaptopInfo, error) {
 	var li wire.LaptopInfo
 	err := s.c.do(ctx, true, func(ctx context.Context, conn *wire.Conn) (err error) {
 		li, err = conn.Order(ctx, o)

@@ -19,13 +19,23 @@ type Options struct {
 	SessionTTL time.Duration
 	// Logger; default hclog.NewNullLogger().
 	Logger hclog.Logger
+	// ForgetSessions breaks exactly-once on purpose: every order is applied,
+	// retries included. It exists only so the chaos checker can show that
+	// it catches double applies; never set it in production.
+	ForgetSessions bool
+	// LoseOrders breaks durability on purpose: every fifth order (by log
+	// index) is acknowledged but not recorded. Test-only, like
+	// ForgetSessions.
+	LoseOrders bool
 }
 
 // FSM is the order state machine behind raft. It implements
 // raft.BatchingFSM.
 type FSM struct {
-	ttl int64
-	log hclog.Logger
+	ttl    int64
+	forget bool // Options.ForgetSessions
+	lose   bool // Options.LoseOrders
+	log    hclog.Logger
 
 	mu sync.RWMutex
 	st *state
@@ -44,7 +54,7 @@ func New(opt Options) *FSM {
 	if opt.Logger == nil {
 		opt.Logger = hclog.NewNullLogger()
 	}
-	return &FSM{ttl: int64(opt.SessionTTL), log: opt.Logger, st: newState(), appliedCh: make(chan struct{})}
+	return &FSM{ttl: int64(opt.SessionTTL), forget: opt.ForgetSessions, lose: opt.LoseOrders, log: opt.Logger, st: newState(), appliedCh: make(chan struct{})}
 }
 
 // Apply applies one committed log entry.
@@ -91,6 +101,15 @@ func (f *FSM) decodeAndApply(l *raft.Log) (interface{}, error) {
 		c, err := decodePlaceOrder(l.Data)
 		if err != nil {
 			return nil, err
+		}
+		if f.forget {
+			delete(f.st.sessions, c.ClientID) // the fault: no memory of earlier seqs
+		}
+		if f.lose && l.Index%5 == 0 && c.CustomerID >= 0 {
+			// The fault: answer as if applied, record nothing.
+			rec := f.st.get(c.CustomerID)
+			return OrderResult{CustomerID: c.CustomerID, OrderNumber: c.OrderNumber, LaptopType: c.LaptopType,
+				EngineerID: c.EngineerID, ExpertID: c.ExpertID, Index: l.Index, OrderCount: rec.OrderCount + 1}, nil
 		}
 		res, err := f.st.placeOrder(c, l.Index, f.ttl)
 		if err != nil {

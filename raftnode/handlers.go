@@ -111,6 +111,9 @@ func (n *Node) applyError(err error) error {
 func (n *Node) readAt(ctx context.Context, c wire.Consistency, minIndex uint64) error {
 	switch c {
 	case wire.Linearizable:
+		if n.cfg.TestFault == FaultStaleReads && n.raft.State() != raft.Leader {
+			return nil // the fault: local state, no ReadIndex
+		}
 		idx, err := n.linearizableIndex(ctx)
 		if err != nil {
 			return err
@@ -120,6 +123,9 @@ func (n *Node) readAt(ctx context.Context, c wire.Consistency, minIndex uint64) 
 		}
 		return n.waitApplied(ctx, idx)
 	case wire.Session:
+		if n.cfg.TestFault == FaultSessionIgnoresIndex {
+			return nil // the fault: whatever this node has
+		}
 		// Read-your-writes and monotonic reads: the client's highest seen
 		// index must be applied here before we answer.
 		return n.waitApplied(ctx, minIndex)

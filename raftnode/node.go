@@ -57,7 +57,10 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm")})
+	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), ForgetSessions: cfg.TestFault == FaultForgetSessions, LoseOrders: cfg.TestFault == FaultLoseOrders})
+	if cfg.TestFault != "" {
+		n.log.Warn("TEST FAULT ACTIVE: this node is broken on purpose", "fault", cfg.TestFault)
+	}
 	n.peers = newPeerPool(cfg.MaxFrame)
 	n.experts = newExpertPool(cfg.Experts, cfg.ExpertQueue)
 	n.localIndex = newCoalescer(n.ctx, n.leaderReadIndex)

@@ -52,6 +52,8 @@ func run(args []string) error {
 		return fmt.Errorf("--peers: %w", err)
 	}
 	cfg.MaxFrame = uint32(*maxFrame)
+	// Deliberately not a flag: a fault the chaos checker must catch.
+	cfg.TestFault = os.Getenv("ORDERLY_TEST_FAULT")
 	if hclog.LevelFromString(*level) == hclog.NoLevel {
 		return fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", *level)
 	}

@@ -1,0 +1,136 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Nemesis kinds.
+const (
+	KillLeader = "kill-leader" // SIGKILL the leader, restart it later
+	KillAny    = "kill"        // SIGKILL a random node, restart it later
+	Pause      = "pause"       // SIGSTOP a node (the leader half the time), SIGCONT later
+	Partition  = "partition"   // cut the leader's Raft traffic both ways, heal later
+)
+
+// AllNemeses is every kind, in the order a run cycles through them.
+var AllNemeses = []string{KillLeader, Pause, Partition, KillAny}
+
+// ParseNemeses parses a comma-separated list of kinds ("all" for every one).
+func ParseNemeses(s string) ([]string, error) {
+	if s == "all" {
+		return AllNemeses, nil
+	}
+	var out []string
+	for _, k := range strings.Split(s, ",") {
+		k = strings.TrimSpace(k)
+		if !slices.Contains(AllNemeses, k) {
+			return nil, fmt.Errorf("nemesis %q: want %s or all", k, strings.Join(AllNemeses, ", "))
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// Fault is one injected fault.
+type Fault struct {
+	Kind   string        `json:"kind"`
+	Target string        `json:"target"` // node id
+	Leader bool          `json:"leader"` // the target led when the fault began
+	Start  time.Duration `json:"start_ns"`
+	End    time.Duration `json:"end_ns"`
+	Err    string        `json:"err,omitempty"`
+}
+
+// nemesis injects faults on a schedule drawn from the seed: a quiet
+// spell, a fault for a few seconds, heal, and again, cycling through the
+// kinds so each occurs.
+type nemesis struct {
+	c     *Cluster
+	net   *Net
+	kinds []string
+	rng   *rand.Rand
+	start time.Time
+	logf  func(string, ...any)
+
+	faults []Fault
+}
+
+func (n *nemesis) run(ctx context.Context) {
+	order := slices.Clone(n.kinds)
+	n.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	for i := 0; ; i++ {
+		if !sleep(ctx, time.Duration(2000+n.rng.IntN(2000))*time.Millisecond) {
+			return
+		}
+		kind := order[i%len(order)]
+		hold := time.Duration(2000+n.rng.IntN(3000)) * time.Millisecond
+		f := n.inject(ctx, kind, hold)
+		n.faults = append(n.faults, f)
+		n.logf("nemesis: %s on %s (leader %v) for %v %s", f.Kind, f.Target, f.Leader, (f.End - f.Start).Round(time.Millisecond), f.Err)
+	}
+}
+
+// inject applies one fault, holds it, and heals it, even when ctx ends.
+func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (f Fault) {
+	f.Kind = kind
+	defer func() { f.End = time.Since(n.start) }()
+	leader := n.leader(ctx)
+	target := leader
+	switch {
+	case kind == KillAny, kind == Pause && n.rng.IntN(2) == 1, target == nil:
+		target = n.c.Nodes[n.rng.IntN(len(n.c.Nodes))]
+	}
+	f.Target, f.Leader = target.ID, target == leader
+	var heal func() error
+	var err error
+	switch kind {
+	case KillLeader, KillAny:
+		err = target.Kill()
+		heal = func() error { return n.c.Start(target) }
+	case Pause:
+		err = target.Signal(syscall.SIGSTOP)
+		heal = func() error { return target.Signal(syscall.SIGCONT) }
+	case Partition:
+		err = n.net.CutRaft(target.Index)
+		heal = func() error { return n.net.Heal(target.Index) }
+	}
+	f.Start = time.Since(n.start) // the fault is in place from now
+	if err != nil {
+		f.Err = err.Error()
+		return f
+	}
+	sleep(ctx, hold)
+	if err := heal(); err != nil {
+		f.Err = "heal: " + err.Error()
+	}
+	return f
+}
+
+// leader is the node that says it leads, if one answers within a second.
+func (n *nemesis) leader(ctx context.Context) *Node {
+	lctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	l, err := n.c.WaitLeader(lctx)
+	if err != nil {
+		return nil
+	}
+	return l
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

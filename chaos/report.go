@@ -1,0 +1,115 @@
+package chaos
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"orderly/loadgen"
+)
+
+// writeReport writes summary.md, summary.json, history.json and
+// timeline.png (throughput and latency per second, faults marked).
+func writeReport(dir string, r *Report, ops []Op) error {
+	if err := writeJSONFile(filepath.Join(dir, "summary.json"), r); err != nil {
+		return err
+	}
+	if err := writeJSONFile(filepath.Join(dir, "history.json"), ops); err != nil {
+		return err
+	}
+	var marks []loadgen.Mark
+	for _, f := range r.Faults {
+		marks = append(marks, loadgen.Mark{At: f.Start.Seconds(), Label: f.Kind}, loadgen.Mark{At: f.End.Seconds()})
+	}
+	title := fmt.Sprintf("orderly chaos: seed %d, %s", r.Seed, strings.Join(r.Nemeses, ","))
+	if err := loadgen.DrawTimeline(filepath.Join(dir, "timeline.png"), title, timeline(ops, r.Duration), marks); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "summary.md"), []byte(r.Markdown()), 0o644)
+}
+
+// timeline buckets acknowledged operations by the second they completed,
+// up to the end of the run (the final reads after healing are left out).
+func timeline(ops []Op, until time.Duration) []loadgen.Second {
+	var hs []*hdrhistogram.Histogram
+	var errs []int64
+	for _, op := range ops {
+		if op.Return > until {
+			continue
+		}
+		s := int(op.Return / time.Second)
+		for len(hs) <= s {
+			hs = append(hs, hdrhistogram.New(1, int64(2*time.Minute/time.Microsecond), 3))
+			errs = append(errs, 0)
+		}
+		if op.Outcome != OK {
+			errs[s]++
+			continue
+		}
+		hs[s].RecordValue(max(int64((op.Return-op.Call)/time.Microsecond), 1)) //nolint:errcheck // within range
+	}
+	out := make([]loadgen.Second, len(hs))
+	for i, h := range hs {
+		out[i] = loadgen.Second{T: i, Ops: h.TotalCount(), Errors: errs[i],
+			P50: float64(h.ValueAtQuantile(50)) / 1000, P99: float64(h.ValueAtQuantile(99)) / 1000}
+	}
+	return out
+}
+
+// Markdown is the human summary.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	verdict := "PASS"
+	if !r.Pass() {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(&b, "# orderly chaos: %s\n\n", verdict)
+	fmt.Fprintf(&b, "seed %d, nemeses %s, %v of load", r.Seed, strings.Join(r.Nemeses, ", "), r.Duration)
+	if r.Fault != "" {
+		fmt.Fprintf(&b, ", test fault **%s** (the checks are meant to fail)", r.Fault)
+	}
+	fmt.Fprintf(&b, "\n\nReplay: `orderctl chaos --seed %d --nemesis %s --duration %v`\n\n", r.Seed, strings.Join(r.Nemeses, ","), r.Duration)
+	b.WriteString("## Checks\n\n| check | verdict | detail |\n|---|---|---|\n")
+	for _, v := range r.Verdicts {
+		p := "pass"
+		if !v.Pass {
+			p = "**FAIL**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", v.Name, p, v.Detail)
+	}
+	for _, v := range r.Verdicts {
+		for _, e := range v.Errors {
+			fmt.Fprintf(&b, "\n- %s: %s", v.Name, e)
+		}
+	}
+	fmt.Fprintf(&b, "\n\n## Operations (%d)\n\n| operation | count |\n|---|---:|\n", r.Ops)
+	keys := make([]string, 0, len(r.OpCounts))
+	for k := range r.OpCounts {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "| %s | %d |\n", k, r.OpCounts[k])
+	}
+	fmt.Fprintf(&b, "\n## Faults (%d)\n\n| start s | kind | target | was leader | held s | error |\n|---:|---|---|---|---:|---|\n", len(r.Faults))
+	for _, f := range r.Faults {
+		fmt.Fprintf(&b, "| %.1f | %s | %s | %v | %.1f | %s |\n", f.Start.Seconds(), f.Kind, f.Target, f.Leader, (f.End - f.Start).Seconds(), f.Err)
+	}
+	b.WriteString("\n## Write outage after each kind of fault\n\nFrom the fault's start to the first acknowledged write invoked after it.\n\n| fault | faults | median | worst |\n|---|---:|---:|---:|\n")
+	kinds := make([]string, 0, len(r.Outages))
+	for k := range r.Outages {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		o := r.Outages[k]
+		fmt.Fprintf(&b, "| %s | %d | %v | %v |\n", k, o.Count, o.Median.Round(time.Millisecond), o.Worst.Round(time.Millisecond))
+	}
+	b.WriteString("\n![timeline](timeline.png)\n")
+	return b.String()
+}

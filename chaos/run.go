@@ -1,0 +1,240 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"orderly/client"
+	"orderly/wire"
+)
+
+// Options configure a chaos run.
+type Options struct {
+	BinDir    string        // holds orderd and orderlb
+	ReportDir string        // summary, timeline chart, history; porcupine's HTML on a failure
+	Duration  time.Duration // of the workload under faults
+	Seed      uint64
+	Nemeses   []string
+	Nodes     int // default 3
+	Clients   int // default 6: half through the balancer, half to the nodes
+	Customers int // default 4: few, so that clients contend
+	// Fault is a raftnode test fault (ORDERLY_TEST_FAULT) for every node:
+	// the run must then fail its checks.
+	Fault string
+	Logf  func(format string, args ...any)
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Seed     uint64         `json:"seed"`
+	Nemeses  []string       `json:"nemeses"`
+	Fault    string         `json:"test_fault,omitempty"`
+	Duration time.Duration  `json:"duration_ns"`
+	Ops      int            `json:"ops"`
+	OpCounts map[string]int `json:"op_counts"`
+	Faults   []Fault        `json:"faults"`
+	Verdicts []Verdict      `json:"verdicts"`
+	// Outage per fault kind: from the fault's start to the first write
+	// acknowledged that was invoked after it, worst and median.
+	Outages map[string]Outage `json:"outages"`
+}
+
+// Outage summarises write outages after one kind of fault.
+type Outage struct {
+	Count  int           `json:"count"`
+	Median time.Duration `json:"median_ns"`
+	Worst  time.Duration `json:"worst_ns"`
+}
+
+// Pass reports whether every check passed.
+func (r *Report) Pass() bool {
+	for _, v := range r.Verdicts {
+		if !v.Pass {
+			return false
+		}
+	}
+	return len(r.Verdicts) > 0
+}
+
+// Run starts a cluster and a balancer in ReportDir, runs the workload
+// under the nemeses for Duration, heals everything, reads every customer's
+// final record, and checks the history. It stops everything it started.
+func Run(ctx context.Context, opt Options) (*Report, error) {
+	if opt.Nodes == 0 {
+		opt.Nodes = 3
+	}
+	if opt.Clients == 0 {
+		opt.Clients = 6
+	}
+	if opt.Customers == 0 {
+		opt.Customers = 4
+	}
+	if opt.Logf == nil {
+		opt.Logf = func(string, ...any) {}
+	}
+	if err := os.MkdirAll(opt.ReportDir, 0o755); err != nil {
+		return nil, fmt.Errorf("report dir: %w", err)
+	}
+	var net *Net
+	if slices.Contains(opt.Nemeses, Partition) {
+		var err error
+		if net, err = NewNet(opt.Nodes); err != nil {
+			return nil, fmt.Errorf("nemesis partition: %w", err)
+		}
+		defer net.Close()
+	}
+	cfg := ClusterConfig{Orderd: filepath.Join(opt.BinDir, "orderd"), Dir: filepath.Join(opt.ReportDir, "cluster"),
+		Nodes: opt.Nodes, Net: net}
+	if opt.Fault != "" {
+		cfg.Env = []string{"ORDERLY_TEST_FAULT=" + opt.Fault}
+	}
+	c, err := StartCluster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Stop()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = c.WaitLeader(wctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	lb, err := c.StartBalancer(filepath.Join(opt.BinDir, "orderlb"), "--cache-size", "1000")
+	if err != nil {
+		return nil, err
+	}
+	opt.Logf("chaos: cluster up (%d nodes, balancer %s), seed %d, nemeses %v", opt.Nodes, lb.Addr, opt.Seed, opt.Nemeses)
+
+	start := time.Now()
+	w := newWorkload(opt.Clients, opt.Customers, lb.Addr, c.Addrs(), opt.Seed, start)
+	nem := &nemesis{c: c, net: net, kinds: opt.Nemeses, rng: rand.New(rand.NewPCG(opt.Seed, 0xfa17)), start: start, logf: opt.Logf}
+	runCtx, stop := context.WithTimeout(ctx, opt.Duration)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); w.run(runCtx) }()
+	go func() { defer wg.Done(); nem.run(runCtx) }()
+	wg.Wait()
+	stop()
+
+	if err := healAll(c, net); err != nil {
+		return nil, err
+	}
+	final, err := finalReads(ctx, c, w)
+	if err != nil {
+		return nil, err
+	}
+	ops := w.hist.all()
+	rep := &Report{Seed: opt.Seed, Nemeses: opt.Nemeses, Fault: opt.Fault, Duration: opt.Duration, Ops: len(ops),
+		OpCounts: countOps(ops), Faults: nem.faults, Outages: outages(ops, nem.faults)}
+	lost, dup := checkCounts(ops, final, w.doubleApply)
+	rep.Verdicts = []Verdict{
+		checkLinearizable(ops, 2*time.Minute, filepath.Join(opt.ReportDir, "linearizability.html")),
+		lost, dup, checkSessions(ops),
+	}
+	if err := writeReport(opt.ReportDir, rep, ops); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// healAll resumes paused nodes, restarts dead ones, heals the network and
+// waits for a leader.
+func healAll(c *Cluster, net *Net) error {
+	for _, n := range c.Nodes {
+		if n.Running() {
+			n.Signal(syscall.SIGCONT) //nolint:errcheck // may not be paused
+		} else if err := c.Start(n); err != nil {
+			return err
+		}
+		if net != nil {
+			if err := net.Heal(n.Index); err != nil {
+				return err
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.WaitLeader(ctx)
+	return err
+}
+
+// finalReads reads every customer linearizably once the cluster is whole,
+// adds the reads to the history and returns the counts.
+func finalReads(ctx context.Context, c *Cluster, w *workload) (map[int32]uint64, error) {
+	cl, err := client.New(client.Options{Addrs: c.Addrs(), RetryTimeout: 30 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	out := map[int32]uint64{}
+	for cust := range int32(w.customers) {
+		op := Op{Client: w.clients, Via: "nodes", Kind: OpRead, Consistency: wire.Linearizable, Customer: cust, Call: w.since()}
+		r, err := cl.Get(ctx, cust, wire.Linearizable)
+		if err != nil {
+			return nil, fmt.Errorf("final read of customer %d: %w", cust, err)
+		}
+		op.Return, op.Outcome = w.since(), OK
+		op.Count, op.Last, op.Index = r.OrderCount, r.LastOrder, r.ReadIndex
+		w.hist.add(op)
+		out[cust] = r.OrderCount
+	}
+	return out, nil
+}
+
+func countOps(ops []Op) map[string]int {
+	m := map[string]int{}
+	for _, op := range ops {
+		k := string(op.Kind)
+		if op.Kind == OpRead {
+			k = op.Consistency.String() + " read"
+		}
+		m[k+" "+string(op.Outcome)]++
+	}
+	return m
+}
+
+// outages measures, for each fault, the time from its start to the first
+// acknowledged write invoked after it began.
+func outages(ops []Op, faults []Fault) map[string]Outage {
+	per := map[string][]time.Duration{}
+	for _, f := range faults {
+		first := time.Duration(-1)
+		for _, op := range ops {
+			if op.Kind == OpOrder && op.Outcome == OK && op.Call >= f.Start && (first < 0 || op.Return < first) {
+				first = op.Return
+			}
+		}
+		if first >= 0 {
+			per[f.Kind] = append(per[f.Kind], first-f.Start)
+		}
+	}
+	out := map[string]Outage{}
+	for k, ds := range per {
+		slices.Sort(ds)
+		out[k] = Outage{Count: len(ds), Median: ds[len(ds)/2], Worst: ds[len(ds)-1]}
+	}
+	return out
+}
+
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ErrChecksFailed is returned (wrapped) by callers when a run's checks fail.
+var ErrChecksFailed = errors.New("chaos: checks failed")

@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"orderly/chaos"
+	"orderly/raftnode"
+)
+
+func runChaos(t *testing.T, opt chaos.Options) *chaos.Report {
+	t.Helper()
+	opt.BinDir = bin
+	opt.ReportDir = filepath.Join(t.TempDir(), "report")
+	opt.Logf = t.Logf
+	rep, err := chaos.Run(context.Background(), opt)
+	if err != nil {
+		t.Fatalf("chaos run: %v", err)
+	}
+	if md, err := os.ReadFile(filepath.Join(opt.ReportDir, "summary.md")); err == nil {
+		t.Logf("summary:\n%s", md)
+	}
+	return rep
+}
+
+// TestChaosShort is the short chaos run of `make test`: a fixed seed, and
+// kill-leader, pause and partition each injected at least once. Every
+// check must pass.
+func TestChaosShort(t *testing.T) {
+	kinds := []string{chaos.KillLeader, chaos.Pause, chaos.Partition}
+	rep := runChaos(t, chaos.Options{Duration: 60 * time.Second, Seed: 20261125, Nemeses: kinds})
+	for _, k := range kinds {
+		if !slices.ContainsFunc(rep.Faults, func(f chaos.Fault) bool { return f.Kind == k && f.Err == "" }) {
+			t.Errorf("nemesis %s was never injected", k)
+		}
+	}
+	if !rep.Pass() {
+		t.Fatalf("chaos checks failed: %+v", rep.Verdicts)
+	}
+}
+
+// TestChaosCheckerCatchesFaults runs the same harness against nodes broken
+// on purpose, one fault per check, and asserts the check reports it. A
+// checker that cannot fail proves nothing.
+func TestChaosCheckerCatchesFaults(t *testing.T) {
+	cases := []struct {
+		fault, check string
+	}{
+		{raftnode.FaultStaleReads, "linearizable (porcupine, per customer)"},
+		{raftnode.FaultLoseOrders, "acknowledged orders lost"},
+		{raftnode.FaultForgetSessions, "orders applied twice"},
+		{raftnode.FaultSessionIgnoresIndex, "session reads: read-your-writes and monotonic"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.fault, func(t *testing.T) {
+			rep := runChaos(t, chaos.Options{Duration: 12 * time.Second, Seed: 3, Nemeses: []string{chaos.Partition}, Fault: tc.fault})
+			i := slices.IndexFunc(rep.Verdicts, func(v chaos.Verdict) bool { return v.Name == tc.check })
+			if i < 0 {
+				t.Fatalf("no verdict named %q", tc.check)
+			}
+			if rep.Verdicts[i].Pass {
+				t.Fatalf("fault %s went unnoticed by %q: %s", tc.fault, tc.check, rep.Verdicts[i].Detail)
+			}
+			t.Logf("%s caught it: %s", tc.check, rep.Verdicts[i].Detail)
+		})
+	}
+}
