@@ -50,8 +50,8 @@ func TestCountChecks(t *testing.T) {
 		doubleApplyReport []string
 	}{
 		{1, true, true, nil}, {2, true, true, nil}, // the unknown order may or may not be there
-		{0, false, true, nil},                     // an acknowledged order is missing
-		{3, true, false, nil},                     // more than acknowledged + unknown
+		{0, false, true, nil}, // an acknowledged order is missing
+		{3, true, false, nil}, // more than acknowledged + unknown
 		{2, true, false, []string{"a resend applied again"}},
 	} {
 		lost, dup := checkCounts(ops, map[int32]uint64{1: tc.final}, tc.doubleApplyReport)

@@ -49,7 +49,7 @@ func runChaos(ctx context.Context, g *globals, _ *client.Client, args []string) 
 		Seed: *seed, Nemeses: kinds, Nodes: *nodes, Clients: *clients, Customers: *customers,
 		// Test-only: break every node on purpose; the checks must then fail.
 		Fault: os.Getenv("ORDERLY_TEST_FAULT"),
-		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
+		Logf:  func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
 	if err != nil {
 		return err
 	}
