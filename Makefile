@@ -5,7 +5,7 @@ TOOLS       := $(CURDIR)/bin/tools
 STATICCHECK := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run test lint unit e2e fuzz bench chaos clean
+.PHONY: all build run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
 
 all: build
 
@@ -53,6 +53,25 @@ CHAOS_DURATION ?= 10m
 CHAOS_SEED     ?= 0
 chaos: build
 	$(BIN)/orderctl chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) --nemesis all --report $(CURDIR)/chaos-report
+
+# The image: static binaries (no cgo) in a FROM scratch image, orderly:dev.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+DOCKER_CTX := $(CURDIR)/bin/docker
+docker:
+	rm -rf $(DOCKER_CTX) && mkdir -p $(DOCKER_CTX)/data
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(DOCKER_CTX)/ ./cmd/orderd ./cmd/orderlb ./cmd/orderctl
+	docker build -q -t orderly:dev -f deploy/Dockerfile $(DOCKER_CTX)
+
+compose-up: docker
+	$(COMPOSE) -p orderly -f deploy/compose.yaml up -d
+
+compose-down:
+	$(COMPOSE) -p orderly -f deploy/compose.yaml down
+
+compose-status:
+	$(COMPOSE) -p orderly -f deploy/compose.yaml ps
+	docker exec orderly_lb_1 /orderctl --addr 127.0.0.1:6000 status 2>/dev/null || \
+	  docker exec orderly-lb-1 /orderctl --addr 127.0.0.1:6000 status
 
 clean:
 	rm -rf $(BIN)
