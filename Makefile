@@ -5,7 +5,7 @@ TOOLS       := $(CURDIR)/bin/tools
 STATICCHECK := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
+.PHONY: netdeps bench-go all build run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
 
 all: build
 
@@ -29,8 +29,14 @@ lint: $(STATICCHECK)
 
 # Unit tests (with the race detector) and the end-to-end tests that drive
 # the built binaries as processes.
-test: lint
-	$(GO) test -race -count=1 -timeout 15m ./...
+test: lint netdeps
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The chaos tests cut Raft traffic with network namespaces and iptables
+# (Debian packages iproute2 and iptables); install them if missing.
+netdeps:
+	@command -v ip >/dev/null && command -v iptables >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq iproute2 iptables; }
 
 # Fuzz every decoder for a while (not part of `make test`; the checked-in
 # seed corpus is).
@@ -53,6 +59,10 @@ CHAOS_DURATION ?= 10m
 CHAOS_SEED     ?= 0
 chaos: build
 	$(BIN)/orderctl chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) --nemesis all --report $(CURDIR)/chaos-report
+
+# Go benchmarks of the hot paths: the wire codec and FSM apply.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./wire ./fsm
 
 # The image: static binaries (no cgo) in a FROM scratch image, orderly:dev.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
