@@ -5,7 +5,7 @@ TOOLS       := $(CURDIR)/bin/tools
 STATICCHECK := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: netdeps bench-go all build run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
+.PHONY: bench-etcd netdeps bench-go all build run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
 
 all: build
 
@@ -59,6 +59,11 @@ CHAOS_DURATION ?= 10m
 CHAOS_SEED     ?= 0
 chaos: build
 	$(BIN)/orderctl chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) --nemesis all --report $(CURDIR)/chaos-report
+
+# orderly against a 3-member etcd on the same machine, same load shapes,
+# one table with the ratio (installs Debian's etcd-server if missing).
+bench-etcd: build
+	BIN=$(BIN) BENCH_DURATION=$(BENCH_DURATION) ./bench/etcd/run.sh
 
 # Go benchmarks of the hot paths: the wire codec and FSM apply.
 bench-go:

@@ -27,6 +27,7 @@ type scenario struct {
 	Target  string // leader (direct to the nodes) or balancer
 	Experts int    // cluster to run on: its --experts
 	Config  loadgen.Config
+	Etcd    string // the etcd run it is compared with (bench/etcd: op-clients), if any
 }
 
 func main() {
@@ -34,8 +35,9 @@ func main() {
 	out := flag.String("out", "bench/results", "directory for the report")
 	dur := flag.Duration("duration", 10*time.Second, "length of each run")
 	only := flag.String("only", "", "run only scenarios whose name contains this")
+	etcd := flag.String("etcd", "", "directory of etcd driver results: run only the scenarios etcd has, and compare")
 	flag.Parse()
-	if err := run(*binDir, *out, *dur, *only); err != nil {
+	if err := run(*binDir, *out, *dur, *only, *etcd); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -43,11 +45,15 @@ func main() {
 
 func scenarios(d time.Duration) []scenario {
 	w := func(c int, target string) scenario {
-		return scenario{Name: fmt.Sprintf("writes c=%d via %s", c, target), Target: target, Experts: 4,
+		return scenario{Name: fmt.Sprintf("writes c=%d via %s", c, target), Target: target, Experts: 4, Etcd: fmt.Sprintf("put-%d", c),
 			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, Pipeline: 1}}
 	}
 	r := func(c int, cons wire.Consistency) scenario {
-		return scenario{Name: fmt.Sprintf("%s reads c=%d via balancer", cons, c), Target: "balancer", Experts: 4,
+		etcd := map[wire.Consistency]string{wire.Linearizable: "get", wire.Stale: "get-serializable"}[cons]
+		if etcd != "" {
+			etcd = fmt.Sprintf("%s-%d", etcd, c)
+		}
+		return scenario{Name: fmt.Sprintf("%s reads c=%d via balancer", cons, c), Target: "balancer", Experts: 4, Etcd: etcd,
 			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, ReadPct: 100, Consistency: cons, Pipeline: 1}}
 	}
 	custom := func(experts int) scenario {
@@ -88,7 +94,7 @@ func start(binDir, dir string, experts int) (*env, error) {
 	return &env{c: c, lb: lb}, nil
 }
 
-func run(binDir, out string, d time.Duration, only string) error {
+func run(binDir, out string, d time.Duration, only, etcdDir string) error {
 	tmp, err := os.MkdirTemp("", "orderly-bench")
 	if err != nil {
 		return err
@@ -109,7 +115,7 @@ func run(binDir, out string, d time.Duration, only string) error {
 	var results []*loadgen.Result
 	var ran []scenario
 	for i, s := range scenarios(d) {
-		if only != "" && !strings.Contains(s.Name, only) {
+		if (only != "" && !strings.Contains(s.Name, only)) || (etcdDir != "" && s.Etcd == "") {
 			continue
 		}
 		e := envs[s.Experts]
@@ -144,6 +150,13 @@ func run(binDir, out string, d time.Duration, only string) error {
 		ran = append(ran, s)
 	}
 	md := report(stamp, host, d, ran, results)
+	if etcdDir != "" {
+		cmp, err := compare(etcdDir, ran, results)
+		if err != nil {
+			return err
+		}
+		md += cmp
+	}
 	path := base + ".md"
 	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
 		return err
@@ -173,4 +186,31 @@ func report(stamp, host string, d time.Duration, ss []scenario, rs []*loadgen.Re
 			r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.P999, r.Latency.Max, r.Errors, r.Retries)
 	}
 	return b.String()
+}
+
+// etcdResult is what bench/etcd writes per run.
+type etcdResult struct {
+	Throughput float64         `json:"ops_per_s"`
+	Errors     int64           `json:"errors"`
+	Latency    loadgen.Summary `json:"latency"`
+}
+
+// compare puts each orderly scenario next to its etcd counterpart.
+func compare(dir string, ss []scenario, rs []*loadgen.Result) (string, error) {
+	var b strings.Builder
+	b.WriteString("\n## orderly vs etcd (same machine, same load shapes, fsync on)\n\n")
+	b.WriteString("| scenario | etcd run | orderly ops/s | etcd ops/s | ratio | orderly p99 ms | etcd p99 ms |\n|---|---|---:|---:|---:|---:|---:|\n")
+	for i, s := range ss {
+		raw, err := os.ReadFile(filepath.Join(dir, s.Etcd+".json"))
+		if err != nil {
+			return "", fmt.Errorf("etcd result for %s: %w", s.Name, err)
+		}
+		var e etcdResult
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return "", fmt.Errorf("etcd result %s: %w", s.Etcd, err)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.2fx | %.2f | %.2f |\n", s.Name, s.Etcd, rs[i].Throughput, e.Throughput,
+			rs[i].Throughput/e.Throughput, rs[i].Latency.P99, e.Latency.P99)
+	}
+	return b.String(), nil
 }

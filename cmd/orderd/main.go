@@ -11,6 +11,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"orderly/internal/pprofserve"
+
 	"orderly/raftnode"
 )
 
@@ -39,6 +41,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.ElectionTimeout, "election-timeout", cfg.ElectionTimeout, "Raft election timeout")
 	fs.DurationVar(&cfg.LeaderLeaseTimeout, "leader-lease-timeout", cfg.LeaderLeaseTimeout, "Raft leader lease timeout (step-down only; reads never use a lease)")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "log entries between snapshots")
+	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (empty: off; keep it on localhost)")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	jsonLogs := fs.Bool("log-json", false, "log as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -61,6 +64,13 @@ func run(args []string) error {
 		Name: "orderd", Level: hclog.LevelFromString(*level), JSONFormat: *jsonLogs, Output: os.Stderr,
 	}).With("node", cfg.ID)
 
+	if *pprofAddr != "" {
+		stop, err := pprofserve.Start(*pprofAddr, cfg.Logger.Named("pprof"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	node, err := raftnode.Open(cfg)
 	if err != nil {
 		return err

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"orderly/internal/pprofserve"
+
 	"orderly/lb"
 	"orderly/wire"
 )
@@ -36,6 +38,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.RetryTimeout, "retry-timeout", cfg.RetryTimeout, "bound on one request with its retries on other nodes")
 	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", cfg.ProbeInterval, "Status probe interval of a healthy node")
 	maxFrame := fs.Uint("max-frame", uint(cfg.MaxFrame), "largest frame in bytes")
+	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (empty: off; keep it on localhost)")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	jsonLogs := fs.Bool("log-json", false, "log as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -60,6 +63,13 @@ func run(args []string) error {
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{
 		Name: "orderlb", Level: hclog.LevelFromString(*level), JSONFormat: *jsonLogs, Output: os.Stderr,
 	})
+	if *pprofAddr != "" {
+		stop, err := pprofserve.Start(*pprofAddr, cfg.Logger.Named("pprof"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	b, err := lb.Start(cfg)
 	if err != nil {
 		return err

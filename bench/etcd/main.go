@@ -1,0 +1,132 @@
+// Command etcd-driver is the etcd side of `make bench-etcd`: the same load
+// shapes as orderly's loadgen (C clients, one request in flight each, for
+// a fixed time, latencies in an HDR histogram), against a 3-member etcd on
+// loopback, with etcd's official Go client. It is a module of its own so
+// that orderly does not depend on etcd.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+type summary struct {
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean_ms"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	P999  float64 `json:"p999_ms"`
+	Max   float64 `json:"max_ms"`
+}
+
+type result struct {
+	Op         string  `json:"op"`
+	Clients    int     `json:"customers"`
+	ElapsedSec float64 `json:"elapsed_s"`
+	Ops        int64   `json:"ops"`
+	Errors     int64   `json:"errors"`
+	Throughput float64 `json:"ops_per_s"`
+	Latency    summary `json:"latency"`
+}
+
+func main() {
+	endpoints := flag.String("endpoints", "127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793", "etcd client URLs")
+	clients := flag.Int("clients", 16, "concurrent clients, one request in flight each")
+	dur := flag.Duration("duration", 10*time.Second, "length of the run")
+	op := flag.String("op", "put", "put, get (linearizable) or get-serializable")
+	out := flag.String("json", "", "write the result here")
+	flag.Parse()
+	res, err := run(strings.Split(*endpoints, ","), *clients, *dur, *op)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "etcd-driver:", err)
+		os.Exit(1)
+	}
+	b, _ := json.MarshalIndent(res, "", "  ")
+	if *out != "" {
+		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	fmt.Printf("etcd %s c=%d: %.0f ops/s, p50 %.2f ms, p99 %.2f ms, errors %d\n", *op, *clients, res.Throughput, res.Latency.P50, res.Latency.P99, res.Errors)
+}
+
+func run(endpoints []string, clients int, dur time.Duration, op string) (*result, error) {
+	var cls []*clientv3.Client
+	defer func() {
+		for _, c := range cls {
+			c.Close()
+		}
+	}()
+	for range clients {
+		c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("connect: %w", err)
+		}
+		cls = append(cls, c)
+	}
+	// Reads need the keys: one put per client's key first.
+	for i, c := range cls {
+		if _, err := c.Put(context.Background(), key(i), "0"); err != nil {
+			return nil, fmt.Errorf("prefill: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	hs := make([]*hdrhistogram.Histogram, clients)
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, c := range cls {
+		hs[i] = hdrhistogram.New(1, int64(2*time.Minute/time.Microsecond), 3)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ctx.Err() == nil; n++ {
+				t0 := time.Now()
+				var err error
+				switch op {
+				case "put":
+					_, err = c.Put(ctx, key(i), fmt.Sprint(n))
+				case "get":
+					_, err = c.Get(ctx, key(i))
+				case "get-serializable":
+					_, err = c.Get(ctx, key(i), clientv3.WithSerializable())
+				default:
+					err = fmt.Errorf("unknown op %q", op)
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						errs.Add(1)
+					}
+					continue
+				}
+				hs[i].RecordValue(max(time.Since(t0).Microseconds(), 1)) //nolint:errcheck // in range
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	all := hdrhistogram.New(1, int64(2*time.Minute/time.Microsecond), 3)
+	for _, h := range hs {
+		all.Merge(h)
+	}
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	return &result{Op: op, Clients: clients, ElapsedSec: elapsed.Seconds(), Ops: all.TotalCount(), Errors: errs.Load(),
+		Throughput: float64(all.TotalCount()) / elapsed.Seconds(),
+		Latency: summary{Count: all.TotalCount(), Mean: all.Mean() / 1000, P50: ms(all.ValueAtQuantile(50)), P90: ms(all.ValueAtQuantile(90)),
+			P99: ms(all.ValueAtQuantile(99)), P999: ms(all.ValueAtQuantile(99.9)), Max: ms(all.Max())}}, nil
+}
+
+func key(i int) string { return fmt.Sprintf("customer/%d", i) }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# make bench-etcd: the same write and read scenarios against a 3-member
+# etcd on 127.0.0.1 (Debian's etcd-server, fsync on as by default) and
+# against orderly, in one run, and one table with both and their ratio.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+DUR=${BENCH_DURATION:-10s}
+BIN=${BIN:-$ROOT/bin}
+OUT=${OUT:-$ROOT/bench/results}
+
+if ! command -v etcd >/dev/null; then
+  echo "installing etcd-server (Debian)..."
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null
+fi
+etcd --version | head -1
+
+TMP=$(mktemp -d /tmp/orderly-bench-etcd.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+CLUSTER=e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803
+for i in 1 2 3; do
+  etcd --name "e$i" --data-dir "$TMP/e$i" \
+    --listen-client-urls "http://127.0.0.1:2379$i" --advertise-client-urls "http://127.0.0.1:2379$i" \
+    --listen-peer-urls "http://127.0.0.1:2380$i" --initial-advertise-peer-urls "http://127.0.0.1:2380$i" \
+    --initial-cluster "$CLUSTER" --initial-cluster-state new --initial-cluster-token orderly-bench \
+    >"$TMP/e$i.log" 2>&1 &
+  pids+=($!)
+done
+for _ in $(seq 100); do
+  curl -sf http://127.0.0.1:23791/health >/dev/null && break
+  sleep 0.2
+done
+curl -sf http://127.0.0.1:23791/health >/dev/null || { echo "etcd did not become healthy"; tail "$TMP"/e1.log; exit 1; }
+
+(cd "$ROOT/bench/etcd" && go build -o "$TMP/etcd-driver" .)
+RES="$TMP/etcd-results"
+mkdir -p "$RES"
+for c in 1 16 64 256; do "$TMP/etcd-driver" --op put --clients $c --duration "$DUR" --json "$RES/put-$c.json"; done
+for c in 16 256; do "$TMP/etcd-driver" --op get --clients $c --duration "$DUR" --json "$RES/get-$c.json"; done
+"$TMP/etcd-driver" --op get-serializable --clients 256 --duration "$DUR" --json "$RES/get-serializable-256.json"
+
+# etcd stops before orderly starts: each has the machine to itself.
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+wait 2>/dev/null || true
+pids=()
+
+cd "$ROOT"
+go run ./bench/suite --bin "$BIN" --out "$OUT" --duration "$DUR" --etcd "$RES"
