@@ -69,7 +69,16 @@ func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color) error {
 }
 
 func addMarks(p *plot.Plot, marks []Mark) error {
+	labelled := 0
 	for _, m := range marks {
+		if m.Label != "" {
+			labelled++
+		}
+	}
+	for _, m := range marks {
+		if labelled > 24 {
+			m.Label = "" // too many to read: lines only
+		}
 		ymax := max(p.Y.Max, 1)
 		l, err := plotter.NewLine(plotter.XYs{{X: m.At, Y: p.Y.Min}, {X: m.At, Y: ymax}})
 		if err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"orderly/internal/pprofserve"
-
 	"orderly/raftnode"
 )
 

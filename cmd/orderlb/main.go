@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"orderly/internal/pprofserve"
-
 	"orderly/lb"
 	"orderly/wire"
 )
