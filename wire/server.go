@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -91,6 +92,10 @@ func (s *Server) serveConn(c net.Conn) {
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
+			if errors.Is(err, syscall.ECONNRESET) {
+				log.Debug("client reset the connection")
+				return
+			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				log.Warn("closing connection", "error", err)
 				// The stream cannot be trusted any more; say why, then close.

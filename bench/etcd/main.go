@@ -18,6 +18,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 type summary struct {
@@ -45,9 +46,10 @@ func main() {
 	clients := flag.Int("clients", 16, "concurrent clients, one request in flight each")
 	dur := flag.Duration("duration", 10*time.Second, "length of the run")
 	op := flag.String("op", "put", "put, get (linearizable) or get-serializable")
+	conns := flag.Int("conns", 16, "etcd clients (gRPC connections) shared by the workers, as etcd's own benchmark tool does")
 	out := flag.String("json", "", "write the result here")
 	flag.Parse()
-	res, err := run(strings.Split(*endpoints, ","), *clients, *dur, *op)
+	res, err := run(strings.Split(*endpoints, ","), *clients, min(*conns, *clients), *dur, *op)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "etcd-driver:", err)
 		os.Exit(1)
@@ -62,23 +64,23 @@ func main() {
 	fmt.Printf("etcd %s c=%d: %.0f ops/s, p50 %.2f ms, p99 %.2f ms, errors %d\n", *op, *clients, res.Throughput, res.Latency.P50, res.Latency.P99, res.Errors)
 }
 
-func run(endpoints []string, clients int, dur time.Duration, op string) (*result, error) {
+func run(endpoints []string, clients, conns int, dur time.Duration, op string) (*result, error) {
 	var cls []*clientv3.Client
 	defer func() {
 		for _, c := range cls {
 			c.Close()
 		}
 	}()
-	for range clients {
-		c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
+	for range conns {
+		c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 		if err != nil {
 			return nil, fmt.Errorf("connect: %w", err)
 		}
 		cls = append(cls, c)
 	}
-	// Reads need the keys: one put per client's key first.
-	for i, c := range cls {
-		if _, err := c.Put(context.Background(), key(i), "0"); err != nil {
+	// Reads need the keys: one put per worker's key first.
+	for i := range clients {
+		if _, err := cls[i%conns].Put(context.Background(), key(i), "0"); err != nil {
 			return nil, fmt.Errorf("prefill: %w", err)
 		}
 	}
@@ -88,7 +90,8 @@ func run(endpoints []string, clients int, dur time.Duration, op string) (*result
 	var errs atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
-	for i, c := range cls {
+	for i := range clients {
+		c := cls[i%conns]
 		hs[i] = hdrhistogram.New(1, int64(2*time.Minute/time.Microsecond), 3)
 		wg.Add(1)
 		go func() {
