@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -51,8 +50,7 @@ type Fault struct {
 // spell, a fault for a few seconds, heal, and again, cycling through the
 // kinds so each occurs.
 type nemesis struct {
-	c     *Cluster
-	net   *Net
+	t     target
 	kinds []string
 	rng   *rand.Rand
 	start time.Time
@@ -80,25 +78,23 @@ func (n *nemesis) run(ctx context.Context) {
 func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (f Fault) {
 	f.Kind = kind
 	defer func() { f.End = time.Since(n.start) }()
-	leader := n.leader(ctx)
+	leader := n.t.leader(ctx)
 	target := leader
+	ids := n.t.nodes()
 	switch {
-	case kind == KillAny, kind == Pause && n.rng.IntN(2) == 1, target == nil:
-		target = n.c.Nodes[n.rng.IntN(len(n.c.Nodes))]
+	case kind == KillAny, kind == Pause && n.rng.IntN(2) == 1, target == "":
+		target = ids[n.rng.IntN(len(ids))]
 	}
-	f.Target, f.Leader = target.ID, target == leader
-	var heal func() error
+	f.Target, f.Leader = target, target == leader
+	var heal func(string) error
 	var err error
 	switch kind {
 	case KillLeader, KillAny:
-		err = target.Kill()
-		heal = func() error { return n.c.Start(target) }
+		err, heal = n.t.kill(target), n.t.restart
 	case Pause:
-		err = target.Signal(syscall.SIGSTOP)
-		heal = func() error { return target.Signal(syscall.SIGCONT) }
+		err, heal = n.t.pause(target), n.t.resume
 	case Partition:
-		err = n.net.CutRaft(target.Index)
-		heal = func() error { return n.net.Heal(target.Index) }
+		err, heal = n.t.cut(target), n.t.heal
 	}
 	f.Start = time.Since(n.start) // the fault is in place from now
 	if err != nil {
@@ -106,21 +102,10 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 		return f
 	}
 	sleep(ctx, hold)
-	if err := heal(); err != nil {
+	if err := heal(target); err != nil {
 		f.Err = "heal: " + err.Error()
 	}
 	return f
-}
-
-// leader is the node that says it leads, if one answers within a second.
-func (n *nemesis) leader(ctx context.Context) *Node {
-	lctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	l, err := n.c.WaitLeader(lctx)
-	if err != nil {
-		return nil
-	}
-	return l
 }
 
 // sleep waits d or until ctx ends; it reports whether d passed.

@@ -30,7 +30,13 @@ type Options struct {
 	// Fault is a raftnode test fault (ORDERLY_TEST_FAULT) for every node:
 	// the run must then fail its checks.
 	Fault string
-	Logf  func(format string, args ...any)
+	// Docker runs the compose cluster of ComposeFile with Image instead of
+	// local processes; the nemeses use docker kill, pause and network
+	// disconnect.
+	Docker      bool
+	ComposeFile string // default deploy/compose.yaml
+	Image       string // default orderly:dev
+	Logf        func(format string, args ...any)
 }
 
 // Report is the outcome of a run.
@@ -81,42 +87,36 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if opt.Logf == nil {
 		opt.Logf = func(string, ...any) {}
 	}
+	if opt.ComposeFile == "" {
+		opt.ComposeFile = filepath.Join("deploy", "compose.yaml")
+	}
+	if opt.Image == "" {
+		opt.Image = "orderly:dev"
+	}
 	if err := os.MkdirAll(opt.ReportDir, 0o755); err != nil {
 		return nil, fmt.Errorf("report dir: %w", err)
 	}
-	var net *Net
-	if slices.Contains(opt.Nemeses, Partition) {
-		var err error
-		if net, err = NewNet(opt.Nodes); err != nil {
-			return nil, fmt.Errorf("nemesis partition: %w", err)
+	var t target
+	if opt.Docker {
+		d, stop, err := startDocker(ctx, opt)
+		if err != nil {
+			return nil, err
 		}
-		defer net.Close()
+		defer stop()
+		t = d
+	} else {
+		l, stop, err := startLocal(ctx, opt)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		t = l
 	}
-	cfg := ClusterConfig{Orderd: filepath.Join(opt.BinDir, "orderd"), Dir: filepath.Join(opt.ReportDir, "cluster"),
-		Nodes: opt.Nodes, Net: net}
-	if opt.Fault != "" {
-		cfg.Env = []string{"ORDERLY_TEST_FAULT=" + opt.Fault}
-	}
-	c, err := StartCluster(cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Stop()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err = c.WaitLeader(wctx)
-	cancel()
-	if err != nil {
-		return nil, err
-	}
-	lb, err := c.StartBalancer(filepath.Join(opt.BinDir, "orderlb"), "--cache-size", "1000")
-	if err != nil {
-		return nil, err
-	}
-	opt.Logf("chaos: cluster up (%d nodes, balancer %s), seed %d, nemeses %v", opt.Nodes, lb.Addr, opt.Seed, opt.Nemeses)
+	opt.Logf("chaos: cluster up (%d nodes, balancer %s, docker %v), seed %d, nemeses %v", len(t.nodes()), t.balancer(), opt.Docker, opt.Seed, opt.Nemeses)
 
 	start := time.Now()
-	w := newWorkload(opt.Clients, opt.Customers, lb.Addr, c.Addrs(), opt.Seed, start)
-	nem := &nemesis{c: c, net: net, kinds: opt.Nemeses, rng: rand.New(rand.NewPCG(opt.Seed, 0xfa17)), start: start, logf: opt.Logf}
+	w := newWorkload(opt.Clients, opt.Customers, t.balancer(), t.clientAddrs(), opt.Seed, start)
+	nem := &nemesis{t: t, kinds: opt.Nemeses, rng: rand.New(rand.NewPCG(opt.Seed, 0xfa17)), start: start, logf: opt.Logf}
 	runCtx, stop := context.WithTimeout(ctx, opt.Duration)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -125,10 +125,10 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	wg.Wait()
 	stop()
 
-	if err := healAll(c, net); err != nil {
+	if err := t.healAll(); err != nil {
 		return nil, err
 	}
-	final, err := finalReads(ctx, c, w)
+	final, err := finalReads(ctx, t.clientAddrs(), w)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +144,73 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// startLocal starts nodes (each in a network namespace when partitions
+// are wanted) and a balancer; stop tears all of it down.
+func startLocal(ctx context.Context, opt Options) (*localTarget, func(), error) {
+	var net *Net
+	if slices.Contains(opt.Nemeses, Partition) {
+		var err error
+		if net, err = NewNet(opt.Nodes); err != nil {
+			return nil, nil, fmt.Errorf("nemesis partition: %w", err)
+		}
+	}
+	closeNet := func() {
+		if net != nil {
+			net.Close()
+		}
+	}
+	cfg := ClusterConfig{Orderd: filepath.Join(opt.BinDir, "orderd"), Dir: filepath.Join(opt.ReportDir, "cluster"),
+		Nodes: opt.Nodes, Net: net}
+	if opt.Fault != "" {
+		cfg.Env = []string{"ORDERLY_TEST_FAULT=" + opt.Fault}
+	}
+	c, err := StartCluster(cfg)
+	if err != nil {
+		closeNet()
+		return nil, nil, err
+	}
+	stop := func() { c.Stop(); closeNet() }
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err = c.WaitLeader(wctx)
+	cancel()
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	lb, err := c.StartBalancer(filepath.Join(opt.BinDir, "orderlb"), "--cache-size", "1000")
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return &localTarget{c: c, net: net, lb: lb}, stop, nil
+}
+
+// startDocker starts a compose project of opt.ComposeFile with opt.Image;
+// stop removes its containers, network and volumes.
+func startDocker(ctx context.Context, opt Options) (*dockerTarget, func(), error) {
+	var env []string
+	if opt.Fault != "" {
+		env = append(env, "ORDERLY_TEST_FAULT="+opt.Fault)
+	}
+	c, err := NewCompose(opt.ComposeFile, opt.Image, env...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("chaos --docker: %w", err)
+	}
+	if _, err := c.Docker(ctx, "image", "inspect", opt.Image); err != nil {
+		return nil, nil, fmt.Errorf("chaos --docker: image %s not found; build it with `make docker`", opt.Image)
+	}
+	stop := func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		c.Down(dctx) //nolint:errcheck // best effort on teardown
+	}
+	if err := c.Up(ctx); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return &dockerTarget{c: c}, stop, nil
 }
 
 // healAll resumes paused nodes, restarts dead ones, heals the network and
@@ -169,8 +236,8 @@ func healAll(c *Cluster, net *Net) error {
 
 // finalReads reads every customer linearizably once the cluster is whole,
 // adds the reads to the history and returns the counts.
-func finalReads(ctx context.Context, c *Cluster, w *workload) (map[int32]uint64, error) {
-	cl, err := client.New(client.Options{Addrs: c.Addrs(), RetryTimeout: 30 * time.Second})
+func finalReads(ctx context.Context, addrs []string, w *workload) (map[int32]uint64, error) {
+	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}

@@ -2,14 +2,10 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,80 +14,74 @@ import (
 	"orderly/wire"
 )
 
-// dockerEnv drives one compose project built from deploy/ for a test.
-type dockerEnv struct {
-	t       *testing.T
-	ctx     context.Context
-	compose []string // "docker compose" or "docker-compose", with -p and -f
-	env     []string
-	project string
-	net     string // first three octets of the private /24
-	lbAddr  string
-	acked   map[int32]uint64
-	cl      *client.Client
-}
+// composeFile is deploy/compose.yaml, seen from this package.
+var composeFile = filepath.Join("..", "deploy", "compose.yaml")
 
-func (d *dockerEnv) run(name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(d.ctx, 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), d.env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+// dockerOrSkip skips the test, saying why where `go test` without -v
+// shows it too, when Docker cannot be used here.
+func dockerOrSkip(t *testing.T) {
+	t.Helper()
+	if err := chaos.DockerAvailable(); err != nil {
+		msg := fmt.Sprintf("SKIPPED %s: %v", t.Name(), err)
+		fmt.Fprintln(os.Stderr, msg)
+		t.Skip(msg)
 	}
-	return strings.TrimSpace(string(out)), nil
 }
 
-func (d *dockerEnv) must(name string, args ...string) string {
+// buildImage builds the image as `make docker` does, under a tag of the
+// test's own, and removes it when the test ends.
+func buildImage(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	began := time.Now()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", dir+string(os.PathSeparator),
+		"orderly/cmd/orderd", "orderly/cmd/orderlb", "orderly/cmd/orderctl")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("static build: %v\n%s", err, out)
+	}
+	image := fmt.Sprintf("orderly:test-%d", time.Now().UnixNano())
+	if out, err := exec.CommandContext(ctx, "docker", "build", "-q", "-t", image, "-f", filepath.Join("..", "deploy", "Dockerfile"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", image).Run() }) //nolint:errcheck // best effort
+	t.Logf("image %s built in %v", image, time.Since(began).Round(time.Millisecond))
+	return image
+}
+
+// dockerEnv is one compose project under test and what was acknowledged.
+type dockerEnv struct {
+	t     *testing.T
+	ctx   context.Context
+	c     *chaos.Compose
+	cl    *client.Client
+	acked map[int32]uint64
+}
+
+func (d *dockerEnv) compose(args ...string) {
 	d.t.Helper()
-	out, err := d.run(name, args...)
+	if _, err := d.c.Run(d.ctx, args...); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+func (d *dockerEnv) docker(service string, args ...string) {
+	d.t.Helper()
+	if err := d.c.DockerOn(d.ctx, service, args...); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+func (d *dockerEnv) leader(not string) string {
+	d.t.Helper()
+	id, err := d.c.WaitLeader(d.ctx, not)
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	return out
-}
-
-func (d *dockerEnv) composeRun(args ...string) string {
-	d.t.Helper()
-	return d.must(d.compose[0], append(d.compose[1:], args...)...)
-}
-
-// container is the id of a service's container.
-func (d *dockerEnv) container(service string) string {
-	d.t.Helper()
-	return d.composeRun("ps", "-q", service)
-}
-
-// nodeStatus asks a node from inside its container (the scratch image
-// has orderctl, and nothing else).
-func (d *dockerEnv) nodeStatus(service string) (wire.StatusInfo, error) {
-	out, err := d.run("docker", "exec", d.container(service), "/orderctl", "--addr", "127.0.0.1:6000", "--timeout", "2s", "--json", "status")
-	if err != nil {
-		return wire.StatusInfo{}, err
-	}
-	var s struct {
-		Role, LeaderID string
-		Applied        uint64 `json:"applied_index"`
-	}
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		return wire.StatusInfo{}, fmt.Errorf("status of %s: %w: %s", service, err, out)
-	}
-	return wire.StatusInfo{Role: s.Role, LeaderID: s.LeaderID, AppliedIndex: s.Applied}, nil
-}
-
-// leader waits until the balancer knows a leader other than not.
-func (d *dockerEnv) leader(not string) string {
-	d.t.Helper()
-	var last string
-	waitFor(d.t, 60*time.Second, "a leader other than "+not, func() bool {
-		ctx, cancel := context.WithTimeout(d.ctx, 2*time.Second)
-		defer cancel()
-		s, err := chaos.Status(ctx, d.lbAddr)
-		last = s.LeaderID
-		return err == nil && s.LeaderID != "" && s.LeaderID != not
-	})
-	return last
+	return id
 }
 
 // place puts n orders through the balancer, spread over 4 customers, and
@@ -117,8 +107,7 @@ func (d *dockerEnv) place(n int) time.Duration {
 func (d *dockerEnv) checkAll(when string) {
 	d.t.Helper()
 	for cust, n := range d.acked {
-		r := mustGet(d.t, d.cl, cust, wire.Linearizable)
-		if r.OrderCount != n {
+		if r := mustGet(d.t, d.cl, cust, wire.Linearizable); r.OrderCount != n {
 			d.t.Fatalf("%s: customer %d has %d orders, %d were acknowledged", when, cust, r.OrderCount, n)
 		}
 	}
@@ -128,8 +117,8 @@ func (d *dockerEnv) checkAll(when string) {
 func (d *dockerEnv) waitCaughtUp(service, leader string) {
 	d.t.Helper()
 	waitFor(d.t, 60*time.Second, service+" to catch up", func() bool {
-		l, err1 := d.nodeStatus(leader)
-		s, err2 := d.nodeStatus(service)
+		l, err1 := d.c.NodeStatus(d.ctx, leader)
+		s, err2 := d.c.NodeStatus(d.ctx, service)
 		return err1 == nil && err2 == nil && s.AppliedIndex >= l.AppliedIndex
 	})
 }
@@ -138,126 +127,102 @@ func (d *dockerEnv) waitCaughtUp(service, leader string) {
 // ways production does: a killed container, restarts, down and up, and a
 // leader cut off the network.
 func TestDockerCluster(t *testing.T) {
-	if out, err := exec.Command("docker", "info").CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("SKIPPED TestDockerCluster: `docker info` failed, so there is no Docker engine to test with: %v %s", err, firstLine(out))
-		fmt.Fprintln(os.Stderr, msg)
-		t.Skip(msg)
-	}
-	compose := []string{"docker-compose"}
-	if exec.Command("docker", "compose", "version").Run() == nil {
-		compose = []string{"docker", "compose"}
-	} else if _, err := exec.LookPath("docker-compose"); err != nil {
-		msg := "SKIPPED TestDockerCluster: neither `docker compose` nor `docker-compose` is installed"
-		fmt.Fprintln(os.Stderr, msg)
-		t.Skip(msg)
-	}
+	dockerOrSkip(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	var b [2]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	netPrefix := fmt.Sprintf("10.215.%d", int(b[0])%250+1)
-	lbPort, legacyPort := freePortNumber(t), freePortNumber(t)
-	d := &dockerEnv{t: t, ctx: ctx, project: "orderlytest" + id, net: netPrefix,
-		lbAddr: "127.0.0.1:" + lbPort, acked: map[int32]uint64{}}
-	image := "orderly:test-" + id
-	d.env = []string{"ORDERLY_IMAGE=" + image, "ORDERLY_NET=" + netPrefix, "ORDERLY_LB_PORT=" + lbPort, "ORDERLY_LEGACY_PORT=" + legacyPort,
-		fmt.Sprintf("ORDERLY_PEERS=n1=%[1]s.11:7000,n2=%[1]s.12:7000,n3=%[1]s.13:7000", netPrefix),
-		fmt.Sprintf("ORDERLY_BACKENDS=%[1]s.11:6000,%[1]s.12:6000,%[1]s.13:6000", netPrefix)}
-	d.compose = append(compose, "-p", d.project, "-f", filepath.Join("..", "deploy", "compose.yaml"))
-
-	// The image, as make docker builds it, under a tag of this test's own.
 	testStart := time.Now()
-	began := testStart
-	bctx := t.TempDir()
-	os.Mkdir(filepath.Join(bctx, "data"), 0o755)
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bctx+string(os.PathSeparator), "orderly/cmd/orderd", "orderly/cmd/orderlb", "orderly/cmd/orderctl")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("static build: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		// Everything the test made goes, whatever happened: containers,
-		// network, volumes, image. The test's own deadline may be over.
-		cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer ccancel()
-		d.ctx = cctx
-		if t.Failed() {
-			out, _ := d.run(d.compose[0], append(d.compose[1:], "logs", "--tail", "40")...)
-			t.Logf("compose logs:\n%s", out)
-		}
-		if out, err := d.run(d.compose[0], append(d.compose[1:], "down", "-v", "--remove-orphans", "-t", "5")...); err != nil {
-			t.Errorf("compose down: %v %s", err, out)
-		}
-		d.run("docker", "rmi", "-f", image) //nolint:errcheck // gone already if the build failed
-	})
-	d.must("docker", "build", "-q", "-t", image, "-f", filepath.Join("..", "deploy", "Dockerfile"), bctx)
-	t.Logf("image built in %v", time.Since(began).Round(time.Millisecond))
-
-	d.composeRun("up", "-d")
-	cl, err := client.New(client.Options{Addrs: []string{d.lbAddr}, RetryTimeout: 30 * time.Second})
+	image := buildImage(t, ctx)
+	c, err := chaos.NewCompose(composeFile, image)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	d.cl = cl
+	d := &dockerEnv{t: t, ctx: ctx, c: c, acked: map[int32]uint64{}}
+	t.Cleanup(func() {
+		// Everything the test made goes, whatever happened; the test's own
+		// deadline may be over.
+		cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer ccancel()
+		if t.Failed() {
+			out, _ := c.Run(cctx, "logs", "--tail", "40")
+			t.Logf("compose logs:\n%s", out)
+		}
+		if err := c.Down(cctx); err != nil {
+			t.Errorf("compose down: %v", err)
+		}
+	})
+	if err := c.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d.cl, err = client.New(client.Options{Addrs: []string{c.LBAddr}, RetryTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.cl.Close()
 	leader := d.leader("")
 	d.place(40)
 	d.checkAll("after start")
 
 	// docker kill the leader's container: orders go on under a new leader.
-	d.must("docker", "kill", d.container(leader))
+	d.docker(leader, "kill")
 	outage := d.place(40)
 	newLeader := d.leader(leader)
 	t.Logf("docker kill of leader %s: new leader %s, the first order after the kill took %v", leader, newLeader, outage.Round(time.Millisecond))
-	d.must("docker", "start", d.container(leader))
+	d.docker(leader, "start")
 	d.waitCaughtUp(leader, newLeader)
 	d.checkAll("after the killed leader came back")
 
 	// A restart of every container, then down and up: nothing is lost.
-	d.composeRun("restart", "-t", "10")
+	d.compose("restart", "-t", "10")
 	d.leader("")
 	d.checkAll("after compose restart")
 	d.place(20)
-	d.composeRun("down", "-t", "10")
-	d.composeRun("up", "-d")
+	d.compose("down", "-t", "10")
+	d.compose("up", "-d")
 	leader = d.leader("")
 	d.checkAll("after compose down and up")
 
 	// Cut the leader off the network: the majority elects a new leader and
 	// takes writes; the old leader accepts none.
-	network := d.project + "_orderly"
-	old := d.container(leader)
-	d.must("docker", "network", "disconnect", network, old)
-	began = time.Now()
+	d.docker(leader, "network", "disconnect", c.Network())
+	began := time.Now()
 	newLeader = d.leader(leader)
 	d.place(20)
 	t.Logf("network disconnect of leader %s: new leader %s, writes back after %v", leader, newLeader, time.Since(began).Round(time.Millisecond))
-	if out, err := d.run("docker", "exec", old, "/orderctl", "--addr", "127.0.0.1:6000", "--timeout", "3s",
+	old, err := c.Container(ctx, leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.Docker(ctx, "exec", old, "/orderctl", "--addr", "127.0.0.1:6000", "--timeout", "3s",
 		"order", "--customer", "99", "--number", "1"); err == nil {
 		t.Fatalf("the cut-off old leader accepted an order: %s", out)
 	}
-	ip := map[string]string{"n1": ".11", "n2": ".12", "n3": ".13"}[leader]
-	d.must("docker", "network", "connect", "--ip", netPrefix+ip, network, old)
+	d.docker(leader, "network", "connect", "--ip", c.IP(leader), c.Network())
 	d.waitCaughtUp(leader, newLeader)
 	d.checkAll("after the old leader rejoined")
-	if r := mustGet(t, cl, 99, wire.Linearizable); r.OrderCount != 0 {
+	if r := mustGet(t, d.cl, 99, wire.Linearizable); r.OrderCount != 0 {
 		t.Fatalf("customer 99 has %d orders: the cut-off leader's order was applied", r.OrderCount)
 	}
 	t.Logf("docker test took %v (before teardown)", time.Since(testStart).Round(time.Second))
 }
 
-func firstLine(b []byte) string {
-	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-	return s
-}
-
-func freePortNumber(t *testing.T) string {
-	t.Helper()
-	addr, err := chaos.FreePort("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
+// TestChaosDocker runs a short chaos against the compose cluster: docker
+// kill of the leader, docker pause, and network disconnect.
+func TestChaosDocker(t *testing.T) {
+	dockerOrSkip(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	image := buildImage(t, ctx)
+	rep := runChaos(t, chaos.Options{Docker: true, ComposeFile: composeFile, Image: image, Duration: 30 * time.Second,
+		Seed: 7, Nemeses: []string{chaos.KillLeader, chaos.Pause, chaos.Partition}})
+	if len(rep.Faults) < 3 {
+		t.Errorf("only %d faults injected", len(rep.Faults))
 	}
-	_, port, _ := strings.Cut(addr, ":")
-	return port
+	for _, f := range rep.Faults {
+		if f.Err != "" {
+			t.Errorf("fault %s on %s: %s", f.Kind, f.Target, f.Err)
+		}
+	}
+	if !rep.Pass() {
+		t.Fatalf("chaos checks failed against the compose cluster: %+v", rep.Verdicts)
+	}
 }

@@ -1,0 +1,133 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// target is a cluster the nemesis can hurt: local processes (localTarget)
+// or the Docker compose cluster (dockerTarget).
+type target interface {
+	nodes() []string // node ids
+	clientAddrs() []string
+	balancer() string
+	leader(ctx context.Context) string // id of the node that leads, "" if none answers
+	kill(id string) error
+	restart(id string) error
+	pause(id string) error
+	resume(id string) error
+	cut(id string) error // isolate the node from the other nodes, both ways
+	heal(id string) error
+	healAll() error // resume, restart and reconnect everything; wait for a leader
+}
+
+// localTarget is processes on this machine; partitions need its Net.
+type localTarget struct {
+	c   *Cluster
+	net *Net
+	lb  *Balancer
+}
+
+func (l *localTarget) nodes() []string {
+	var ids []string
+	for _, n := range l.c.Nodes {
+		ids = append(ids, n.ID)
+	}
+	return ids
+}
+
+func (l *localTarget) clientAddrs() []string { return l.c.Addrs() }
+func (l *localTarget) balancer() string      { return l.lb.Addr }
+
+func (l *localTarget) leader(ctx context.Context) string {
+	lctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if n, err := l.c.WaitLeader(lctx); err == nil {
+		return n.ID
+	}
+	return ""
+}
+
+func (l *localTarget) kill(id string) error    { return l.c.Node(id).Kill() }
+func (l *localTarget) restart(id string) error { return l.c.Start(l.c.Node(id)) }
+func (l *localTarget) pause(id string) error   { return l.c.Node(id).Signal(syscall.SIGSTOP) }
+func (l *localTarget) resume(id string) error  { return l.c.Node(id).Signal(syscall.SIGCONT) }
+
+func (l *localTarget) cut(id string) error {
+	if l.net == nil {
+		return errors.New("partition needs network namespaces")
+	}
+	return l.net.CutRaft(l.c.Node(id).Index)
+}
+
+func (l *localTarget) heal(id string) error {
+	if l.net == nil {
+		return nil
+	}
+	return l.net.Heal(l.c.Node(id).Index)
+}
+
+func (l *localTarget) healAll() error { return healAll(l.c, l.net) }
+
+// dockerTarget is the compose cluster: docker kill/start, pause/unpause,
+// and network disconnect/connect (which cuts a node off from clients too).
+type dockerTarget struct {
+	c *Compose
+}
+
+func (d *dockerTarget) nodes() []string { return d.c.Nodes() }
+
+func (d *dockerTarget) clientAddrs() []string {
+	var out []string
+	for _, id := range d.c.Nodes() {
+		out = append(out, d.c.ClientAddr(id))
+	}
+	return out
+}
+
+func (d *dockerTarget) balancer() string { return d.c.LBAddr }
+
+func (d *dockerTarget) leader(ctx context.Context) string {
+	for _, id := range d.c.Nodes() {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		s, err := Status(sctx, d.c.ClientAddr(id))
+		cancel()
+		if err == nil && s.Role == "leader" {
+			return id
+		}
+	}
+	return ""
+}
+
+func (d *dockerTarget) do(id string, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return d.c.DockerOn(ctx, id, args...)
+}
+
+func (d *dockerTarget) kill(id string) error    { return d.do(id, "kill") }
+func (d *dockerTarget) restart(id string) error { return d.do(id, "start") }
+func (d *dockerTarget) pause(id string) error   { return d.do(id, "pause") }
+func (d *dockerTarget) resume(id string) error  { return d.do(id, "unpause") }
+func (d *dockerTarget) cut(id string) error     { return d.do(id, "network", "disconnect", d.c.Network()) }
+func (d *dockerTarget) heal(id string) error {
+	return d.do(id, "network", "connect", "--ip", d.c.IP(id), d.c.Network())
+}
+
+// healAll undoes every fault; each step may find nothing to undo.
+func (d *dockerTarget) healAll() error {
+	for _, id := range d.c.Nodes() {
+		d.resume(id)  //nolint:errcheck // not paused: fine
+		d.restart(id) //nolint:errcheck // running: a no-op
+		d.heal(id)    //nolint:errcheck // connected: "already exists"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := d.c.WaitLeader(ctx, ""); err != nil {
+		return fmt.Errorf("after healing: %w", err)
+	}
+	return nil
+}
