@@ -126,26 +126,8 @@ func TestBalancerReads(t *testing.T) {
 	b := startBalancer(t, c, "--cache-size", "1000")
 
 	const customer = 7
-	var acked atomic.Int32 // orders acknowledged, numbered 1, 2, ...
-	stop := make(chan struct{})
+	acked, stopWriter := startWriter(t, b.Addr, customer)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the writer, through the balancer
-		defer wg.Done()
-		w := mustClient(t, b.Addr)
-		for k := int32(1); ; k++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := w.Order(context.Background(), customer, k, wire.Regular); err != nil {
-				t.Errorf("writer: %v", err)
-				return
-			}
-			acked.Store(k)
-		}
-	}()
 
 	var reads, stale atomic.Int64
 	for r := range 8 {
@@ -202,7 +184,7 @@ func TestBalancerReads(t *testing.T) {
 	for reads.Load() < 8*200 && !t.Failed() {
 		time.Sleep(20 * time.Millisecond)
 	}
-	close(stop)
+	stopWriter()
 	wg.Wait()
 	if acked.Load() < 10 {
 		t.Fatalf("only %d writes during the reads: the check did not overlap writes", acked.Load())

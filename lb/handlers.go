@@ -2,7 +2,6 @@ package lb
 
 import (
 	"context"
-	"errors"
 
 	"orderly/wire"
 )
@@ -10,15 +9,7 @@ import (
 // handle answers one orderly-protocol request.
 func (b *Balancer) handle(ctx context.Context, _ int32, req wire.Message) wire.Message {
 	b.requests.Add(1)
-	resp, err := b.serve(ctx, req)
-	if err != nil {
-		var we *wire.Error
-		if errors.As(err, &we) {
-			return we
-		}
-		return wire.Errorf(wire.CodeInternal, "%v", err)
-	}
-	return resp
+	return wire.Reply(b.serve(ctx, req))
 }
 
 func (b *Balancer) serve(ctx context.Context, req wire.Message) (wire.Message, error) {

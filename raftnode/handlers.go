@@ -36,14 +36,7 @@ func (n *Node) handle(ctx context.Context, engineer int32, req wire.Message) wir
 	default:
 		err = wire.Errorf(wire.CodeBadRequest, "%s is not a request", req.Type())
 	}
-	if err != nil {
-		var we *wire.Error
-		if errors.As(err, &we) {
-			return we
-		}
-		return wire.Errorf(wire.CodeInternal, "%v", err)
-	}
-	return resp
+	return wire.Reply(resp, err)
 }
 
 // placeOrder proposes one order. Only a refusal before raft.Apply is a

@@ -84,6 +84,19 @@ func CodeOf(err error) (Code, bool) {
 	return 0, false
 }
 
+// Reply is the answer to a request that produced resp or err: resp, the
+// *Error inside err, or an Internal error saying what err was.
+func Reply(resp Message, err error) Message {
+	if err == nil {
+		return resp
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Errorf(CodeInternal, "%v", err)
+}
+
 // Decode decodes the payload of a message of type t.
 func Decode(t Type, b []byte) (Message, error) {
 	switch t {

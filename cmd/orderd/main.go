@@ -6,12 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/hashicorp/go-hclog"
-
-	"orderly/internal/pprofserve"
+	"orderly/internal/daemon"
 	"orderly/raftnode"
 )
 
@@ -40,9 +36,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.ElectionTimeout, "election-timeout", cfg.ElectionTimeout, "Raft election timeout")
 	fs.DurationVar(&cfg.LeaderLeaseTimeout, "leader-lease-timeout", cfg.LeaderLeaseTimeout, "Raft leader lease timeout (step-down only; reads never use a lease)")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "log entries between snapshots")
-	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (empty: off; keep it on localhost)")
-	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
-	jsonLogs := fs.Bool("log-json", false, "log as JSON")
+	df := daemon.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,27 +50,16 @@ func run(args []string) error {
 	cfg.MaxFrame = uint32(*maxFrame)
 	// Deliberately not a flag: a fault the chaos checker must catch.
 	cfg.TestFault = os.Getenv("ORDERLY_TEST_FAULT")
-	if hclog.LevelFromString(*level) == hclog.NoLevel {
-		return fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", *level)
-	}
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{
-		Name: "orderd", Level: hclog.LevelFromString(*level), JSONFormat: *jsonLogs, Output: os.Stderr,
-	}).With("node", cfg.ID)
-
-	if *pprofAddr != "" {
-		stop, err := pprofserve.Start(*pprofAddr, cfg.Logger.Named("pprof"))
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	node, err := raftnode.Open(cfg)
+	logger, err := df.Logger("orderd")
 	if err != nil {
 		return err
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
-	cfg.Logger.Info("shutting down", "signal", s.String())
-	return node.Close()
+	cfg.Logger = logger.With("node", cfg.ID)
+	return daemon.Run(df, cfg.Logger, func() (func() error, error) {
+		node, err := raftnode.Open(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return node.Close, nil
+	})
 }

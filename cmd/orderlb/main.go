@@ -8,13 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
-	"github.com/hashicorp/go-hclog"
-
-	"orderly/internal/pprofserve"
+	"orderly/internal/daemon"
 	"orderly/lb"
 	"orderly/wire"
 )
@@ -37,9 +33,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.RetryTimeout, "retry-timeout", cfg.RetryTimeout, "bound on one request with its retries on other nodes")
 	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", cfg.ProbeInterval, "Status probe interval of a healthy node")
 	maxFrame := fs.Uint("max-frame", uint(cfg.MaxFrame), "largest frame in bytes")
-	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this address (empty: off; keep it on localhost)")
-	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
-	jsonLogs := fs.Bool("log-json", false, "log as JSON")
+	df := daemon.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,27 +50,14 @@ func run(args []string) error {
 		return fmt.Errorf("--read-consistency: %w", err)
 	}
 	cfg.MaxFrame = uint32(*maxFrame)
-	if hclog.LevelFromString(*level) == hclog.NoLevel {
-		return fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", *level)
-	}
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{
-		Name: "orderlb", Level: hclog.LevelFromString(*level), JSONFormat: *jsonLogs, Output: os.Stderr,
-	})
-	if *pprofAddr != "" {
-		stop, err := pprofserve.Start(*pprofAddr, cfg.Logger.Named("pprof"))
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	b, err := lb.Start(cfg)
-	if err != nil {
+	if cfg.Logger, err = df.Logger("orderlb"); err != nil {
 		return err
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
-	cfg.Logger.Info("shutting down", "signal", s.String())
-	b.Close()
-	return nil
+	return daemon.Run(df, cfg.Logger, func() (func() error, error) {
+		b, err := lb.Start(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return func() error { b.Close(); return nil }, nil
+	})
 }

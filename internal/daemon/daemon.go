@@ -1,0 +1,62 @@
+// Package daemon is what orderd and orderlb share around their own work:
+// the logging and pprof flags, and a foreground life that ends cleanly on
+// SIGINT or SIGTERM.
+package daemon
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"orderly/internal/pprofserve"
+)
+
+// Flags are the flags every orderly daemon has.
+type Flags struct {
+	level *string
+	json  *bool
+	pprof *string
+}
+
+// AddFlags registers --log-level, --log-json and --pprof-addr on fs.
+func AddFlags(fs *flag.FlagSet) *Flags {
+	return &Flags{
+		pprof: fs.String("pprof-addr", "", "serve net/http/pprof on this address (empty: off; keep it on localhost)"),
+		level: fs.String("log-level", "info", "log level: trace, debug, info, warn, error"),
+		json:  fs.Bool("log-json", false, "log as JSON"),
+	}
+}
+
+// Logger is the hclog logger the flags ask for, on stderr.
+func (f *Flags) Logger(name string) (hclog.Logger, error) {
+	lvl := hclog.LevelFromString(*f.level)
+	if lvl == hclog.NoLevel {
+		return nil, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", *f.level)
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: lvl, JSONFormat: *f.json, Output: os.Stderr}), nil
+}
+
+// Run serves pprof if asked, calls start, and waits for SIGINT or SIGTERM;
+// then it calls the stop func that start returned.
+func Run(f *Flags, log hclog.Logger, start func() (stop func() error, err error)) error {
+	if *f.pprof != "" {
+		stopPprof, err := pprofserve.Start(*f.pprof, log.Named("pprof"))
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
+	stop, err := start()
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	log.Info("shutting down", "signal", s.String())
+	return stop()
+}
