@@ -11,9 +11,13 @@ type CommandType uint8
 
 // Command types. Values live in the Raft log forever: never renumber.
 const (
-	CmdPlaceOrder CommandType = 1
-	CmdSetMember  CommandType = 2
+	CmdPlaceOrder  CommandType = 1
+	CmdSetMember   CommandType = 2
+	CmdPlaceOrders CommandType = 3 // several PlaceOrder in one entry
 )
+
+// MaxOrdersPerEntry bounds a CmdPlaceOrders entry.
+const MaxOrdersPerEntry = 1024
 
 // Laptop types carried in PlaceOrder (the same values as the wire protocol).
 const (
@@ -48,6 +52,40 @@ func AppendPlaceOrder(dst []byte, c PlaceOrder) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, c.ClientID)
 	dst = binary.BigEndian.AppendUint64(dst, c.Seq)
 	return binary.BigEndian.AppendUint64(dst, uint64(c.LeaderTime))
+}
+
+// AppendPlaceOrders appends one entry carrying every order of cs: the
+// leader packs orders that waited together, so that Raft stores and
+// replicates one entry instead of len(cs). Each order is encoded as by
+// AppendPlaceOrder. No two may be for the same customer: an order's index
+// then still names exactly one state of its customer's record.
+func AppendPlaceOrders(dst []byte, cs []PlaceOrder) []byte {
+	dst = append(dst, byte(CmdPlaceOrders))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(cs)))
+	for _, c := range cs {
+		dst = AppendPlaceOrder(dst, c)
+	}
+	return dst
+}
+
+func decodePlaceOrders(b []byte) ([]PlaceOrder, error) {
+	if len(b) < 3 {
+		return nil, fmt.Errorf("%w: PlaceOrders of %d bytes", ErrBadCommand, len(b))
+	}
+	n := int(binary.BigEndian.Uint16(b[1:]))
+	b = b[3:]
+	if n == 0 || n > MaxOrdersPerEntry || len(b) != n*placeOrderLen {
+		return nil, fmt.Errorf("%w: PlaceOrders of %d orders in %d bytes", ErrBadCommand, n, len(b))
+	}
+	out := make([]PlaceOrder, n)
+	for i := range out {
+		c, err := decodePlaceOrder(b[i*placeOrderLen : (i+1)*placeOrderLen])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
 }
 
 // ErrBadCommand means a log entry is not a command this version knows.

@@ -63,8 +63,9 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 }
 
 // ApplyBatch applies committed entries in order under one lock. Each
-// response is an OrderResult, nil, or an error for the client. A command
-// that cannot be decoded panics: it can only come from a leader bug or a
+// response is an OrderResult, a []interface{} of OrderResults and errors (for
+// CmdPlaceOrders), nil, or an error for the client. A command that cannot
+// be decoded panics: it can only come from a leader bug or a
 // newer version, and applying around it would let replicas diverge, so the
 // node must stop (DESIGN §3).
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
@@ -102,20 +103,17 @@ func (f *FSM) decodeAndApply(l *raft.Log) (interface{}, error) {
 		if err != nil {
 			return nil, err
 		}
-		if f.forget {
-			delete(f.st.sessions, c.ClientID) // the fault: no memory of earlier seqs
-		}
-		if f.lose && l.Index%5 == 0 && c.CustomerID >= 0 {
-			// The fault: answer as if applied, record nothing.
-			rec := f.st.get(c.CustomerID)
-			return OrderResult{CustomerID: c.CustomerID, OrderNumber: c.OrderNumber, LaptopType: c.LaptopType,
-				EngineerID: c.EngineerID, ExpertID: c.ExpertID, Index: l.Index, OrderCount: rec.OrderCount + 1}, nil
-		}
-		res, err := f.st.placeOrder(c, l.Index, f.ttl)
+		return f.placeOrder(c, l.Index), nil
+	case CmdPlaceOrders:
+		cs, err := decodePlaceOrders(l.Data)
 		if err != nil {
-			return err, nil // a refusal for the client, not an apply failure
+			return nil, err
 		}
-		return res, nil
+		out := make([]interface{}, len(cs))
+		for i, c := range cs {
+			out[i] = f.placeOrder(c, l.Index)
+		}
+		return out, nil
 	case CmdSetMember:
 		c, err := decodeSetMember(l.Data)
 		if err != nil {
@@ -125,6 +123,25 @@ func (f *FSM) decodeAndApply(l *raft.Log) (interface{}, error) {
 		return nil, nil
 	}
 	return nil, fmt.Errorf("%w: unknown command type %d", ErrBadCommand, l.Data[0])
+}
+
+// placeOrder applies one order at index idx and returns its OrderResult,
+// or the error that refuses it (for the client, not an apply failure).
+func (f *FSM) placeOrder(c PlaceOrder, idx uint64) interface{} {
+	if f.forget {
+		delete(f.st.sessions, c.ClientID) // the fault: no memory of earlier seqs
+	}
+	if f.lose && idx%5 == 0 && c.CustomerID >= 0 {
+		// The fault: answer as if applied, record nothing.
+		rec := f.st.get(c.CustomerID)
+		return OrderResult{CustomerID: c.CustomerID, OrderNumber: c.OrderNumber, LaptopType: c.LaptopType,
+			EngineerID: c.EngineerID, ExpertID: c.ExpertID, Index: idx, OrderCount: rec.OrderCount + 1}
+	}
+	res, err := f.st.placeOrder(c, idx, f.ttl)
+	if err != nil {
+		return err
+	}
+	return res
 }
 
 // AppliedIndex is the index of the last entry applied to this FSM.

@@ -207,3 +207,56 @@ func TestPersistCancelsOnError(t *testing.T) {
 type failSink struct{ memSink }
 
 func (s *failSink) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// TestPlaceOrdersEntry: several orders in one entry apply in order at the
+// entry's index, each with its own answer; a retried seq inside is
+// answered from the session; the state equals that of one entry per order.
+func TestPlaceOrdersEntry(t *testing.T) {
+	po := func(customer, number int32, client, seq uint64) PlaceOrder {
+		return PlaceOrder{CustomerID: customer, OrderNumber: number, ClientID: client, Seq: seq, LeaderTime: int64(time.Second)}
+	}
+	batched := New(Options{})
+	out := batched.ApplyBatch(logOf(
+		AppendPlaceOrder(nil, po(1, 1, 10, 1)),
+		AppendPlaceOrders(nil, []PlaceOrder{po(1, 2, 10, 2), po(2, 1, 20, 1), po(3, 1, 10, 2), po(-1, 1, 30, 1)}),
+	))
+	res, ok := out[1].([]interface{})
+	if !ok || len(res) != 4 {
+		t.Fatalf("batch answer %#v", out[1])
+	}
+	first := res[0].(OrderResult)
+	if first.Index != 2 || first.OrderCount != 2 {
+		t.Fatalf("first order of the batch: %+v", first)
+	}
+	if r := res[1].(OrderResult); r.Index != 2 || r.OrderCount != 1 {
+		t.Fatalf("second order of the batch: %+v", r)
+	}
+	if r := res[2].(OrderResult); !r.Duplicate || r.Index != first.Index {
+		t.Fatalf("a retry of seq 2 inside the batch was applied again: %+v", r)
+	}
+	if err, _ := res[3].(error); !errors.Is(err, ErrInvalidOrder) {
+		t.Fatalf("a negative customer id in a batch: %v", res[3])
+	}
+	if r, _ := batched.Get(3); r.OrderCount != 0 {
+		t.Fatalf("customer 3 got the duplicate: %+v", r)
+	}
+	if r, _ := batched.Get(1); r.OrderCount != 2 || r.LastIndex != 2 {
+		t.Fatalf("customer 1: %+v", r)
+	}
+
+	// Undecodable batches stop the node like any bad command.
+	for _, bad := range [][]byte{
+		{byte(CmdPlaceOrders)},
+		{byte(CmdPlaceOrders), 0, 0},
+		append(AppendPlaceOrders(nil, []PlaceOrder{po(1, 1, 1, 1)}), 0),
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("undecodable batch %x applied", bad)
+				}
+			}()
+			New(Options{}).ApplyBatch(logOf(bad))
+		}()
+	}
+}

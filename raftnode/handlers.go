@@ -58,20 +58,18 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 		defer n.experts.release(id)
 		expert = id
 	}
-	cmd := fsm.AppendPlaceOrder(make([]byte, 0, 48), fsm.PlaceOrder{
+	res, err := n.proposer.propose(ctx, fsm.PlaceOrder{
 		CustomerID: o.CustomerID, OrderNumber: o.OrderNumber, LaptopType: uint8(o.LaptopType),
 		EngineerID: engineer, ExpertID: expert, ClientID: o.ClientID, Seq: o.Seq,
 		LeaderTime: time.Now().UnixNano(),
 	})
-	timeout := n.cfg.RequestTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	f := n.raft.Apply(cmd, timeout)
-	if err := f.Error(); err != nil {
+	if err != nil {
+		if _, isWire := wire.CodeOf(err); isWire {
+			return nil, err
+		}
 		return nil, n.applyError(err)
 	}
-	switch r := f.Response().(type) {
+	switch r := res.(type) {
 	case fsm.OrderResult:
 		return wire.LaptopInfo{CustomerID: r.CustomerID, OrderNumber: r.OrderNumber,
 			LaptopType: wire.LaptopType(r.LaptopType), EngineerID: r.EngineerID, ExpertID: r.ExpertID,
@@ -82,7 +80,7 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 		}
 		return nil, wire.Errorf(wire.CodeBadRequest, "%v", r)
 	}
-	return nil, wire.Errorf(wire.CodeInternal, "unexpected apply response %T", f.Response())
+	return nil, wire.Errorf(wire.CodeInternal, "unexpected apply response %T", res)
 }
 
 // applyError maps raft.Apply's errors to answers that say whether the

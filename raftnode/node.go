@@ -33,6 +33,7 @@ type Node struct {
 	readyCh   chan struct{} // poked when readyTerm moves
 
 	peers       *peerPool
+	proposer    *proposer  // packs waiting orders into one entry
 	localIndex  *coalescer // ReadIndex as leader
 	remoteIndex *coalescer // ReadIndex asked of the leader
 	experts     *expertPool
@@ -71,9 +72,14 @@ func Open(cfg Config) (*Node, error) {
 		n.remoteIndex.wait()
 		return nil, err
 	}
+	n.proposer = newProposer(n.ctx, n.raft, cfg.RequestTimeout)
 	ln, err := net.Listen("tcp", cfg.ClientAddr)
 	if err != nil {
+		n.cancel()
 		n.shutdownRaft()
+		n.proposer.wait()
+		n.localIndex.wait()
+		n.remoteIndex.wait()
 		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
 	srv := wire.Serve(ln, n.handle, wire.ServerOptions{MaxFrame: cfg.MaxFrame, Logger: n.log.Named("server")})
@@ -267,7 +273,9 @@ func (n *Node) Close() error {
 	n.localIndex.wait()
 	n.remoteIndex.wait()
 	n.peers.close()
-	return n.shutdownRaft()
+	err := n.shutdownRaft()
+	n.proposer.wait()
+	return err
 }
 
 func (n *Node) shutdownRaft() error {

@@ -1,0 +1,133 @@
+package raftnode
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"orderly/fsm"
+	"orderly/wire"
+)
+
+// proposer packs orders that wait at the same moment into one Raft entry
+// (fsm.CmdPlaceOrders). Raft then stores, replicates and applies one entry
+// for all of them: its per-entry costs (msgpack, BoltDB puts, the apply
+// future) are paid once. Nothing waits to fill a batch: an order that finds
+// the proposer idle goes alone, so one client sees no added latency, and
+// batches grow only while Raft is busy with the previous ones.
+type proposer struct {
+	raft    *raft.Raft
+	timeout time.Duration
+	in      chan *proposal
+
+	wg sync.WaitGroup // the loop and one waiter per entry in flight
+}
+
+type proposal struct {
+	cmd  fsm.PlaceOrder
+	done chan proposed // buffered: the waiter never blocks on a gone caller
+}
+
+type proposed struct {
+	res interface{} // fsm.OrderResult, or an error refusing the order
+	err error       // raft's: the entry's fate
+}
+
+func newProposer(ctx context.Context, r *raft.Raft, timeout time.Duration) *proposer {
+	p := &proposer{raft: r, timeout: timeout, in: make(chan *proposal, fsm.MaxOrdersPerEntry)}
+	p.wg.Add(1)
+	go p.loop(ctx)
+	return p
+}
+
+// propose hands an order over and waits for its entry to be applied. If
+// ctx ends first the order may still be applied: the caller must treat
+// that as an unknown outcome (it does: Timeout).
+func (p *proposer) propose(ctx context.Context, cmd fsm.PlaceOrder) (interface{}, error) {
+	pr := &proposal{cmd: cmd, done: make(chan proposed, 1)}
+	select {
+	case p.in <- pr:
+	case <-ctx.Done():
+		return nil, wire.Errorf(wire.CodeOverloaded, "order not proposed in time: %v", ctx.Err())
+	}
+	select {
+	case r := <-pr.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		return nil, wire.Errorf(wire.CodeTimeout, "outcome unknown: %v", ctx.Err())
+	}
+}
+
+func (p *proposer) loop(ctx context.Context) {
+	defer p.wg.Done()
+	var carry *proposal // the first order of the next entry
+	for {
+		first := carry
+		carry = nil
+		if first == nil {
+			select {
+			case first = <-p.in:
+			case <-ctx.Done():
+				return
+			}
+		}
+		batch := []*proposal{first}
+		customers := map[int32]bool{first.cmd.CustomerID: true}
+	fill:
+		for len(batch) < fsm.MaxOrdersPerEntry {
+			select {
+			case pr := <-p.in:
+				if customers[pr.cmd.CustomerID] {
+					carry = pr // one order per customer and entry
+					break fill
+				}
+				customers[pr.cmd.CustomerID] = true
+				batch = append(batch, pr)
+			default:
+				break fill
+			}
+		}
+		p.submit(batch)
+	}
+}
+
+// submit proposes one entry and leaves a waiter to hand out the answers.
+func (p *proposer) submit(batch []*proposal) {
+	var data []byte
+	if len(batch) == 1 {
+		data = fsm.AppendPlaceOrder(make([]byte, 0, 48), batch[0].cmd)
+	} else {
+		cmds := make([]fsm.PlaceOrder, len(batch))
+		for i, pr := range batch {
+			cmds[i] = pr.cmd
+		}
+		data = fsm.AppendPlaceOrders(make([]byte, 0, 3+len(batch)*48), cmds)
+	}
+	f := p.raft.Apply(data, p.timeout)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		err := f.Error()
+		var results []interface{}
+		if err == nil {
+			if len(batch) == 1 {
+				results = []interface{}{f.Response()}
+			} else {
+				results, _ = f.Response().([]interface{})
+			}
+		}
+		for i, pr := range batch {
+			r := proposed{err: err}
+			if err == nil && i < len(results) {
+				r.res = results[i]
+			}
+			pr.done <- r
+		}
+	}()
+}
+
+// wait returns when the loop has stopped (its ctx ended) and every entry
+// in flight has been answered (raft shutdown answers the rest).
+func (p *proposer) wait() { p.wg.Wait() }
