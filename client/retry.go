@@ -20,6 +20,7 @@ func (c *Client) do(ctx context.Context, toLeader bool, call func(context.Contex
 	defer cancel()
 	backoff := 5 * time.Millisecond
 	unknown := false
+	redirects := 0 // NotLeader answers in a row
 	var last error
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
@@ -29,7 +30,7 @@ func (c *Client) do(ctx context.Context, toLeader bool, call func(context.Contex
 			case <-ctx.Done():
 				return c.giveUp(last, unknown, ctx.Err())
 			}
-			backoff = min(backoff*2, 200*time.Millisecond)
+			backoff = min(max(backoff*2, 5*time.Millisecond), 200*time.Millisecond)
 		}
 		addr := c.pick(toLeader)
 		conn, err := c.conn(ctx, addr)
@@ -51,6 +52,9 @@ func (c *Client) do(ctx context.Context, toLeader bool, call func(context.Contex
 		}
 		last = err
 		code, isWire := wire.CodeOf(err)
+		if code != wire.CodeNotLeader {
+			redirects = 0
+		}
 		switch {
 		case !isWire:
 			// Connection lost or deadline hit mid-call: the request may
@@ -60,11 +64,17 @@ func (c *Client) do(ctx context.Context, toLeader bool, call func(context.Contex
 			c.rotate(addr)
 		case code == wire.CodeNotLeader:
 			c.Stats.Redirects.Add(1)
+			redirects++
 			var we *wire.Error
 			errors.As(err, &we)
 			if we.LeaderAddr != "" && we.LeaderAddr != addr {
 				c.setLeader(we.LeaderAddr)
-				backoff = 0 // a known leader: go there at once
+				if redirects == 1 {
+					// A known leader: go there at once. If it sends us on
+					// again, nodes disagree (an election is under way), and
+					// the backoff keeps us from bouncing between them.
+					backoff = 0
+				}
 			} else {
 				c.rotate(addr)
 			}

@@ -16,6 +16,7 @@ func (b *Balancer) forward(ctx context.Context, write bool, req wire.Message) (w
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.RetryTimeout)
 	defer cancel()
 	unknown := false // a write attempt may have reached the log
+	redirects := 0   // NotLeader answers in a row
 	var last error
 	backoff := time.Duration(0)
 	for attempt := 0; ; attempt++ {
@@ -48,6 +49,9 @@ func (b *Balancer) forward(ctx context.Context, write bool, req wire.Message) (w
 		}
 		last = err
 		var we *wire.Error
+		if !errors.As(err, &we) || we.Code != wire.CodeNotLeader {
+			redirects = 0
+		}
 		if !errors.As(err, &we) {
 			// Lost connection or no answer in time: the node may be dead or
 			// paused. The prober decides; we move on.
@@ -62,9 +66,10 @@ func (b *Balancer) forward(ctx context.Context, write bool, req wire.Message) (w
 		switch {
 		case we.Code == wire.CodeNotLeader:
 			b.redirects.Add(1)
+			redirects++
 			b.pool.hint(be, we.LeaderAddr)
-			if b.pool.currentLeader() != nil {
-				backoff = 0
+			if b.pool.currentLeader() != nil && redirects == 1 {
+				backoff = 0 // go to the named leader at once, but not twice in a row
 			}
 		case we.Code.Unknown():
 			unknown = true
