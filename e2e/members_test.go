@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"orderly/chaos"
+	"orderly/wire"
+)
+
+// orderctl runs the orderctl binary against addrs and returns its output.
+func orderctl(t *testing.T, addrs []string, args ...string) (string, error) {
+	t.Helper()
+	argv := append([]string{"--addr", strings.Join(addrs, ","), "--timeout", "20s"}, args...)
+	out, err := exec.Command(filepath.Join(bin, "orderctl"), argv...).CombinedOutput()
+	return string(out), err
+}
+
+func mustOrderctl(t *testing.T, addrs []string, args ...string) string {
+	t.Helper()
+	out, err := orderctl(t, addrs, args...)
+	if err != nil {
+		t.Fatalf("orderctl %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+func memberIDs(t *testing.T, addrs []string) []string {
+	t.Helper()
+	var ms []struct {
+		ID         string `json:"id"`
+		ClientAddr string `json:"client_addr"`
+	}
+	out := mustOrderctl(t, addrs, "--json", "members", "list")
+	if err := json.Unmarshal([]byte(out), &ms); err != nil {
+		t.Fatalf("members list JSON: %v\n%s", err, out)
+	}
+	var ids []string
+	for _, m := range ms {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+// TestMembershipThroughOrderctl grows a running cluster by a node started
+// with no --peers (join mode), checks that it catches up and publishes its
+// client address, moves leadership with transfer-leader, and removes the
+// node again — all through the orderctl binary.
+func TestMembershipThroughOrderctl(t *testing.T) {
+	c := startCluster(t)
+	addrs := c.Addrs()
+	for k := int32(1); k <= 20; k++ {
+		mustOrderctl(t, addrs, "order", "--customer", "5", "--number", strconv.Itoa(int(k)), "--type", "regular")
+	}
+
+	// n4 starts empty and waits to be added.
+	raftAddr, _ := chaos.FreePort("127.0.0.1")
+	clientAddr, _ := chaos.FreePort("127.0.0.1")
+	n4 := exec.Command(filepath.Join(bin, "orderd"), "--id", "n4", "--data-dir", filepath.Join(t.TempDir(), "n4"),
+		"--raft-addr", raftAddr, "--client-addr", clientAddr)
+	if err := n4.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n4.Process.Kill(); n4.Wait() })
+	mustOrderctl(t, addrs, "members", "add", "--id", "n4", "--raft-addr", raftAddr)
+	waitFor(t, 30*time.Second, "n4 to catch up and publish its client address", func() bool {
+		r, err := orderctl(t, []string{clientAddr}, "--json", "get", "--customer", "5", "--consistency", "stale")
+		if err != nil || !strings.Contains(r, `"order_count": 20`) {
+			return false
+		}
+		return strings.Contains(mustOrderctl(t, addrs, "--json", "members", "list"), clientAddr)
+	})
+	if ids := memberIDs(t, addrs); len(ids) != 4 {
+		t.Fatalf("members after add: %v", ids)
+	}
+	// A linearizable read on the new member sees everything acknowledged.
+	if out := mustOrderctl(t, []string{clientAddr}, "--json", "get", "--customer", "5"); !strings.Contains(out, `"order_count": 20`) {
+		t.Fatalf("linearizable read on n4: %s", out)
+	}
+
+	// Hand leadership to n4, then back away from it, and remove it.
+	mustOrderctl(t, addrs, "transfer-leader", "--to", "n4")
+	waitFor(t, 20*time.Second, "n4 to lead", func() bool {
+		out, err := orderctl(t, []string{clientAddr}, "--json", "status")
+		return err == nil && strings.Contains(out, `"role": "leader"`)
+	})
+	mustOrderctl(t, append([]string{clientAddr}, addrs...), "transfer-leader", "--to", "n2")
+	waitFor(t, 20*time.Second, "n2 to lead", func() bool { return mustLeader(t, c).ID == "n2" })
+	mustOrderctl(t, addrs, "members", "remove", "--id", "n4")
+	if ids := memberIDs(t, addrs); len(ids) != 3 || strings.Contains(strings.Join(ids, ","), "n4") {
+		t.Fatalf("members after remove: %v", ids)
+	}
+	// The three go on taking orders.
+	mustOrderctl(t, addrs, "order", "--customer", "5", "--number", "21")
+	cl := mustClient(t, addrs...)
+	if r := mustGet(t, cl, 5, wire.Linearizable); r.OrderCount != 21 {
+		t.Fatalf("customer 5 has %d orders, want 21", r.OrderCount)
+	}
+}
