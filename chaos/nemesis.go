@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"orderly/client"
+	"orderly/wire"
 )
 
 // Nemesis kinds.
@@ -15,10 +18,11 @@ const (
 	KillAny    = "kill"        // SIGKILL a random node, restart it later
 	Pause      = "pause"       // SIGSTOP a node (the leader half the time), SIGCONT later
 	Partition  = "partition"   // cut the leader's Raft traffic both ways, heal later
+	Member     = "member"      // remove a follower from the cluster, add it back later
 )
 
 // AllNemeses is every kind, in the order a run cycles through them.
-var AllNemeses = []string{KillLeader, Pause, Partition, KillAny}
+var AllNemeses = []string{KillLeader, Pause, Partition, KillAny, Member}
 
 // ParseNemeses parses a comma-separated list of kinds ("all" for every one).
 func ParseNemeses(s string) ([]string, error) {
@@ -82,6 +86,8 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 	target := leader
 	ids := n.t.nodes()
 	switch {
+	case kind == Member:
+		target = n.follower(ids, leader)
 	case kind == KillAny, kind == Pause && n.rng.IntN(2) == 1, target == "":
 		target = ids[n.rng.IntN(len(ids))]
 	}
@@ -95,6 +101,10 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 		err, heal = n.t.pause(target), n.t.resume
 	case Partition:
 		err, heal = n.t.cut(target), n.t.heal
+	case Member:
+		err, heal = n.admin(wire.RemoveMember{ID: target}), func(id string) error {
+			return n.admin(wire.AddMember{ID: id, RaftAddr: n.t.raftAddr(id), Voter: true})
+		}
 	}
 	f.Start = time.Since(n.start) // the fault is in place from now
 	if err != nil {
@@ -106,6 +116,30 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 		f.Err = "heal: " + err.Error()
 	}
 	return f
+}
+
+// follower picks a node other than the leader.
+func (n *nemesis) follower(ids []string, leader string) string {
+	var fs []string
+	for _, id := range ids {
+		if id != leader {
+			fs = append(fs, id)
+		}
+	}
+	if len(fs) == 0 {
+		return ids[0]
+	}
+	return fs[n.rng.IntN(len(fs))]
+}
+
+// admin sends a membership change to the leader, following NotLeader.
+func (n *nemesis) admin(req wire.Message) error {
+	c, err := client.New(client.Options{Addrs: n.t.clientAddrs(), RetryTimeout: 20 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Admin(context.Background(), req)
 }
 
 // sleep waits d or until ctx ends; it reports whether d passed.

@@ -12,6 +12,7 @@ import (
 // or the Docker compose cluster (dockerTarget).
 type target interface {
 	nodes() []string // node ids
+	raftAddr(id string) string
 	clientAddrs() []string
 	balancer() string
 	leader(ctx context.Context) string // id of the node that leads, "" if none answers
@@ -39,8 +40,9 @@ func (l *localTarget) nodes() []string {
 	return ids
 }
 
-func (l *localTarget) clientAddrs() []string { return l.c.Addrs() }
-func (l *localTarget) balancer() string      { return l.lb.Addr }
+func (l *localTarget) raftAddr(id string) string { return l.c.Node(id).RaftAddr }
+func (l *localTarget) clientAddrs() []string     { return l.c.Addrs() }
+func (l *localTarget) balancer() string          { return l.lb.Addr }
 
 func (l *localTarget) leader(ctx context.Context) string {
 	lctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -79,6 +81,8 @@ type dockerTarget struct {
 }
 
 func (d *dockerTarget) nodes() []string { return d.c.Nodes() }
+
+func (d *dockerTarget) raftAddr(id string) string { return fmt.Sprintf("%s:%d", d.c.IP(id), RaftPort) }
 
 func (d *dockerTarget) clientAddrs() []string {
 	var out []string
