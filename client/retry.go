@@ -56,9 +56,14 @@ func (c *Client) do(ctx context.Context, toLeader bool, call func(context.Contex
 			redirects = 0
 		}
 		switch {
+		case !isWire && ctx.Err() != nil:
+			// The caller gave up (or the retry budget ran out): the
+			// request may have been applied, but the connection is fine
+			// and other calls share it.
+			unknown = true
 		case !isWire:
-			// Connection lost or deadline hit mid-call: the request may
-			// have been applied. Drop the connection and try elsewhere.
+			// Connection lost or no answer in time: the request may have
+			// been applied. Drop the connection and try elsewhere.
 			unknown = true
 			c.drop(addr, conn)
 			c.rotate(addr)

@@ -12,7 +12,7 @@ import (
 )
 
 // TestBenchThroughBalancer runs `orderctl bench` as a user would, through
-// the balancer, and checks that its report adds up: every operation done
+// the balancer (8 customers sharing 3 connections), and checks that its report adds up: every operation done
 // once, none failed, and the order counts in the cluster agree.
 func TestBenchThroughBalancer(t *testing.T) {
 	c := startCluster(t)
@@ -21,7 +21,7 @@ func TestBenchThroughBalancer(t *testing.T) {
 	out := filepath.Join(dir, "result.json")
 	tl := filepath.Join(dir, "timeline.csv")
 	cmd := exec.Command(filepath.Join(bin, "orderctl"), "--addr", b.Addr, "bench", "--customers", "8", "--orders", "50",
-		"--type", "mixed", "--reads", "20", "--consistency", "session", "--pipeline", "2", "--first-customer", "100",
+		"--type", "mixed", "--reads", "20", "--consistency", "session", "--pipeline", "2", "--conns", "3", "--first-customer", "100",
 		"--json", out, "--timeline", tl, "--quiet")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("orderctl bench: %v\n%s", err, msg)
@@ -36,6 +36,9 @@ func TestBenchThroughBalancer(t *testing.T) {
 	}
 	if res.Ops != 8*50 || res.Errors != 0 || res.Writes+res.Reads != res.Ops || res.Reads == 0 {
 		t.Fatalf("bench did %d ops (%d writes, %d reads), %d errors; want 400 with some reads and no errors", res.Ops, res.Writes, res.Reads, res.Errors)
+	}
+	if res.Conns != 3 {
+		t.Fatalf("bench used %d connections, asked for 3", res.Conns)
 	}
 	if res.Latency.P50 <= 0 || res.Latency.P99 < res.Latency.P50 || res.Latency.Max < res.Latency.P99 {
 		t.Fatalf("latency summary does not hold together: %+v", res.Latency)

@@ -44,7 +44,13 @@ type Config struct {
 	Consistency wire.Consistency
 	// Pipeline is how many requests each customer keeps in flight, each in
 	// a session of its own over the customer's connections.
-	Pipeline     int
+	Pipeline int
+	// Conns is how many clients (each with one connection per address)
+	// the customers share, round-robin; 0 gives every customer its own, as
+	// the seed's client did. Shared connections carry many customers'
+	// requests per system call, the way etcd's benchmark shares gRPC
+	// connections among its clients.
+	Conns        int
 	RetryTimeout time.Duration
 	// FirstCustomer offsets customer ids, so runs can use disjoint ones.
 	FirstCustomer int32
@@ -67,6 +73,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("read share %d%%: want 0-100", c.ReadPct)
 	case c.Pipeline <= 0:
 		return fmt.Errorf("pipeline %d: want at least 1", c.Pipeline)
+	case c.Conns < 0:
+		return fmt.Errorf("conns %d is negative", c.Conns)
 	case c.FirstCustomer < 0:
 		return fmt.Errorf("first customer %d is negative", c.FirstCustomer)
 	}

@@ -24,6 +24,7 @@ func TestConfigValidate(t *testing.T) {
 		"no pipeline":      func(c *Config) { c.Pipeline = 0 },
 		"bad mix":          func(c *Config) { c.Mix = "gold" },
 		"negative first":   func(c *Config) { c.FirstCustomer = -1 },
+		"negative conns":   func(c *Config) { c.Conns = -1 },
 	} {
 		c := ok
 		mod(&c)

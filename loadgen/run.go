@@ -19,6 +19,7 @@ import (
 type Result struct {
 	Customers   int      `json:"customers"`
 	Pipeline    int      `json:"pipeline"`
+	Conns       int      `json:"conns"`
 	Mix         Mix      `json:"type"`
 	ReadPct     int      `json:"read_pct"`
 	Consistency string   `json:"consistency"`
@@ -54,7 +55,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
-	clients := make([]*client.Client, cfg.Customers)
+	nclients := cfg.Conns
+	if nclients == 0 || nclients > cfg.Customers {
+		nclients = cfg.Customers
+	}
+	clients := make([]*client.Client, nclients)
 	defer func() {
 		for _, c := range clients {
 			if c != nil {
@@ -69,6 +74,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 		clients[i] = c
+	}
+	for i := range cfg.Customers {
+		c := clients[i%nclients]
 		cust := &customer{id: cfg.FirstCustomer + int32(i), c: c}
 		for p := range cfg.Pipeline {
 			s, err := c.NewSession()
@@ -96,7 +104,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	elapsed := time.Since(start)
 	stopProgress()
 
-	res := &Result{Customers: cfg.Customers, Pipeline: cfg.Pipeline, Mix: cfg.Mix, ReadPct: cfg.ReadPct,
+	res := &Result{Customers: cfg.Customers, Pipeline: cfg.Pipeline, Conns: nclients, Mix: cfg.Mix, ReadPct: cfg.ReadPct,
 		Consistency: cfg.Consistency.String(), Addrs: cfg.Addrs, Elapsed: elapsed, ElapsedSec: elapsed.Seconds()}
 	all, writes, reads := newHistogram(), newHistogram(), newHistogram()
 	for _, w := range workers {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 )
 
@@ -87,6 +88,12 @@ func (fw *FrameWriter) loop() {
 		if _, err := fw.w.Write(f); err != nil {
 			fw.fail(err)
 			return
+		}
+		if len(fw.queue) == 0 {
+			// Senders are often runnable right behind us (a batch of
+			// responses fanned out to their request goroutines): let
+			// them queue their frames first, so one write carries all.
+			runtime.Gosched()
 		}
 		if len(fw.queue) == 0 {
 			if err := fw.w.Flush(); err != nil {

@@ -43,10 +43,14 @@ func main() {
 	}
 }
 
+// conns is how many connections a scenario's customers share: the
+// bench/etcd driver's default, so both systems get the same connections.
+const conns = 16
+
 func scenarios(d time.Duration) []scenario {
 	w := func(c int, target string) scenario {
 		return scenario{Name: fmt.Sprintf("writes c=%d via %s", c, target), Target: target, Experts: 4, Etcd: fmt.Sprintf("put-%d", c),
-			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, Pipeline: 1}}
+			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, Pipeline: 1, Conns: conns}}
 	}
 	r := func(c int, cons wire.Consistency) scenario {
 		etcd := map[wire.Consistency]string{wire.Linearizable: "get", wire.Stale: "get-serializable"}[cons]
@@ -54,11 +58,11 @@ func scenarios(d time.Duration) []scenario {
 			etcd = fmt.Sprintf("%s-%d", etcd, c)
 		}
 		return scenario{Name: fmt.Sprintf("%s reads c=%d via balancer", cons, c), Target: "balancer", Experts: 4, Etcd: etcd,
-			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, ReadPct: 100, Consistency: cons, Pipeline: 1}}
+			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, ReadPct: 100, Consistency: cons, Pipeline: 1, Conns: conns}}
 	}
 	custom := func(experts int) scenario {
 		return scenario{Name: fmt.Sprintf("custom orders c=64 experts=%d via balancer", experts), Target: "balancer", Experts: experts,
-			Config: loadgen.Config{Customers: 64, Duration: d, Mix: loadgen.MixCustom, Pipeline: 1}}
+			Config: loadgen.Config{Customers: 64, Duration: d, Mix: loadgen.MixCustom, Pipeline: 1, Conns: conns}}
 	}
 	return []scenario{
 		w(1, "leader"), w(16, "leader"), w(64, "leader"), w(256, "leader"),
@@ -177,8 +181,9 @@ func writeJSON(path string, v any) error {
 func report(stamp, host string, d time.Duration, ss []scenario, rs []*loadgen.Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# orderly bench %s on %s\n\n", stamp, host)
-	fmt.Fprintf(&b, "`make bench`: 3 orderd (fsync on) + orderlb + load on one machine, %d CPUs, %s, %v per run.\n\n",
-		runtime.NumCPU(), runtime.Version(), d)
+	fmt.Fprintf(&b, "`make bench`: 3 orderd (fsync on) + orderlb + load on one machine, %d CPUs, %s, %v per run; "+
+		"each run's customers share up to %d connections (`orderctl bench --conns %d`), as bench/etcd's clients share %d.\n\n",
+		runtime.NumCPU(), runtime.Version(), d, conns, conns, conns)
 	b.WriteString("| scenario | ops/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | retries |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, r := range rs {

@@ -26,6 +26,7 @@ func runBench(ctx context.Context, g *globals, _ *client.Client, args []string) 
 	cons := fs.String("consistency", "linearizable", "read level: linearizable, session or stale")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (0: when the orders are done)")
 	fs.IntVar(&cfg.Pipeline, "pipeline", 1, "requests in flight per customer")
+	fs.IntVar(&cfg.Conns, "conns", 0, "connections the customers share (0: one per customer)")
 	first := fs.Int("first-customer", 0, "id of the first customer")
 	jsonPath := fs.String("json", "", "write the result as JSON to this file")
 	timeline := fs.String("timeline", "", "write the per-second timeline as CSV to this file, and a chart next to it (.png)")
@@ -86,8 +87,8 @@ func writeTimeline(path string, res *loadgen.Result) error {
 }
 
 func printBench(g *globals, r *loadgen.Result) {
-	fmt.Fprintf(g.out, "%d customers x pipeline %d, %s orders, %d%% %s reads, against %s\n",
-		r.Customers, r.Pipeline, r.Mix, r.ReadPct, r.Consistency, strings.Join(r.Addrs, ","))
+	fmt.Fprintf(g.out, "%d customers x pipeline %d over %d connection(s), %s orders, %d%% %s reads, against %s\n",
+		r.Customers, r.Pipeline, r.Conns, r.Mix, r.ReadPct, r.Consistency, strings.Join(r.Addrs, ","))
 	fmt.Fprintf(g.out, "  %d ops (%d writes, %d reads) in %.2fs: %.0f ops/s\n", r.Ops, r.Writes, r.Reads, r.ElapsedSec, r.Throughput)
 	fmt.Fprintf(g.out, "  errors %d, retries %d, redirects %d\n", r.Errors, r.Retries, r.Redirects)
 	line := func(name string, s loadgen.Summary) {

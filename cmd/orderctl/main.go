@@ -38,7 +38,7 @@ var commands = []command{
 	{"members", "membership: members list | add --id ID --raft-addr A [--nonvoter] | remove --id ID", runMembers},
 	{"transfer-leader", "hand leadership over: transfer-leader [--to ID]", runTransfer},
 	{"chaos", "failure injection with a linearizability checker: chaos [--duration D] [--seed N] [--nemesis kill-leader,kill,pause,partition,member|all] [--report DIR]", runChaos},
-	{"bench", "load generator: bench --customers C --orders N --type regular|custom|mixed [--reads PCT] [--consistency L] [--duration D] [--pipeline P] [--json FILE] [--timeline FILE]", runBench},
+	{"bench", "load generator: bench --customers C --orders N --type regular|custom|mixed [--reads PCT] [--consistency L] [--duration D] [--pipeline P] [--conns K] [--json FILE] [--timeline FILE]", runBench},
 }
 
 func main() {
