@@ -160,11 +160,7 @@ func (s *Session) RetryLast(ctx context.Context) (wire.LaptopInfo, error) {
 }
 
 func (s *Session) send(ctx context.Context, o wire.Order) (wire.LaptopInfo, error) {
-	var li wire.LaptopInfo
-	err := s.c.do(ctx, true, func(ctx context.Context, conn *wire.Conn) (err error) {
-		li, err = conn.Order(ctx, o)
-		return err
-	})
+	li, err := doAs[wire.LaptopInfo](ctx, s.c, true, o)
 	if err == nil {
 		s.c.observe(li.Index)
 	}
@@ -175,11 +171,7 @@ func (s *Session) send(ctx context.Context, o wire.Order) (wire.LaptopInfo, erro
 // send the highest index this client has seen.
 func (c *Client) Get(ctx context.Context, customer int32, cons wire.Consistency) (wire.Record, error) {
 	g := wire.Get{CustomerID: customer, Consistency: cons, MinIndex: c.seen.Load()}
-	var r wire.Record
-	err := c.do(ctx, false, func(ctx context.Context, conn *wire.Conn) (err error) {
-		r, err = conn.Get(ctx, g)
-		return err
-	})
+	r, err := doAs[wire.Record](ctx, c, false, g)
 	if err == nil {
 		c.observe(r.ReadIndex)
 	}
@@ -189,11 +181,7 @@ func (c *Client) Get(ctx context.Context, customer int32, cons wire.Consistency)
 // Scan reads one page of records.
 func (c *Client) Scan(ctx context.Context, from int32, limit uint32, cons wire.Consistency) (wire.Records, error) {
 	s := wire.Scan{From: from, Limit: limit, Consistency: cons, MinIndex: c.seen.Load()}
-	var r wire.Records
-	err := c.do(ctx, false, func(ctx context.Context, conn *wire.Conn) (err error) {
-		r, err = conn.Scan(ctx, s)
-		return err
-	})
+	r, err := doAs[wire.Records](ctx, c, false, s)
 	if err == nil {
 		c.observe(r.ReadIndex)
 	}
@@ -202,12 +190,7 @@ func (c *Client) Scan(ctx context.Context, from int32, limit uint32, cons wire.C
 
 // Status asks the first node that answers.
 func (c *Client) Status(ctx context.Context) (wire.StatusInfo, error) {
-	var s wire.StatusInfo
-	err := c.do(ctx, false, func(ctx context.Context, conn *wire.Conn) (err error) {
-		s, err = conn.Status(ctx)
-		return err
-	})
-	return s, err
+	return doAs[wire.StatusInfo](ctx, c, false, wire.Status{})
 }
 
 // StatusOf asks one address, without retries.
@@ -221,18 +204,13 @@ func (c *Client) StatusOf(ctx context.Context, addr string) (wire.StatusInfo, er
 
 // Members lists the cluster's members.
 func (c *Client) Members(ctx context.Context) ([]wire.Member, error) {
-	var ms []wire.Member
-	err := c.do(ctx, false, func(ctx context.Context, conn *wire.Conn) (err error) {
-		ms, err = conn.Members(ctx)
-		return err
-	})
-	return ms, err
+	ml, err := doAs[wire.MemberList](ctx, c, false, wire.Members{})
+	return ml.Members, err
 }
 
 // Admin sends a leader-only admin request (AddMember, RemoveMember,
 // TransferLeader), following the leader.
 func (c *Client) Admin(ctx context.Context, req wire.Message) error {
-	return c.do(ctx, true, func(ctx context.Context, conn *wire.Conn) error {
-		return conn.Admin(ctx, req)
-	})
+	_, err := doAs[wire.OK](ctx, c, true, req)
+	return err
 }

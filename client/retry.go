@@ -13,22 +13,50 @@ import (
 // have been applied when the client gave up.
 var ErrUnknownOutcome = errors.New("outcome unknown")
 
-// do runs call against the cluster until it succeeds, fails for sure, or
-// the retry deadline passes. toLeader calls start at the last known leader.
-func (c *Client) do(ctx context.Context, toLeader bool, call func(context.Context, *wire.Conn) error) error {
-	ctx, cancel := context.WithTimeout(ctx, c.opt.RetryTimeout)
-	defer cancel()
+// doAs is do with the answer's type checked.
+func doAs[T wire.Message](ctx context.Context, c *Client, toLeader bool, req wire.Message) (T, error) {
+	var zero T
+	m, err := c.do(ctx, toLeader, req)
+	if err != nil {
+		return zero, err
+	}
+	t, ok := m.(T)
+	if !ok {
+		return zero, fmt.Errorf("answer to %s: unexpected %s", req.Type(), m.Type())
+	}
+	return t, nil
+}
+
+// do sends req to the cluster until it succeeds, fails for sure, or the
+// retry deadline passes. toLeader calls start at the last known leader.
+// The deadline is kept as a time, not a derived context: contexts cost a
+// lock on the parent per call, and a load generator makes many calls.
+func (c *Client) do(ctx context.Context, toLeader bool, req wire.Message) (wire.Message, error) {
+	deadline := time.Now().Add(c.opt.RetryTimeout)
 	backoff := 5 * time.Millisecond
 	unknown := false
 	redirects := 0 // NotLeader answers in a row
 	var last error
+	// over reports why the call must stop: the caller's ctx ended or the
+	// retry budget is spent.
+	over := func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !time.Now().Before(deadline) {
+			return context.DeadlineExceeded
+		}
+		return nil
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			c.Stats.Retries.Add(1)
 			select {
-			case <-time.After(backoff):
+			case <-time.After(min(backoff, time.Until(deadline))):
 			case <-ctx.Done():
-				return c.giveUp(last, unknown, ctx.Err())
+			}
+			if err := over(); err != nil {
+				return nil, c.giveUp(last, unknown, err)
 			}
 			backoff = min(max(backoff*2, 5*time.Millisecond), 200*time.Millisecond)
 		}
@@ -41,14 +69,12 @@ func (c *Client) do(ctx context.Context, toLeader bool, call func(context.Contex
 		}
 		// Bound each attempt, so a paused or cut-off node costs a few
 		// seconds and not the whole budget.
-		actx, acancel := context.WithTimeout(ctx, c.attemptTimeout())
-		err = call(actx, conn)
-		acancel()
+		resp, err := conn.CallTimeout(ctx, req, max(min(c.attemptTimeout(), time.Until(deadline)), time.Millisecond))
 		if err == nil {
 			if toLeader {
 				c.setLeader(addr)
 			}
-			return nil
+			return resp, nil
 		}
 		last = err
 		code, isWire := wire.CodeOf(err)
@@ -56,7 +82,7 @@ func (c *Client) do(ctx context.Context, toLeader bool, call func(context.Contex
 			redirects = 0
 		}
 		switch {
-		case !isWire && ctx.Err() != nil:
+		case !isWire && over() != nil:
 			// The caller gave up (or the retry budget ran out): the
 			// request may have been applied, but the connection is fine
 			// and other calls share it.
@@ -88,10 +114,10 @@ func (c *Client) do(ctx context.Context, toLeader bool, call func(context.Contex
 		case code == wire.CodeUnavailable || code == wire.CodeOverloaded:
 			c.rotate(addr)
 		default: // BadRequest, StaleSeq: retrying cannot help
-			return err
+			return nil, err
 		}
-		if ctx.Err() != nil {
-			return c.giveUp(last, unknown, ctx.Err())
+		if err := over(); err != nil {
+			return nil, c.giveUp(last, unknown, err)
 		}
 	}
 }

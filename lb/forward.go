@@ -12,9 +12,11 @@ import (
 // other nodes until an answer is final or RetryTimeout passes. A write is
 // resent unchanged, with the client's (client_id, seq), so however many
 // times it reaches the log it is applied once.
+//
+// The deadline is a time, not a derived context: a context per request
+// costs a lock on the connection's context, shared by all its requests.
 func (b *Balancer) forward(ctx context.Context, write bool, req wire.Message) (wire.Message, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.RetryTimeout)
-	defer cancel()
+	deadline := time.Now().Add(b.cfg.RetryTimeout)
 	unknown := false // a write attempt may have reached the log
 	redirects := 0   // NotLeader answers in a row
 	var last error
@@ -23,8 +25,10 @@ func (b *Balancer) forward(ctx context.Context, write bool, req wire.Message) (w
 		if attempt > 0 {
 			b.retries.Add(1)
 			select {
-			case <-time.After(backoff):
+			case <-time.After(min(backoff, time.Until(deadline))):
 			case <-ctx.Done():
+			}
+			if ctx.Err() != nil || !time.Now().Before(deadline) {
 				return nil, b.giveUp(write && unknown, last)
 			}
 		}
@@ -41,9 +45,7 @@ func (b *Balancer) forward(ctx context.Context, write bool, req wire.Message) (w
 		if conn == nil {
 			continue
 		}
-		actx, acancel := context.WithTimeout(ctx, b.attemptTimeout())
-		resp, err := conn.Call(actx, req)
-		acancel()
+		resp, err := conn.CallTimeout(ctx, req, max(min(b.attemptTimeout(), time.Until(deadline)), time.Millisecond))
 		if err == nil {
 			return resp, nil
 		}

@@ -176,7 +176,7 @@ func (n *Node) watchLeadership() {
 			term := n.raft.CurrentTerm()
 			n.log.Info("won leadership", "term", term)
 			for n.ctx.Err() == nil && n.raft.State() == raft.Leader {
-				if err := n.raft.Barrier(n.cfg.RequestTimeout).Error(); err != nil {
+				if err := n.commitTermEntry(); err != nil {
 					n.log.Warn("barrier after election failed", "term", term, "error", err)
 					continue
 				}
@@ -190,6 +190,17 @@ func (n *Node) watchLeadership() {
 			}
 		}
 	}
+}
+
+// commitTermEntry commits and applies an entry of the leader's term. If
+// the cluster does not know this node's client address yet, that entry
+// publishes it: followers need it to ask for read indexes, and should not
+// wait for publishLoop's next tick to serve linearizable reads.
+func (n *Node) commitTermEntry() error {
+	if n.fsm.ClientAddr(n.cfg.ID) != n.cfg.ClientAdvertise {
+		return n.applySetMember(n.cfg.ID, n.cfg.ClientAdvertise)
+	}
+	return n.raft.Barrier(n.cfg.RequestTimeout).Error()
 }
 
 // isReadyLeader reports whether this node leads and has committed an entry

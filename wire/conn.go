@@ -112,10 +112,22 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// ErrNoAnswer means a call's timeout passed before its response came: its
+// outcome is unknown. It wraps context.DeadlineExceeded.
+var ErrNoAnswer = fmt.Errorf("wire: no answer in time: %w", context.DeadlineExceeded)
+
 // Call sends req and waits for its response. An Error response is returned
 // as *Error. If ctx ends or the connection breaks first, the outcome of the
 // request is unknown.
 func (c *Conn) Call(ctx context.Context, req Message) (Message, error) {
+	return c.CallTimeout(ctx, req, 0)
+}
+
+// CallTimeout is Call that also gives up after timeout (0: no bound but
+// ctx's). A timer is much cheaper than a context.WithTimeout derived from
+// a busy parent, which every retrying client and the balancer would
+// otherwise pay per attempt (docs/performance.md).
+func (c *Conn) CallTimeout(ctx context.Context, req Message, timeout time.Duration) (Message, error) {
 	ch := make(chan response, 1)
 	c.mu.Lock()
 	if c.err != nil {
@@ -131,6 +143,12 @@ func (c *Conn) Call(ctx context.Context, req Message) (Message, error) {
 	if err := c.fw.Send(AppendFrame(nil, id, req)); err != nil {
 		c.forget(id)
 		return nil, fmt.Errorf("%w: %v", ErrConnLost, err)
+	}
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
 	}
 	select {
 	case r, ok := <-ch:
@@ -148,6 +166,9 @@ func (c *Conn) Call(ctx context.Context, req Message) (Message, error) {
 	case <-ctx.Done():
 		c.forget(id)
 		return nil, ctx.Err()
+	case <-expired:
+		c.forget(id)
+		return nil, ErrNoAnswer
 	}
 }
 
@@ -157,10 +178,10 @@ func (c *Conn) forget(id uint64) {
 	c.mu.Unlock()
 }
 
-// call is Call with the response type checked.
-func call[T Message](ctx context.Context, c *Conn, req Message) (T, error) {
+// CallAs is CallTimeout with the response type checked.
+func CallAs[T Message](ctx context.Context, c *Conn, req Message, timeout time.Duration) (T, error) {
 	var zero T
-	m, err := c.Call(ctx, req)
+	m, err := c.CallTimeout(ctx, req, timeout)
 	if err != nil {
 		return zero, err
 	}
@@ -173,35 +194,37 @@ func call[T Message](ctx context.Context, c *Conn, req Message) (T, error) {
 
 // Order places an order.
 func (c *Conn) Order(ctx context.Context, o Order) (LaptopInfo, error) {
-	return call[LaptopInfo](ctx, c, o)
+	return CallAs[LaptopInfo](ctx, c, o, 0)
 }
 
 // Get reads a record.
-func (c *Conn) Get(ctx context.Context, g Get) (Record, error) { return call[Record](ctx, c, g) }
+func (c *Conn) Get(ctx context.Context, g Get) (Record, error) { return CallAs[Record](ctx, c, g, 0) }
 
 // Scan reads a page of records.
-func (c *Conn) Scan(ctx context.Context, s Scan) (Records, error) { return call[Records](ctx, c, s) }
+func (c *Conn) Scan(ctx context.Context, s Scan) (Records, error) {
+	return CallAs[Records](ctx, c, s, 0)
+}
 
 // Status asks the server to describe itself.
 func (c *Conn) Status(ctx context.Context) (StatusInfo, error) {
-	return call[StatusInfo](ctx, c, Status{})
+	return CallAs[StatusInfo](ctx, c, Status{}, 0)
 }
 
 // ReadIndex asks the leader for a read index.
 func (c *Conn) ReadIndex(ctx context.Context) (uint64, error) {
-	r, err := call[ReadIndexReply](ctx, c, ReadIndex{})
+	r, err := CallAs[ReadIndexReply](ctx, c, ReadIndex{}, 0)
 	return r.Index, err
 }
 
 // Members lists the cluster's members.
 func (c *Conn) Members(ctx context.Context) ([]Member, error) {
-	r, err := call[MemberList](ctx, c, Members{})
+	r, err := CallAs[MemberList](ctx, c, Members{}, 0)
 	return r.Members, err
 }
 
 // Admin sends an admin request (AddMember, RemoveMember, TransferLeader,
 // Publish) that answers OK.
 func (c *Conn) Admin(ctx context.Context, req Message) error {
-	_, err := call[OK](ctx, c, req)
+	_, err := CallAs[OK](ctx, c, req, 0)
 	return err
 }

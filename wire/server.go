@@ -20,6 +20,10 @@ import (
 // panic and must return when ctx is done.
 type Handler func(ctx context.Context, connID int32, req Message) Message
 
+// maxIdleWorkers bounds the request goroutines a server keeps parked
+// between requests; past it a finished worker exits.
+const maxIdleWorkers = 512
+
 // ServerOptions configure a Server.
 type ServerOptions struct {
 	MaxFrame         uint32        // largest request frame; 0 is DefaultMaxFrame
@@ -29,7 +33,8 @@ type ServerOptions struct {
 }
 
 // Server serves the orderly protocol. Each connection gets a reader and a
-// writer goroutine; each request runs in a goroutine of its own, so a slow
+// writer goroutine; each request runs on a worker goroutine of its own
+// (reused from request to request, see workers), so a slow
 // request (a linearizable read waiting for its index) does not hold up the
 // requests pipelined behind it. Past MaxInFlight the server stops reading
 // from that connection: backpressure, not unbounded memory.
@@ -37,6 +42,7 @@ type Server struct {
 	opt    ServerOptions
 	h      Handler
 	conns  *serve.Conns
+	work   *workers
 	ctx    context.Context
 	cancel context.CancelFunc
 	nextID atomic.Int32
@@ -56,7 +62,7 @@ func Serve(ln net.Listener, h Handler, opt ServerOptions) *Server {
 	if opt.Logger == nil {
 		opt.Logger = hclog.NewNullLogger()
 	}
-	s := &Server{opt: opt, h: h}
+	s := &Server{opt: opt, h: h, work: newWorkers(maxIdleWorkers)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.conns = serve.Start(ln, opt.Logger, s.serveConn)
 	return s
@@ -70,6 +76,7 @@ func (s *Server) Addr() string { return s.conns.Addr() }
 func (s *Server) Close() {
 	s.cancel()
 	s.conns.Close()
+	s.work.close()
 }
 
 func (s *Server) serveConn(c net.Conn) {
@@ -111,9 +118,10 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		sem <- struct{}{}
 		reqs.Add(1)
-		go func(fid uint64) {
+		fid := f.ID
+		s.work.run(func() {
 			defer func() { <-sem; reqs.Done() }()
 			_ = fw.Send(AppendFrame(nil, fid, s.h(ctx, id, req)))
-		}(f.ID)
+		})
 	}
 }

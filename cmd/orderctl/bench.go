@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 
 	"orderly/client"
@@ -31,6 +32,7 @@ func runBench(ctx context.Context, g *globals, _ *client.Client, args []string) 
 	jsonPath := fs.String("json", "", "write the result as JSON to this file")
 	timeline := fs.String("timeline", "", "write the per-second timeline as CSV to this file, and a chart next to it (.png)")
 	quiet := fs.Bool("quiet", false, "no live progress line")
+	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile (pprof) to this file")
 	if err := parseSub(fs, args); err != nil {
 		return err
 	}
@@ -45,6 +47,13 @@ func runBench(ctx context.Context, g *globals, _ *client.Client, args []string) 
 	cfg.RetryTimeout = g.timeout
 	if *quiet || g.json {
 		cfg.Progress = nil
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	// A bench runs as long as it is told to; --timeout bounds each call.
 	res, err := loadgen.Run(context.WithoutCancel(ctx), cfg)
@@ -104,4 +113,22 @@ func printBench(g *globals, r *loadgen.Result) {
 	for _, e := range r.FirstErrors {
 		fmt.Fprintf(g.out, "  error: %s\n", e)
 	}
+}
+
+// startCPUProfile profiles this process until the returned func is called:
+// the load generator shares the machine with the cluster, and its cost per
+// request is part of every number it reports.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
