@@ -179,6 +179,12 @@ func (c *Client) conn(ctx context.Context, addr string) (*wire.Conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.conns[addr]; old != nil {
+		if old.Err() == nil {
+			// Another call dialed at the same moment and won: share its
+			// connection. Closing it would fail the calls already on it.
+			conn.Close()
+			return old, nil
+		}
 		old.Close()
 	}
 	c.conns[addr] = conn

@@ -44,3 +44,45 @@ func TestRedirectLoopBacksOff(t *testing.T) {
 		t.Fatalf("%d redirects in one second: the client bounced without backing off", n)
 	}
 }
+
+// TestConcurrentFirstCallsShareOneConnection: calls that all find no
+// connection dial at once; the losers of that race must not close the
+// winner's connection under the calls already on it (each would come back
+// as an unknown outcome and be retried).
+func TestConcurrentFirstCallsShareOneConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := wire.Serve(ln, func(_ context.Context, _ int32, m wire.Message) wire.Message {
+		time.Sleep(20 * time.Millisecond) // keep every call in flight while the others dial
+		o := m.(wire.Order)
+		return wire.LaptopInfo{CustomerID: o.CustomerID, OrderNumber: o.OrderNumber, Index: 1}
+	}, wire.ServerOptions{})
+	defer srv.Close()
+	c, err := New(Options{Addrs: []string{ln.Addr().String()}, RetryTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const calls = 32
+	errs := make(chan error, calls)
+	for i := range calls {
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			_, err := s.Order(context.Background(), int32(i), 1, wire.Regular)
+			errs <- err
+		}()
+	}
+	for range calls {
+		if err := <-errs; err != nil {
+			t.Fatalf("order: %v", err)
+		}
+	}
+	if n := c.Stats.Retries.Load(); n != 0 {
+		t.Fatalf("%d retries: concurrent dials broke each other's calls", n)
+	}
+}
