@@ -15,16 +15,8 @@ var ErrUnknownOutcome = errors.New("outcome unknown")
 
 // doAs is do with the answer's type checked.
 func doAs[T wire.Message](ctx context.Context, c *Client, toLeader bool, req wire.Message) (T, error) {
-	var zero T
 	m, err := c.do(ctx, toLeader, req)
-	if err != nil {
-		return zero, err
-	}
-	t, ok := m.(T)
-	if !ok {
-		return zero, fmt.Errorf("answer to %s: unexpected %s", req.Type(), m.Type())
-	}
-	return t, nil
+	return wire.As[T](req, m, err)
 }
 
 // do sends req to the cluster until it succeeds, fails for sure, or the

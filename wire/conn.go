@@ -180,8 +180,13 @@ func (c *Conn) forget(id uint64) {
 
 // CallAs is CallTimeout with the response type checked.
 func CallAs[T Message](ctx context.Context, c *Conn, req Message, timeout time.Duration) (T, error) {
-	var zero T
 	m, err := c.CallTimeout(ctx, req, timeout)
+	return As[T](req, m, err)
+}
+
+// As checks that m, the answer to req, is a T; it passes err through.
+func As[T Message](req, m Message, err error) (T, error) {
+	var zero T
 	if err != nil {
 		return zero, err
 	}
