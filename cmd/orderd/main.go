@@ -36,6 +36,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.ElectionTimeout, "election-timeout", cfg.ElectionTimeout, "Raft election timeout")
 	fs.DurationVar(&cfg.LeaderLeaseTimeout, "leader-lease-timeout", cfg.LeaderLeaseTimeout, "Raft leader lease timeout (step-down only; reads never use a lease)")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "log entries between snapshots")
+	recover := fs.String("recover", "", "disaster recovery, node stopped: force these members (id=raft_addr,...) onto --data-dir, then exit; see deploy/README.md")
 	df := daemon.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,6 +56,16 @@ func run(args []string) error {
 		return err
 	}
 	cfg.Logger = logger.With("node", cfg.ID)
+	if *recover != "" {
+		members, err := raftnode.ParsePeers(*recover)
+		if err != nil {
+			return fmt.Errorf("--recover: %w", err)
+		}
+		if cfg.ID == "" || cfg.DataDir == "" {
+			return fmt.Errorf("--recover needs --id and --data-dir")
+		}
+		return raftnode.Recover(cfg.DataDir, cfg.ID, members, cfg.Logger)
+	}
 	return daemon.Run(df, cfg.Logger, func() (func() error, error) {
 		node, err := raftnode.Open(cfg)
 		if err != nil {
