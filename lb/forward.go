@@ -28,7 +28,10 @@ func (b *Balancer) forward(ctx context.Context, write bool, req wire.Message) (w
 			case <-time.After(min(backoff, time.Until(deadline))):
 			case <-ctx.Done():
 			}
-			if ctx.Err() != nil || !time.Now().Before(deadline) {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if !time.Now().Before(deadline) {
 				return nil, b.giveUp(write && unknown, last)
 			}
 		}
@@ -48,6 +51,11 @@ func (b *Balancer) forward(ctx context.Context, write bool, req wire.Message) (w
 		resp, err := conn.CallTimeout(ctx, req, max(min(b.attemptTimeout(), time.Until(deadline)), time.Millisecond))
 		if err == nil {
 			return resp, nil
+		}
+		if ctx.Err() != nil {
+			// The client went away: there is no one to answer, and
+			// nothing says the node is unwell, so no probe and no failure.
+			return nil, ctx.Err()
 		}
 		last = err
 		var we *wire.Error
