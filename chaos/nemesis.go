@@ -109,6 +109,14 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 	f.Start = time.Since(n.start) // the fault is in place from now
 	if err != nil {
 		f.Err = err.Error()
+		if kind == Member {
+			// A removal that failed may still have been committed (leadership
+			// lost mid-commit, then "not a member" on the retry): add the node
+			// back regardless, or the rest of the run has one voter less.
+			if herr := heal(target); herr != nil {
+				f.Err += "; heal: " + herr.Error()
+			}
+		}
 		return f
 	}
 	sleep(ctx, hold)
