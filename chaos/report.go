@@ -70,6 +70,9 @@ func (r *Report) Markdown() string {
 	}
 	fmt.Fprintf(&b, "# orderly chaos: %s\n\n", verdict)
 	fmt.Fprintf(&b, "seed %d, nemeses %s, %v of load", r.Seed, strings.Join(r.Nemeses, ", "), r.Duration)
+	if r.Interrupted > 0 {
+		fmt.Fprintf(&b, " (**interrupted** after %v)", r.Interrupted.Round(time.Second))
+	}
 	if r.Fault != "" {
 		fmt.Fprintf(&b, ", test fault **%s** (the checks are meant to fail)", r.Fault)
 	}

@@ -41,14 +41,17 @@ type Options struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	Seed     uint64         `json:"seed"`
-	Nemeses  []string       `json:"nemeses"`
-	Fault    string         `json:"test_fault,omitempty"`
-	Duration time.Duration  `json:"duration_ns"`
-	Ops      int            `json:"ops"`
-	OpCounts map[string]int `json:"op_counts"`
-	Faults   []Fault        `json:"faults"`
-	Verdicts []Verdict      `json:"verdicts"`
+	Seed     uint64        `json:"seed"`
+	Nemeses  []string      `json:"nemeses"`
+	Fault    string        `json:"test_fault,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+	// Interrupted is how long the workload ran when the operator stopped
+	// it early (0: it ran its Duration).
+	Interrupted time.Duration  `json:"interrupted_after_ns,omitempty"`
+	Ops         int            `json:"ops"`
+	OpCounts    map[string]int `json:"op_counts"`
+	Faults      []Fault        `json:"faults"`
+	Verdicts    []Verdict      `json:"verdicts"`
 	// Outage per fault kind: from the fault's start to the first write
 	// acknowledged that was invoked after it, worst and median.
 	Outages map[string]Outage `json:"outages"`
@@ -96,6 +99,11 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if err := os.MkdirAll(opt.ReportDir, 0o755); err != nil {
 		return nil, fmt.Errorf("report dir: %w", err)
 	}
+	// A failed earlier run's porcupine page must not sit next to this run's
+	// report; the other files are rewritten.
+	if err := os.Remove(filepath.Join(opt.ReportDir, "linearizability.html")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("report dir: %w", err)
+	}
 	var t target
 	if opt.Docker {
 		d, stop, err := startDocker(ctx, opt)
@@ -124,16 +132,23 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	go func() { defer wg.Done(); nem.run(runCtx) }()
 	wg.Wait()
 	stop()
+	var interrupted time.Duration
+	if ctx.Err() != nil {
+		interrupted = time.Since(start)
+		opt.Logf("chaos: interrupted after %v; healing, checking the history so far, tearing down", interrupted.Round(time.Second))
+	}
 
 	if err := t.healAll(); err != nil {
 		return nil, err
 	}
-	final, err := finalReads(ctx, t.clientAddrs(), w)
+	// ctx may have ended early (the operator interrupted the run): the
+	// history so far is still worth checking.
+	final, err := finalReads(context.WithoutCancel(ctx), t.clientAddrs(), w)
 	if err != nil {
 		return nil, err
 	}
 	ops := w.hist.all()
-	rep := &Report{Seed: opt.Seed, Nemeses: opt.Nemeses, Fault: opt.Fault, Duration: opt.Duration, Ops: len(ops),
+	rep := &Report{Seed: opt.Seed, Nemeses: opt.Nemeses, Fault: opt.Fault, Duration: opt.Duration, Interrupted: interrupted, Ops: len(ops),
 		OpCounts: countOps(ops), Faults: nem.faults, Outages: outages(ops, nem.faults)}
 	lost, dup := checkCounts(ops, final, w.doubleApply)
 	rep.Verdicts = []Verdict{
@@ -161,8 +176,14 @@ func startLocal(ctx context.Context, opt Options) (*localTarget, func(), error) 
 			net.Close()
 		}
 	}
-	cfg := ClusterConfig{Orderd: filepath.Join(opt.BinDir, "orderd"), Dir: filepath.Join(opt.ReportDir, "cluster"),
-		Nodes: opt.Nodes, Net: net}
+	// Every run is a new cluster: data dirs of an earlier run in the same
+	// report dir would be refused as another cluster's.
+	dir := filepath.Join(opt.ReportDir, "cluster")
+	if err := os.RemoveAll(dir); err != nil {
+		closeNet()
+		return nil, nil, fmt.Errorf("clear %s: %w", dir, err)
+	}
+	cfg := ClusterConfig{Orderd: filepath.Join(opt.BinDir, "orderd"), Dir: dir, Nodes: opt.Nodes, Net: net}
 	if opt.Fault != "" {
 		cfg.Env = []string{"ORDERLY_TEST_FAULT=" + opt.Fault}
 	}

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"orderly/chaos"
@@ -44,7 +46,16 @@ func runChaos(ctx context.Context, g *globals, _ *client.Client, args []string) 
 		*seed = binary.BigEndian.Uint64(b[:]) >> 1
 	}
 	fmt.Fprintf(os.Stderr, "chaos: seed %d (replay with --seed %d)\n", *seed, *seed)
-	rep, err := chaos.Run(context.WithoutCancel(ctx), chaos.Options{BinDir: *binDir, ReportDir: *report, Duration: *dur,
+	// Ctrl-C or SIGTERM ends the workload early; the run still heals its
+	// faults, checks the history so far, writes the report and tears the
+	// cluster (processes, network namespaces) down. A second one kills.
+	runCtx, stopSignals := signal.NotifyContext(context.WithoutCancel(ctx), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	go func() {
+		<-runCtx.Done()
+		stopSignals()
+	}()
+	rep, err := chaos.Run(runCtx, chaos.Options{BinDir: *binDir, ReportDir: *report, Duration: *dur,
 		Seed: *seed, Nemeses: kinds, Nodes: *nodes, Clients: *clients, Customers: *customers,
 		// Test-only: break every node on purpose; the checks must then fail.
 		Fault:  os.Getenv("ORDERLY_TEST_FAULT"),
