@@ -51,6 +51,22 @@ func memberIDs(t *testing.T, addrs []string) []string {
 // with no --peers (join mode), checks that it catches up and publishes its
 // client address, moves leadership with transfer-leader, and removes the
 // node again — all through the orderctl binary.
+// addEmptyNode starts a node with an empty data dir, which waits to be
+// added, and adds it through orderctl; it returns the node's client address.
+func addEmptyNode(t *testing.T, addrs []string, id string) string {
+	t.Helper()
+	raftAddr, _ := chaos.FreePort("127.0.0.1")
+	clientAddr, _ := chaos.FreePort("127.0.0.1")
+	node := exec.Command(filepath.Join(bin, "orderd"), "--id", id, "--data-dir", filepath.Join(t.TempDir(), id),
+		"--raft-addr", raftAddr, "--client-addr", clientAddr)
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Process.Kill(); node.Wait() })
+	mustOrderctl(t, addrs, "members", "add", "--id", id, "--raft-addr", raftAddr)
+	return clientAddr
+}
+
 func TestMembershipThroughOrderctl(t *testing.T) {
 	c := startCluster(t)
 	addrs := c.Addrs()
@@ -58,16 +74,7 @@ func TestMembershipThroughOrderctl(t *testing.T) {
 		mustOrderctl(t, addrs, "order", "--customer", "5", "--number", strconv.Itoa(int(k)), "--type", "regular")
 	}
 
-	// n4 starts empty and waits to be added.
-	raftAddr, _ := chaos.FreePort("127.0.0.1")
-	clientAddr, _ := chaos.FreePort("127.0.0.1")
-	n4 := exec.Command(filepath.Join(bin, "orderd"), "--id", "n4", "--data-dir", filepath.Join(t.TempDir(), "n4"),
-		"--raft-addr", raftAddr, "--client-addr", clientAddr)
-	if err := n4.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n4.Process.Kill(); n4.Wait() })
-	mustOrderctl(t, addrs, "members", "add", "--id", "n4", "--raft-addr", raftAddr)
+	clientAddr := addEmptyNode(t, addrs, "n4")
 	waitFor(t, 30*time.Second, "n4 to catch up and publish its client address", func() bool {
 		r, err := orderctl(t, []string{clientAddr}, "--json", "get", "--customer", "5", "--consistency", "stale")
 		if err != nil || !strings.Contains(r, `"order_count": 20`) {

@@ -87,15 +87,7 @@ func TestRecoverFromLostQuorum(t *testing.T) {
 	}
 
 	// A fresh node joins the recovered cluster and catches up.
-	raftAddr, _ := chaos.FreePort("127.0.0.1")
-	clientAddr, _ := chaos.FreePort("127.0.0.1")
-	n4 := exec.Command(filepath.Join(bin, "orderd"), "--id", "n4", "--data-dir", filepath.Join(t.TempDir(), "n4"),
-		"--raft-addr", raftAddr, "--client-addr", clientAddr)
-	if err := n4.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n4.Process.Kill(); n4.Wait() })
-	mustOrderctl(t, []string{n1.ClientAddr}, "members", "add", "--id", "n4", "--raft-addr", raftAddr)
+	clientAddr := addEmptyNode(t, []string{n1.ClientAddr}, "n4")
 	waitFor(t, 30*time.Second, "n4 to catch up", func() bool {
 		out, err := orderctl(t, []string{clientAddr}, "--json", "get", "--customer", "9", "--consistency", "stale")
 		return err == nil && strings.Contains(out, `"order_count": 31`)
