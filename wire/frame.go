@@ -114,6 +114,9 @@ type FrameReader struct {
 	r   *bufio.Reader
 	max uint32
 	buf []byte
+	// lb holds a frame's length. A local array would escape through
+	// io.ReadFull's interface argument and cost an allocation per frame.
+	lb [4]byte
 }
 
 // NewFrameReader reads frames of at most max bytes (0 means DefaultMaxFrame).
@@ -127,11 +130,10 @@ func NewFrameReader(r io.Reader, max uint32) *FrameReader {
 // ReadFrame reads the next frame. A length over the maximum or under the
 // header size is an error, and the stream can no longer be trusted.
 func (fr *FrameReader) ReadFrame() (Frame, error) {
-	var lb [4]byte
-	if _, err := io.ReadFull(fr.r, lb[:]); err != nil {
+	if _, err := io.ReadFull(fr.r, fr.lb[:]); err != nil {
 		return Frame{}, err
 	}
-	n := binary.BigEndian.Uint32(lb[:])
+	n := binary.BigEndian.Uint32(fr.lb[:])
 	switch {
 	case n > fr.max:
 		return Frame{}, fmt.Errorf("%w: %d > %d bytes", ErrFrameTooLarge, n, fr.max)
