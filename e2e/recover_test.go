@@ -22,8 +22,9 @@ func recoverNode(id, dataDir, members string) (string, error) {
 // TestRecoverFromLostQuorum loses two of three nodes for good (SIGKILL,
 // data dirs deleted), forces a one-node membership onto the survivor with
 // `orderd --recover`, restarts it, and checks that every acknowledged
-// order is there, that it takes new ones, and that a fresh node joins the
-// recovered cluster and catches up.
+// order is there, that it takes new ones, and that the lost nodes, started
+// again on empty disks with their usual --peers, wait to be added instead
+// of bootstrapping a second cluster, then catch up.
 func TestRecoverFromLostQuorum(t *testing.T) {
 	c := startCluster(t)
 	cl := mustClient(t, c.Addrs()...)
@@ -86,13 +87,31 @@ func TestRecoverFromLostQuorum(t *testing.T) {
 		t.Fatalf("order after recovery: %v", err)
 	}
 
-	// A fresh node joins the recovered cluster and catches up.
-	clientAddr := addEmptyNode(t, []string{n1.ClientAddr}, "n4")
-	waitFor(t, 30*time.Second, "n4 to catch up", func() bool {
-		out, err := orderctl(t, []string{clientAddr}, "--json", "get", "--customer", "9", "--consistency", "stale")
-		return err == nil && strings.Contains(out, `"order_count": 31`)
-	})
-	if ids := memberIDs(t, []string{n1.ClientAddr}); strings.Join(ids, ",") != "n1,n4" {
-		t.Fatalf("members after recovery and join: %v, want n1,n4", ids)
+	// The lost nodes come back on new disks with their usual flags, --peers
+	// included (what `docker compose up` does). They must not bootstrap a
+	// second, empty cluster under the same addresses: they wait, and join
+	// once added.
+	restartEmptyStopped(t, c, n2)
+	restartEmptyStopped(t, c, n3)
+	if st, err := chaos.Status(context.Background(), n1.ClientAddr); err != nil || st.Role != "leader" {
+		t.Fatalf("n1 after the lost nodes came back: %+v, %v; want it still leading", st, err)
 	}
+	for _, n := range []*chaos.Node{n2, n3} {
+		if st, err := chaos.Status(context.Background(), n.ClientAddr); err != nil || st.Term != 0 || st.LastIndex != 0 {
+			t.Fatalf("%s before it is added: %+v, %v; want no Raft state (term 0, empty log)", n.ID, st, err)
+		}
+	}
+	for _, n := range []*chaos.Node{n2, n3} {
+		mustOrderctl(t, []string{n1.ClientAddr}, "members", "add", "--id", n.ID, "--raft-addr", n.RaftAddr)
+	}
+	for _, n := range []*chaos.Node{n2, n3} {
+		waitFor(t, 30*time.Second, n.ID+" to catch up", func() bool {
+			out, err := orderctl(t, []string{n.ClientAddr}, "--json", "get", "--customer", "9", "--consistency", "stale")
+			return err == nil && strings.Contains(out, `"order_count": 31`)
+		})
+	}
+	if ids := memberIDs(t, []string{n1.ClientAddr}); strings.Join(ids, ",") != "n1,n2,n3" {
+		t.Fatalf("members after recovery and re-adding: %v, want n1,n2,n3", ids)
+	}
+	mustOrderctl(t, c.Addrs(), "order", "--customer", "9", "--number", "32", "--type", "regular")
 }

@@ -39,13 +39,18 @@ type Node struct {
 	experts     *expertPool
 	server      *wire.Server
 
+	// mayBootstrap: the data dir was empty and --peers given; see
+	// bootstrapWhenSafe.
+	mayBootstrap bool
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
 // Open starts a node: claims the data dir, opens the log, starts Raft
-// (bootstrapping from cfg.Peers on first start) and the client server.
+// (bootstrapping from cfg.Peers on first start, once that is safe) and
+// the client server.
 func Open(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -87,6 +92,10 @@ func Open(cfg Config) (*Node, error) {
 	n.wg.Add(2)
 	go n.watchLeadership()
 	go n.publishLoop()
+	if n.mayBootstrap {
+		n.wg.Add(1)
+		go n.bootstrapWhenSafe()
+	}
 	n.log.Info("node started", "id", cfg.ID, "raft", cfg.RaftAdvertise, "client", srv.Addr())
 	return n, nil
 }
@@ -145,17 +154,7 @@ func (n *Node) startRaft() error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raft, n.db = r, db
-	if !existing && len(cfg.Peers) > 0 {
-		var servers []raft.Server
-		for _, p := range cfg.Peers {
-			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr), Suffrage: raft.Voter})
-		}
-		if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
-			n.shutdownRaft()
-			return fmt.Errorf("bootstrap cluster: %w", err)
-		}
-		n.log.Info("bootstrapped cluster", "peers", clusterID(cfg.Peers))
-	}
+	n.mayBootstrap = !existing && len(cfg.Peers) > 0
 	return nil
 }
 

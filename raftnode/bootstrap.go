@@ -1,0 +1,192 @@
+package raftnode
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// A node that starts with an empty data dir and --peers must not bootstrap
+// a cluster that already exists. Bootstrapping writes the --peers
+// membership at term 1; among nodes that all lost their data (or whose
+// survivor was rebuilt with --recover) that elects a leader with an empty
+// log, a second cluster under the same addresses, whose higher terms can
+// make the real one's survivor follow it and drop its orders. This is what
+// happens if, after `--recover`, the lost nodes are started again with
+// their usual flags and new disks (`docker compose up` does exactly that).
+//
+// So before bootstrapping, the node asks every other peer for its Raft
+// term, the way Consul's servers ask each other before bootstrap_expect
+// takes effect. A term above 0 means the peer has Raft state: a cluster
+// exists, and this node waits, unbootstrapped, to be caught up by a leader
+// whose membership lists it, or added with `orderctl members add`. Only
+// when every other peer answers with term 0 (all empty: a new cluster) does
+// it bootstrap. Peers that do not answer are waited for: bootstrapping
+// without them is how the second cluster is born.
+
+// probeInterval is the pause between rounds of asking the peers.
+const probeInterval = 500 * time.Millisecond
+
+// probeTimeout bounds one peer's answer.
+const probeTimeout = 2 * time.Second
+
+// peerTerm is one peer's answer to a probe.
+type peerTerm struct {
+	id   string
+	term uint64
+	err  error
+}
+
+// bootstrapDecision reads one round of answers from every other peer:
+// bootstrap when all are empty; join when any has state; wait otherwise.
+type bootstrapDecision int
+
+const (
+	decideWait bootstrapDecision = iota
+	decideBootstrap
+	decideJoin
+)
+
+func decide(answers []peerTerm) (bootstrapDecision, string) {
+	var missing []string
+	for _, a := range answers {
+		if a.err == nil && a.term > 0 {
+			return decideJoin, fmt.Sprintf("peer %s already has Raft state (term %d)", a.id, a.term)
+		}
+		if a.err != nil {
+			missing = append(missing, a.id)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return decideWait, "no answer yet from " + strings.Join(missing, ", ")
+	}
+	return decideBootstrap, "every peer is empty: a new cluster"
+}
+
+// termProber asks peers for their term with a pre-vote request of term 0.
+// A pre-vote never changes the receiver's state, and its answer carries
+// the receiver's current term (0 only for a node without Raft state).
+type termProber struct {
+	self  raft.RPCHeader
+	trans *raft.NetworkTransport
+}
+
+// newTermProber opens a dial-only Raft transport: the node's own transport
+// has a 10 s timeout, too long to wait on a peer that is not there yet.
+func newTermProber(id, advertise string, logger hclog.Logger) *termProber {
+	stream := &dialOnlyStream{addr: advertiseAddr(advertise), closed: make(chan struct{})}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: 1, Timeout: probeTimeout, Logger: logger,
+	})
+	return &termProber{
+		self:  raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(id), Addr: trans.EncodePeer(raft.ServerID(id), raft.ServerAddress(advertise))},
+		trans: trans,
+	}
+}
+
+// round asks every peer at once and returns when all have answered or
+// failed (each bounded by probeTimeout).
+func (p *termProber) round(peers []Peer) []peerTerm {
+	out := make(chan peerTerm, len(peers))
+	for _, peer := range peers {
+		go func() {
+			req := raft.RequestPreVoteRequest{RPCHeader: p.self}
+			var resp raft.RequestPreVoteResponse
+			err := p.trans.RequestPreVote(raft.ServerID(peer.ID), raft.ServerAddress(peer.RaftAddr), &req, &resp)
+			out <- peerTerm{id: peer.ID, term: resp.Term, err: err}
+		}()
+	}
+	answers := make([]peerTerm, 0, len(peers))
+	for range peers {
+		answers = append(answers, <-out)
+	}
+	return answers
+}
+
+func (p *termProber) close() { p.trans.Close() }
+
+// bootstrapWhenSafe runs on a node with an empty data dir and --peers; it
+// probes the other peers until it can decide, then bootstraps or leaves
+// the node waiting to be added.
+func (n *Node) bootstrapWhenSafe() {
+	defer n.wg.Done()
+	var others []Peer
+	var servers []raft.Server
+	for _, p := range n.cfg.Peers {
+		servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr), Suffrage: raft.Voter})
+		if p.ID != n.cfg.ID {
+			others = append(others, p)
+		}
+	}
+	prober := newTermProber(n.cfg.ID, n.cfg.RaftAdvertise, n.log.Named("probe"))
+	defer prober.close()
+	lastWait := time.Time{}
+	for {
+		decision, why := decide(prober.round(others))
+		switch decision {
+		case decideBootstrap:
+			if err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+				if errors.Is(err, raft.ErrCantBootstrap) {
+					n.log.Info("not bootstrapping: this node already has Raft state")
+					return
+				}
+				n.log.Error("bootstrap cluster failed", "error", err)
+				return
+			}
+			n.log.Info("bootstrapped cluster", "peers", clusterID(n.cfg.Peers), "reason", why)
+			return
+		case decideJoin:
+			n.log.Warn("not bootstrapping: the cluster exists; this node waits for its leader to catch it up, or to be added with `orderctl members add`",
+				"reason", why)
+			return
+		}
+		if time.Since(lastWait) > 10*time.Second {
+			n.log.Info("waiting for every peer to answer before bootstrapping", "reason", why)
+			lastWait = time.Now()
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(probeInterval):
+		}
+	}
+}
+
+// dialOnlyStream is a raft.StreamLayer that dials and never accepts.
+type dialOnlyStream struct {
+	addr   net.Addr
+	closed chan struct{}
+}
+
+func (s *dialOnlyStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("tcp", string(address), timeout)
+}
+
+func (s *dialOnlyStream) Accept() (net.Conn, error) {
+	<-s.closed
+	return nil, net.ErrClosed
+}
+
+func (s *dialOnlyStream) Close() error {
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
+	return nil
+}
+
+func (s *dialOnlyStream) Addr() net.Addr { return s.addr }
+
+// advertiseAddr is a net.Addr for a host:port that may be a name.
+type advertiseAddr string
+
+func (a advertiseAddr) Network() string { return "tcp" }
+func (a advertiseAddr) String() string  { return string(a) }
