@@ -100,6 +100,11 @@ func TestRecoverFromLostQuorum(t *testing.T) {
 		if st, err := chaos.Status(context.Background(), n.ClientAddr); err != nil || st.Term != 0 || st.LastIndex != 0 {
 			t.Fatalf("%s before it is added: %+v, %v; want no Raft state (term 0, empty log)", n.ID, st, err)
 		}
+		// It has nothing to read, and says so rather than answer with an
+		// empty record.
+		if out, err := orderctl(t, []string{n.ClientAddr}, "--timeout", "1s", "get", "--customer", "9", "--consistency", "stale"); err == nil || !strings.Contains(out, "no Raft state") {
+			t.Fatalf("stale read on %s before it is added: err %v, output %q; want Unavailable", n.ID, err, out)
+		}
 	}
 	for _, n := range []*chaos.Node{n2, n3} {
 		mustOrderctl(t, []string{n1.ClientAddr}, "members", "add", "--id", n.ID, "--raft-addr", n.RaftAddr)

@@ -37,11 +37,17 @@ func (b *backend) usable() *wire.Conn {
 	return b.conn
 }
 
+// role is the node's Raft role, "down" if its last probe failed, or
+// "empty" for a node without Raft state: one started on an empty data dir
+// that waits to be added has nothing to read.
 func (b *backend) role() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.healthy {
+	switch {
+	case !b.healthy:
 		return "down"
+	case b.status.Term == 0:
+		return "empty"
 	}
 	return b.status.Role
 }

@@ -144,7 +144,8 @@ func (p *pool) writer() *backend {
 }
 
 // reader picks the next healthy follower round-robin; the leader when no
-// follower is healthy; any healthy node when no leader is known.
+// follower is healthy; any healthy node with Raft state when no leader is
+// known.
 func (p *pool) reader() *backend {
 	leader := p.currentLeader()
 	n := len(p.backends)
@@ -155,7 +156,11 @@ func (p *pool) reader() *backend {
 		if b.usable() == nil {
 			continue
 		}
-		if b != leader && b.role() == "follower" {
+		role := b.role()
+		if role == "empty" {
+			continue
+		}
+		if b != leader && role == "follower" {
 			return b
 		}
 		if fallback == nil || b == leader {

@@ -100,6 +100,12 @@ func (n *Node) applyError(err error) error {
 // readAt waits until this node may serve a read at level c, and returns
 // once its FSM has applied everything the level requires.
 func (n *Node) readAt(ctx context.Context, c wire.Consistency, minIndex uint64) error {
+	if n.raft.LastIndex() == 0 {
+		// Not even stale: a node on an empty data dir that waits to be
+		// added (or to bootstrap) has no data, and an empty record would
+		// read as a customer who never ordered.
+		return wire.Errorf(wire.CodeUnavailable, "this node has no Raft state yet: it waits to join a cluster")
+	}
 	switch c {
 	case wire.Linearizable:
 		if n.cfg.TestFault == FaultStaleReads && n.raft.State() != raft.Leader {
