@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"orderly/chaos"
+	"orderly/wire"
 )
 
 // notBootstrapping is what a node with an empty data dir and --peers logs
@@ -77,4 +80,84 @@ func TestWipedNodeRejoinsWithoutBootstrapping(t *testing.T) {
 		t.Fatalf("members after the rejoin: %v, want n1,n2,n3", ids)
 	}
 	mustOrderctl(t, []string{follower.ClientAddr}, "order", "--customer", "4", "--number", "21", "--type", "custom")
+}
+
+// TestLostDiskDoesNotVote is the Raft disk-loss hazard. Orders are
+// committed on the leader and one follower only (the other is paused);
+// then the leader dies and the follower that has them loses its disk and
+// comes back empty under its old id. If it voted at once, the lagging node
+// would win with its vote and the orders would be gone for good. It must
+// hold its vote until a leader has caught it up: the cluster stays without
+// a leader until the old leader returns, and then has every order.
+func TestLostDiskDoesNotVote(t *testing.T) {
+	c := startCluster(t)
+	leader := mustLeader(t, c)
+	var synced, lagging *chaos.Node
+	for _, n := range c.Nodes {
+		switch {
+		case n == leader:
+		case synced == nil:
+			synced = n
+		default:
+			lagging = n
+		}
+	}
+	if err := lagging.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			lagging.Signal(syscall.SIGCONT) //nolint:errcheck // cleanup
+		}
+	}()
+	cl := mustClient(t, leader.ClientAddr)
+	s, err := cl.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := int32(1); k <= 20; k++ {
+		if _, err := s.Order(context.Background(), 6, k, wire.Regular); err != nil {
+			t.Fatalf("order %d: %v", k, err)
+		}
+	}
+	cl.Close()
+	for _, n := range []*chaos.Node{leader, synced} {
+		if err := n.Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := lagging.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	restartEmptyStopped(t, c, synced)
+
+	// Several election timeouts: with its vote, the lagging node would
+	// lead within a second or two.
+	time.Sleep(5 * time.Second)
+	for _, n := range []*chaos.Node{synced, lagging} {
+		st, err := chaos.Status(context.Background(), n.ClientAddr)
+		if err != nil {
+			t.Fatalf("status of %s: %v", n.ID, err)
+		}
+		if st.Role == "leader" {
+			t.Fatalf("%s leads (term %d, last index %d) with the vote of a node that lost its disk", n.ID, st.Term, st.LastIndex)
+		}
+	}
+
+	// The old leader returns with its data; it is elected and catches the
+	// empty node up; every acknowledged order is there.
+	if err := c.Start(leader); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes {
+		waitFor(t, 30*time.Second, n.ID+" to have every order", func() bool {
+			out, err := orderctl(t, []string{n.ClientAddr}, "--json", "get", "--customer", "6", "--consistency", "stale")
+			return err == nil && strings.Contains(out, `"order_count": 20`)
+		})
+	}
+	if r := mustGet(t, mustClient(t, c.Addrs()...), 6, wire.Linearizable); r.OrderCount != 20 {
+		t.Fatalf("customer 6 has %d orders, want the 20 acknowledged", r.OrderCount)
+	}
 }

@@ -22,13 +22,16 @@ import (
 // their usual flags and new disks (`docker compose up` does exactly that).
 //
 // So before bootstrapping, the node asks every other peer for its Raft
-// term, the way Consul's servers ask each other before bootstrap_expect
-// takes effect. A term above 0 means the peer has Raft state: a cluster
-// exists, and this node waits, unbootstrapped, to be caught up by a leader
-// whose membership lists it, or added with `orderctl members add`. Only
-// when every other peer answers with term 0 (all empty: a new cluster) does
-// it bootstrap. Peers that do not answer are waited for: bootstrapping
-// without them is how the second cluster is born.
+// term and, of a peer that has one, its last log index, the way Consul's
+// servers ask each other before bootstrap_expect takes effect. A peer
+// whose log goes past the bootstrap entry (index 1) has history: a cluster
+// exists, and this node does not bootstrap; it waits, with its votes held
+// (votegate.go), to be caught up by a leader whose membership lists it, or
+// added with `orderctl members add`. When every other peer answers and
+// none has history (all empty, or bootstrapped a moment ago by the same
+// --peers: a new cluster) it bootstraps. Peers that do not answer are
+// waited for: bootstrapping without them is how the second cluster is
+// born.
 
 // probeInterval is the pause between rounds of asking the peers.
 const probeInterval = 500 * time.Millisecond
@@ -38,9 +41,10 @@ const probeTimeout = 2 * time.Second
 
 // peerTerm is one peer's answer to a probe.
 type peerTerm struct {
-	id   string
-	term uint64
-	err  error
+	id      string
+	term    uint64
+	lastLog uint64 // asked only of a peer whose term is above 0
+	err     error
 }
 
 // bootstrapDecision reads one round of answers from every other peer:
@@ -56,8 +60,8 @@ const (
 func decide(answers []peerTerm) (bootstrapDecision, string) {
 	var missing []string
 	for _, a := range answers {
-		if a.err == nil && a.term > 0 {
-			return decideJoin, fmt.Sprintf("peer %s already has Raft state (term %d)", a.id, a.term)
+		if a.err == nil && a.lastLog > 1 {
+			return decideJoin, fmt.Sprintf("peer %s already has a Raft log (term %d, last index %d)", a.id, a.term, a.lastLog)
 		}
 		if a.err != nil {
 			missing = append(missing, a.id)
@@ -67,12 +71,15 @@ func decide(answers []peerTerm) (bootstrapDecision, string) {
 		sort.Strings(missing)
 		return decideWait, "no answer yet from " + strings.Join(missing, ", ")
 	}
-	return decideBootstrap, "every peer is empty: a new cluster"
+	return decideBootstrap, "no peer has history: a new cluster"
 }
 
 // termProber asks peers for their term with a pre-vote request of term 0.
 // A pre-vote never changes the receiver's state, and its answer carries
-// the receiver's current term (0 only for a node without Raft state).
+// the receiver's current term (0 only for a node without Raft state). A
+// peer with a term above 0 is then sent an AppendEntries of term 0: below
+// its term, so it is refused before anything changes, and the refusal
+// carries the peer's last log index.
 type termProber struct {
 	self  raft.RPCHeader
 	trans *raft.NetworkTransport
@@ -100,7 +107,14 @@ func (p *termProber) round(peers []Peer) []peerTerm {
 			req := raft.RequestPreVoteRequest{RPCHeader: p.self}
 			var resp raft.RequestPreVoteResponse
 			err := p.trans.RequestPreVote(raft.ServerID(peer.ID), raft.ServerAddress(peer.RaftAddr), &req, &resp)
-			out <- peerTerm{id: peer.ID, term: resp.Term, err: err}
+			a := peerTerm{id: peer.ID, term: resp.Term, err: err}
+			if err == nil && resp.Term > 0 {
+				ae := raft.AppendEntriesRequest{RPCHeader: p.self}
+				var aer raft.AppendEntriesResponse
+				a.err = p.trans.AppendEntries(raft.ServerID(peer.ID), raft.ServerAddress(peer.RaftAddr), &ae, &aer)
+				a.lastLog = aer.LastLog
+			}
+			out <- a
 		}()
 	}
 	answers := make([]peerTerm, 0, len(peers))
@@ -132,6 +146,12 @@ func (n *Node) bootstrapWhenSafe() {
 		decision, why := decide(prober.round(others))
 		switch decision {
 		case decideBootstrap:
+			// The gate opens first: a crash before the bootstrap is
+			// written leaves an empty dir, which decides again.
+			if err := n.gate.open(); err != nil {
+				n.log.Error("cannot bootstrap", "error", err)
+				return
+			}
 			if err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
 				if errors.Is(err, raft.ErrCantBootstrap) {
 					n.log.Info("not bootstrapping: this node already has Raft state")
@@ -143,7 +163,7 @@ func (n *Node) bootstrapWhenSafe() {
 			n.log.Info("bootstrapped cluster", "peers", clusterID(n.cfg.Peers), "reason", why)
 			return
 		case decideJoin:
-			n.log.Warn("not bootstrapping: the cluster exists; this node waits for its leader to catch it up, or to be added with `orderctl members add`",
+			n.log.Warn("not bootstrapping: the cluster exists; this node will not vote until a leader has caught it up, and waits for one whose membership lists it, or for `orderctl members add`",
 				"reason", why)
 			return
 		}

@@ -61,22 +61,13 @@ func writeIdentity(path string, id identity) error {
 		return err
 	}
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("write identity: %w", err)
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
+	if err := writeFileSync(tmp, append(b, '\n')); err != nil {
 		return fmt.Errorf("write identity %s: %w", tmp, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync identity %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close identity %s: %w", tmp, err)
-	}
 	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("install identity %s: %w", path, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("install identity %s: %w", path, err)
 	}
 	return nil

@@ -42,6 +42,7 @@ type Node struct {
 	// mayBootstrap: the data dir was empty and --peers given; see
 	// bootstrapWhenSafe.
 	mayBootstrap bool
+	gate         *voteGate // no votes from a node that lost its log
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -121,11 +122,6 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return fmt.Errorf("resolve raft advertise %s: %w", cfg.RaftAdvertise, err)
 	}
-	trans, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, 4, 10*time.Second, n.log.Named("transport"))
-	if err != nil {
-		db.Close()
-		return fmt.Errorf("listen raft %s: %w", cfg.RaftAddr, err)
-	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.Logger = n.log.Named("raft")
@@ -137,16 +133,28 @@ func (n *Node) startRaft() error {
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 256
 	if err := raft.ValidateConfig(rc); err != nil {
-		trans.Close()
 		db.Close()
 		return fmt.Errorf("raft config: %w", err)
 	}
 	existing, err := raft.HasExistingState(logs, db, snaps)
 	if err != nil {
-		trans.Close()
 		db.Close()
 		return fmt.Errorf("inspect raft state in %s: %w", cfg.DataDir, err)
 	}
+	n.mayBootstrap = !existing && len(cfg.Peers) > 0
+	if n.gate, err = newVoteGate(cfg.DataDir, n.log.Named("votes")); err == nil && n.mayBootstrap {
+		err = n.gate.hold() // no vote until bootstrapWhenSafe has decided
+	}
+	if err != nil {
+		db.Close()
+		return err
+	}
+	tcp, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, 4, 10*time.Second, n.log.Named("transport"))
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("listen raft %s: %w", cfg.RaftAddr, err)
+	}
+	trans := newGatedTransport(tcp, n.gate, cfg.ID, n.log.Named("votes"))
 	r, err := raft.NewRaft(rc, n.fsm, logs, db, snaps, trans)
 	if err != nil {
 		trans.Close()
@@ -154,7 +162,12 @@ func (n *Node) startRaft() error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raft, n.db = r, db
-	n.mayBootstrap = !existing && len(cfg.Peers) > 0
+	n.gate.lastIndex = r.LastIndex
+	n.wg.Add(1)
+	go func() { // RPCs wait in the transport until this starts
+		defer n.wg.Done()
+		trans.run(n.ctx)
+	}()
 	return nil
 }
 

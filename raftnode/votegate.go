@@ -1,0 +1,193 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// A node that lost its disk and comes back under its old id is still a
+// voter in the cluster's membership, but its log is empty. If it voted
+// before catching up, a candidate missing an entry that was committed on
+// the old disk and the old leader could win with its vote, and the entry
+// would be gone: the classic Raft disk-loss hazard (etcd's advice is to
+// remove and re-add such a member for this reason). The vote gate closes
+// it: such a node refuses every vote and pre-vote until its log reaches
+// the commit index of the first leader that contacts it. If that leader
+// is gone before the node caught up, the cluster waits for it (or for
+// `--recover`) rather than elect someone who may lack acknowledged orders.
+
+// catchingUpFile marks a data dir whose node must not vote yet. It is
+// written before anything else on an empty data dir started with --peers,
+// so a crash while catching up does not forget it.
+const catchingUpFile = "orderly-catching-up"
+
+// voteGate decides whether this node may vote.
+type voteGate struct {
+	path      string
+	lastIndex func() uint64
+	log       hclog.Logger
+
+	closed atomic.Bool   // votes are refused
+	target atomic.Uint64 // leader commit index to reach; 0 until a leader is heard
+
+	mu sync.Mutex // serialises opening (file removal)
+}
+
+// newVoteGate reads the marker: a node that was catching up when it
+// stopped is still catching up.
+func newVoteGate(dataDir string, log hclog.Logger) (*voteGate, error) {
+	g := &voteGate{path: filepath.Join(dataDir, catchingUpFile), log: log}
+	switch _, err := os.Stat(g.path); {
+	case err == nil:
+		g.closed.Store(true)
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("check %s: %w", g.path, err)
+	}
+	return g, nil
+}
+
+// hold refuses votes from now on, durably.
+func (g *voteGate) hold() error {
+	if err := writeFileSync(g.path, []byte("this node lost its log and must catch up before it votes\n")); err != nil {
+		return fmt.Errorf("mark %s: %w", g.path, err)
+	}
+	g.closed.Store(true)
+	return nil
+}
+
+// open lets the node vote: it has caught up, or it bootstraps a new cluster.
+func (g *voteGate) open() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := os.Remove(g.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", g.path, err)
+	}
+	if err := syncDir(filepath.Dir(g.path)); err != nil {
+		return err
+	}
+	g.closed.Store(false)
+	return nil
+}
+
+// sawLeaderCommit records the first leader commit index heard.
+func (g *voteGate) sawLeaderCommit(idx uint64) {
+	if idx > 0 && g.closed.Load() {
+		g.target.CompareAndSwap(0, idx)
+	}
+}
+
+// refuses reports whether a vote must be refused now, opening the gate
+// once the log has reached the target.
+func (g *voteGate) refuses() bool {
+	if !g.closed.Load() {
+		return false
+	}
+	t := g.target.Load()
+	if t == 0 || g.lastIndex() < t {
+		return true
+	}
+	if err := g.open(); err != nil {
+		g.log.Error("caught up, but cannot clear the marker; still not voting", "error", err)
+		return true
+	}
+	g.log.Info("caught up with the leader; this node votes again", "index", t)
+	return false
+}
+
+// gatedTransport is the node's Raft transport with the vote gate in front
+// of Raft: RequestVote and RequestPreVote are refused while the gate is
+// closed, everything else passes. Heartbeats take the transport's fast
+// path and never come here.
+type gatedTransport struct {
+	*raft.NetworkTransport
+	gate   *voteGate
+	header raft.RPCHeader
+	out    chan raft.RPC
+	log    hclog.Logger
+}
+
+func newGatedTransport(t *raft.NetworkTransport, gate *voteGate, id string, log hclog.Logger) *gatedTransport {
+	return &gatedTransport{
+		NetworkTransport: t,
+		gate:             gate,
+		header:           raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(id), Addr: t.EncodePeer(raft.ServerID(id), t.LocalAddr())},
+		out:              make(chan raft.RPC),
+		log:              log,
+	}
+}
+
+// Consumer is what Raft reads its RPCs from.
+func (g *gatedTransport) Consumer() <-chan raft.RPC { return g.out }
+
+// run passes RPCs on until ctx ends.
+func (g *gatedTransport) run(ctx context.Context) {
+	in := g.NetworkTransport.Consumer()
+	for {
+		var rpc raft.RPC
+		select {
+		case rpc = <-in:
+		case <-ctx.Done():
+			return
+		}
+		switch req := rpc.Command.(type) {
+		case *raft.AppendEntriesRequest:
+			g.gate.sawLeaderCommit(req.LeaderCommitIndex)
+		case *raft.RequestVoteRequest:
+			if g.gate.refuses() {
+				g.log.Warn("refusing vote: this node lost its log and has not caught up", "candidate", string(req.ID), "term", req.Term)
+				rpc.Respond(&raft.RequestVoteResponse{RPCHeader: g.header, Term: req.Term}, nil)
+				continue
+			}
+		case *raft.RequestPreVoteRequest:
+			if g.gate.refuses() {
+				rpc.Respond(&raft.RequestPreVoteResponse{RPCHeader: g.header, Term: req.Term}, nil)
+				continue
+			}
+		}
+		select {
+		case g.out <- rpc:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// writeFileSync writes a small file and fsyncs it and its directory.
+func writeFileSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
