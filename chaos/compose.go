@@ -88,6 +88,9 @@ func (c *Compose) IP(id string) string {
 // ClientAddr is a node's client address, reachable from the host.
 func (c *Compose) ClientAddr(id string) string { return fmt.Sprintf("%s:%d", c.IP(id), ClientPort) }
 
+// Volume is the name of a node's data volume.
+func (c *Compose) Volume(id string) string { return c.Project + "_" + id + "-data" }
+
 // Network is the project's network name.
 func (c *Compose) Network() string { return c.Project + "_orderly" }
 

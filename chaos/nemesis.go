@@ -19,10 +19,11 @@ const (
 	Pause      = "pause"       // SIGSTOP a node (the leader half the time), SIGCONT later
 	Partition  = "partition"   // cut the leader's Raft traffic both ways, heal later
 	Member     = "member"      // remove a follower from the cluster, add it back later
+	Wipe       = "wipe"        // SIGKILL a node and delete its data; later start it empty and wait until it caught up
 )
 
 // AllNemeses is every kind, in the order a run cycles through them.
-var AllNemeses = []string{KillLeader, Pause, Partition, KillAny, Member}
+var AllNemeses = []string{KillLeader, Pause, Partition, KillAny, Member, Wipe}
 
 // ParseNemeses parses a comma-separated list of kinds ("all" for every one).
 func ParseNemeses(s string) ([]string, error) {
@@ -88,7 +89,7 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 	switch {
 	case kind == Member:
 		target = n.follower(ids, leader)
-	case kind == KillAny, kind == Pause && n.rng.IntN(2) == 1, target == "":
+	case kind == KillAny, kind == Wipe, kind == Pause && n.rng.IntN(2) == 1, target == "":
 		target = ids[n.rng.IntN(len(ids))]
 	}
 	f.Target, f.Leader = target, target == leader
@@ -104,6 +105,15 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 	case Member:
 		err, heal = n.admin(wire.RemoveMember{ID: target}), func(id string) error {
 			return n.admin(wire.AddMember{ID: id, RaftAddr: n.t.raftAddr(id), Voter: true})
+		}
+	case Wipe:
+		// Healed only once caught up: a second lost disk before that is a
+		// lost quorum, which no nemesis here means to cause.
+		err, heal = n.t.wipe(target), func(id string) error {
+			if err := n.t.rebuild(id); err != nil {
+				return err
+			}
+			return n.waitCaughtUp(id, time.Minute)
 		}
 	}
 	f.Start = time.Since(n.start) // the fault is in place from now
@@ -124,6 +134,29 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 		f.Err = "heal: " + err.Error()
 	}
 	return f
+}
+
+// waitCaughtUp waits until node id has applied what the leader had
+// committed when the wait began.
+func (n *nemesis) waitCaughtUp(id string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	want := uint64(0)
+	for {
+		if want == 0 {
+			if l := n.t.leader(ctx); l != "" {
+				if st, err := Status(ctx, n.t.clientAddr(l)); err == nil {
+					want = st.CommitIndex
+				}
+			}
+		}
+		if st, err := Status(ctx, n.t.clientAddr(id)); err == nil && want > 0 && st.Term > 0 && st.AppliedIndex >= want {
+			return nil
+		}
+		if !sleep(ctx, 200*time.Millisecond) {
+			return fmt.Errorf("%s not caught up to index %d within %v", id, want, timeout)
+		}
+	}
 }
 
 // follower picks a node other than the leader.

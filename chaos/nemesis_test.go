@@ -17,14 +17,23 @@ import (
 // refused with "not a member" (what a retry after a lost leadership
 // sees). It records the AddMember calls.
 type fakeLeader struct {
-	mu    sync.Mutex
-	added []string
+	mu       sync.Mutex
+	added    []string
+	statuses int
 }
 
 func (f *fakeLeader) handle(_ context.Context, _ int32, req wire.Message) wire.Message {
 	switch r := req.(type) {
 	case wire.RemoveMember:
 		return wire.Errorf(wire.CodeBadRequest, "remove member: %q is not a member", r.ID)
+	case wire.Status:
+		// The leader has committed 100; a rebuilt node applies 30 more
+		// each time it is asked.
+		f.mu.Lock()
+		f.statuses++
+		applied := uint64(30 * f.statuses)
+		f.mu.Unlock()
+		return wire.StatusInfo{ID: "n1", Role: "leader", Term: 2, CommitIndex: 100, AppliedIndex: applied}
 	case wire.AddMember:
 		f.mu.Lock()
 		f.added = append(f.added, r.ID+"@"+r.RaftAddr)
@@ -34,8 +43,12 @@ func (f *fakeLeader) handle(_ context.Context, _ int32, req wire.Message) wire.M
 	return wire.Errorf(wire.CodeBadRequest, "unexpected %s", req.Type())
 }
 
-// fakeTarget is a cluster of three whose leader is n1, reached at addr.
-type fakeTarget struct{ addr string }
+// fakeTarget is a cluster of three whose leader is n1, reached at addr;
+// every node answers at addr. It logs wipes and rebuilds.
+type fakeTarget struct {
+	addr string
+	log  *[]string
+}
 
 func (t fakeTarget) nodes() []string               { return []string{"n1", "n2", "n3"} }
 func (t fakeTarget) raftAddr(id string) string     { return id + ":7000" }
@@ -49,6 +62,9 @@ func (t fakeTarget) resume(string) error           { return nil }
 func (t fakeTarget) cut(string) error              { return nil }
 func (t fakeTarget) heal(string) error             { return nil }
 func (t fakeTarget) healAll() error                { return nil }
+func (t fakeTarget) clientAddr(string) string      { return t.addr }
+func (t fakeTarget) wipe(id string) error          { *t.log = append(*t.log, "wipe "+id); return nil }
+func (t fakeTarget) rebuild(id string) error       { *t.log = append(*t.log, "rebuild "+id); return nil }
 
 // A member fault whose removal failed must still add the node back: the
 // removal may have been committed (the 10-minute run of 2026-11-25 kept
@@ -61,7 +77,7 @@ func TestMemberFaultAddsBackAfterAFailedRemoval(t *testing.T) {
 	leader := &fakeLeader{}
 	srv := wire.Serve(ln, leader.handle, wire.ServerOptions{})
 	defer srv.Close()
-	n := &nemesis{t: fakeTarget{addr: ln.Addr().String()}, rng: rand.New(rand.NewPCG(1, 2)), start: time.Now()}
+	n := &nemesis{t: fakeTarget{addr: ln.Addr().String(), log: new([]string)}, rng: rand.New(rand.NewPCG(1, 2)), start: time.Now()}
 	f := n.inject(context.Background(), Member, time.Millisecond)
 	if !strings.Contains(f.Err, "not a member") {
 		t.Fatalf("fault error %q, want the refused removal", f.Err)
@@ -73,5 +89,31 @@ func TestMemberFaultAddsBackAfterAFailedRemoval(t *testing.T) {
 	defer leader.mu.Unlock()
 	if want := f.Target + "@" + f.Target + ":7000"; len(leader.added) != 1 || leader.added[0] != want {
 		t.Fatalf("AddMember calls %v, want one for %s", leader.added, want)
+	}
+}
+
+// A wipe fault kills and wipes a node, then rebuilds it and is healed only
+// once the node has applied what the leader had committed.
+func TestWipeFaultWaitsForCatchUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := &fakeLeader{}
+	srv := wire.Serve(ln, leader.handle, wire.ServerOptions{})
+	defer srv.Close()
+	var log []string
+	n := &nemesis{t: fakeTarget{addr: ln.Addr().String(), log: &log}, rng: rand.New(rand.NewPCG(1, 2)), start: time.Now()}
+	f := n.inject(context.Background(), Wipe, time.Millisecond)
+	if f.Err != "" {
+		t.Fatalf("wipe fault: %s", f.Err)
+	}
+	if want := []string{"wipe " + f.Target, "rebuild " + f.Target}; strings.Join(log, ",") != strings.Join(want, ",") {
+		t.Fatalf("target calls %v, want %v", log, want)
+	}
+	leader.mu.Lock()
+	defer leader.mu.Unlock()
+	if leader.statuses < 4 { // the leader's commit 100, then the node's 60, 90, 120
+		t.Fatalf("healed after %d status calls, before the node could have caught up", leader.statuses)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 	"time"
 )
@@ -22,6 +23,9 @@ type target interface {
 	resume(id string) error
 	cut(id string) error // isolate the node from the other nodes, both ways
 	heal(id string) error
+	wipe(id string) error    // SIGKILL the node and delete its data (a lost disk)
+	rebuild(id string) error // start a wiped node again, empty, with its usual flags
+	clientAddr(id string) string
 	healAll() error // resume, restart and reconnect everything; wait for a leader
 }
 
@@ -74,6 +78,17 @@ func (l *localTarget) heal(id string) error {
 
 func (l *localTarget) healAll() error { return healAll(l.c, l.net) }
 
+func (l *localTarget) wipe(id string) error {
+	n := l.c.Node(id)
+	if err := n.Kill(); err != nil {
+		return err
+	}
+	return os.RemoveAll(n.DataDir)
+}
+
+func (l *localTarget) rebuild(id string) error    { return l.restart(id) }
+func (l *localTarget) clientAddr(id string) string { return l.c.Node(id).ClientAddr }
+
 // dockerTarget is the compose cluster: docker kill/start, pause/unpause,
 // and network disconnect/connect (which cuts a node off from clients too).
 type dockerTarget struct {
@@ -121,9 +136,33 @@ func (d *dockerTarget) heal(id string) error {
 	return d.do(id, "network", "connect", "--ip", d.c.IP(id), d.c.Network())
 }
 
+// wipe removes the node's container and its volume.
+func (d *dockerTarget) wipe(id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := d.c.Run(ctx, "rm", "-f", "-s", id); err != nil {
+		return err
+	}
+	_, err := d.c.Docker(ctx, "volume", "rm", d.c.Volume(id))
+	return err
+}
+
+// rebuild creates the node's container again, on a new empty volume.
+func (d *dockerTarget) rebuild(id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := d.c.Run(ctx, "up", "-d", "--no-deps", id)
+	return err
+}
+
+func (d *dockerTarget) clientAddr(id string) string { return d.c.ClientAddr(id) }
+
 // healAll undoes every fault; each step may find nothing to undo.
 func (d *dockerTarget) healAll() error {
 	for _, id := range d.c.Nodes() {
+		if _, err := d.c.Container(context.Background(), id); err != nil {
+			d.rebuild(id) //nolint:errcheck // WaitLeader below says if it matters
+		}
 		d.resume(id)  //nolint:errcheck // not paused: fine
 		d.restart(id) //nolint:errcheck // running: a no-op
 		d.heal(id)    //nolint:errcheck // connected: "already exists"

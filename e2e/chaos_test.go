@@ -28,10 +28,10 @@ func runChaos(t *testing.T, opt chaos.Options) *chaos.Report {
 }
 
 // TestChaosShort is the short chaos run of `make test`: a fixed seed, and
-// kill-leader, pause, partition and member each injected at least once. Every
-// check must pass.
+// kill-leader, pause, partition, member and wipe each injected at least
+// once. Every check must pass.
 func TestChaosShort(t *testing.T) {
-	kinds := []string{chaos.KillLeader, chaos.Pause, chaos.Partition, chaos.Member}
+	kinds := []string{chaos.KillLeader, chaos.Pause, chaos.Partition, chaos.Member, chaos.Wipe}
 	rep := runChaos(t, chaos.Options{Duration: 60 * time.Second, Seed: 20261125, Nemeses: kinds})
 	for _, k := range kinds {
 		if !slices.ContainsFunc(rep.Faults, func(f chaos.Fault) bool { return f.Kind == k && f.Err == "" }) {
