@@ -86,7 +86,7 @@ func (l *localTarget) wipe(id string) error {
 	return os.RemoveAll(n.DataDir)
 }
 
-func (l *localTarget) rebuild(id string) error    { return l.restart(id) }
+func (l *localTarget) rebuild(id string) error     { return l.restart(id) }
 func (l *localTarget) clientAddr(id string) string { return l.c.Node(id).ClientAddr }
 
 // dockerTarget is the compose cluster: docker kill/start, pause/unpause,
