@@ -206,14 +206,15 @@ func TestDockerCluster(t *testing.T) {
 }
 
 // TestChaosDocker runs a short chaos against the compose cluster: docker
-// kill of the leader, docker pause, and network disconnect.
+// kill of the leader, docker pause, network disconnect, and a lost volume
+// (container and volume removed, the service brought up again empty).
 func TestChaosDocker(t *testing.T) {
 	dockerOrSkip(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	image := buildImage(t, ctx)
 	rep := runChaos(t, chaos.Options{Docker: true, ComposeFile: composeFile, Image: image, Duration: 40 * time.Second,
-		Seed: 7, Nemeses: []string{chaos.KillLeader, chaos.Pause, chaos.Partition}})
+		Seed: 7, Nemeses: []string{chaos.KillLeader, chaos.Pause, chaos.Partition, chaos.Wipe}})
 	// Docker is slower to kill, pause and cut than signals and iptables:
 	// a quiet spell, a fault and its heal take 6-12 s here.
 	if len(rep.Faults) < 2 {
