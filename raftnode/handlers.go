@@ -11,11 +11,15 @@ import (
 	"orderly/wire"
 )
 
-// handle answers one decoded request. It never panics on client input: a
-// bad request is an Error answer.
+// handle answers one decoded request within the request timeout, which
+// the server's ctx carries (wire.ServerOptions.RequestTimeout). It never
+// panics on client input: a bad request is an Error answer.
 func (n *Node) handle(ctx context.Context, engineer int32, req wire.Message) wire.Message {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-	defer cancel()
+	if _, ok := ctx.Deadline(); !ok { // the server's contexts have one
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		defer cancel()
+	}
 	var resp wire.Message
 	var err error
 	switch r := req.(type) {

@@ -88,7 +88,7 @@ func Open(cfg Config) (*Node, error) {
 		n.remoteIndex.wait()
 		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
-	srv := wire.Serve(ln, n.handle, wire.ServerOptions{MaxFrame: cfg.MaxFrame, Logger: n.log.Named("server")})
+	srv := wire.Serve(ln, n.handle, wire.ServerOptions{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout, Logger: n.log.Named("server")})
 	n.server = srv
 	n.wg.Add(2)
 	go n.watchLeadership()
