@@ -162,7 +162,7 @@ func (n *Node) startRaft() error {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raft, n.db = r, db
-	n.gate.lastIndex = r.LastIndex
+	n.gate.lastIndex, n.gate.term = r.LastIndex, r.CurrentTerm
 	n.wg.Add(1)
 	go func() { // RPCs wait in the transport until this starts
 		defer n.wg.Done()

@@ -32,7 +32,8 @@ const catchingUpFile = "orderly-catching-up"
 // voteGate decides whether this node may vote.
 type voteGate struct {
 	path      string
-	lastIndex func() uint64
+	lastIndex func() uint64 // Raft's; set once Raft runs
+	term      func() uint64 // Raft's current term; set once Raft runs
 	log       hclog.Logger
 
 	closed atomic.Bool   // votes are refused
@@ -143,12 +144,15 @@ func (g *gatedTransport) run(ctx context.Context) {
 		case *raft.RequestVoteRequest:
 			if g.gate.refuses() {
 				g.log.Warn("refusing vote: this node lost its log and has not caught up", "candidate", string(req.ID), "term", req.Term)
-				rpc.Respond(&raft.RequestVoteResponse{RPCHeader: g.header, Term: req.Term}, nil)
+				rpc.Respond(&raft.RequestVoteResponse{RPCHeader: g.header, Term: max(req.Term, g.gate.term())}, nil)
 				continue
 			}
 		case *raft.RequestPreVoteRequest:
+			// The refusal carries this node's real term, as Raft's own
+			// would: bootstrap probes read it to tell an empty node from
+			// one that has a log.
 			if g.gate.refuses() {
-				rpc.Respond(&raft.RequestPreVoteResponse{RPCHeader: g.header, Term: req.Term}, nil)
+				rpc.Respond(&raft.RequestPreVoteResponse{RPCHeader: g.header, Term: max(req.Term, g.gate.term())}, nil)
 				continue
 			}
 		}
