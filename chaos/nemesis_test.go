@@ -66,18 +66,26 @@ func (t fakeTarget) clientAddr(string) string      { return t.addr }
 func (t fakeTarget) wipe(id string) error          { *t.log = append(*t.log, "wipe "+id); return nil }
 func (t fakeTarget) rebuild(id string) error       { *t.log = append(*t.log, "rebuild "+id); return nil }
 
-// A member fault whose removal failed must still add the node back: the
-// removal may have been committed (the 10-minute run of 2026-11-25 kept
-// going with two voters after exactly this).
-func TestMemberFaultAddsBackAfterAFailedRemoval(t *testing.T) {
+// newFakeNemesis serves a fakeLeader on loopback until the test ends and
+// returns it with a nemesis aimed at it; target calls go to log.
+func newFakeNemesis(t *testing.T, log *[]string) (*fakeLeader, *nemesis) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	leader := &fakeLeader{}
 	srv := wire.Serve(ln, leader.handle, wire.ServerOptions{})
-	defer srv.Close()
-	n := &nemesis{t: fakeTarget{addr: ln.Addr().String(), log: new([]string)}, rng: rand.New(rand.NewPCG(1, 2)), start: time.Now()}
+	t.Cleanup(srv.Close)
+	return leader, &nemesis{t: fakeTarget{addr: ln.Addr().String(), log: log}, rng: rand.New(rand.NewPCG(1, 2)), start: time.Now()}
+}
+
+// A member fault whose removal failed must still add the node back: the
+// removal may have been committed (the 10-minute run of 2026-11-25 kept
+// going with two voters after exactly this).
+func TestMemberFaultAddsBackAfterAFailedRemoval(t *testing.T) {
+	var log []string
+	leader, n := newFakeNemesis(t, &log)
 	f := n.inject(context.Background(), Member, time.Millisecond)
 	if !strings.Contains(f.Err, "not a member") {
 		t.Fatalf("fault error %q, want the refused removal", f.Err)
@@ -95,15 +103,8 @@ func TestMemberFaultAddsBackAfterAFailedRemoval(t *testing.T) {
 // A wipe fault kills and wipes a node, then rebuilds it and is healed only
 // once the node has applied what the leader had committed.
 func TestWipeFaultWaitsForCatchUp(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader := &fakeLeader{}
-	srv := wire.Serve(ln, leader.handle, wire.ServerOptions{})
-	defer srv.Close()
 	var log []string
-	n := &nemesis{t: fakeTarget{addr: ln.Addr().String(), log: &log}, rng: rand.New(rand.NewPCG(1, 2)), start: time.Now()}
+	leader, n := newFakeNemesis(t, &log)
 	f := n.inject(context.Background(), Wipe, time.Millisecond)
 	if f.Err != "" {
 		t.Fatalf("wipe fault: %s", f.Err)

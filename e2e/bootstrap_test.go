@@ -111,17 +111,7 @@ func TestLostDiskDoesNotVote(t *testing.T) {
 			lagging.Signal(syscall.SIGCONT) //nolint:errcheck // cleanup
 		}
 	}()
-	cl := mustClient(t, leader.ClientAddr)
-	s, err := cl.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k := int32(1); k <= 20; k++ {
-		if _, err := s.Order(context.Background(), 6, k, wire.Regular); err != nil {
-			t.Fatalf("order %d: %v", k, err)
-		}
-	}
-	cl.Close()
+	mustOrders(t, []string{leader.ClientAddr}, 6, 20)
 	for _, n := range []*chaos.Node{leader, synced} {
 		if err := n.Kill(); err != nil {
 			t.Fatal(err)

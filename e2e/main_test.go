@@ -106,6 +106,20 @@ func mustClient(t *testing.T, addrs ...string) *client.Client {
 	return c
 }
 
+// mustOrders places orders 1..n of one customer through one session.
+func mustOrders(t *testing.T, addrs []string, customer, n int32) {
+	t.Helper()
+	s, err := mustClient(t, addrs...).NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := int32(1); k <= n; k++ {
+		if _, err := s.Order(context.Background(), customer, k, wire.Regular); err != nil {
+			t.Fatalf("customer %d order %d: %v", customer, k, err)
+		}
+	}
+}
+
 // mustGet reads a record, linearizably unless told otherwise.
 func mustGet(t *testing.T, c *client.Client, customer int32, cons wire.Consistency) wire.Record {
 	t.Helper()

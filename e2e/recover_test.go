@@ -27,16 +27,7 @@ func recoverNode(id, dataDir, members string) (string, error) {
 // of bootstrapping a second cluster, then catch up.
 func TestRecoverFromLostQuorum(t *testing.T) {
 	c := startCluster(t)
-	cl := mustClient(t, c.Addrs()...)
-	s, err := cl.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k := int32(1); k <= 30; k++ {
-		if _, err := s.Order(context.Background(), 9, k, wire.Regular); err != nil {
-			t.Fatalf("order %d: %v", k, err)
-		}
-	}
+	mustOrders(t, c.Addrs(), 9, 30)
 	n1, n2, n3 := c.Node("n1"), c.Node("n2"), c.Node("n3")
 	for _, n := range []*chaos.Node{n1, n2, n3} {
 		if err := n.Kill(); err != nil {
