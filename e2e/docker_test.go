@@ -123,14 +123,10 @@ func (d *dockerEnv) waitCaughtUp(service, leader string) {
 	})
 }
 
-// TestDockerCluster runs the compose cluster of deploy/ and breaks it the
-// ways production does: a killed container, restarts, down and up, and a
-// leader cut off the network.
-func TestDockerCluster(t *testing.T) {
-	dockerOrSkip(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	testStart := time.Now()
+// startDockerEnv builds the image and brings a compose project of its own
+// up; everything it made goes when the test ends.
+func startDockerEnv(t *testing.T, ctx context.Context) *dockerEnv {
+	t.Helper()
 	image := buildImage(t, ctx)
 	c, err := chaos.NewCompose(composeFile, image)
 	if err != nil {
@@ -138,8 +134,7 @@ func TestDockerCluster(t *testing.T) {
 	}
 	d := &dockerEnv{t: t, ctx: ctx, c: c, acked: map[int32]uint64{}}
 	t.Cleanup(func() {
-		// Everything the test made goes, whatever happened; the test's own
-		// deadline may be over.
+		// Whatever happened; the test's own deadline may be over.
 		cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer ccancel()
 		if t.Failed() {
@@ -157,7 +152,20 @@ func TestDockerCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.cl.Close()
+	t.Cleanup(func() { d.cl.Close() })
+	return d
+}
+
+// TestDockerCluster runs the compose cluster of deploy/ and breaks it the
+// ways production does: a killed container, restarts, down and up, and a
+// leader cut off the network.
+func TestDockerCluster(t *testing.T) {
+	dockerOrSkip(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	testStart := time.Now()
+	d := startDockerEnv(t, ctx)
+	c := d.c
 	leader := d.leader("")
 	d.place(40)
 	d.checkAll("after start")
@@ -203,6 +211,64 @@ func TestDockerCluster(t *testing.T) {
 		t.Fatalf("customer 99 has %d orders: the cut-off leader's order was applied", r.OrderCount)
 	}
 	t.Logf("docker test took %v (before teardown)", time.Since(testStart).Round(time.Second))
+}
+
+// TestDockerRecoverFromLostQuorum is deploy/README's procedure for a lost
+// quorum, with compose: n2's and n3's containers and volumes are gone, n1
+// is recovered alone with `compose run ... --recover`, then `up -d` brings
+// everything back. n1 must lead with every order at once; n2 and n3, on
+// new empty volumes and their usual --peers, must wait instead of founding
+// a second cluster; added back, they catch up, and the cluster then
+// survives losing n1.
+func TestDockerRecoverFromLostQuorum(t *testing.T) {
+	dockerOrSkip(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	d := startDockerEnv(t, ctx)
+	c := d.c
+	d.place(40)
+
+	d.compose("kill", "n1", "n2", "n3")
+	d.compose("rm", "-f", "n2", "n3")
+	for _, id := range []string{"n2", "n3"} {
+		if _, err := c.Docker(ctx, "volume", "rm", c.Volume(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := c.Run(ctx, "run", "--rm", "--no-deps", "n1",
+		"--id", "n1", "--data-dir", "/data", "--recover", "n1="+c.IP("n1")+":7000"); err != nil {
+		t.Fatalf("recover n1: %v\n%s", err, out)
+	}
+	d.compose("up", "-d")
+	if l := d.leader(""); l != "n1" {
+		t.Fatalf("after recovery %s leads, want n1", l)
+	}
+	d.checkAll("after recovery")
+	d.place(20)
+	for _, id := range []string{"n2", "n3"} {
+		waitFor(t, 30*time.Second, id+" to come up empty and wait", func() bool {
+			sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+			defer scancel()
+			st, err := chaos.Status(sctx, c.ClientAddr(id))
+			return err == nil && st.Term == 0 && st.LastIndex == 0
+		})
+	}
+	n1, err := c.Container(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"n2", "n3"} {
+		if out, err := c.Docker(ctx, "exec", n1, "/orderctl", "--addr", "127.0.0.1:6000",
+			"members", "add", "--id", id, "--raft-addr", c.IP(id)+":7000"); err != nil {
+			t.Fatalf("add %s: %v\n%s", id, err, out)
+		}
+		d.waitCaughtUp(id, "n1")
+	}
+	d.checkAll("after adding the lost nodes back")
+	d.docker("n1", "kill")
+	d.leader("n1")
+	d.place(20)
+	d.checkAll("after losing n1 again")
 }
 
 // TestChaosDocker runs a short chaos against the compose cluster: docker
