@@ -168,7 +168,7 @@ func (n *Node) bootstrapWhenSafe() {
 			return
 		}
 		if time.Since(lastWait) > 10*time.Second {
-			n.log.Info("waiting for every peer to answer before bootstrapping", "reason", why)
+			n.log.Info("waiting for every peer to answer before bootstrapping: a new cluster needs all of --peers up once", "reason", why)
 			lastWait = time.Now()
 		}
 		select {
