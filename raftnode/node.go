@@ -154,20 +154,29 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return fmt.Errorf("listen raft %s: %w", cfg.RaftAddr, err)
 	}
-	trans := newGatedTransport(tcp, n.gate, cfg.ID, n.log.Named("votes"))
+	// The gate only ever closes here, at start; a node that starts with it
+	// open gives Raft its transport directly, with no hop per RPC.
+	var trans raft.Transport = tcp
+	var gated *gatedTransport
+	if n.gate.closed.Load() {
+		gated = newGatedTransport(tcp, n.gate, cfg.ID, n.log.Named("votes"))
+		trans = gated
+	}
 	r, err := raft.NewRaft(rc, n.fsm, logs, db, snaps, trans)
 	if err != nil {
-		trans.Close()
+		tcp.Close()
 		db.Close()
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raft, n.db = r, db
 	n.gate.lastIndex, n.gate.term = r.LastIndex, r.CurrentTerm
-	n.wg.Add(1)
-	go func() { // RPCs wait in the transport until this starts
-		defer n.wg.Done()
-		trans.run(n.ctx)
-	}()
+	if gated != nil {
+		n.wg.Add(1)
+		go func() { // RPCs wait in the transport until this starts
+			defer n.wg.Done()
+			gated.run(n.ctx)
+		}()
+	}
 	return nil
 }
 

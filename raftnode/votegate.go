@@ -106,7 +106,8 @@ func (g *voteGate) refuses() bool {
 // gatedTransport is the node's Raft transport with the vote gate in front
 // of Raft: RequestVote and RequestPreVote are refused while the gate is
 // closed, everything else passes. Heartbeats take the transport's fast
-// path and never come here.
+// path and never come here. Only a node whose gate is closed at start
+// gets one (the gate never closes later).
 type gatedTransport struct {
 	*raft.NetworkTransport
 	gate   *voteGate
