@@ -28,9 +28,10 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
 
 # Unit tests (with the race detector) and the end-to-end tests that drive
-# the built binaries as processes.
+# the built binaries as processes. -tags faults compiles in the switches
+# that break a node on purpose (package faults); release builds have none.
 test: lint netdeps
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -tags faults -count=1 -timeout 20m ./...
 
 # The chaos tests cut Raft traffic with network namespaces and iptables
 # (Debian packages iproute2 and iptables); install them if missing.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"orderly/chaos"
-	"orderly/raftnode"
+	"orderly/faults"
 )
 
 func runChaos(t *testing.T, opt chaos.Options) *chaos.Report {
@@ -50,10 +50,10 @@ func TestChaosCheckerCatchesFaults(t *testing.T) {
 	cases := []struct {
 		fault, check string
 	}{
-		{raftnode.FaultStaleReads, "linearizable (porcupine, per customer)"},
-		{raftnode.FaultLoseOrders, "acknowledged orders lost"},
-		{raftnode.FaultForgetSessions, "orders applied twice"},
-		{raftnode.FaultSessionIgnoresIndex, "session reads: read-your-writes and monotonic"},
+		{faults.StaleReads, "linearizable (porcupine, per customer)"},
+		{faults.LoseOrders, "acknowledged orders lost"},
+		{faults.ForgetSessions, "orders applied twice"},
+		{faults.SessionIgnoresIndex, "session reads: read-your-writes and monotonic"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.fault, func(t *testing.T) {

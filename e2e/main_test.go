@@ -16,8 +16,10 @@ import (
 	"orderly/wire"
 )
 
-// bin holds the binaries built once for all tests.
-var bin string
+// bin holds the binaries built once for all tests, with -tags faults (so
+// the chaos checker can be shown to catch broken nodes); prodBin the same
+// built as a release is, without the fault switches.
+var bin, prodBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "orderly-e2e-bin")
@@ -25,13 +27,15 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "orderly/cmd/...")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build binaries:", err)
-		os.Exit(1)
+	bin, prodBin = dir, filepath.Join(dir, "prod")
+	for _, b := range []struct{ out, tags string }{{bin, "faults"}, {prodBin, ""}} {
+		build := exec.Command("go", "build", "-tags", b.tags, "-o", b.out+string(os.PathSeparator), "orderly/cmd/...")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build binaries:", err)
+			os.Exit(1)
+		}
 	}
-	bin = dir
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

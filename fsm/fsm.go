@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"orderly/faults"
 )
 
 // Options configure an FSM. The zero value is usable.
@@ -19,23 +21,20 @@ type Options struct {
 	SessionTTL time.Duration
 	// Logger; default hclog.NewNullLogger().
 	Logger hclog.Logger
-	// ForgetSessions breaks exactly-once on purpose: every order is applied,
-	// retries included. It exists only so the chaos checker can show that
-	// it catches double applies; never set it in production.
-	ForgetSessions bool
-	// LoseOrders breaks durability on purpose: every fifth order (by log
-	// index) is acknowledged but not recorded. Test-only, like
-	// ForgetSessions.
-	LoseOrders bool
+	// Fault breaks the FSM on purpose (faults.ForgetSessions or
+	// faults.LoseOrders), so the chaos checker can be shown to catch it.
+	// Honoured only in a build with -tags faults.
+	Fault string
 }
 
 // FSM is the order state machine behind raft. It implements
 // raft.BatchingFSM.
 type FSM struct {
 	ttl    int64
-	forget bool // Options.ForgetSessions
-	lose   bool // Options.LoseOrders
+	forget bool // faults.ForgetSessions
+	lose   bool // faults.LoseOrders
 	log    hclog.Logger
+	hooks  testHooks // empty outside faults builds
 
 	mu sync.RWMutex
 	st *state
@@ -54,7 +53,9 @@ func New(opt Options) *FSM {
 	if opt.Logger == nil {
 		opt.Logger = hclog.NewNullLogger()
 	}
-	return &FSM{ttl: int64(opt.SessionTTL), forget: opt.ForgetSessions, lose: opt.LoseOrders, log: opt.Logger, st: newState(), appliedCh: make(chan struct{})}
+	return &FSM{ttl: int64(opt.SessionTTL), log: opt.Logger, st: newState(), appliedCh: make(chan struct{}),
+		forget: faults.Compiled && opt.Fault == faults.ForgetSessions,
+		lose:   faults.Compiled && opt.Fault == faults.LoseOrders}
 }
 
 // Apply applies one committed log entry.
@@ -70,6 +71,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 // node must stop (DESIGN §3).
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
+	f.hooks.beforeApply()
 	f.mu.Lock()
 	for i, l := range logs {
 		if l.Type == raft.LogCommand {
@@ -219,4 +221,12 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	}
 	sort.Slice(snap.members, func(i, j int) bool { return snap.members[i].ID < snap.members[j].ID })
 	return snap, nil
+}
+
+// Applied returns the applied index and a channel closed when it next
+// moves, so a caller can wait for it together with other events.
+func (f *FSM) Applied() (uint64, <-chan struct{}) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.applied, f.appliedCh
 }

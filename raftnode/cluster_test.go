@@ -209,3 +209,27 @@ func TestInProcessLeaderRestartKeepsData(t *testing.T) {
 		t.Fatalf("open of n%d's data dir as another id: %v, want ErrForeignDataDir", i+1, err)
 	}
 }
+
+// TestReadAfterBarrier: the commit index may name an entry the FSM never
+// sees (here a barrier as the last entry); a linearizable read must not
+// wait for the FSM to reach it.
+func TestReadAfterBarrier(t *testing.T) {
+	tc := newTestCluster(t)
+	leader := tc.leader()
+	if _, ok := call(t, leader, wire.Order{CustomerID: 3, OrderNumber: 1, ClientID: 4, Seq: 1}).(wire.LaptopInfo); !ok {
+		t.Fatal("order failed")
+	}
+	if err := leader.raft.Barrier(5 * time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	applied := leader.fsm.AppliedIndex()
+	if commit := leader.raft.CommitIndex(); commit <= applied {
+		t.Fatalf("commit index %d not past the FSM's %d: the barrier is not the last entry", commit, applied)
+	}
+	for _, n := range tc.nodes {
+		rec, ok := call(t, n, wire.Get{CustomerID: 3, Consistency: wire.Linearizable}).(wire.Record)
+		if !ok || rec.OrderCount != 1 {
+			t.Fatalf("linearizable read on %s after a barrier: %+v", n.cfg.ID, rec)
+		}
+	}
+}

@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"orderly/faults"
 )
 
 // Peer is one initial member of the cluster: its Raft id and Raft address.
@@ -73,27 +74,10 @@ type Config struct {
 	Logger hclog.Logger
 
 	// TestFault breaks the node on purpose so that the chaos checker can be
-	// shown to catch it (one of the Fault constants). Empty in production;
-	// orderd sets it only from ORDERLY_TEST_FAULT.
+	// shown to catch it (one of faults.All). Only a binary built with
+	// -tags faults accepts it; orderd sets it from $ORDERLY_TEST_FAULT.
 	TestFault string
 }
-
-// Test-only faults (Config.TestFault).
-const (
-	// FaultStaleReads: followers answer linearizable reads from local
-	// state, without ReadIndex.
-	FaultStaleReads = "stale-linearizable-reads"
-	// FaultForgetSessions: the FSM forgets the exactly-once session table,
-	// so a retried write is applied again.
-	FaultForgetSessions = "forget-sessions"
-	// FaultLoseOrders: every fifth order is acknowledged but not recorded.
-	FaultLoseOrders = "lose-orders"
-	// FaultSessionIgnoresIndex: session reads do not wait for the client's
-	// last seen index.
-	FaultSessionIgnoresIndex = "session-ignores-index"
-)
-
-var testFaults = []string{FaultStaleReads, FaultForgetSessions, FaultLoseOrders, FaultSessionIgnoresIndex}
 
 // DefaultConfig returns a Config with every tunable set; the caller fills
 // in ID, DataDir, addresses and Peers.
@@ -113,8 +97,8 @@ func DefaultConfig() Config {
 
 // Validate says which field is wrong and why.
 func (c *Config) Validate() error {
-	if c.TestFault != "" && !slices.Contains(testFaults, c.TestFault) {
-		return fmt.Errorf("test fault %q: want one of %v", c.TestFault, testFaults)
+	if err := faults.Validate(c.TestFault); err != nil {
+		return err
 	}
 	var errs []error
 	if c.ID == "" || len(c.ID) > 255 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"orderly/faults"
 	"orderly/fsm"
 	"orderly/wire"
 )
@@ -112,7 +113,7 @@ func (n *Node) readAt(ctx context.Context, c wire.Consistency, minIndex uint64) 
 	}
 	switch c {
 	case wire.Linearizable:
-		if n.cfg.TestFault == FaultStaleReads && n.raft.State() != raft.Leader {
+		if faults.Compiled && n.cfg.TestFault == faults.StaleReads && n.raft.State() != raft.Leader {
 			return nil // the fault: local state, no ReadIndex
 		}
 		idx, err := n.linearizableIndex(ctx)
@@ -124,7 +125,7 @@ func (n *Node) readAt(ctx context.Context, c wire.Consistency, minIndex uint64) 
 		}
 		return n.waitApplied(ctx, idx)
 	case wire.Session:
-		if n.cfg.TestFault == FaultSessionIgnoresIndex {
+		if faults.Compiled && n.cfg.TestFault == faults.SessionIgnoresIndex {
 			return nil // the fault: whatever this node has
 		}
 		// Read-your-writes and monotonic reads: the client's highest seen

@@ -26,6 +26,7 @@ type Node struct {
 	fsm  *fsm.FSM
 	raft *raft.Raft
 	db   *raftboltdb.BoltStore
+	logs raft.LogStore // the cached log store raft writes; read by waitApplied
 
 	// readyTerm is the term whose Barrier this leader has seen applied;
 	// reads are served only while it equals the current term (DESIGN §5).
@@ -64,7 +65,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), ForgetSessions: cfg.TestFault == FaultForgetSessions, LoseOrders: cfg.TestFault == FaultLoseOrders})
+	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), Fault: cfg.TestFault})
 	if cfg.TestFault != "" {
 		n.log.Warn("TEST FAULT ACTIVE: this node is broken on purpose", "fault", cfg.TestFault)
 	}
@@ -168,7 +169,7 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return fmt.Errorf("start raft: %w", err)
 	}
-	n.raft, n.db = r, db
+	n.raft, n.db, n.logs = r, db, logs
 	n.gate.lastIndex, n.gate.term = r.LastIndex, r.CurrentTerm
 	if gated != nil {
 		n.wg.Add(1)

@@ -33,6 +33,8 @@ type proposer struct {
 // 4,591, 4,082 and 3,883 orders/s at 64 writers, and 1 was as fast as the
 // rest at one writer. Raft's per-entry costs (msgpack, a BoltDB put and
 // fsync'd commit per batch, a future) are paid once per packed entry.
+// Read safety does not depend on this bound: the read index is the commit
+// index, whatever the FSM has applied (docs/reads.md).
 const maxEntriesInFlight = 1
 
 type proposal struct {

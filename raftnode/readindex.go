@@ -95,12 +95,13 @@ func (c *coalescer) loop() {
 // wait blocks until the loop has stopped (after its ctx ended).
 func (c *coalescer) wait() { <-c.done }
 
-// leaderReadIndex is one ReadIndex round on the leader: it takes the
-// applied index, then confirms with a quorum that this node still leads.
-// The applied index (not the commit index) is handed out because entries
-// that never reach the FSM (barriers, no-ops) would leave a reader waiting
-// forever; after the term's barrier every committed command is applied
-// here before it is acknowledged, so the applied index covers them all.
+// leaderReadIndex is one ReadIndex round on the leader (Ongaro's thesis
+// §6.4): once an entry of its term is committed, it takes its commit
+// index, then confirms with a quorum that it still leads. The commit
+// index, not the applied one: a follower may already have applied an
+// entry that this leader's FSM has not (a stalled or busy FSM), and a read
+// here must not go back in time behind a read there. waitApplied copes
+// with entries the FSM never sees.
 func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
@@ -114,7 +115,7 @@ func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
 			return 0, wire.Errorf(wire.CodeUnavailable, "new leader not ready for reads")
 		}
 	}
-	idx := n.fsm.AppliedIndex()
+	idx := n.raft.CommitIndex()
 	// Never a lease: a node that only believes it leads must not answer.
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
@@ -154,14 +155,6 @@ func (n *Node) linearizableIndex(ctx context.Context) (uint64, error) {
 		return n.localIndex.Do(ctx)
 	}
 	return n.remoteIndex.Do(ctx)
-}
-
-// waitApplied waits until this node's FSM has applied idx.
-func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
-	if err := n.fsm.WaitApplied(ctx, idx); err != nil {
-		return wire.Errorf(wire.CodeUnavailable, "node %s is behind: %v", n.cfg.ID, err)
-	}
-	return nil
 }
 
 // notLeader is the NotLeader answer, naming the leader's client address.

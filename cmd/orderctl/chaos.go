@@ -13,6 +13,7 @@ import (
 
 	"orderly/chaos"
 	"orderly/client"
+	"orderly/faults"
 )
 
 // runChaos runs a Jepsen-style test against a cluster it starts itself.
@@ -58,7 +59,7 @@ func runChaos(ctx context.Context, g *globals, _ *client.Client, args []string) 
 	rep, err := chaos.Run(runCtx, chaos.Options{BinDir: *binDir, ReportDir: *report, Duration: *dur,
 		Seed: *seed, Nemeses: kinds, Nodes: *nodes, Clients: *clients, Customers: *customers,
 		// Test-only: break every node on purpose; the checks must then fail.
-		Fault:  os.Getenv("ORDERLY_TEST_FAULT"),
+		Fault:  os.Getenv(faults.EnvVar),
 		Docker: *docker, ComposeFile: *composeFile, Image: *image,
 		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"orderly/faults"
 	"orderly/internal/daemon"
 	"orderly/raftnode"
 )
@@ -49,8 +50,9 @@ func run(args []string) error {
 		return fmt.Errorf("--peers: %w", err)
 	}
 	cfg.MaxFrame = uint32(*maxFrame)
-	// Deliberately not a flag: a fault the chaos checker must catch.
-	cfg.TestFault = os.Getenv("ORDERLY_TEST_FAULT")
+	// Deliberately not a flag, and "" unless built with -tags faults: a
+	// fault the chaos checker must catch.
+	cfg.TestFault = faults.FromEnv()
 	logger, err := df.Logger("orderd")
 	if err != nil {
 		return err

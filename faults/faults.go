@@ -1,0 +1,52 @@
+// Package faults holds the switches that break orderly on purpose, so that
+// the chaos checker can be shown to catch each kind of bug, and the hooks
+// that tests use to stall a node at a chosen point.
+//
+// The switches exist only in binaries built with `-tags faults` (the e2e
+// and chaos binaries, `make test`). In a default build Compiled is false,
+// FromEnv always returns "", and every check `faults.Compiled && ...`
+// is removed by the compiler: a production node cannot be broken by an
+// environment variable or a config field.
+package faults
+
+import (
+	"fmt"
+	"slices"
+)
+
+// EnvVar names the environment variable a faults build reads its fault
+// from.
+const EnvVar = "ORDERLY_TEST_FAULT"
+
+// The faults, each a bug the chaos checker must catch.
+const (
+	// StaleReads: followers answer linearizable reads from local state,
+	// without ReadIndex.
+	StaleReads = "stale-linearizable-reads"
+	// ForgetSessions: the FSM forgets the exactly-once session table, so a
+	// retried write is applied again.
+	ForgetSessions = "forget-sessions"
+	// LoseOrders: every fifth order is acknowledged but not recorded.
+	LoseOrders = "lose-orders"
+	// SessionIgnoresIndex: session reads do not wait for the client's last
+	// seen index.
+	SessionIgnoresIndex = "session-ignores-index"
+)
+
+// All lists every fault, for flag help and validation.
+var All = []string{StaleReads, ForgetSessions, LoseOrders, SessionIgnoresIndex}
+
+// Validate says whether name may be set in this build: "" always may; a
+// fault only in a faults build, and only one of All.
+func Validate(name string) error {
+	if name == "" {
+		return nil
+	}
+	if !Compiled {
+		return fmt.Errorf("test fault %q: this binary was built without -tags faults and has no fault switches", name)
+	}
+	if !slices.Contains(All, name) {
+		return fmt.Errorf("test fault %q: want one of %v", name, All)
+	}
+	return nil
+}
