@@ -53,13 +53,16 @@ BENCH_DURATION ?= 10s
 bench: build
 	$(GO) run ./bench/suite --bin $(BIN) --out bench/results --duration $(BENCH_DURATION)
 
-# A long Jepsen-style run: all nemeses, a random seed (printed; replay with
-# CHAOS_SEED=N), report in ./chaos-report. Needs root for the partition
-# nemesis (network namespaces). Exit status non-zero if any check fails.
+# A long Jepsen-style run: all nemeses, high load in the middle half, a
+# random seed (printed; replay with CHAOS_SEED=N), report in ./chaos-report.
+# Needs root (network namespaces for partition, tmpfs for disk-full); the
+# binaries are built with -tags faults for the slow-disk nemesis. Exit
+# status non-zero if any check fails.
 CHAOS_DURATION ?= 10m
 CHAOS_SEED     ?= 0
 chaos: build
-	$(BIN)/orderctl chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) --nemesis all --report $(CURDIR)/chaos-report
+	$(GO) build -tags faults -o $(BIN)/faults/ ./cmd/...
+	$(BIN)/faults/orderctl chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) --nemesis all --load mixed --report $(CURDIR)/chaos-report
 
 # orderly against a 3-member etcd on the same machine, same load shapes,
 # one table with the ratio (installs Debian's etcd-server if missing).

@@ -34,6 +34,9 @@ type modelOutput struct {
 	Count   uint64
 	Last    int32
 	Unknown bool // an order whose outcome is unknown: it may apply at any time after its call
+	// LastOnly: a read through the seed protocol, which answers the last
+	// order and not the count.
+	LastOnly bool
 }
 
 // customerModel is a customer record as a sequential object: an order
@@ -64,7 +67,7 @@ var customerModel = porcupine.Model{
 			next := custState{Count: s.Count + 1, Last: in.Number}
 			return out.Unknown || out.Count == next.Count, next
 		}
-		return out.Count == s.Count && out.Last == s.Last, s
+		return (out.LastOnly || out.Count == s.Count) && out.Last == s.Last, s
 	},
 	DescribeOperation: func(input, output any) string {
 		in, out := input.(modelInput), output.(modelOutput)
@@ -73,6 +76,9 @@ var customerModel = porcupine.Model{
 				return fmt.Sprintf("order %d -> ?", in.Number)
 			}
 			return fmt.Sprintf("order %d -> count %d", in.Number, out.Count)
+		}
+		if out.LastOnly {
+			return fmt.Sprintf("seed read -> last %d", out.Last)
 		}
 		return fmt.Sprintf("read -> count %d, last %d", out.Count, out.Last)
 	},
@@ -101,7 +107,7 @@ func linearizableOps(ops []Op) []porcupine.Operation {
 			}
 		} else {
 			p.Input = modelInput{}
-			p.Output = modelOutput{Count: op.Count, Last: op.Last}
+			p.Output = modelOutput{Count: op.Count, Last: op.Last, LastOnly: op.Via == ViaSeed}
 		}
 		out = append(out, p)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,13 @@ type ClusterConfig struct {
 	// Net, when set, runs node i in its own network namespace on
 	// Net.IP(i), so that partitions can be made; Host is then ignored.
 	Net *Net
+	// DataDirSize, when set ("256m"), puts each node's data dir on a tmpfs
+	// of that size (needs root), so the disk-full nemesis can fill it.
+	// Stop unmounts them.
+	DataDirSize string
+	// NodeSetup, when set, may give a node its own binary and environment
+	// (Node.Orderd, Node.Env) before it first starts.
+	NodeSetup func(n *Node)
 }
 
 // Node is one orderd process of a Cluster.
@@ -31,7 +39,12 @@ type Node struct {
 	RaftAddr   string
 	ClientAddr string
 	DataDir    string
-	Index      int // 1-based position in the cluster
+	Index      int  // 1-based position in the cluster
+	mounted    bool // DataDir is a tmpfs of ClusterConfig.DataDirSize
+	// Orderd and Env, when set, replace ClusterConfig.Orderd and add to
+	// ClusterConfig.Env for this node's next start (mixed-version tests).
+	Orderd string
+	Env    []string
 	process
 }
 
@@ -69,8 +82,20 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		c.Nodes = append(c.Nodes, &Node{ID: id, RaftAddr: raftAddr, ClientAddr: clientAddr, Index: i,
 			DataDir: filepath.Join(cfg.Dir, id), process: process{name: id, LogPath: filepath.Join(cfg.Dir, id+".log")}})
 		peers = append(peers, id+"="+raftAddr)
+		if cfg.NodeSetup != nil {
+			cfg.NodeSetup(c.Nodes[len(c.Nodes)-1])
+		}
 	}
 	c.peers = strings.Join(peers, ",")
+	if cfg.DataDirSize != "" {
+		for _, n := range c.Nodes {
+			if err := mountTmpfs(n.DataDir, cfg.DataDirSize); err != nil {
+				c.Stop()
+				return nil, err
+			}
+			n.mounted = true
+		}
+	}
 	for _, n := range c.Nodes {
 		if err := c.Start(n); err != nil {
 			c.Stop()
@@ -147,10 +172,13 @@ func (c *Cluster) Start(n *Node) error {
 	args := append([]string{"--id", n.ID, "--data-dir", n.DataDir, "--raft-addr", n.RaftAddr,
 		"--client-addr", n.ClientAddr, "--peers", c.peers, "--experts", fmt.Sprint(c.cfg.Experts)}, c.cfg.Extra...)
 	bin := c.cfg.Orderd
+	if n.Orderd != "" {
+		bin = n.Orderd
+	}
 	if c.cfg.Net != nil {
 		bin, args = c.cfg.Net.Command(n.Index, bin, args...)
 	}
-	return n.start(bin, args, c.cfg.Env)
+	return n.start(bin, args, append(slices.Clone(c.cfg.Env), n.Env...))
 }
 
 // Stop kills every node and waits for them.
@@ -160,6 +188,10 @@ func (c *Cluster) Stop() {
 	}
 	for _, n := range c.Nodes {
 		n.Kill() //nolint:errcheck // best effort on teardown
+		if n.mounted {
+			unmount(n.DataDir) //nolint:errcheck // best effort on teardown
+			n.mounted = false
+		}
 	}
 }
 

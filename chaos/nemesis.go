@@ -20,10 +20,21 @@ const (
 	Partition  = "partition"   // cut the leader's Raft traffic both ways, heal later
 	Member     = "member"      // remove a follower from the cluster, add it back later
 	Wipe       = "wipe"        // SIGKILL a node and delete its data; later start it empty and wait until it caught up
+	RestartAll = "restart-all" // SIGKILL every node at once, restart them all later
+	Transfer   = "transfer"    // leadership transfers back to back
+	SlowDisk   = "slow-disk"   // 20-200 ms per log write on one node (the leader half the time); faults builds
+	DiskFull   = "disk-full"   // fill the filesystem under a node's data dir (the leader half the time), free it later
 )
 
 // AllNemeses is every kind, in the order a run cycles through them.
-var AllNemeses = []string{KillLeader, Pause, Partition, KillAny, Member, Wipe}
+var AllNemeses = []string{KillLeader, Pause, Partition, KillAny, Member, Wipe, RestartAll, Transfer, SlowDisk, DiskFull}
+
+// LocalOnly are the kinds the compose cluster cannot take: its image has
+// no fault switches and its volumes are on the host's disk.
+var LocalOnly = []string{SlowDisk, DiskFull}
+
+// AllTarget is the target id of a fault on every node.
+const AllTarget = "all"
 
 // ParseNemeses parses a comma-separated list of kinds ("all" for every one).
 func ParseNemeses(s string) ([]string, error) {
@@ -49,6 +60,13 @@ type Fault struct {
 	Start  time.Duration `json:"start_ns"`
 	End    time.Duration `json:"end_ns"`
 	Err    string        `json:"err,omitempty"`
+	// Recovered is how long after End the target had caught up with the
+	// leader's commit index (every node for restart-all); -1: not within
+	// the nemesis's recovery bound.
+	Recovered time.Duration `json:"recovered_ns"`
+	// Elections is how many terms passed during the fault (slow-disk must
+	// cause none).
+	Elections uint64 `json:"elections"`
 }
 
 // nemesis injects faults on a schedule drawn from the seed: a quiet
@@ -60,6 +78,11 @@ type nemesis struct {
 	rng   *rand.Rand
 	start time.Time
 	logf  func(string, ...any)
+	// recoverWithin bounds the wait for a healed target to catch up.
+	recoverWithin time.Duration
+	// skipHeal is the checker's own test: faults are never healed during
+	// the run (only by healAll at its end), so nodes do not recover.
+	skipHeal bool
 
 	faults []Fault
 }
@@ -74,8 +97,10 @@ func (n *nemesis) run(ctx context.Context) {
 		kind := order[i%len(order)]
 		hold := time.Duration(2000+n.rng.IntN(3000)) * time.Millisecond
 		f := n.inject(ctx, kind, hold)
+		f.Recovered = n.recovered(f)
 		n.faults = append(n.faults, f)
-		n.logf("nemesis: %s on %s (leader %v) for %v %s", f.Kind, f.Target, f.Leader, (f.End - f.Start).Round(time.Millisecond), f.Err)
+		n.logf("nemesis: %s on %s (leader %v) for %v, caught up %v after %s", f.Kind, f.Target, f.Leader,
+			(f.End - f.Start).Round(time.Millisecond), f.Recovered.Round(time.Millisecond), f.Err)
 	}
 }
 
@@ -89,13 +114,37 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 	switch {
 	case kind == Member:
 		target = n.follower(ids, leader)
-	case kind == KillAny, kind == Wipe, kind == Pause && n.rng.IntN(2) == 1, target == "":
+	case kind == RestartAll, kind == Transfer:
+		target = AllTarget
+	case kind == KillAny, kind == Wipe, target == "",
+		(kind == Pause || kind == SlowDisk || kind == DiskFull) && n.rng.IntN(2) == 1:
 		target = ids[n.rng.IntN(len(ids))]
 	}
 	f.Target, f.Leader = target, target == leader
+	termBefore := n.term(ctx)
+	defer func() {
+		if kind == SlowDisk {
+			f.Elections = n.term(ctx) - termBefore
+		}
+	}()
 	var heal func(string) error
 	var err error
 	switch kind {
+	case RestartAll:
+		err, heal = n.each(ids, n.t.kill), func(string) error { return n.each(ids, n.t.restart) }
+	case Transfer:
+		heal = func(string) error { return nil }
+		defer func() { // back to back for the whole hold
+			for ctx.Err() == nil && time.Since(n.start) < f.Start+hold {
+				if err := n.admin(wire.TransferLeader{}); err != nil {
+					f.Err = "transfer: " + err.Error()
+				}
+			}
+		}()
+	case SlowDisk:
+		err, heal = n.t.slowDisk(target, true), func(id string) error { return n.t.slowDisk(id, false) }
+	case DiskFull:
+		err, heal = n.t.fillDisk(target), n.t.freeDisk
 	case KillLeader, KillAny:
 		err, heal = n.t.kill(target), n.t.restart
 	case Pause:
@@ -129,15 +178,62 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 		}
 		return f
 	}
+	if kind == Transfer {
+		return f // the deferred loop is the fault
+	}
 	sleep(ctx, hold)
+	if n.skipHeal {
+		return f
+	}
 	if err := heal(target); err != nil {
 		f.Err = "heal: " + err.Error()
 	}
 	return f
 }
 
-// waitCaughtUp waits until node id has applied what the leader had
-// committed when the wait began.
+// each runs fn on every id and returns the first error.
+func (n *nemesis) each(ids []string, fn func(string) error) error {
+	var first error
+	for _, id := range ids {
+		if err := fn(id); err != nil && first == nil {
+			first = fmt.Errorf("%s: %w", id, err)
+		}
+	}
+	return first
+}
+
+// term is the highest term any node reports (0 if none answers).
+func (n *nemesis) term(ctx context.Context) uint64 {
+	var t uint64
+	for _, id := range n.t.nodes() {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		if st, err := Status(sctx, n.t.clientAddr(id)); err == nil {
+			t = max(t, st.Term)
+		}
+		cancel()
+	}
+	return t
+}
+
+// recovered waits until the fault's target (every node for a fault on
+// all) has caught up, and says how long after the fault ended that was.
+func (n *nemesis) recovered(f Fault) time.Duration {
+	ids := []string{f.Target}
+	if f.Target == AllTarget {
+		ids = n.t.nodes()
+	}
+	for _, id := range ids {
+		if err := n.waitCaughtUp(id, n.recoverWithin); err != nil {
+			n.logf("nemesis: %s did not recover after %s: %v", id, f.Kind, err)
+			return -1
+		}
+	}
+	return time.Since(n.start) - f.End
+}
+
+// waitCaughtUp waits until node id knows as committed what the leader had
+// committed when the wait began. Its commit index, not its FSM's applied
+// index: that stops short of a trailing barrier or no-op (docs/reads.md).
 func (n *nemesis) waitCaughtUp(id string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -150,7 +246,7 @@ func (n *nemesis) waitCaughtUp(id string, timeout time.Duration) error {
 				}
 			}
 		}
-		if st, err := Status(ctx, n.t.clientAddr(id)); err == nil && want > 0 && st.Term > 0 && st.AppliedIndex >= want {
+		if st, err := Status(ctx, n.t.clientAddr(id)); err == nil && want > 0 && st.Term > 0 && st.CommitIndex >= want {
 			return nil
 		}
 		if !sleep(ctx, 200*time.Millisecond) {

@@ -65,6 +65,10 @@ func (t fakeTarget) healAll() error                { return nil }
 func (t fakeTarget) clientAddr(string) string      { return t.addr }
 func (t fakeTarget) wipe(id string) error          { *t.log = append(*t.log, "wipe "+id); return nil }
 func (t fakeTarget) rebuild(id string) error       { *t.log = append(*t.log, "rebuild "+id); return nil }
+func (t fakeTarget) legacyAddr() string            { return "" }
+func (t fakeTarget) slowDisk(string, bool) error   { return nil }
+func (t fakeTarget) fillDisk(string) error         { return nil }
+func (t fakeTarget) freeDisk(string) error         { return nil }
 
 // newFakeNemesis serves a fakeLeader on loopback until the test ends and
 // returns it with a nemesis aimed at it; target calls go to log.

@@ -33,6 +33,27 @@ func writeReport(dir string, r *Report, ops []Op) error {
 	return os.WriteFile(filepath.Join(dir, "summary.md"), []byte(r.Markdown()), 0o644)
 }
 
+// rates are the peak (over ten seconds) and mean operations per second
+// completed during the run.
+func rates(ops []Op, until time.Duration) (peak, mean float64) {
+	per := make([]int, int(until/time.Second)+1)
+	n := 0
+	for _, op := range ops {
+		if op.Return <= until {
+			per[op.Return/time.Second]++
+			n++
+		}
+	}
+	for i := 0; i+10 <= len(per); i++ {
+		sum := 0
+		for _, c := range per[i : i+10] {
+			sum += c
+		}
+		peak = max(peak, float64(sum)/10)
+	}
+	return peak, float64(n) / until.Seconds()
+}
+
 // timeline buckets acknowledged operations by the second they completed,
 // up to the end of the run (the final reads after healing are left out).
 func timeline(ops []Op, until time.Duration) []loadgen.Second {
@@ -73,6 +94,7 @@ func (r *Report) Markdown() string {
 	if r.Interrupted > 0 {
 		fmt.Fprintf(&b, " (**interrupted** after %v)", r.Interrupted.Round(time.Second))
 	}
+	fmt.Fprintf(&b, ", load %s: %.0f ops/s on average, %.0f ops/s at the peak (10 s)", r.Load, r.MeanRate, r.PeakRate)
 	if r.Fault != "" {
 		fmt.Fprintf(&b, ", test fault **%s** (the checks are meant to fail)", r.Fault)
 	}

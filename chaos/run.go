@@ -27,9 +27,26 @@ type Options struct {
 	Nodes     int // default 3
 	Clients   int // default 6: half through the balancer, half to the nodes
 	Customers int // default 4: few, so that clients contend
-	// Fault is a raftnode test fault (ORDERLY_TEST_FAULT) for every node:
-	// the run must then fail its checks.
+	// Load is the workload's profile: LoadNormal (default), LoadHigh, or
+	// LoadMixed (high load in the middle half of the run).
+	Load string
+	// HighClients run back to back, without pauses, while the load is
+	// high, on customers of their own (default 48 clients on 256 customers).
+	HighClients, HighCustomers int
+	// MinOrders and MinReads: a run passes only if at least this many
+	// orders were acknowledged and linearizable reads answered (default
+	// 100 each): a cluster that refuses everything proves nothing.
+	MinOrders, MinReads int
+	// RecoverWithin bounds, after each healed fault, the wait for an
+	// acknowledged write and for the target to catch up (default 20 s).
+	RecoverWithin time.Duration
+	// Fault is a faults-build test fault (ORDERLY_TEST_FAULT) for every
+	// node: the run must then fail its checks.
 	Fault string
+	// SkipHeal is the checker's own test: the nemesis leaves each fault in
+	// place until the end of the run, so no node recovers; the run must
+	// then fail its checks.
+	SkipHeal bool
 	// Docker runs the compose cluster of ComposeFile with Image instead of
 	// local processes; the nemeses use docker kill, pause and network
 	// disconnect.
@@ -47,11 +64,16 @@ type Report struct {
 	Duration time.Duration `json:"duration_ns"`
 	// Interrupted is how long the workload ran when the operator stopped
 	// it early (0: it ran its Duration).
-	Interrupted time.Duration  `json:"interrupted_after_ns,omitempty"`
-	Ops         int            `json:"ops"`
-	OpCounts    map[string]int `json:"op_counts"`
-	Faults      []Fault        `json:"faults"`
-	Verdicts    []Verdict      `json:"verdicts"`
+	Interrupted time.Duration `json:"interrupted_after_ns,omitempty"`
+	Ops         int           `json:"ops"`
+	Load        string        `json:"load"`
+	// PeakRate is the most operations completed per second over any ten
+	// seconds of the run; MeanRate over the whole run.
+	PeakRate float64        `json:"peak_ops_per_sec"`
+	MeanRate float64        `json:"mean_ops_per_sec"`
+	OpCounts map[string]int `json:"op_counts"`
+	Faults   []Fault        `json:"faults"`
+	Verdicts []Verdict      `json:"verdicts"`
 	// Outage per fault kind: from the fault's start to the first write
 	// acknowledged that was invoked after it, worst and median.
 	Outages map[string]Outage `json:"outages"`
@@ -86,6 +108,34 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	if opt.Customers == 0 {
 		opt.Customers = 4
+	}
+	if opt.HighClients == 0 {
+		opt.HighClients = 48
+	}
+	if opt.HighCustomers == 0 {
+		opt.HighCustomers = 256
+	}
+	if opt.MinOrders == 0 {
+		opt.MinOrders = 100
+	}
+	if opt.MinReads == 0 {
+		opt.MinReads = 100
+	}
+	if opt.RecoverWithin == 0 {
+		opt.RecoverWithin = 20 * time.Second
+	}
+	if opt.Load == "" {
+		opt.Load = LoadNormal
+	}
+	if !slices.Contains([]string{LoadNormal, LoadHigh, LoadMixed}, opt.Load) {
+		return nil, fmt.Errorf("load %q: want %s, %s or %s", opt.Load, LoadNormal, LoadHigh, LoadMixed)
+	}
+	if opt.Docker {
+		for _, k := range opt.Nemeses {
+			if slices.Contains(LocalOnly, k) {
+				return nil, fmt.Errorf("nemesis %s: %w", k, errNotInDocker)
+			}
+		}
 	}
 	if opt.Logf == nil {
 		opt.Logf = func(string, ...any) {}
@@ -123,8 +173,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	opt.Logf("chaos: cluster up (%d nodes, balancer %s, docker %v), seed %d, nemeses %v", len(t.nodes()), t.balancer(), opt.Docker, opt.Seed, opt.Nemeses)
 
 	start := time.Now()
-	w := newWorkload(opt.Clients, opt.Customers, t.balancer(), t.clientAddrs(), opt.Seed, start)
-	nem := &nemesis{t: t, kinds: opt.Nemeses, rng: rand.New(rand.NewPCG(opt.Seed, 0xfa17)), start: start, logf: opt.Logf}
+	w := newWorkload(opt, t.balancer(), t.legacyAddr(), t.clientAddrs(), start)
+	nem := &nemesis{t: t, kinds: opt.Nemeses, rng: rand.New(rand.NewPCG(opt.Seed, 0xfa17)), start: start, logf: opt.Logf,
+		recoverWithin: opt.RecoverWithin, skipHeal: opt.SkipHeal}
 	runCtx, stop := context.WithTimeout(ctx, opt.Duration)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -143,17 +194,20 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	// ctx may have ended early (the operator interrupted the run): the
 	// history so far is still worth checking.
+	finalWrite := lastWrite(context.WithoutCancel(ctx), t.clientAddrs(), opt.RecoverWithin)
 	final, err := finalReads(context.WithoutCancel(ctx), t.clientAddrs(), w)
 	if err != nil {
 		return nil, err
 	}
 	ops := w.hist.all()
 	rep := &Report{Seed: opt.Seed, Nemeses: opt.Nemeses, Fault: opt.Fault, Duration: opt.Duration, Interrupted: interrupted, Ops: len(ops),
-		OpCounts: countOps(ops), Faults: nem.faults, Outages: outages(ops, nem.faults)}
+		OpCounts: countOps(ops), Faults: nem.faults, Outages: outages(ops, nem.faults), Load: opt.Load}
+	rep.PeakRate, rep.MeanRate = rates(ops, opt.Duration)
 	lost, dup := checkCounts(ops, final, w.doubleApply)
 	rep.Verdicts = []Verdict{
 		checkLinearizable(ops, 2*time.Minute, filepath.Join(opt.ReportDir, "linearizability.html")),
 		lost, dup, checkSessions(ops),
+		checkProgress(ops, nem.faults, opt, finalWrite),
 	}
 	if err := writeReport(opt.ReportDir, rep, ops); err != nil {
 		return rep, err
@@ -184,6 +238,9 @@ func startLocal(ctx context.Context, opt Options) (*localTarget, func(), error) 
 		return nil, nil, fmt.Errorf("clear %s: %w", dir, err)
 	}
 	cfg := ClusterConfig{Orderd: filepath.Join(opt.BinDir, "orderd"), Dir: dir, Nodes: opt.Nodes, Net: net}
+	if slices.Contains(opt.Nemeses, DiskFull) {
+		cfg.DataDirSize = diskFullSize
+	}
 	if opt.Fault != "" {
 		cfg.Env = []string{"ORDERLY_TEST_FAULT=" + opt.Fault}
 	}
@@ -264,7 +321,7 @@ func finalReads(ctx context.Context, addrs []string, w *workload) (map[int32]uin
 	}
 	defer cl.Close()
 	out := map[int32]uint64{}
-	for cust := range int32(w.customers) {
+	for cust := range int32(w.allCustomers()) {
 		op := Op{Client: w.clients, Via: "nodes", Kind: OpRead, Consistency: wire.Linearizable, Customer: cust, Call: w.since()}
 		r, err := cl.Get(ctx, cust, wire.Linearizable)
 		if err != nil {
@@ -285,6 +342,9 @@ func countOps(ops []Op) map[string]int {
 		if op.Kind == OpRead {
 			k = op.Consistency.String() + " read"
 		}
+		if op.Via == ViaSeed {
+			k = "seed-port " + k
+		}
 		m[k+" "+string(op.Outcome)]++
 	}
 	return m
@@ -295,13 +355,7 @@ func countOps(ops []Op) map[string]int {
 func outages(ops []Op, faults []Fault) map[string]Outage {
 	per := map[string][]time.Duration{}
 	for _, f := range faults {
-		first := time.Duration(-1)
-		for _, op := range ops {
-			if op.Kind == OpOrder && op.Outcome == OK && op.Call >= f.Start && (first < 0 || op.Return < first) {
-				first = op.Return
-			}
-		}
-		if first >= 0 {
+		if first := firstAckAfter(ops, f.Start); first >= 0 {
 			per[f.Kind] = append(per[f.Kind], first-f.Start)
 		}
 	}

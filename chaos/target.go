@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"syscall"
 	"time"
 )
@@ -16,6 +15,7 @@ type target interface {
 	raftAddr(id string) string
 	clientAddrs() []string
 	balancer() string
+	legacyAddr() string                // the balancer's seed-protocol port
 	leader(ctx context.Context) string // id of the node that leads, "" if none answers
 	kill(id string) error
 	restart(id string) error
@@ -27,6 +27,11 @@ type target interface {
 	rebuild(id string) error // start a wiped node again, empty, with its usual flags
 	clientAddr(id string) string
 	healAll() error // resume, restart and reconnect everything; wait for a leader
+	// slowDisk makes the node's log writes stall 20-200 ms each, or ends
+	// it (SIGUSR1/SIGUSR2 to a -tags faults build).
+	slowDisk(id string, on bool) error
+	fillDisk(id string) error // fill the filesystem under the node's data dir
+	freeDisk(id string) error // undo fillDisk
 }
 
 // localTarget is processes on this machine; partitions need its Net.
@@ -47,6 +52,7 @@ func (l *localTarget) nodes() []string {
 func (l *localTarget) raftAddr(id string) string { return l.c.Node(id).RaftAddr }
 func (l *localTarget) clientAddrs() []string     { return l.c.Addrs() }
 func (l *localTarget) balancer() string          { return l.lb.Addr }
+func (l *localTarget) legacyAddr() string        { return l.lb.LegacyAddr }
 
 func (l *localTarget) leader(ctx context.Context) string {
 	lctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -83,10 +89,27 @@ func (l *localTarget) wipe(id string) error {
 	if err := n.Kill(); err != nil {
 		return err
 	}
-	return os.RemoveAll(n.DataDir)
+	return emptyDir(n.DataDir) // it may be a mount point
 }
 
-func (l *localTarget) rebuild(id string) error     { return l.restart(id) }
+func (l *localTarget) rebuild(id string) error { return l.restart(id) }
+
+func (l *localTarget) slowDisk(id string, on bool) error {
+	if on {
+		return l.c.Node(id).Signal(syscall.SIGUSR1)
+	}
+	return l.c.Node(id).Signal(syscall.SIGUSR2)
+}
+
+func (l *localTarget) fillDisk(id string) error {
+	n := l.c.Node(id)
+	if !n.mounted {
+		return errors.New("disk-full needs the data dirs on tmpfs (ClusterConfig.DataDirSize)")
+	}
+	return fillDisk(n.DataDir)
+}
+
+func (l *localTarget) freeDisk(id string) error    { return freeDisk(l.c.Node(id).DataDir) }
 func (l *localTarget) clientAddr(id string) string { return l.c.Node(id).ClientAddr }
 
 // dockerTarget is the compose cluster: docker kill/start, pause/unpause,
@@ -107,7 +130,8 @@ func (d *dockerTarget) clientAddrs() []string {
 	return out
 }
 
-func (d *dockerTarget) balancer() string { return d.c.LBAddr }
+func (d *dockerTarget) balancer() string   { return d.c.LBAddr }
+func (d *dockerTarget) legacyAddr() string { return d.c.LegacyAddr }
 
 func (d *dockerTarget) leader(ctx context.Context) string {
 	for _, id := range d.c.Nodes() {
@@ -156,6 +180,14 @@ func (d *dockerTarget) rebuild(id string) error {
 }
 
 func (d *dockerTarget) clientAddr(id string) string { return d.c.ClientAddr(id) }
+
+// errNotInDocker: the release image has no fault switches and its volumes
+// are the host's disk.
+var errNotInDocker = errors.New("not available against the compose cluster")
+
+func (d *dockerTarget) slowDisk(string, bool) error { return errNotInDocker }
+func (d *dockerTarget) fillDisk(string) error       { return errNotInDocker }
+func (d *dockerTarget) freeDisk(string) error       { return errNotInDocker }
 
 // healAll undoes every fault; each step may find nothing to undo.
 func (d *dockerTarget) healAll() error {

@@ -13,20 +13,38 @@ import (
 	"orderly/wire"
 )
 
+// Load profiles (Options.Load).
+const (
+	LoadNormal = "normal" // Clients with short pauses: ~1,000 ops/s
+	LoadHigh   = "high"   // plus HighClients back to back for the whole run
+	LoadMixed  = "mixed"  // HighClients only in the middle half of the run
+)
+
+// How a client reaches the cluster (Op.Via).
+const (
+	ViaBalancer = "balancer" // orderly protocol to orderlb
+	ViaNodes    = "nodes"    // orderly protocol straight to the nodes
+	ViaSeed     = "seed"     // the seed's protocol to orderlb's legacy port
+)
+
 // workload runs concurrent clients against the cluster: half through the
 // balancer, half straight to the nodes (each reading from a node of its
-// own and following the leader for writes). They place orders and read
-// records, mostly linearizably, some at session level, and now and then
-// resend an acknowledged order with the same seq, which must not apply it
-// again.
+// own and following the leader for writes), and a seed-protocol reader
+// per four. They place orders and read records, mostly linearizably, some
+// at session level, and now and then resend an acknowledged order with the
+// same seq, which must not apply it again. Under high load, more clients
+// run without pauses on customers of their own (so porcupine's partitions
+// stay small).
 type workload struct {
-	clients   int
-	customers int
-	timeout   time.Duration
-	lbAddr    string
-	nodeAddrs []string
-	seed      uint64
-	start     time.Time
+	clients, highClients     int
+	customers, highCustomers int
+	load                     string
+	duration                 time.Duration
+	timeout                  time.Duration
+	lbAddr, legacyAddr       string
+	nodeAddrs                []string
+	seed                     uint64
+	start                    time.Time
 
 	hist    history
 	numbers []atomic.Int32 // per customer: the last order number handed out
@@ -35,30 +53,69 @@ type workload struct {
 	doubleApply []string // resends that were applied again
 }
 
-func newWorkload(clients, customers int, lbAddr string, nodeAddrs []string, seed uint64, start time.Time) *workload {
-	return &workload{clients: clients, customers: customers, timeout: 4 * time.Second, lbAddr: lbAddr,
-		nodeAddrs: nodeAddrs, seed: seed, start: start, numbers: make([]atomic.Int32, customers)}
+func newWorkload(opt Options, lbAddr, legacyAddr string, nodeAddrs []string, start time.Time) *workload {
+	w := &workload{clients: opt.Clients, customers: opt.Customers, load: opt.Load, duration: opt.Duration,
+		timeout: 4 * time.Second, lbAddr: lbAddr, legacyAddr: legacyAddr, nodeAddrs: nodeAddrs, seed: opt.Seed, start: start}
+	if opt.Load != LoadNormal {
+		w.highClients, w.highCustomers = opt.HighClients, opt.HighCustomers
+	}
+	w.numbers = make([]atomic.Int32, w.allCustomers())
+	return w
 }
+
+// allCustomers counts the customers of every client: [0, customers) for
+// the normal ones, then the high-load clients' own.
+func (w *workload) allCustomers() int { return w.customers + w.highCustomers }
 
 // run drives every client until ctx ends and waits for them.
 func (w *workload) run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for i := range w.clients {
+	spawn := func(fn func()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.client(ctx, i)
+			fn()
 		}()
+	}
+	for i := range w.clients {
+		spawn(func() { w.client(ctx, i, false) })
+	}
+	if w.legacyAddr != "" {
+		for i := range max(1, w.clients/4) {
+			spawn(func() { w.seedReader(ctx, w.clients+w.highClients+i) })
+		}
+	}
+	if w.highClients > 0 {
+		spawn(func() {
+			hctx := ctx
+			if w.load == LoadMixed { // the middle half of the run
+				if !sleep(ctx, w.duration/4) {
+					return
+				}
+				var cancel context.CancelFunc
+				hctx, cancel = context.WithTimeout(ctx, w.duration/2)
+				defer cancel()
+			}
+			var hwg sync.WaitGroup
+			for i := range w.highClients {
+				hwg.Add(1)
+				go func() {
+					defer hwg.Done()
+					w.client(hctx, w.clients+i, true)
+				}()
+			}
+			hwg.Wait()
+		})
 	}
 	wg.Wait()
 }
 
-func (w *workload) client(ctx context.Context, i int) {
-	via, addrs := "balancer", []string{w.lbAddr}
+func (w *workload) client(ctx context.Context, i int, high bool) {
+	via, addrs := ViaBalancer, []string{w.lbAddr}
 	if i%2 == 1 || w.lbAddr == "" {
 		// Straight to the nodes, starting at one of its own, where its
 		// reads stay while that node answers.
-		via = "nodes"
+		via = ViaNodes
 		k := (i / 2) % len(w.nodeAddrs)
 		addrs = append(append([]string{}, w.nodeAddrs[k:]...), w.nodeAddrs[:k]...)
 	}
@@ -72,8 +129,12 @@ func (w *workload) client(ctx context.Context, i int) {
 		return
 	}
 	rng := rand.New(rand.NewPCG(w.seed, uint64(i)))
+	first, n := 0, w.customers
+	if high {
+		first, n = w.customers, w.highCustomers
+	}
 	for ctx.Err() == nil {
-		cust := int32(rng.IntN(w.customers))
+		cust := int32(first + rng.IntN(n))
 		op := Op{Client: i, Via: via, Customer: cust}
 		switch p := rng.IntN(100); {
 		case p < 50:
@@ -83,7 +144,9 @@ func (w *workload) client(ctx context.Context, i int) {
 		default:
 			w.read(ctx, c, op, wire.Session)
 		}
-		time.Sleep(time.Duration(rng.IntN(5)) * time.Millisecond)
+		if !high {
+			time.Sleep(time.Duration(rng.IntN(5)) * time.Millisecond)
+		}
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 	"orderly/faults"
 )
 
+// progressCheck is the name of chaos's verdict on work done.
+const progressCheck = "progress: work done, and after every fault"
+
 func runChaos(t *testing.T, opt chaos.Options) *chaos.Report {
 	t.Helper()
 	opt.BinDir = bin
@@ -27,12 +30,12 @@ func runChaos(t *testing.T, opt chaos.Options) *chaos.Report {
 	return rep
 }
 
-// TestChaosShort is the short chaos run of `make test`: a fixed seed, and
-// kill-leader, pause, partition, member and wipe each injected at least
-// once. Every check must pass.
+// TestChaosShort is the short chaos run of `make test`: a fixed seed,
+// every nemesis injected at least once, high load in the middle half.
+// Every check must pass.
 func TestChaosShort(t *testing.T) {
-	kinds := []string{chaos.KillLeader, chaos.Pause, chaos.Partition, chaos.Member, chaos.Wipe}
-	rep := runChaos(t, chaos.Options{Duration: 60 * time.Second, Seed: 20261125, Nemeses: kinds})
+	kinds := chaos.AllNemeses
+	rep := runChaos(t, chaos.Options{Duration: 100 * time.Second, Seed: 20261201, Nemeses: kinds, Load: chaos.LoadMixed})
 	for _, k := range kinds {
 		if !slices.ContainsFunc(rep.Faults, func(f chaos.Fault) bool { return f.Kind == k && f.Err == "" }) {
 			t.Errorf("nemesis %s was never injected", k)
@@ -54,10 +57,18 @@ func TestChaosCheckerCatchesFaults(t *testing.T) {
 		{faults.LoseOrders, "acknowledged orders lost"},
 		{faults.ForgetSessions, "orders applied twice"},
 		{faults.SessionIgnoresIndex, "session reads: read-your-writes and monotonic"},
+		// The cluster refuses every write: nothing lost, nothing doubled.
+		{faults.RefuseWrites, progressCheck},
+		// The nemesis never heals: a node never recovers after its fault.
+		{"never-heal", progressCheck},
 	}
 	for _, tc := range cases {
 		t.Run(tc.fault, func(t *testing.T) {
-			rep := runChaos(t, chaos.Options{Duration: 12 * time.Second, Seed: 3, Nemeses: []string{chaos.Partition}, Fault: tc.fault})
+			opt := chaos.Options{Duration: 12 * time.Second, Seed: 3, Nemeses: []string{chaos.Partition}, Fault: tc.fault}
+			if tc.fault == "never-heal" {
+				opt.Fault, opt.SkipHeal, opt.Nemeses, opt.RecoverWithin = "", true, []string{chaos.KillAny}, 3*time.Second
+			}
+			rep := runChaos(t, opt)
 			i := slices.IndexFunc(rep.Verdicts, func(v chaos.Verdict) bool { return v.Name == tc.check })
 			if i < 0 {
 				t.Fatalf("no verdict named %q", tc.check)

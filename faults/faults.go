@@ -31,10 +31,20 @@ const (
 	// SessionIgnoresIndex: session reads do not wait for the client's last
 	// seen index.
 	SessionIgnoresIndex = "session-ignores-index"
+	// RefuseWrites: every order is answered Unavailable; nothing is lost
+	// because nothing is acknowledged, which only a progress check sees.
+	RefuseWrites = "refuse-writes"
+	// ProposeV2: the leader proposes a version-2 command (fsm.CmdTestMark)
+	// twice a second once every member understands version 2, as a newer
+	// release would (the rolling-upgrade test).
+	ProposeV2 = "propose-v2"
+	// ProposeV2Ungated: the same without waiting for every member, as a
+	// leader with a broken version gate would.
+	ProposeV2Ungated = "propose-v2-ungated"
 )
 
 // All lists every fault, for flag help and validation.
-var All = []string{StaleReads, ForgetSessions, LoseOrders, SessionIgnoresIndex}
+var All = []string{StaleReads, ForgetSessions, LoseOrders, SessionIgnoresIndex, RefuseWrites, ProposeV2, ProposeV2Ungated}
 
 // Validate says whether name may be set in this build: "" always may; a
 // fault only in a faults build, and only one of All.

@@ -110,17 +110,23 @@ func decodePlaceOrder(b []byte) (PlaceOrder, error) {
 }
 
 // SetMember records a node's client address, so that every node and client
-// can find the leader's client port from its Raft id.
+// can find the leader's client port from its Raft id, and the command
+// version its build understands, so that the leader proposes only commands
+// every member can apply (rolling upgrades).
 type SetMember struct {
 	ID         string
 	ClientAddr string
+	// Version is the member's command version (its build's Version); 0 in
+	// entries written before versions were published, which means 1.
+	Version uint16
 }
 
 // AppendSetMember appends the encoded command to dst.
 func AppendSetMember(dst []byte, c SetMember) []byte {
 	dst = append(dst, byte(CmdSetMember))
 	dst = appendString(dst, c.ID)
-	return appendString(dst, c.ClientAddr)
+	dst = appendString(dst, c.ClientAddr)
+	return binary.BigEndian.AppendUint16(dst, c.Version)
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -132,10 +138,14 @@ func decodeSetMember(b []byte) (SetMember, error) {
 	b = b[1:]
 	id, b, ok1 := cutString(b)
 	addr, b, ok2 := cutString(b)
-	if !ok1 || !ok2 || len(b) != 0 {
+	if !ok1 || !ok2 || (len(b) != 0 && len(b) != 2) {
 		return SetMember{}, fmt.Errorf("%w: malformed SetMember", ErrBadCommand)
 	}
-	return SetMember{ID: id, ClientAddr: addr}, nil
+	c := SetMember{ID: id, ClientAddr: addr}
+	if len(b) == 2 { // entries before versions end after the address
+		c.Version = binary.BigEndian.Uint16(b)
+	}
+	return c, nil
 }
 
 func cutString(b []byte) (string, []byte, bool) {

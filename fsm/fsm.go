@@ -21,6 +21,11 @@ type Options struct {
 	SessionTTL time.Duration
 	// Logger; default hclog.NewNullLogger().
 	Logger hclog.Logger
+	// Fatal is called, on raft's FSM goroutine, with a
+	// *NeedsUpgradeError when a committed entry cannot be applied; it must
+	// not return (the node must stop: applying around the entry would let
+	// replicas diverge). Default: panic.
+	Fatal func(error)
 	// Fault breaks the FSM on purpose (faults.ForgetSessions or
 	// faults.LoseOrders), so the chaos checker can be shown to catch it.
 	// Honoured only in a build with -tags faults.
@@ -35,6 +40,9 @@ type FSM struct {
 	lose   bool // faults.LoseOrders
 	log    hclog.Logger
 	hooks  testHooks // empty outside faults builds
+	fatal  func(error)
+
+	testMarks uint64 // CmdTestMark entries applied (faults builds)
 
 	mu sync.RWMutex
 	st *state
@@ -53,7 +61,10 @@ func New(opt Options) *FSM {
 	if opt.Logger == nil {
 		opt.Logger = hclog.NewNullLogger()
 	}
-	return &FSM{ttl: int64(opt.SessionTTL), log: opt.Logger, st: newState(), appliedCh: make(chan struct{}),
+	if opt.Fatal == nil {
+		opt.Fatal = func(err error) { panic(err) }
+	}
+	return &FSM{ttl: int64(opt.SessionTTL), log: opt.Logger, fatal: opt.Fatal, st: newState(), appliedCh: make(chan struct{}),
 		forget: faults.Compiled && opt.Fault == faults.ForgetSessions,
 		lose:   faults.Compiled && opt.Fault == faults.LoseOrders}
 }
@@ -66,9 +77,9 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 // ApplyBatch applies committed entries in order under one lock. Each
 // response is an OrderResult, a []interface{} of OrderResults and errors (for
 // CmdPlaceOrders), nil, or an error for the client. A command that cannot
-// be decoded panics: it can only come from a leader bug or a
-// newer version, and applying around it would let replicas diverge, so the
-// node must stop (DESIGN §3).
+// be decoded stops the node through Options.Fatal: it can only come from
+// a leader bug or a newer version, and applying around it would let
+// replicas diverge (DESIGN §3).
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	f.hooks.beforeApply()
@@ -88,9 +99,12 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 func (f *FSM) applyCommand(l *raft.Log) interface{} {
 	res, err := f.decodeAndApply(l)
 	if err != nil {
+		err = &NeedsUpgradeError{Index: l.Index, Term: l.Term, Needs: entryVersion(l.Extensions), Have: Version, Cause: err}
 		f.log.Error("cannot apply log entry: stopping so that replicas do not diverge",
 			"index", l.Index, "term", l.Term, "error", err)
-		panic(fmt.Sprintf("fsm: apply log index %d: %v", l.Index, err))
+		f.mu.Unlock() // readers go on answering until the node is gone
+		f.fatal(err)
+		f.mu.Lock()
 	}
 	return res
 }
@@ -122,7 +136,11 @@ func (f *FSM) decodeAndApply(l *raft.Log) (interface{}, error) {
 			return nil, err
 		}
 		f.st.members[c.ID] = c.ClientAddr
+		f.st.versions[c.ID] = max(c.Version, 1)
 		return nil, nil
+	}
+	if known, err := f.applyExtra(CommandType(l.Data[0]), l.Data); known {
+		return nil, err
 	}
 	return nil, fmt.Errorf("%w: unknown command type %d", ErrBadCommand, l.Data[0])
 }
@@ -193,6 +211,14 @@ func (f *FSM) ClientAddr(id string) string {
 	return f.st.members[id]
 }
 
+// MemberVersion is the command version node id has published (1 if it
+// has published none).
+func (f *FSM) MemberVersion(id string) uint16 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return max(f.st.versions[id], 1)
+}
+
 // Sessions is the number of live client sessions (for status and tests).
 func (f *FSM) Sessions() int {
 	f.mu.RLock()
@@ -217,7 +243,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	}
 	sort.Slice(snap.sessions, func(i, j int) bool { return snap.sessions[i].ClientID < snap.sessions[j].ClientID })
 	for id, addr := range st.members {
-		snap.members = append(snap.members, SetMember{ID: id, ClientAddr: addr})
+		snap.members = append(snap.members, SetMember{ID: id, ClientAddr: addr, Version: st.versions[id]})
 	}
 	sort.Slice(snap.members, func(i, j int) bool { return snap.members[i].ID < snap.members[j].ID })
 	return snap, nil

@@ -12,7 +12,8 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Snapshot format, version 1, big-endian:
+// Snapshot format, version 2, big-endian (version 1 lacks the members'
+// command version, read as 1):
 //
 //	magic "ORDSNAP\x00" | uint32 version
 //	int64 now | int64 swept | uint64 applied
@@ -20,11 +21,11 @@ import (
 //	uint64 n | n sessions (uint64 client, uint64 seq, int64 seen, result:
 //	                       int32 customer, int32 number, uint8 type, int32 engineer,
 //	                       int32 expert, uint64 index, uint64 order_count)
-//	uint32 n | n members  (uint16 len, id, uint16 len, addr)
+//	uint32 n | n members  (uint16 len, id, uint16 len, addr, uint16 version)
 //	uint32 CRC-32C of everything above
 const (
 	snapMagic   = "ORDSNAP\x00"
-	snapVersion = 1
+	snapVersion = 2
 )
 
 // ErrCorruptSnapshot means a snapshot failed its checks; nothing was restored.
@@ -86,7 +87,7 @@ func (s *snapshot) writeTo(w io.Writer) error {
 	}
 	bw.Write(be.AppendUint32(b[:0], uint32(len(s.members)))) //nolint:errcheck
 	for _, m := range s.members {
-		bw.Write(appendString(appendString(b[:0], m.ID), m.ClientAddr)) //nolint:errcheck
+		bw.Write(be.AppendUint16(appendString(appendString(b[:0], m.ID), m.ClientAddr), m.Version)) //nolint:errcheck
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -153,6 +154,7 @@ func (r *snapReader) take(n int) []byte {
 }
 
 func (r *snapReader) u8() uint8   { return r.take(1)[0] }
+func (r *snapReader) u16() uint16 { return binary.BigEndian.Uint16(r.take(2)) }
 func (r *snapReader) u32() uint32 { return binary.BigEndian.Uint32(r.take(4)) }
 func (r *snapReader) u64() uint64 { return binary.BigEndian.Uint64(r.take(8)) }
 func (r *snapReader) i32() int32  { return int32(r.u32()) }
@@ -178,8 +180,9 @@ func readSnapshot(in io.Reader) (*state, error) {
 	if string(r.take(len(snapMagic))) != snapMagic {
 		return nil, fmt.Errorf("%w: not an orderly snapshot (bad magic)", ErrCorruptSnapshot)
 	}
-	if v := r.u32(); r.err == nil && v != snapVersion {
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrCorruptSnapshot, v, snapVersion)
+	v := r.u32()
+	if r.err == nil && (v < 1 || v > snapVersion) {
+		return nil, fmt.Errorf("%w: version %d, this build reads 1 to %d", ErrCorruptSnapshot, v, snapVersion)
 	}
 	st := newState()
 	st.now, st.swept, st.applied = int64(r.u64()), int64(r.u64()), r.u64()
@@ -200,6 +203,9 @@ func readSnapshot(in io.Reader) (*state, error) {
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
 		id := r.str()
 		st.members[id] = r.str()
+		if v >= 2 {
+			st.versions[id] = r.u16()
+		}
 	}
 	if r.err != nil {
 		return nil, r.err

@@ -57,6 +57,7 @@ type state struct {
 	ids      []int32 // customer ids in order, for Scan
 	sessions map[uint64]*session
 	members  map[string]string // node id -> client address
+	versions map[string]uint16 // node id -> command version it understands
 	now      int64             // the highest leader time applied so far
 	swept    int64             // leader time of the last session sweep
 	applied  uint64            // index of the last log entry applied
@@ -67,6 +68,7 @@ func newState() *state {
 		records:  make(map[int32]*Record),
 		sessions: make(map[uint64]*session),
 		members:  make(map[string]string),
+		versions: make(map[string]uint16),
 	}
 }
 

@@ -22,7 +22,7 @@ func (n *Node) Status() wire.StatusInfo {
 		AppliedIndex: n.fsm.AppliedIndex(),
 		LastIndex:    n.raft.LastIndex(),
 		Members:      n.members(),
-		Stats:        []wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())}},
+		Stats:        append([]wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())}}, append(n.store.stats(), n.testStats()...)...),
 	}
 }
 
@@ -70,7 +70,7 @@ func (n *Node) admin(req wire.Message) (wire.Message, error) {
 		if r.ID == "" || r.ClientAddr == "" {
 			return nil, wire.Errorf(wire.CodeBadRequest, "publish: id and client address are required")
 		}
-		err = n.applySetMember(r.ID, r.ClientAddr)
+		err = n.applySetMember(r.ID, r.ClientAddr, max(r.Version, 1))
 	}
 	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {

@@ -72,6 +72,10 @@ type Config struct {
 	SnapshotThreshold uint64
 	// Logger for the node; Named() per component.
 	Logger hclog.Logger
+	// Fatal stops the process when a committed entry cannot be applied (a
+	// rolling upgrade met a command this build does not know). It must not
+	// return. Default: panic. orderd logs and exits with status 3.
+	Fatal func(error)
 
 	// TestFault breaks the node on purpose so that the chaos checker can be
 	// shown to catch it (one of faults.All). Only a binary built with

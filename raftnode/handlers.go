@@ -25,6 +25,10 @@ func (n *Node) handle(ctx context.Context, engineer int32, req wire.Message) wir
 	var err error
 	switch r := req.(type) {
 	case wire.Order:
+		if faults.Compiled && n.cfg.TestFault == faults.RefuseWrites {
+			err = wire.Errorf(wire.CodeUnavailable, "test fault %s", faults.RefuseWrites)
+			break
+		}
 		resp, err = n.placeOrder(ctx, engineer, r)
 	case wire.Get:
 		resp, err = n.get(ctx, r)

@@ -21,12 +21,13 @@ const raftDBFile = "raft.db"
 
 // Node is one running orderly node.
 type Node struct {
-	cfg  Config
-	log  hclog.Logger
-	fsm  *fsm.FSM
-	raft *raft.Raft
-	db   *raftboltdb.BoltStore
-	logs raft.LogStore // the cached log store raft writes; read by waitApplied
+	cfg   Config
+	log   hclog.Logger
+	fsm   *fsm.FSM
+	raft  *raft.Raft
+	db    *raftboltdb.BoltStore
+	logs  raft.LogStore    // the cached log store raft writes; read by waitApplied
+	store *watchedLogStore // under the cache: write failures, for status
 
 	// readyTerm is the term whose Barrier this leader has seen applied;
 	// reads are served only while it equals the current term (DESIGN §5).
@@ -60,12 +61,18 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
+	if cfg.Fatal == nil {
+		cfg.Fatal = func(err error) { panic(err) }
+	}
 	if err := claimDataDir(cfg.DataDir, cfg.ID, cfg.Peers); err != nil {
+		return nil, err
+	}
+	if err := checkUpgradeMarker(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), Fault: cfg.TestFault})
+	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), Fault: cfg.TestFault, Fatal: n.stopForUpgrade})
 	if cfg.TestFault != "" {
 		n.log.Warn("TEST FAULT ACTIVE: this node is broken on purpose", "fault", cfg.TestFault)
 	}
@@ -94,6 +101,7 @@ func Open(cfg Config) (*Node, error) {
 	n.wg.Add(2)
 	go n.watchLeadership()
 	go n.publishLoop()
+	n.startTestProposer()
 	if n.mayBootstrap {
 		n.wg.Add(1)
 		go n.bootstrapWhenSafe()
@@ -108,7 +116,8 @@ func (n *Node) startRaft() error {
 	if err != nil {
 		return fmt.Errorf("open log store %s: %w", cfg.DataDir, err)
 	}
-	logs, err := raft.NewLogCache(4096, db)
+	n.store = &watchedLogStore{LogStore: db, log: n.log.Named("logstore")}
+	logs, err := raft.NewLogCache(4096, n.store)
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("log cache: %w", err)
@@ -219,8 +228,8 @@ func (n *Node) watchLeadership() {
 // publishes it: followers need it to ask for read indexes, and should not
 // wait for publishLoop's next tick to serve linearizable reads.
 func (n *Node) commitTermEntry() error {
-	if n.fsm.ClientAddr(n.cfg.ID) != n.cfg.ClientAdvertise {
-		return n.applySetMember(n.cfg.ID, n.cfg.ClientAdvertise)
+	if !n.published() {
+		return n.applySetMember(n.cfg.ID, n.cfg.ClientAdvertise, fsm.Version)
 	}
 	return n.raft.Barrier(n.cfg.RequestTimeout).Error()
 }
@@ -252,7 +261,7 @@ func (n *Node) publishLoop() {
 			return
 		case <-t.C:
 		}
-		if n.fsm.ClientAddr(n.cfg.ID) == n.cfg.ClientAdvertise {
+		if n.published() {
 			continue
 		}
 		if err := n.publish(); err != nil {
@@ -265,7 +274,7 @@ func (n *Node) publish() error {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
 	defer cancel()
 	if n.raft.State() == raft.Leader {
-		return n.applySetMember(n.cfg.ID, n.cfg.ClientAdvertise)
+		return n.applySetMember(n.cfg.ID, n.cfg.ClientAdvertise, fsm.Version)
 	}
 	_, addr := n.leaderClientAddr()
 	if addr == "" {
@@ -275,15 +284,21 @@ func (n *Node) publish() error {
 	if err != nil {
 		return err
 	}
-	return c.Admin(ctx, wire.Publish{ID: n.cfg.ID, ClientAddr: n.cfg.ClientAdvertise})
+	return c.Admin(ctx, wire.Publish{ID: n.cfg.ID, ClientAddr: n.cfg.ClientAdvertise, Version: fsm.Version})
 }
 
-func (n *Node) applySetMember(id, addr string) error {
-	cmd := fsm.AppendSetMember(nil, fsm.SetMember{ID: id, ClientAddr: addr})
+// published says whether the cluster knows this node's client address and
+// command version.
+func (n *Node) published() bool {
+	return n.fsm.ClientAddr(n.cfg.ID) == n.cfg.ClientAdvertise && n.fsm.MemberVersion(n.cfg.ID) == fsm.Version
+}
+
+func (n *Node) applySetMember(id, addr string, version uint16) error {
+	cmd := fsm.AppendSetMember(nil, fsm.SetMember{ID: id, ClientAddr: addr, Version: version})
 	if err := n.raft.Apply(cmd, n.cfg.RequestTimeout).Error(); err != nil {
 		return fmt.Errorf("apply member address of %s: %w", id, err)
 	}
-	n.log.Info("published client address", "id", id, "addr", addr)
+	n.log.Info("published client address and command version", "id", id, "addr", addr, "version", version)
 	return nil
 }
 

@@ -204,14 +204,22 @@ func DecodeTransferLeader(b []byte) (TransferLeader, error) {
 type Publish struct {
 	ID         string
 	ClientAddr string
+	// Version is the command version the node understands (fsm.Version);
+	// absent (0) from nodes older than versions, which means 1.
+	Version uint16
 }
 
-func (Publish) Type() Type                   { return TypePublish }
-func (p Publish) AppendTo(dst []byte) []byte { return appendStr(appendStr(dst, p.ID), p.ClientAddr) }
+func (Publish) Type() Type { return TypePublish }
+func (p Publish) AppendTo(dst []byte) []byte {
+	return appendU16(appendStr(appendStr(dst, p.ID), p.ClientAddr), p.Version)
+}
 
 // DecodePublish decodes a Publish payload.
 func DecodePublish(b []byte) (Publish, error) {
 	d := decoder{b: b}
 	p := Publish{ID: d.str(), ClientAddr: d.str()}
+	if len(d.b) > 0 {
+		p.Version = d.u16()
+	}
 	return p, d.finish("Publish")
 }

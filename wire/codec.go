@@ -86,6 +86,8 @@ func (d *decoder) finish(what string) error {
 
 func appendI32(dst []byte, v int32) []byte { return binary.BigEndian.AppendUint32(dst, uint32(v)) }
 
+func appendU16(dst []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(dst, v) }
+
 func appendU64(dst []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(dst, v) }
 
 // appendStr appends a uint16-prefixed string, cutting it at maxString bytes

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,7 +26,8 @@ func runChaos(ctx context.Context, g *globals, _ *client.Client, args []string) 
 	report := fs.String("report", "chaos-report", "directory for the summary, chart, history (and porcupine's HTML on a failure)")
 	dur := fs.Duration("duration", 2*time.Minute, "length of the workload under faults")
 	seed := fs.Uint64("seed", 0, "seed of the fault schedule and workload (0: random, printed)")
-	nem := fs.String("nemesis", "all", "faults: kill-leader, kill, pause, partition, member (comma-separated) or all")
+	nem := fs.String("nemesis", "all", "faults, comma-separated, or all: "+strings.Join(chaos.AllNemeses, ", "))
+	load := fs.String("load", chaos.LoadNormal, "workload: normal (~1,000 ops/s), high (48 more clients back to back) or mixed (high in the middle half)")
 	nodes := fs.Int("nodes", 3, "cluster size")
 	clients := fs.Int("clients", 6, "concurrent clients (half through the balancer)")
 	customers := fs.Int("customers", 4, "customers the clients contend on")
@@ -57,7 +59,7 @@ func runChaos(ctx context.Context, g *globals, _ *client.Client, args []string) 
 		stopSignals()
 	}()
 	rep, err := chaos.Run(runCtx, chaos.Options{BinDir: *binDir, ReportDir: *report, Duration: *dur,
-		Seed: *seed, Nemeses: kinds, Nodes: *nodes, Clients: *clients, Customers: *customers,
+		Seed: *seed, Nemeses: kinds, Load: *load, Nodes: *nodes, Clients: *clients, Customers: *customers,
 		// Test-only: break every node on purpose; the checks must then fail.
 		Fault:  os.Getenv(faults.EnvVar),
 		Docker: *docker, ComposeFile: *composeFile, Image: *image,

@@ -3,11 +3,13 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 
 	"orderly/faults"
+	"orderly/fsm"
 	"orderly/internal/daemon"
 	"orderly/raftnode"
 )
@@ -15,9 +17,17 @@ import (
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "orderd:", err)
+		if errors.Is(err, fsm.ErrNeedsUpgrade) {
+			os.Exit(exitNeedsUpgrade)
+		}
 		os.Exit(1)
 	}
 }
+
+// exitNeedsUpgrade is orderd's exit status when its log holds a command
+// this build does not know: restarting the same binary cannot help
+// (systemd: RestartPreventExitStatus=3).
+const exitNeedsUpgrade = 3
 
 func run(args []string) error {
 	cfg := raftnode.DefaultConfig()
@@ -58,6 +68,11 @@ func run(args []string) error {
 		return err
 	}
 	cfg.Logger = logger.With("node", cfg.ID)
+	cfg.Fatal = func(err error) {
+		cfg.Logger.Error("stopping: this node cannot apply the committed log; upgrade orderd, then start it again", "error", err)
+		fmt.Fprintln(os.Stderr, "orderd:", err)
+		os.Exit(exitNeedsUpgrade)
+	}
 	if *recover != "" {
 		members, err := raftnode.ParsePeers(*recover)
 		if err != nil {
@@ -68,6 +83,8 @@ func run(args []string) error {
 		}
 		return raftnode.Recover(cfg.DataDir, cfg.ID, members, cfg.Logger)
 	}
+	// SIGUSR1/SIGUSR2 slow the log store down and back (faults builds only).
+	defer faults.HandleSignals(cfg.Logger.Warn)()
 	return daemon.Run(df, cfg.Logger, func() (func() error, error) {
 		node, err := raftnode.Open(cfg)
 		if err != nil {

@@ -1,0 +1,43 @@
+//go:build faults
+
+package fsm
+
+import "fmt"
+
+// Version is the highest command version this build understands: a
+// faults build knows CmdTestMark, so that rolling upgrades can be tested
+// with a build that knows one command more than a release.
+const Version uint16 = 2
+
+// CmdTestMark is a command only faults builds know (version 2). It
+// changes nothing but a counter.
+const CmdTestMark CommandType = 200
+
+func extraVersion(t CommandType) uint16 {
+	if t == CmdTestMark {
+		return 2
+	}
+	return 0
+}
+
+// AppendTestMark appends a CmdTestMark command.
+func AppendTestMark(dst []byte) []byte { return append(dst, byte(CmdTestMark)) }
+
+// applyExtra applies the commands only this build knows.
+func (f *FSM) applyExtra(t CommandType, b []byte) (bool, error) {
+	if t != CmdTestMark {
+		return false, nil
+	}
+	if len(b) != 1 {
+		return true, fmt.Errorf("%w: malformed TestMark", ErrBadCommand)
+	}
+	f.testMarks++
+	return true, nil
+}
+
+// TestMarks counts the CmdTestMark entries applied.
+func (f *FSM) TestMarks() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.testMarks
+}

@@ -1,0 +1,58 @@
+package raftnode
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"orderly/faults"
+	"orderly/wire"
+)
+
+// watchedLogStore is the log store under raft's cache. It remembers
+// whether the last write failed (a full disk: the node then takes no part
+// in writes until one succeeds again), so status can say so, and logs the
+// change once rather than at every retry. In faults builds it can be made
+// slow (the slow-disk nemesis).
+type watchedLogStore struct {
+	raft.LogStore
+	log     hclog.Logger
+	failing atomic.Bool
+	errors  atomic.Uint64
+}
+
+func (s *watchedLogStore) StoreLog(l *raft.Log) error {
+	return s.StoreLogs([]*raft.Log{l})
+}
+
+func (s *watchedLogStore) StoreLogs(logs []*raft.Log) error {
+	if faults.Compiled {
+		if d := faults.DiskDelay(); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	err := s.LogStore.StoreLogs(logs)
+	if err != nil {
+		s.errors.Add(1)
+		if !s.failing.Swap(true) {
+			s.log.Error("log store write failed: this node takes no part in writes until a write succeeds again",
+				"first_index", logs[0].Index, "entries", len(logs), "error", err)
+		}
+		return err
+	}
+	if s.failing.Swap(false) {
+		s.log.Info("log store writes succeed again", "first_index", logs[0].Index)
+	}
+	return nil
+}
+
+// stats are the store's lines in status.
+func (s *watchedLogStore) stats() []wire.Stat {
+	failing := uint64(0)
+	if s.failing.Load() {
+		failing = 1
+	}
+	return []wire.Stat{{Name: "log_write_failing", Value: failing}, {Name: "log_write_errors", Value: s.errors.Load()}}
+}

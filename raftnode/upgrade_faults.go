@@ -1,0 +1,54 @@
+//go:build faults
+
+package raftnode
+
+import (
+	"time"
+
+	"orderly/faults"
+	"orderly/fsm"
+	"orderly/wire"
+)
+
+// startTestProposer runs the propose-v2 faults: while this node leads, it
+// proposes a version-2 command twice a second, through the version gate
+// or (ungated) around it.
+func (n *Node) startTestProposer() {
+	ungated := n.cfg.TestFault == faults.ProposeV2Ungated
+	if n.cfg.TestFault != faults.ProposeV2 && !ungated {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-t.C:
+			}
+			if !n.isReadyLeader() {
+				continue
+			}
+			cmd := fsm.AppendTestMark(nil)
+			var err error
+			if ungated {
+				err = n.applyMarked(cmd, 2)
+			} else {
+				err = n.applyVersioned(cmd, 2)
+			}
+			if err != nil {
+				n.log.Info("test mark held", "error", err)
+				continue
+			}
+			n.log.Info("test mark committed", "ungated", ungated)
+		}
+	}()
+}
+
+// testStats shows the test marks applied here.
+func (n *Node) testStats() []wire.Stat {
+	return []wire.Stat{{Name: "test_marks", Value: n.fsm.TestMarks()}}
+}
