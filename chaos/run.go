@@ -110,7 +110,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		opt.Customers = 4
 	}
 	if opt.HighClients == 0 {
-		opt.HighClients = 48
+		opt.HighClients = 128
 	}
 	if opt.HighCustomers == 0 {
 		opt.HighCustomers = 256

@@ -78,7 +78,7 @@ func (w *workload) run(ctx context.Context) {
 		}()
 	}
 	for i := range w.clients {
-		spawn(func() { w.client(ctx, i, false) })
+		spawn(func() { w.client(ctx, i, nil, "") })
 	}
 	if w.legacyAddr != "" {
 		for i := range max(1, w.clients/4) {
@@ -96,12 +96,27 @@ func (w *workload) run(ctx context.Context) {
 				hctx, cancel = context.WithTimeout(ctx, w.duration/2)
 				defer cancel()
 			}
+			// Sixteen high-load clients share each connection set, as
+			// bench's do: requests in flight together share syscalls.
+			var shared []*client.Client
+			var vias []string
+			for i := range max(1, w.highClients/16) {
+				c, err := client.New(client.Options{Addrs: w.addrsFor(i), RetryTimeout: w.timeout})
+				if err != nil {
+					continue
+				}
+				defer c.Close()
+				shared, vias = append(shared, c), append(vias, w.via(i))
+			}
+			if len(shared) == 0 {
+				return
+			}
 			var hwg sync.WaitGroup
 			for i := range w.highClients {
 				hwg.Add(1)
 				go func() {
 					defer hwg.Done()
-					w.client(hctx, w.clients+i, true)
+					w.client(hctx, w.clients+i, shared[i%len(shared)], vias[i%len(shared)])
 				}()
 			}
 			hwg.Wait()
@@ -110,20 +125,38 @@ func (w *workload) run(ctx context.Context) {
 	wg.Wait()
 }
 
-func (w *workload) client(ctx context.Context, i int, high bool) {
-	via, addrs := ViaBalancer, []string{w.lbAddr}
-	if i%2 == 1 || w.lbAddr == "" {
-		// Straight to the nodes, starting at one of its own, where its
-		// reads stay while that node answers.
-		via = ViaNodes
-		k := (i / 2) % len(w.nodeAddrs)
-		addrs = append(append([]string{}, w.nodeAddrs[k:]...), w.nodeAddrs[:k]...)
+// addrsFor is where client i connects: the balancer for even i, straight
+// to the nodes for odd i, starting at one of its own, where its reads stay
+// while that node answers.
+func (w *workload) addrsFor(i int) []string {
+	if i%2 == 0 && w.lbAddr != "" {
+		return []string{w.lbAddr}
 	}
-	c, err := client.New(client.Options{Addrs: addrs, RetryTimeout: w.timeout})
-	if err != nil {
-		return
+	k := (i / 2) % len(w.nodeAddrs)
+	return append(append([]string{}, w.nodeAddrs[k:]...), w.nodeAddrs[:k]...)
+}
+
+// via names how client i reaches the cluster (addrsFor).
+func (w *workload) via(i int) string {
+	if i%2 == 0 && w.lbAddr != "" {
+		return ViaBalancer
 	}
-	defer c.Close()
+	return ViaNodes
+}
+
+// client runs client i until ctx ends: on its own connections, or (high
+// load) on shared ones.
+func (w *workload) client(ctx context.Context, i int, shared *client.Client, via string) {
+	high := shared != nil
+	c := shared
+	if !high {
+		var err error
+		if c, err = client.New(client.Options{Addrs: w.addrsFor(i), RetryTimeout: w.timeout}); err != nil {
+			return
+		}
+		defer c.Close()
+		via = w.via(i)
+	}
 	s, err := c.NewSession()
 	if err != nil {
 		return
@@ -133,12 +166,18 @@ func (w *workload) client(ctx context.Context, i int, high bool) {
 	if high {
 		first, n = w.customers, w.highCustomers
 	}
+	// Half orders normally; a quarter under high load, where reads (which
+	// cost the cluster less) make up the rest of the rate.
+	orders := 50
+	if high {
+		orders = 25
+	}
 	for ctx.Err() == nil {
 		cust := int32(first + rng.IntN(n))
 		op := Op{Client: i, Via: via, Customer: cust}
 		switch p := rng.IntN(100); {
-		case p < 50:
-			w.order(ctx, s, rng, op)
+		case p < orders:
+			w.order(ctx, s, rng, op, high)
 		case p < 85:
 			w.read(ctx, c, op, wire.Linearizable)
 		default:
@@ -152,11 +191,18 @@ func (w *workload) client(ctx context.Context, i int, high bool) {
 
 func (w *workload) since() time.Duration { return time.Since(w.start) }
 
-func (w *workload) order(ctx context.Context, s *client.Session, rng *rand.Rand, op Op) {
+func (w *workload) order(ctx context.Context, s *client.Session, rng *rand.Rand, op Op, high bool) {
 	op.Kind = OpOrder
 	op.Number = w.numbers[op.Customer].Add(1)
+	// A custom order holds one of the leader's four experts until it is
+	// applied, as in the seed: under high load they are rarer, or the
+	// experts and not the cluster set the pace.
+	customEvery, resendOneIn := int32(3), 10
+	if high {
+		customEvery, resendOneIn = 50, 50
+	}
 	typ := wire.Regular
-	if op.Number%3 == 0 {
+	if op.Number%customEvery == 0 {
 		typ = wire.Custom
 	}
 	op.Call = w.since()
@@ -167,7 +213,7 @@ func (w *workload) order(ctx context.Context, s *client.Session, rng *rand.Rand,
 		op.Count, op.Last, op.Index = li.OrderCount, li.OrderNumber, li.Index
 	}
 	w.hist.add(op)
-	if err == nil && rng.IntN(10) == 0 {
+	if err == nil && rng.IntN(resendOneIn) == 0 {
 		// A duplicate delivery: the same (client_id, seq) again. It must
 		// come back with the first answer, not be applied a second time.
 		again, err := s.RetryLast(context.WithoutCancel(ctx))
