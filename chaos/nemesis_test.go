@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"orderly/serve"
 	"orderly/wire"
 )
 
@@ -79,7 +80,7 @@ func newFakeNemesis(t *testing.T, log *[]string) (*fakeLeader, *nemesis) {
 		t.Fatal(err)
 	}
 	leader := &fakeLeader{}
-	srv := wire.Serve(ln, leader.handle, wire.ServerOptions{})
+	srv := serve.Orderly(ln, leader.handle, serve.Options{})
 	t.Cleanup(srv.Close)
 	return leader, &nemesis{t: fakeTarget{addr: ln.Addr().String(), log: log}, rng: rand.New(rand.NewPCG(1, 2)), start: time.Now()}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"orderly/retry"
 	"orderly/wire"
 )
 
@@ -20,112 +21,63 @@ func doAs[T wire.Message](ctx context.Context, c *Client, toLeader bool, req wir
 }
 
 // do sends req to the cluster until it succeeds, fails for sure, or the
-// retry deadline passes. toLeader calls start at the last known leader.
-// The deadline is kept as a time, not a derived context: contexts cost a
-// lock on the parent per call, and a load generator makes many calls.
+// retry deadline passes (package retry). toLeader calls start at the last
+// known leader.
 func (c *Client) do(ctx context.Context, toLeader bool, req wire.Message) (wire.Message, error) {
-	deadline := time.Now().Add(c.opt.RetryTimeout)
-	backoff := 5 * time.Millisecond
-	unknown := false
-	redirects := 0 // NotLeader answers in a row
-	var last error
-	// over reports why the call must stop: the caller's ctx ended or the
-	// retry budget is spent.
-	over := func() error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !time.Now().Before(deadline) {
-			return context.DeadlineExceeded
-		}
-		return nil
-	}
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			c.Stats.Retries.Add(1)
-			select {
-			case <-time.After(min(backoff, time.Until(deadline))):
-			case <-ctx.Done():
-			}
-			if err := over(); err != nil {
-				return nil, c.giveUp(last, unknown, err)
-			}
-			backoff = min(max(backoff*2, 5*time.Millisecond), 200*time.Millisecond)
-		}
-		addr := c.pick(toLeader)
-		conn, err := c.conn(ctx, addr)
-		if err != nil {
-			last = err
-			c.rotate(addr)
-			continue
-		}
-		// Bound each attempt, so a paused or cut-off node costs a few
-		// seconds and not the whole budget.
-		resp, err := conn.CallTimeout(ctx, req, max(min(c.attemptTimeout(), time.Until(deadline)), time.Millisecond))
-		if err == nil {
-			if toLeader {
-				c.setLeader(addr)
-			}
-			return resp, nil
-		}
-		last = err
-		code, isWire := wire.CodeOf(err)
-		if code != wire.CodeNotLeader {
-			redirects = 0
-		}
-		switch {
-		case !isWire && over() != nil:
-			// The caller gave up (or the retry budget ran out): the
-			// request may have been applied, but the connection is fine
-			// and other calls share it.
-			unknown = true
-		case !isWire:
-			// Connection lost or no answer in time: the request may have
-			// been applied. Drop the connection and try elsewhere.
-			unknown = true
-			c.drop(addr, conn)
-			c.rotate(addr)
-		case code == wire.CodeNotLeader:
-			c.Stats.Redirects.Add(1)
-			redirects++
-			var we *wire.Error
-			errors.As(err, &we)
-			if we.LeaderAddr != "" && we.LeaderAddr != addr {
-				c.setLeader(we.LeaderAddr)
-				if redirects == 1 {
-					// A known leader: go there at once. If it sends us on
-					// again, nodes disagree (an election is under way), and
-					// the backoff keeps us from bouncing between them.
-					backoff = 0
-				}
-			} else {
-				c.rotate(addr)
-			}
-		case code.Unknown():
-			unknown = true
-		case code == wire.CodeUnavailable || code == wire.CodeOverloaded:
-			c.rotate(addr)
-		default: // BadRequest, StaleSeq: retrying cannot help
-			return nil, err
-		}
-		if err := over(); err != nil {
-			return nil, c.giveUp(last, unknown, err)
-		}
-	}
+	return retry.Do(ctx, retry.Policy{Timeout: c.opt.RetryTimeout, MaxBackoff: 200 * time.Millisecond,
+		Retries: &c.Stats.Retries, Redirects: &c.Stats.Redirects}, &call{c: c, toLeader: toLeader, req: req})
 }
 
-func (c *Client) attemptTimeout() time.Duration {
-	return max(c.opt.RetryTimeout/3, time.Second)
+// call is one request's side of the retry loop: it picks an address per
+// attempt and rotates past the ones that fail.
+type call struct {
+	c        *Client
+	toLeader bool
+	req      wire.Message
+	addr     string     // of the last attempt
+	conn     *wire.Conn // of the last attempt, nil if the dial failed
 }
 
-func (c *Client) giveUp(last error, unknown bool, ctxErr error) error {
+func (a *call) Try(ctx context.Context, timeout time.Duration) (wire.Message, error) {
+	a.addr = a.c.pick(a.toLeader)
+	conn, err := a.c.conn(ctx, a.addr)
+	a.conn = conn
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", retry.ErrNotSent, err)
+	}
+	resp, err := conn.CallTimeout(ctx, a.req, timeout)
+	if err == nil && a.toLeader {
+		a.c.setLeader(a.addr)
+	}
+	return resp, err
+}
+
+func (a *call) Failed(f retry.Failure, err error) bool {
+	switch f {
+	case retry.NotSent, retry.Busy:
+		a.c.rotate(a.addr)
+	case retry.Lost: // the connection may be broken: drop it, try elsewhere
+		a.c.drop(a.addr, a.conn)
+		a.c.rotate(a.addr)
+	case retry.NotLeader:
+		var we *wire.Error
+		if errors.As(err, &we) && we.LeaderAddr != "" && we.LeaderAddr != a.addr {
+			a.c.setLeader(we.LeaderAddr)
+			return true
+		}
+		a.c.rotate(a.addr)
+	}
+	return false
+}
+
+func (a *call) GiveUp(last error, unknown bool, why error) error {
 	if last == nil {
-		last = ctxErr
+		last = why
 	}
 	if unknown {
-		return fmt.Errorf("%w: gave up after %v: %v", ErrUnknownOutcome, c.opt.RetryTimeout, last)
+		return fmt.Errorf("%w: gave up after %v: %v", ErrUnknownOutcome, a.c.opt.RetryTimeout, last)
 	}
-	return fmt.Errorf("gave up after %v: %w", c.opt.RetryTimeout, last)
+	return fmt.Errorf("gave up after %v: %w", a.c.opt.RetryTimeout, last)
 }
 
 func (c *Client) pick(toLeader bool) string {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"orderly/serve"
 	"orderly/wire"
 )
 
@@ -21,12 +22,12 @@ func TestRedirectLoopBacksOff(t *testing.T) {
 		}
 		lns[i], addrs[i] = ln, ln.Addr().String()
 	}
-	var servers [2]*wire.Server
+	var servers [2]*serve.Server
 	for i := range servers {
 		other := addrs[1-i]
-		servers[i] = wire.Serve(lns[i], func(context.Context, int32, wire.Message) wire.Message {
+		servers[i] = serve.Orderly(lns[i], func(context.Context, int32, wire.Message) wire.Message {
 			return &wire.Error{Code: wire.CodeNotLeader, Message: "not the leader", LeaderAddr: other}
-		}, wire.ServerOptions{})
+		}, serve.Options{})
 		defer servers[i].Close()
 	}
 	c, err := New(Options{Addrs: addrs[:], RetryTimeout: time.Second})
@@ -54,11 +55,11 @@ func TestConcurrentFirstCallsShareOneConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := wire.Serve(ln, func(_ context.Context, _ int32, m wire.Message) wire.Message {
+	srv := serve.Orderly(ln, func(_ context.Context, _ int32, m wire.Message) wire.Message {
 		time.Sleep(20 * time.Millisecond) // keep every call in flight while the others dial
 		o := m.(wire.Order)
 		return wire.LaptopInfo{CustomerID: o.CustomerID, OrderNumber: o.OrderNumber, Index: 1}
-	}, wire.ServerOptions{})
+	}, serve.Options{})
 	defer srv.Close()
 	c, err := New(Options{Addrs: []string{ln.Addr().String()}, RetryTimeout: 5 * time.Second})
 	if err != nil {

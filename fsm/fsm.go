@@ -42,8 +42,6 @@ type FSM struct {
 	hooks  testHooks // empty outside faults builds
 	fatal  func(error)
 
-	testMarks uint64 // CmdTestMark entries applied (faults builds)
-
 	mu sync.RWMutex
 	st *state
 	// appliedCh is closed and replaced each time applied moves, waking

@@ -31,7 +31,7 @@ func (f *FSM) applyExtra(t CommandType, b []byte) (bool, error) {
 	if len(b) != 1 {
 		return true, fmt.Errorf("%w: malformed TestMark", ErrBadCommand)
 	}
-	f.testMarks++
+	f.hooks.marks++
 	return true, nil
 }
 
@@ -39,5 +39,5 @@ func (f *FSM) applyExtra(t CommandType, b []byte) (bool, error) {
 func (f *FSM) TestMarks() uint64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.testMarks
+	return f.hooks.marks
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"orderly/serve"
 	"orderly/wire"
 )
 
@@ -59,7 +60,7 @@ type Balancer struct {
 	log    hclog.Logger
 	pool   *pool
 	cache  *cache
-	server *wire.Server
+	server *serve.Server
 	legacy *legacyServer
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -94,7 +95,7 @@ func Start(cfg Config) (*Balancer, error) {
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pool.run(b.ctx)
-	b.server = wire.Serve(ln, b.handle, wire.ServerOptions{MaxFrame: cfg.MaxFrame, Logger: b.log.Named("server")})
+	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, Logger: b.log.Named("server")})
 	if legacyLn != nil {
 		b.legacy = startLegacy(legacyLn, b)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"orderly/serve"
 	"orderly/wire"
 )
 
@@ -18,7 +19,7 @@ func TestClientGoneIsNoFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := wire.Serve(ln, func(ctx context.Context, _ int32, req wire.Message) wire.Message {
+	node := serve.Orderly(ln, func(ctx context.Context, _ int32, req wire.Message) wire.Message {
 		if _, ok := req.(wire.Status); ok {
 			return wire.StatusInfo{ID: "n1", Role: "leader", Term: 1}
 		}
@@ -28,7 +29,7 @@ func TestClientGoneIsNoFailure(t *testing.T) {
 		case <-ctx.Done():
 		}
 		return wire.Record{CustomerRecord: wire.CustomerRecord{CustomerID: 1}, ReadIndex: 1}
-	}, wire.ServerOptions{})
+	}, serve.Options{})
 	defer node.Close()
 
 	cfg := DefaultConfig()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"orderly/serve"
 	"orderly/wire"
 )
 
@@ -18,7 +19,7 @@ func fakeNode(t *testing.T, st wire.StatusInfo, reads *atomic.Int64) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := wire.Serve(ln, func(_ context.Context, _ int32, req wire.Message) wire.Message {
+	srv := serve.Orderly(ln, func(_ context.Context, _ int32, req wire.Message) wire.Message {
 		if _, ok := req.(wire.Status); ok {
 			return st
 		}
@@ -27,7 +28,7 @@ func fakeNode(t *testing.T, st wire.StatusInfo, reads *atomic.Int64) string {
 			return wire.Errorf(wire.CodeUnavailable, "no Raft state yet")
 		}
 		return wire.Record{CustomerRecord: wire.CustomerRecord{CustomerID: 1, LastOrder: 5, OrderCount: 5}, ReadIndex: 9}
-	}, wire.ServerOptions{})
+	}, serve.Options{})
 	t.Cleanup(srv.Close)
 	return ln.Addr().String()
 }

@@ -1,7 +1,7 @@
 // Package raftnode runs one orderly node: hashicorp/raft wired to the fsm
 // with a BoltDB log, and the TCP server that answers orderly clients.
 //
-// A request's way: wire.Server accepts a connection and decodes frames;
+// A request's way: serve.Server accepts a connection and decodes frames;
 // handlers.go validates each request and either proposes a command
 // (proposer.go packs waiting orders into one raft.Apply, writes), or takes
 // the read path of its consistency level (readindex.go for linearizable

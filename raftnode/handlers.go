@@ -13,7 +13,7 @@ import (
 )
 
 // handle answers one decoded request within the request timeout, which
-// the server's ctx carries (wire.ServerOptions.RequestTimeout). It never
+// the server's ctx carries (serve.Options.RequestTimeout). It never
 // panics on client input: a bad request is an Error answer.
 func (n *Node) handle(ctx context.Context, engineer int32, req wire.Message) wire.Message {
 	if _, ok := ctx.Deadline(); !ok { // the server's contexts have one

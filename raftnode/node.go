@@ -14,6 +14,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"orderly/fsm"
+	"orderly/serve"
 	"orderly/wire"
 )
 
@@ -39,7 +40,7 @@ type Node struct {
 	localIndex  *coalescer // ReadIndex as leader
 	remoteIndex *coalescer // ReadIndex asked of the leader
 	experts     *expertPool
-	server      *wire.Server
+	server      *serve.Server
 
 	// mayBootstrap: the data dir was empty and --peers given; see
 	// bootstrapWhenSafe.
@@ -96,7 +97,7 @@ func Open(cfg Config) (*Node, error) {
 		n.remoteIndex.wait()
 		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
-	srv := wire.Serve(ln, n.handle, wire.ServerOptions{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout, Logger: n.log.Named("server")})
+	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout, Logger: n.log.Named("server")})
 	n.server = srv
 	n.wg.Add(2)
 	go n.watchLeadership()
@@ -295,7 +296,7 @@ func (n *Node) published() bool {
 
 func (n *Node) applySetMember(id, addr string, version uint16) error {
 	cmd := fsm.AppendSetMember(nil, fsm.SetMember{ID: id, ClientAddr: addr, Version: version})
-	if err := n.raft.Apply(cmd, n.cfg.RequestTimeout).Error(); err != nil {
+	if err := n.applyVersioned(cmd, fsm.VersionOf(cmd)); err != nil {
 		return fmt.Errorf("apply member address of %s: %w", id, err)
 	}
 	n.log.Info("published client address and command version", "id", id, "addr", addr, "version", version)

@@ -1,7 +1,10 @@
-// Package serve runs a TCP accept loop that owns its connections: Close
-// stops accepting, closes every open connection and waits until each
-// connection's goroutine has returned. The orderly server and the
-// balancer's legacy port both build on it.
+// Package serve holds orderly's TCP servers. Conns is an accept loop that
+// owns its connections: Close stops accepting, closes every open
+// connection and waits until each connection's goroutine has returned.
+// Orderly builds the orderly protocol's server on it (handshake, frames
+// read, requests run by a Handler, answers written back, pipelined); the
+// balancer's seed-protocol port uses Conns directly. The protocol itself
+// is package wire, which imports nothing of orderly's.
 package serve
 
 import (

@@ -1,12 +1,6 @@
 package wire
 
 import (
-	"context"
-	"net"
-	"os"
-	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -65,59 +59,4 @@ func BenchmarkRecordDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// BenchmarkConnPipelined is 64 callers sharing one connection to a server
-// over loopback TCP, each waiting for its answer before the next call:
-// the shape of 64 customers on one shared connection. It reports the
-// write system calls per call (both ends, from /proc/self/io), which the
-// writers' yield-before-flush keeps well under one.
-func BenchmarkConnPipelined(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := Serve(ln, func(_ context.Context, _ int32, m Message) Message {
-		g := m.(Get)
-		return Record{CustomerRecord: CustomerRecord{CustomerID: g.CustomerID}, ReadIndex: 1}
-	}, ServerOptions{})
-	defer srv.Close()
-	c, err := Dial(context.Background(), srv.Addr(), DialOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	before := writeSyscalls()
-	b.SetParallelism(64 / max(runtime.GOMAXPROCS(0), 1))
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := c.Get(context.Background(), Get{CustomerID: 1, Consistency: Stale}); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-	if before >= 0 {
-		b.ReportMetric(float64(writeSyscalls()-before)/float64(b.N), "writes/op")
-	}
-}
-
-// writeSyscalls is this process's write system calls so far, or -1 where
-// /proc/self/io cannot say.
-func writeSyscalls() int64 {
-	raw, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err == nil {
-				return n
-			}
-		}
-	}
-	return -1
 }

@@ -1,10 +1,12 @@
-package wire
+package serve
 
 import (
 	"context"
 	"net"
 	"testing"
 	"time"
+
+	"orderly/wire"
 )
 
 // Requests read in the same slot share one context; its deadline is the
@@ -41,20 +43,20 @@ func TestServerRequestTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := Serve(ln, func(ctx context.Context, _ int32, _ Message) Message {
+	srv := Orderly(ln, func(ctx context.Context, _ int32, _ wire.Message) wire.Message {
 		<-ctx.Done() // a request that would wait forever
-		return Errorf(CodeTimeout, "%v", ctx.Err())
-	}, ServerOptions{RequestTimeout: 50 * time.Millisecond})
+		return wire.Errorf(wire.CodeTimeout, "%v", ctx.Err())
+	}, Options{RequestTimeout: 50 * time.Millisecond})
 	defer srv.Close()
-	c, err := Dial(context.Background(), srv.Addr(), DialOptions{})
+	c, err := wire.Dial(context.Background(), srv.Addr(), wire.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = c.Get(ctx, Get{CustomerID: 1, Consistency: Linearizable})
-	if code, ok := CodeOf(err); !ok || code != CodeTimeout {
+	_, err = c.Get(ctx, wire.Get{CustomerID: 1, Consistency: wire.Linearizable})
+	if code, ok := wire.CodeOf(err); !ok || code != wire.CodeTimeout {
 		t.Fatalf("answer %v, want the handler's Timeout", err)
 	}
 }

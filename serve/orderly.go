@@ -1,4 +1,4 @@
-package wire
+package serve
 
 import (
 	"context"
@@ -12,21 +12,21 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"orderly/serve"
+	"orderly/wire"
 )
 
 // Handler answers one request. connID numbers the connection (a node
 // uses it as the engineer id of the orders it carries). It must not
 // panic and must return when ctx is done.
-type Handler func(ctx context.Context, connID int32, req Message) Message
+type Handler func(ctx context.Context, connID int32, req wire.Message) wire.Message
 
 // maxIdleWorkers bounds the request goroutines a server keeps parked
 // between requests; past it a finished worker exits.
 const maxIdleWorkers = 512
 
-// ServerOptions configure a Server.
-type ServerOptions struct {
-	MaxFrame         uint32        // largest request frame; 0 is DefaultMaxFrame
+// Options configure a Server.
+type Options struct {
+	MaxFrame         uint32        // largest request frame; 0 is wire.DefaultMaxFrame
 	MaxInFlight      int           // requests in progress per connection; 0 is 1024
 	HandshakeTimeout time.Duration // 0 is 5s
 	// RequestTimeout, if set, bounds each request: the handler's ctx ends
@@ -42,9 +42,9 @@ type ServerOptions struct {
 // requests pipelined behind it. Past MaxInFlight the server stops reading
 // from that connection: backpressure, not unbounded memory.
 type Server struct {
-	opt    ServerOptions
+	opt    Options
 	h      Handler
-	conns  *serve.Conns
+	conns  *Conns
 	work   *workers
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -52,9 +52,9 @@ type Server struct {
 }
 
 // Serve starts serving on ln.
-func Serve(ln net.Listener, h Handler, opt ServerOptions) *Server {
+func Orderly(ln net.Listener, h Handler, opt Options) *Server {
 	if opt.MaxFrame == 0 {
-		opt.MaxFrame = DefaultMaxFrame
+		opt.MaxFrame = wire.DefaultMaxFrame
 	}
 	if opt.MaxInFlight <= 0 {
 		opt.MaxInFlight = 1024
@@ -67,7 +67,7 @@ func Serve(ln net.Listener, h Handler, opt ServerOptions) *Server {
 	}
 	s := &Server{opt: opt, h: h, work: newWorkers(maxIdleWorkers)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.conns = serve.Start(ln, opt.Logger, s.serveConn)
+	s.conns = Start(ln, opt.Logger, s.serveConn)
 	return s
 }
 
@@ -84,13 +84,13 @@ func (s *Server) Close() {
 
 func (s *Server) serveConn(c net.Conn) {
 	log := s.opt.Logger.With("remote", c.RemoteAddr().String())
-	if err := ServerHandshake(c, s.opt.HandshakeTimeout); err != nil {
+	if err := wire.ServerHandshake(c, s.opt.HandshakeTimeout); err != nil {
 		log.Warn("refused connection", "error", err)
 		return
 	}
 	id := s.nextID.Add(1)
-	fw := NewFrameWriter(c, s.opt.MaxInFlight)
-	fr := NewFrameReader(c, s.opt.MaxFrame)
+	fw := wire.NewFrameWriter(c, s.opt.MaxInFlight)
+	fr := wire.NewFrameReader(c, s.opt.MaxFrame)
 	ctx, cancel := context.WithCancel(s.ctx)
 	var reqs sync.WaitGroup
 	sem := make(chan struct{}, s.opt.MaxInFlight)
@@ -110,14 +110,14 @@ func (s *Server) serveConn(c net.Conn) {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				log.Warn("closing connection", "error", err)
 				// The stream cannot be trusted any more; say why, then close.
-				_ = fw.Send(AppendFrame(nil, 0, Errorf(CodeBadRequest, "%v", err)))
+				_ = fw.Send(wire.AppendFrame(nil, 0, wire.Errorf(wire.CodeBadRequest, "%v", err)))
 			}
 			return
 		}
-		req, err := Decode(f.Type, f.Payload)
+		req, err := wire.Decode(f.Type, f.Payload)
 		if err != nil {
 			log.Debug("bad request", "type", f.Type, "error", err)
-			_ = fw.Send(AppendFrame(nil, f.ID, Errorf(CodeBadRequest, "%v", err)))
+			_ = fw.Send(wire.AppendFrame(nil, f.ID, wire.Errorf(wire.CodeBadRequest, "%v", err)))
 			continue
 		}
 		sem <- struct{}{}
@@ -126,7 +126,7 @@ func (s *Server) serveConn(c net.Conn) {
 		rctx := deadlines.get()
 		s.work.run(func() {
 			defer func() { <-sem; reqs.Done() }()
-			_ = fw.Send(AppendFrame(nil, fid, s.h(rctx, id, req)))
+			_ = fw.Send(wire.AppendFrame(nil, fid, s.h(rctx, id, req)))
 		})
 	}
 }
