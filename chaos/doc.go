@@ -1,6 +1,6 @@
-// Package chaos runs orderly clusters as real processes and injects
-// failures into them. Its Cluster is also the harness of the end-to-end
-// tests: nodes are started from built binaries on free loopback ports, and
-// killed with SIGKILL, paused with SIGSTOP, and restarted from their data
-// dirs.
+// Package chaos runs a Jepsen-style test of orderly: it starts a cluster
+// and a balancer (package harness), drives a workload (traffic) while
+// injecting faults (failpoint), heals everything, reads every record,
+// checks the history (validate, against model) and writes the report
+// (report). The split follows etcd's robustness tests.
 package chaos

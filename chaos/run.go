@@ -2,18 +2,22 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
+	"orderly/chaos/failpoint"
+	"orderly/chaos/model"
+	"orderly/chaos/report"
+	"orderly/chaos/traffic"
+	"orderly/chaos/validate"
 	"orderly/client"
+	"orderly/faults"
+	"orderly/harness"
 	"orderly/wire"
 )
 
@@ -27,8 +31,8 @@ type Options struct {
 	Nodes     int // default 3
 	Clients   int // default 6: half through the balancer, half to the nodes
 	Customers int // default 4: few, so that clients contend
-	// Load is the workload's profile: LoadNormal (default), LoadHigh, or
-	// LoadMixed (high load in the middle half of the run).
+	// Load is the workload's profile: traffic.LoadNormal (default), traffic.LoadHigh, or
+	// traffic.LoadMixed (high load in the middle half of the run).
 	Load string
 	// HighClients run back to back, without pauses, while the load is
 	// high, on customers of their own (default 48 clients on 256 customers).
@@ -56,50 +60,10 @@ type Options struct {
 	Logf        func(format string, args ...any)
 }
 
-// Report is the outcome of a run.
-type Report struct {
-	Seed     uint64        `json:"seed"`
-	Nemeses  []string      `json:"nemeses"`
-	Fault    string        `json:"test_fault,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
-	// Interrupted is how long the workload ran when the operator stopped
-	// it early (0: it ran its Duration).
-	Interrupted time.Duration `json:"interrupted_after_ns,omitempty"`
-	Ops         int           `json:"ops"`
-	Load        string        `json:"load"`
-	// PeakRate is the most operations completed per second over any ten
-	// seconds of the run; MeanRate over the whole run.
-	PeakRate float64        `json:"peak_ops_per_sec"`
-	MeanRate float64        `json:"mean_ops_per_sec"`
-	OpCounts map[string]int `json:"op_counts"`
-	Faults   []Fault        `json:"faults"`
-	Verdicts []Verdict      `json:"verdicts"`
-	// Outage per fault kind: from the fault's start to the first write
-	// acknowledged that was invoked after it, worst and median.
-	Outages map[string]Outage `json:"outages"`
-}
-
-// Outage summarises write outages after one kind of fault.
-type Outage struct {
-	Count  int           `json:"count"`
-	Median time.Duration `json:"median_ns"`
-	Worst  time.Duration `json:"worst_ns"`
-}
-
-// Pass reports whether every check passed.
-func (r *Report) Pass() bool {
-	for _, v := range r.Verdicts {
-		if !v.Pass {
-			return false
-		}
-	}
-	return len(r.Verdicts) > 0
-}
-
 // Run starts a cluster and a balancer in ReportDir, runs the workload
 // under the nemeses for Duration, heals everything, reads every customer's
 // final record, and checks the history. It stops everything it started.
-func Run(ctx context.Context, opt Options) (*Report, error) {
+func Run(ctx context.Context, opt Options) (*report.Report, error) {
 	if opt.Nodes == 0 {
 		opt.Nodes = 3
 	}
@@ -125,15 +89,15 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		opt.RecoverWithin = 20 * time.Second
 	}
 	if opt.Load == "" {
-		opt.Load = LoadNormal
+		opt.Load = traffic.LoadNormal
 	}
-	if !slices.Contains([]string{LoadNormal, LoadHigh, LoadMixed}, opt.Load) {
-		return nil, fmt.Errorf("load %q: want %s, %s or %s", opt.Load, LoadNormal, LoadHigh, LoadMixed)
+	if !slices.Contains([]string{traffic.LoadNormal, traffic.LoadHigh, traffic.LoadMixed}, opt.Load) {
+		return nil, fmt.Errorf("load %q: want %s, %s or %s", opt.Load, traffic.LoadNormal, traffic.LoadHigh, traffic.LoadMixed)
 	}
 	if opt.Docker {
 		for _, k := range opt.Nemeses {
-			if slices.Contains(LocalOnly, k) {
-				return nil, fmt.Errorf("nemesis %s: %w", k, errNotInDocker)
+			if slices.Contains(failpoint.LocalOnly, k) {
+				return nil, fmt.Errorf("nemesis %s: %w", k, failpoint.ErrNotInDocker)
 			}
 		}
 	}
@@ -154,7 +118,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if err := os.Remove(filepath.Join(opt.ReportDir, "linearizability.html")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("report dir: %w", err)
 	}
-	var t target
+	var t failpoint.Target
 	if opt.Docker {
 		d, stop, err := startDocker(ctx, opt)
 		if err != nil {
@@ -170,17 +134,19 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		defer stop()
 		t = l
 	}
-	opt.Logf("chaos: cluster up (%d nodes, balancer %s, docker %v), seed %d, nemeses %v", len(t.nodes()), t.balancer(), opt.Docker, opt.Seed, opt.Nemeses)
+	opt.Logf("chaos: cluster up (%d nodes, balancer %s, docker %v), seed %d, nemeses %v", len(t.Nodes()), t.Balancer(), opt.Docker, opt.Seed, opt.Nemeses)
 
 	start := time.Now()
-	w := newWorkload(opt, t.balancer(), t.legacyAddr(), t.clientAddrs(), start)
-	nem := &nemesis{t: t, kinds: opt.Nemeses, rng: rand.New(rand.NewPCG(opt.Seed, 0xfa17)), start: start, logf: opt.Logf,
-		recoverWithin: opt.RecoverWithin, skipHeal: opt.SkipHeal}
+	w := traffic.New(traffic.Config{Clients: opt.Clients, Customers: opt.Customers, HighClients: opt.HighClients,
+		HighCustomers: opt.HighCustomers, Load: opt.Load, Duration: opt.Duration, Seed: opt.Seed,
+		LBAddr: t.Balancer(), LegacyAddr: t.LegacyAddr(), NodeAddrs: t.ClientAddrs(), Start: start})
+	nem := failpoint.New(t, failpoint.Config{Kinds: opt.Nemeses, Seed: opt.Seed, Start: start, Logf: opt.Logf,
+		RecoverWithin: opt.RecoverWithin, SkipHeal: opt.SkipHeal})
 	runCtx, stop := context.WithTimeout(ctx, opt.Duration)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); w.run(runCtx) }()
-	go func() { defer wg.Done(); nem.run(runCtx) }()
+	go func() { defer wg.Done(); w.Run(runCtx) }()
+	go func() { defer wg.Done(); nem.Run(runCtx) }()
 	wg.Wait()
 	stop()
 	var interrupted time.Duration
@@ -189,27 +155,27 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		opt.Logf("chaos: interrupted after %v; healing, checking the history so far, tearing down", interrupted.Round(time.Second))
 	}
 
-	if err := t.healAll(); err != nil {
+	if err := t.HealAll(); err != nil {
 		return nil, err
 	}
 	// ctx may have ended early (the operator interrupted the run): the
 	// history so far is still worth checking.
-	finalWrite := lastWrite(context.WithoutCancel(ctx), t.clientAddrs(), opt.RecoverWithin)
-	final, err := finalReads(context.WithoutCancel(ctx), t.clientAddrs(), w)
+	finalWrite := lastWrite(context.WithoutCancel(ctx), t.ClientAddrs(), opt.RecoverWithin)
+	final, err := finalReads(context.WithoutCancel(ctx), t.ClientAddrs(), w)
 	if err != nil {
 		return nil, err
 	}
-	ops := w.hist.all()
-	rep := &Report{Seed: opt.Seed, Nemeses: opt.Nemeses, Fault: opt.Fault, Duration: opt.Duration, Interrupted: interrupted, Ops: len(ops),
-		OpCounts: countOps(ops), Faults: nem.faults, Outages: outages(ops, nem.faults), Load: opt.Load}
-	rep.PeakRate, rep.MeanRate = rates(ops, opt.Duration)
-	lost, dup := checkCounts(ops, final, w.doubleApply)
-	rep.Verdicts = []Verdict{
-		checkLinearizable(ops, 2*time.Minute, filepath.Join(opt.ReportDir, "linearizability.html")),
-		lost, dup, checkSessions(ops),
-		checkProgress(ops, nem.faults, opt, finalWrite),
+	ops, faults := w.Ops(), nem.Faults()
+	rep := &report.Report{Seed: opt.Seed, Nemeses: opt.Nemeses, Fault: opt.Fault, Duration: opt.Duration, Interrupted: interrupted, Ops: len(ops),
+		OpCounts: report.CountOps(ops), Faults: faults, Outages: report.Outages(ops, faults), Load: opt.Load}
+	rep.PeakRate, rep.MeanRate = report.Rates(ops, opt.Duration)
+	lost, dup := validate.Counts(ops, final, w.DoubleApply())
+	rep.Verdicts = []validate.Verdict{
+		validate.Linearizable(ops, 2*time.Minute, filepath.Join(opt.ReportDir, "linearizability.html")),
+		lost, dup, validate.Sessions(ops),
+		validate.Progress(ops, faults, validate.Bounds{MinOrders: opt.MinOrders, MinReads: opt.MinReads, RecoverWithin: opt.RecoverWithin}, finalWrite),
 	}
-	if err := writeReport(opt.ReportDir, rep, ops); err != nil {
+	if err := report.Write(opt.ReportDir, rep, ops); err != nil {
 		return rep, err
 	}
 	return rep, nil
@@ -217,11 +183,11 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 
 // startLocal starts nodes (each in a network namespace when partitions
 // are wanted) and a balancer; stop tears all of it down.
-func startLocal(ctx context.Context, opt Options) (*localTarget, func(), error) {
-	var net *Net
-	if slices.Contains(opt.Nemeses, Partition) {
+func startLocal(ctx context.Context, opt Options) (failpoint.Target, func(), error) {
+	var net *harness.Net
+	if slices.Contains(opt.Nemeses, failpoint.Partition) {
 		var err error
-		if net, err = NewNet(opt.Nodes); err != nil {
+		if net, err = harness.NewNet(opt.Nodes); err != nil {
 			return nil, nil, fmt.Errorf("nemesis partition: %w", err)
 		}
 	}
@@ -237,14 +203,14 @@ func startLocal(ctx context.Context, opt Options) (*localTarget, func(), error) 
 		closeNet()
 		return nil, nil, fmt.Errorf("clear %s: %w", dir, err)
 	}
-	cfg := ClusterConfig{Orderd: filepath.Join(opt.BinDir, "orderd"), Dir: dir, Nodes: opt.Nodes, Net: net}
-	if slices.Contains(opt.Nemeses, DiskFull) {
+	cfg := harness.ClusterConfig{Orderd: filepath.Join(opt.BinDir, "orderd"), Dir: dir, Nodes: opt.Nodes, Net: net}
+	if slices.Contains(opt.Nemeses, failpoint.DiskFull) {
 		cfg.DataDirSize = diskFullSize
 	}
 	if opt.Fault != "" {
-		cfg.Env = []string{"ORDERLY_TEST_FAULT=" + opt.Fault}
+		cfg.Env = []string{faults.EnvVar + "=" + opt.Fault}
 	}
-	c, err := StartCluster(cfg)
+	c, err := harness.StartCluster(cfg)
 	if err != nil {
 		closeNet()
 		return nil, nil, err
@@ -262,17 +228,17 @@ func startLocal(ctx context.Context, opt Options) (*localTarget, func(), error) 
 		stop()
 		return nil, nil, err
 	}
-	return &localTarget{c: c, net: net, lb: lb}, stop, nil
+	return failpoint.Local(c, net, lb), stop, nil
 }
 
 // startDocker starts a compose project of opt.ComposeFile with opt.Image;
 // stop removes its containers, network and volumes.
-func startDocker(ctx context.Context, opt Options) (*dockerTarget, func(), error) {
+func startDocker(ctx context.Context, opt Options) (failpoint.Target, func(), error) {
 	var env []string
 	if opt.Fault != "" {
-		env = append(env, "ORDERLY_TEST_FAULT="+opt.Fault)
+		env = append(env, faults.EnvVar+"="+opt.Fault)
 	}
-	c, err := NewCompose(opt.ComposeFile, opt.Image, env...)
+	c, err := harness.NewCompose(opt.ComposeFile, opt.Image, env...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("chaos --docker: %w", err)
 	}
@@ -288,94 +254,34 @@ func startDocker(ctx context.Context, opt Options) (*dockerTarget, func(), error
 		stop()
 		return nil, nil, err
 	}
-	return &dockerTarget{c: c}, stop, nil
+	return failpoint.Docker(c), stop, nil
 }
 
-// healAll resumes paused nodes, restarts dead ones, heals the network and
-// waits for a leader.
-func healAll(c *Cluster, net *Net) error {
-	for _, n := range c.Nodes {
-		if n.Running() {
-			n.Signal(syscall.SIGCONT) //nolint:errcheck // may not be paused
-		} else if err := c.Start(n); err != nil {
-			return err
-		}
-		if net != nil {
-			if err := net.Heal(n.Index); err != nil {
-				return err
-			}
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err := c.WaitLeader(ctx)
-	return err
-}
+// finalReader is the client id of the final reads in the history; no
+// workload client has it.
+const finalReader = 1 << 20
 
 // finalReads reads every customer linearizably once the cluster is whole,
 // adds the reads to the history and returns the counts.
-func finalReads(ctx context.Context, addrs []string, w *workload) (map[int32]uint64, error) {
+func finalReads(ctx context.Context, addrs []string, w *traffic.Workload) (map[int32]uint64, error) {
 	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
 	out := map[int32]uint64{}
-	for cust := range int32(w.allCustomers()) {
-		op := Op{Client: w.clients, Via: "nodes", Kind: OpRead, Consistency: wire.Linearizable, Customer: cust, Call: w.since()}
+	for cust := range int32(w.AllCustomers()) {
+		op := model.Op{Client: finalReader, Via: model.ViaNodes, Kind: model.OpRead, Consistency: wire.Linearizable, Customer: cust, Call: w.Since()}
 		r, err := cl.Get(ctx, cust, wire.Linearizable)
 		if err != nil {
 			return nil, fmt.Errorf("final read of customer %d: %w", cust, err)
 		}
-		op.Return, op.Outcome = w.since(), OK
+		op.Return, op.Outcome = w.Since(), model.OK
 		op.Count, op.Last, op.Index = r.OrderCount, r.LastOrder, r.ReadIndex
-		w.hist.add(op)
+		w.Record(op)
 		out[cust] = r.OrderCount
 	}
 	return out, nil
-}
-
-func countOps(ops []Op) map[string]int {
-	m := map[string]int{}
-	for _, op := range ops {
-		k := string(op.Kind)
-		if op.Kind == OpRead {
-			k = op.Consistency.String() + " read"
-		}
-		if op.Via == ViaSeed {
-			k = "seed-port " + k
-		}
-		m[k+" "+string(op.Outcome)]++
-	}
-	return m
-}
-
-// outages measures, for each fault, the time from its start to the first
-// acknowledged write invoked after it began.
-func outages(ops []Op, faults []Fault) map[string]Outage {
-	per := map[string][]time.Duration{}
-	for _, f := range faults {
-		if first := firstAckAfter(ops, f.Start); first >= 0 {
-			per[f.Kind] = append(per[f.Kind], first-f.Start)
-		}
-	}
-	out := map[string]Outage{}
-	for k, ds := range per {
-		slices.Sort(ds)
-		out[k] = Outage{Count: len(ds), Median: ds[len(ds)/2], Worst: ds[len(ds)-1]}
-	}
-	return out
-}
-
-func writeJSONFile(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // ErrChecksFailed is returned (wrapped) by callers when a run's checks fail.

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"orderly/chaos"
+	"orderly/internal/freeport"
 	"orderly/wire"
 )
 
@@ -171,8 +171,8 @@ func TestForeignDataDirRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	orderd := filepath.Join(bin, "orderd")
-	raftAddr, _ := chaos.FreePort("127.0.0.1")
-	clientAddr, _ := chaos.FreePort("127.0.0.1")
+	raftAddr, _ := freeport.Addr("127.0.0.1")
+	clientAddr, _ := freeport.Addr("127.0.0.1")
 	cases := []struct {
 		name, id, peers, want string
 	}{

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"orderly/chaos"
+	"orderly/harness"
 	"orderly/wire"
 )
 
@@ -18,7 +18,7 @@ func lbStats(t *testing.T, addr string) map[string]uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := chaos.Status(ctx, addr)
+	s, err := harness.Status(ctx, addr)
 	if err != nil {
 		t.Fatalf("balancer status: %v", err)
 	}
@@ -248,7 +248,7 @@ func TestBalancerPausedNode(t *testing.T) {
 	c := startCluster(t)
 	b := startBalancer(t, c)
 	leader := mustLeader(t, c)
-	var paused *chaos.Node
+	var paused *harness.Node
 	for _, n := range c.Nodes {
 		if n != leader {
 			paused = n

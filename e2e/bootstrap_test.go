@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"orderly/chaos"
+	"orderly/harness"
 	"orderly/wire"
 )
 
@@ -21,7 +21,7 @@ const notBootstrapping = "not bootstrapping: the cluster exists"
 // its usual flags, --peers included: a replaced disk, or `docker compose
 // up` after a volume was lost. It returns once the node has logged that it
 // will not bootstrap.
-func restartEmpty(t *testing.T, c *chaos.Cluster, n *chaos.Node) {
+func restartEmpty(t *testing.T, c *harness.Cluster, n *harness.Node) {
 	t.Helper()
 	if err := n.Kill(); err != nil {
 		t.Fatal(err)
@@ -30,7 +30,7 @@ func restartEmpty(t *testing.T, c *chaos.Cluster, n *chaos.Node) {
 }
 
 // restartEmptyStopped is restartEmpty for a node already stopped.
-func restartEmptyStopped(t *testing.T, c *chaos.Cluster, n *chaos.Node) {
+func restartEmptyStopped(t *testing.T, c *harness.Cluster, n *harness.Node) {
 	t.Helper()
 	before := logCount(t, n.LogPath, notBootstrapping)
 	if err := os.RemoveAll(n.DataDir); err != nil {
@@ -64,7 +64,7 @@ func TestWipedNodeRejoinsWithoutBootstrapping(t *testing.T) {
 		mustOrderctl(t, addrs, "order", "--customer", "4", "--number", strconv.Itoa(k), "--type", "regular")
 	}
 	leader := mustLeader(t, c)
-	var follower *chaos.Node
+	var follower *harness.Node
 	for _, n := range c.Nodes {
 		if n != leader {
 			follower = n
@@ -92,7 +92,7 @@ func TestWipedNodeRejoinsWithoutBootstrapping(t *testing.T) {
 func TestLostDiskDoesNotVote(t *testing.T) {
 	c := startCluster(t)
 	leader := mustLeader(t, c)
-	var synced, lagging *chaos.Node
+	var synced, lagging *harness.Node
 	for _, n := range c.Nodes {
 		switch {
 		case n == leader:
@@ -112,7 +112,7 @@ func TestLostDiskDoesNotVote(t *testing.T) {
 		}
 	}()
 	mustOrders(t, []string{leader.ClientAddr}, 6, 20)
-	for _, n := range []*chaos.Node{leader, synced} {
+	for _, n := range []*harness.Node{leader, synced} {
 		if err := n.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -126,8 +126,8 @@ func TestLostDiskDoesNotVote(t *testing.T) {
 	// Several election timeouts: with its vote, the lagging node would
 	// lead within a second or two.
 	time.Sleep(5 * time.Second)
-	for _, n := range []*chaos.Node{synced, lagging} {
-		st, err := chaos.Status(context.Background(), n.ClientAddr)
+	for _, n := range []*harness.Node{synced, lagging} {
+		st, err := harness.Status(context.Background(), n.ClientAddr)
 		if err != nil {
 			t.Fatalf("status of %s: %v", n.ID, err)
 		}

@@ -9,13 +9,17 @@ import (
 	"time"
 
 	"orderly/chaos"
+	"orderly/chaos/failpoint"
+	"orderly/chaos/report"
+	"orderly/chaos/traffic"
+	"orderly/chaos/validate"
 	"orderly/faults"
 )
 
 // progressCheck is the name of chaos's verdict on work done.
 const progressCheck = "progress: work done, and after every fault"
 
-func runChaos(t *testing.T, opt chaos.Options) *chaos.Report {
+func runChaos(t *testing.T, opt chaos.Options) *report.Report {
 	t.Helper()
 	opt.BinDir = bin
 	opt.ReportDir = filepath.Join(t.TempDir(), "report")
@@ -34,10 +38,10 @@ func runChaos(t *testing.T, opt chaos.Options) *chaos.Report {
 // every nemesis injected at least once, high load in the middle half.
 // Every check must pass.
 func TestChaosShort(t *testing.T) {
-	kinds := chaos.AllNemeses
-	rep := runChaos(t, chaos.Options{Duration: 100 * time.Second, Seed: 20261201, Nemeses: kinds, Load: chaos.LoadMixed})
+	kinds := failpoint.AllNemeses
+	rep := runChaos(t, chaos.Options{Duration: 100 * time.Second, Seed: 20261201, Nemeses: kinds, Load: traffic.LoadMixed})
 	for _, k := range kinds {
-		if !slices.ContainsFunc(rep.Faults, func(f chaos.Fault) bool { return f.Kind == k && f.Err == "" }) {
+		if !slices.ContainsFunc(rep.Faults, func(f failpoint.Fault) bool { return f.Kind == k && f.Err == "" }) {
 			t.Errorf("nemesis %s was never injected", k)
 		}
 	}
@@ -64,12 +68,12 @@ func TestChaosCheckerCatchesFaults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.fault, func(t *testing.T) {
-			opt := chaos.Options{Duration: 12 * time.Second, Seed: 3, Nemeses: []string{chaos.Partition}, Fault: tc.fault}
+			opt := chaos.Options{Duration: 12 * time.Second, Seed: 3, Nemeses: []string{failpoint.Partition}, Fault: tc.fault}
 			if tc.fault == "never-heal" {
-				opt.Fault, opt.SkipHeal, opt.Nemeses, opt.RecoverWithin = "", true, []string{chaos.KillAny}, 3*time.Second
+				opt.Fault, opt.SkipHeal, opt.Nemeses, opt.RecoverWithin = "", true, []string{failpoint.KillAny}, 3*time.Second
 			}
 			rep := runChaos(t, opt)
-			i := slices.IndexFunc(rep.Verdicts, func(v chaos.Verdict) bool { return v.Name == tc.check })
+			i := slices.IndexFunc(rep.Verdicts, func(v validate.Verdict) bool { return v.Name == tc.check })
 			if i < 0 {
 				t.Fatalf("no verdict named %q", tc.check)
 			}

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"orderly/chaos"
+	"orderly/chaos/failpoint"
 	"orderly/client"
+	"orderly/harness"
 	"orderly/wire"
 )
 
@@ -21,7 +23,7 @@ var composeFile = filepath.Join("..", "deploy", "compose.yaml")
 // shows it too, when Docker cannot be used here.
 func dockerOrSkip(t *testing.T) {
 	t.Helper()
-	if err := chaos.DockerAvailable(); err != nil {
+	if err := harness.DockerAvailable(); err != nil {
 		msg := fmt.Sprintf("SKIPPED %s: %v", t.Name(), err)
 		fmt.Fprintln(os.Stderr, msg)
 		t.Skip(msg)
@@ -56,7 +58,7 @@ func buildImage(t *testing.T, ctx context.Context) string {
 type dockerEnv struct {
 	t     *testing.T
 	ctx   context.Context
-	c     *chaos.Compose
+	c     *harness.Compose
 	cl    *client.Client
 	acked map[int32]uint64
 }
@@ -128,7 +130,7 @@ func (d *dockerEnv) waitCaughtUp(service, leader string) {
 func startDockerEnv(t *testing.T, ctx context.Context) *dockerEnv {
 	t.Helper()
 	image := buildImage(t, ctx)
-	c, err := chaos.NewCompose(composeFile, image)
+	c, err := harness.NewCompose(composeFile, image)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +251,7 @@ func TestDockerRecoverFromLostQuorum(t *testing.T) {
 		waitFor(t, 30*time.Second, id+" to come up empty and wait", func() bool {
 			sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
 			defer scancel()
-			st, err := chaos.Status(sctx, c.ClientAddr(id))
+			st, err := harness.Status(sctx, c.ClientAddr(id))
 			return err == nil && st.Term == 0 && st.LastIndex == 0
 		})
 	}
@@ -280,7 +282,7 @@ func TestChaosDocker(t *testing.T) {
 	defer cancel()
 	image := buildImage(t, ctx)
 	rep := runChaos(t, chaos.Options{Docker: true, ComposeFile: composeFile, Image: image, Duration: 40 * time.Second,
-		Seed: 7, Nemeses: []string{chaos.KillLeader, chaos.Pause, chaos.Partition, chaos.Wipe}})
+		Seed: 7, Nemeses: []string{failpoint.KillLeader, failpoint.Pause, failpoint.Partition, failpoint.Wipe}})
 	// Docker is slower to kill, pause and cut than signals and iptables:
 	// a quiet spell, a fault and its heal take 6-12 s here.
 	if len(rep.Faults) < 2 {

@@ -4,8 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"orderly/chaos"
 	"orderly/faults"
+	"orderly/harness"
 	"orderly/wire"
 )
 
@@ -19,7 +19,7 @@ func TestDefaultBuildHasNoFaultSwitch(t *testing.T) {
 		broken    bool
 	}{{"default build", prodBin, false}, {"faults build", bin, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := chaos.StartCluster(chaos.ClusterConfig{Orderd: filepath.Join(tc.bin, "orderd"), Dir: t.TempDir(),
+			c, err := harness.StartCluster(harness.ClusterConfig{Orderd: filepath.Join(tc.bin, "orderd"), Dir: t.TempDir(),
 				Env: []string{faults.EnvVar + "=" + faults.LoseOrders}})
 			if err != nil {
 				t.Fatal(err)

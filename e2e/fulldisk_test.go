@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"orderly/chaos"
+	"orderly/harness"
 	"orderly/wire"
 )
 
@@ -28,7 +28,7 @@ func TestFullDiskLosesNothing(t *testing.T) {
 		fmt.Fprintln(os.Stderr, msg)
 		t.Skip(msg)
 	}
-	c, err := chaos.StartCluster(chaos.ClusterConfig{Orderd: filepath.Join(bin, "orderd"), Dir: dir})
+	c, err := harness.StartCluster(harness.ClusterConfig{Orderd: filepath.Join(bin, "orderd"), Dir: dir})
 	if err != nil {
 		exec.Command("umount", n1).Run()
 		t.Fatal(err)

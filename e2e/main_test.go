@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"orderly/chaos"
 	"orderly/client"
+	"orderly/harness"
 	"orderly/wire"
 )
 
@@ -43,10 +43,10 @@ func TestMain(m *testing.M) {
 
 // startCluster starts a 3-node cluster that the test stops at its end, and
 // waits for a leader.
-func startCluster(t *testing.T, extra ...string) *chaos.Cluster {
+func startCluster(t *testing.T, extra ...string) *harness.Cluster {
 	t.Helper()
 	dir := t.TempDir()
-	c, err := chaos.StartCluster(chaos.ClusterConfig{Orderd: filepath.Join(bin, "orderd"), Dir: dir, Extra: extra})
+	c, err := harness.StartCluster(harness.ClusterConfig{Orderd: filepath.Join(bin, "orderd"), Dir: dir, Extra: extra})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func startCluster(t *testing.T, extra ...string) *chaos.Cluster {
 
 // startBalancer starts orderlb in front of c; startCluster's cleanup
 // stops it.
-func startBalancer(t *testing.T, c *chaos.Cluster, extra ...string) *chaos.Balancer {
+func startBalancer(t *testing.T, c *harness.Cluster, extra ...string) *harness.Balancer {
 	t.Helper()
 	b, err := c.StartBalancer(filepath.Join(bin, "orderlb"), extra...)
 	if err != nil {
@@ -89,7 +89,7 @@ func tail(b []byte, n int) []byte {
 	return b
 }
 
-func mustLeader(t *testing.T, c *chaos.Cluster) *chaos.Node {
+func mustLeader(t *testing.T, c *harness.Cluster) *harness.Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"orderly/chaos"
+	"orderly/internal/freeport"
 	"orderly/wire"
 )
 
@@ -55,8 +55,8 @@ func memberIDs(t *testing.T, addrs []string) []string {
 // added, and adds it through orderctl; it returns the node's client address.
 func addEmptyNode(t *testing.T, addrs []string, id string) string {
 	t.Helper()
-	raftAddr, _ := chaos.FreePort("127.0.0.1")
-	clientAddr, _ := chaos.FreePort("127.0.0.1")
+	raftAddr, _ := freeport.Addr("127.0.0.1")
+	clientAddr, _ := freeport.Addr("127.0.0.1")
 	node := exec.Command(filepath.Join(bin, "orderd"), "--id", id, "--data-dir", filepath.Join(t.TempDir(), id),
 		"--raft-addr", raftAddr, "--client-addr", clientAddr)
 	if err := node.Start(); err != nil {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"orderly/chaos"
+	"orderly/harness"
 	"orderly/wire"
 )
 
@@ -29,12 +29,12 @@ func TestRecoverFromLostQuorum(t *testing.T) {
 	c := startCluster(t)
 	mustOrders(t, c.Addrs(), 9, 30)
 	n1, n2, n3 := c.Node("n1"), c.Node("n2"), c.Node("n3")
-	for _, n := range []*chaos.Node{n1, n2, n3} {
+	for _, n := range []*harness.Node{n1, n2, n3} {
 		if err := n.Kill(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range []*chaos.Node{n2, n3} {
+	for _, n := range []*harness.Node{n2, n3} {
 		if err := os.RemoveAll(n.DataDir); err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestRecoverFromLostQuorum(t *testing.T) {
 	waitFor(t, 20*time.Second, "n1 to lead alone", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		st, err := chaos.Status(ctx, n1.ClientAddr)
+		st, err := harness.Status(ctx, n1.ClientAddr)
 		return err == nil && st.Role == "leader"
 	})
 	// Recovering a running node fails rather than waiting on its lock.
@@ -84,11 +84,11 @@ func TestRecoverFromLostQuorum(t *testing.T) {
 	// once added.
 	restartEmptyStopped(t, c, n2)
 	restartEmptyStopped(t, c, n3)
-	if st, err := chaos.Status(context.Background(), n1.ClientAddr); err != nil || st.Role != "leader" {
+	if st, err := harness.Status(context.Background(), n1.ClientAddr); err != nil || st.Role != "leader" {
 		t.Fatalf("n1 after the lost nodes came back: %+v, %v; want it still leading", st, err)
 	}
-	for _, n := range []*chaos.Node{n2, n3} {
-		if st, err := chaos.Status(context.Background(), n.ClientAddr); err != nil || st.Term != 0 || st.LastIndex != 0 {
+	for _, n := range []*harness.Node{n2, n3} {
+		if st, err := harness.Status(context.Background(), n.ClientAddr); err != nil || st.Term != 0 || st.LastIndex != 0 {
 			t.Fatalf("%s before it is added: %+v, %v; want no Raft state (term 0, empty log)", n.ID, st, err)
 		}
 		// It has nothing to read, and says so rather than answer with an
@@ -97,10 +97,10 @@ func TestRecoverFromLostQuorum(t *testing.T) {
 			t.Fatalf("stale read on %s before it is added: err %v, output %q; want Unavailable", n.ID, err, out)
 		}
 	}
-	for _, n := range []*chaos.Node{n2, n3} {
+	for _, n := range []*harness.Node{n2, n3} {
 		mustOrderctl(t, []string{n1.ClientAddr}, "members", "add", "--id", n.ID, "--raft-addr", n.RaftAddr)
 	}
-	for _, n := range []*chaos.Node{n2, n3} {
+	for _, n := range []*harness.Node{n2, n3} {
 		waitFor(t, 30*time.Second, n.ID+" to catch up", func() bool {
 			out, err := orderctl(t, []string{n.ClientAddr}, "--json", "get", "--customer", "9", "--consistency", "stale")
 			return err == nil && strings.Contains(out, `"order_count": 31`)

@@ -7,18 +7,18 @@ import (
 	"testing"
 	"time"
 
-	"orderly/chaos"
 	"orderly/faults"
+	"orderly/harness"
 	"orderly/wire"
 )
 
 // startMixed starts n1 and n2 as faults builds (command version 2) whose
 // leader proposes a version-2 command twice a second (fault), and n3 as a
 // release build (version 1); n1 or n2 leads.
-func startMixed(t *testing.T, fault string) (*chaos.Cluster, *chaos.Node) {
+func startMixed(t *testing.T, fault string) (*harness.Cluster, *harness.Node) {
 	t.Helper()
-	c, err := chaos.StartCluster(chaos.ClusterConfig{Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir(),
-		NodeSetup: func(n *chaos.Node) {
+	c, err := harness.StartCluster(harness.ClusterConfig{Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir(),
+		NodeSetup: func(n *harness.Node) {
 			if n.ID == "n3" {
 				n.Orderd = filepath.Join(prodBin, "orderd")
 				return
@@ -53,7 +53,7 @@ func startMixed(t *testing.T, fault string) (*chaos.Cluster, *chaos.Node) {
 func testMarks(addr string) int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	st, err := chaos.Status(ctx, addr)
+	st, err := harness.Status(ctx, addr)
 	if err != nil {
 		return -1
 	}

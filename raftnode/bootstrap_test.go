@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
-	"orderly/chaos"
+	"orderly/internal/freeport"
 )
 
 func TestDecideBootstrap(t *testing.T) {
@@ -45,7 +45,7 @@ func TestTermProber(t *testing.T) {
 	tc := newTestCluster(t)
 	leader := tc.leader()
 	term := leader.raft.CurrentTerm()
-	dead, err := chaos.FreePort("127.0.0.1")
+	dead, err := freeport.Addr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"orderly/chaos"
+	"orderly/internal/freeport"
 	"orderly/wire"
 )
 
@@ -29,11 +29,11 @@ func newTestCluster(t *testing.T) *testCluster {
 	tc := &testCluster{t: t}
 	var peers []Peer
 	for i := 1; i <= 3; i++ {
-		raftAddr, err := chaos.FreePort("127.0.0.1")
+		raftAddr, err := freeport.Addr("127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		clientAddr, err := chaos.FreePort("127.0.0.1")
+		clientAddr, err := freeport.Addr("127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"orderly/chaos"
+	"orderly/harness"
 	"orderly/loadgen"
 	"orderly/wire"
 )
@@ -75,12 +75,12 @@ func scenarios(d time.Duration) []scenario {
 
 // env is a running cluster with its balancer.
 type env struct {
-	c  *chaos.Cluster
-	lb *chaos.Balancer
+	c  *harness.Cluster
+	lb *harness.Balancer
 }
 
 func start(binDir, dir string, experts int) (*env, error) {
-	c, err := chaos.StartCluster(chaos.ClusterConfig{Orderd: filepath.Join(binDir, "orderd"), Dir: dir, Experts: experts})
+	c, err := harness.StartCluster(harness.ClusterConfig{Orderd: filepath.Join(binDir, "orderd"), Dir: dir, Experts: experts})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"orderly/chaos"
+	"orderly/chaos/failpoint"
+	"orderly/chaos/traffic"
 	"orderly/client"
 	"orderly/faults"
 )
@@ -26,8 +28,8 @@ func runChaos(ctx context.Context, g *globals, _ *client.Client, args []string) 
 	report := fs.String("report", "chaos-report", "directory for the summary, chart, history (and porcupine's HTML on a failure)")
 	dur := fs.Duration("duration", 2*time.Minute, "length of the workload under faults")
 	seed := fs.Uint64("seed", 0, "seed of the fault schedule and workload (0: random, printed)")
-	nem := fs.String("nemesis", "all", "faults, comma-separated, or all: "+strings.Join(chaos.AllNemeses, ", "))
-	load := fs.String("load", chaos.LoadNormal, "workload: normal (~1,000 ops/s), high (48 more clients back to back) or mixed (high in the middle half)")
+	nem := fs.String("nemesis", "all", "faults, comma-separated, or all: "+strings.Join(failpoint.AllNemeses, ", "))
+	load := fs.String("load", traffic.LoadNormal, "workload: normal (~1,000 ops/s), high (48 more clients back to back) or mixed (high in the middle half)")
 	nodes := fs.Int("nodes", 3, "cluster size")
 	clients := fs.Int("clients", 6, "concurrent clients (half through the balancer)")
 	customers := fs.Int("customers", 4, "customers the clients contend on")
@@ -37,7 +39,7 @@ func runChaos(ctx context.Context, g *globals, _ *client.Client, args []string) 
 	if err := parseSub(fs, args); err != nil {
 		return err
 	}
-	kinds, err := chaos.ParseNemeses(*nem)
+	kinds, err := failpoint.ParseNemeses(*nem)
 	if err != nil {
 		return err
 	}

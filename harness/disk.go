@@ -1,4 +1,4 @@
-package chaos
+package harness
 
 import (
 	"errors"
@@ -82,4 +82,25 @@ func emptyDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// FillDisk fills the filesystem under the node's data dir (a tmpfs of
+// ClusterConfig.DataDirSize).
+func (n *Node) FillDisk() error {
+	if !n.mounted {
+		return errors.New("filling a disk needs the data dirs on tmpfs (ClusterConfig.DataDirSize)")
+	}
+	return fillDisk(n.DataDir)
+}
+
+// FreeDisk removes what FillDisk wrote.
+func (n *Node) FreeDisk() error { return freeDisk(n.DataDir) }
+
+// Wipe SIGKILLs the node and deletes its data (a lost disk); the data dir
+// itself stays, as it may be a mount point.
+func (n *Node) Wipe() error {
+	if err := n.Kill(); err != nil {
+		return err
+	}
+	return emptyDir(n.DataDir)
 }

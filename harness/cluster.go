@@ -1,4 +1,4 @@
-package chaos
+package harness
 
 import (
 	"context"
@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
+	"orderly/internal/freeport"
 	"orderly/wire"
 )
 
@@ -120,10 +122,10 @@ func nodeAddrs(cfg ClusterConfig, i int) (raftAddr, clientAddr string, err error
 		ip := cfg.Net.IP(i)
 		return fmt.Sprintf("%s:%d", ip, RaftPort), fmt.Sprintf("%s:%d", ip, ClientPort), nil
 	}
-	if raftAddr, err = FreePort(cfg.Host); err != nil {
+	if raftAddr, err = freeport.Addr(cfg.Host); err != nil {
 		return "", "", err
 	}
-	clientAddr, err = FreePort(cfg.Host)
+	clientAddr, err = freeport.Addr(cfg.Host)
 	return raftAddr, clientAddr, err
 }
 
@@ -233,4 +235,25 @@ func (c *Cluster) leader(ctx context.Context) *Node {
 		}
 	}
 	return nil
+}
+
+// HealAll resumes paused nodes, restarts dead ones, heals net (if any)
+// and waits for a leader.
+func (c *Cluster) HealAll(net *Net) error {
+	for _, n := range c.Nodes {
+		if n.Running() {
+			n.Signal(syscall.SIGCONT) //nolint:errcheck // may not be paused
+		} else if err := c.Start(n); err != nil {
+			return err
+		}
+		if net != nil {
+			if err := net.Heal(n.Index); err != nil {
+				return err
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.WaitLeader(ctx)
+	return err
 }

@@ -1,4 +1,4 @@
-package chaos
+package harness
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"orderly/internal/freeport"
 	"orderly/wire"
 )
 
@@ -59,11 +60,11 @@ func NewCompose(file, image string, env ...string) (*Compose, error) {
 		return nil, err
 	}
 	c := &Compose{Project: fmt.Sprintf("orderly%x", b), Net: fmt.Sprintf("10.215.%d", int(b[0])%250+1)}
-	lb, err := FreePort("127.0.0.1")
+	lb, err := freeport.Addr("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
-	legacy, err := FreePort("127.0.0.1")
+	legacy, err := freeport.Addr("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
-package chaos
+package harness
 
 import (
+	"orderly/internal/freeport"
+
 	"context"
 	"fmt"
 	"path/filepath"
@@ -18,11 +20,11 @@ type Balancer struct {
 // StartBalancer starts orderlb on free ports in front of every node of c,
 // and waits until it knows the leader.
 func (c *Cluster) StartBalancer(orderlb string, extra ...string) (*Balancer, error) {
-	addr, err := FreePort(c.cfg.Host)
+	addr, err := freeport.Addr(c.cfg.Host)
 	if err != nil {
 		return nil, err
 	}
-	legacy, err := FreePort(c.cfg.Host)
+	legacy, err := freeport.Addr(c.cfg.Host)
 	if err != nil {
 		return nil, err
 	}

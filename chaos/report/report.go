@@ -1,6 +1,7 @@
-package chaos
+package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,12 +11,55 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"orderly/chaos/failpoint"
+	"orderly/chaos/model"
+	"orderly/chaos/validate"
 	"orderly/loadgen"
 )
 
-// writeReport writes summary.md, summary.json, history.json and
+// Report is the outcome of a run.
+type Report struct {
+	Seed     uint64        `json:"seed"`
+	Nemeses  []string      `json:"nemeses"`
+	Fault    string        `json:"test_fault,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+	// Interrupted is how long the workload ran when the operator stopped
+	// it early (0: it ran its Duration).
+	Interrupted time.Duration `json:"interrupted_after_ns,omitempty"`
+	Ops         int           `json:"ops"`
+	Load        string        `json:"load"`
+	// PeakRate is the most operations completed per second over any ten
+	// seconds of the run; MeanRate over the whole run.
+	PeakRate float64            `json:"peak_ops_per_sec"`
+	MeanRate float64            `json:"mean_ops_per_sec"`
+	OpCounts map[string]int     `json:"op_counts"`
+	Faults   []failpoint.Fault  `json:"faults"`
+	Verdicts []validate.Verdict `json:"verdicts"`
+	// Outage per fault kind: from the fault's start to the first write
+	// acknowledged that was invoked after it, worst and median.
+	Outages map[string]Outage `json:"outages"`
+}
+
+// Outage summarises write outages after one kind of fault.
+type Outage struct {
+	Count  int           `json:"count"`
+	Median time.Duration `json:"median_ns"`
+	Worst  time.Duration `json:"worst_ns"`
+}
+
+// Pass reports whether every check passed.
+func (r *Report) Pass() bool {
+	for _, v := range r.Verdicts {
+		if !v.Pass {
+			return false
+		}
+	}
+	return len(r.Verdicts) > 0
+}
+
+// Write writes summary.md, summary.json, history.json and
 // timeline.png (throughput and latency per second, faults marked).
-func writeReport(dir string, r *Report, ops []Op) error {
+func Write(dir string, r *Report, ops []model.Op) error {
 	if err := writeJSONFile(filepath.Join(dir, "summary.json"), r); err != nil {
 		return err
 	}
@@ -33,9 +77,9 @@ func writeReport(dir string, r *Report, ops []Op) error {
 	return os.WriteFile(filepath.Join(dir, "summary.md"), []byte(r.Markdown()), 0o644)
 }
 
-// rates are the peak (over ten seconds) and mean operations per second
+// Rates are the peak (over ten seconds) and mean operations per second
 // completed during the run.
-func rates(ops []Op, until time.Duration) (peak, mean float64) {
+func Rates(ops []model.Op, until time.Duration) (peak, mean float64) {
 	per := make([]int, int(until/time.Second)+1)
 	n := 0
 	for _, op := range ops {
@@ -56,7 +100,7 @@ func rates(ops []Op, until time.Duration) (peak, mean float64) {
 
 // timeline buckets acknowledged operations by the second they completed,
 // up to the end of the run (the final reads after healing are left out).
-func timeline(ops []Op, until time.Duration) []loadgen.Second {
+func timeline(ops []model.Op, until time.Duration) []loadgen.Second {
 	var hs []*hdrhistogram.Histogram
 	var errs []int64
 	for _, op := range ops {
@@ -68,7 +112,7 @@ func timeline(ops []Op, until time.Duration) []loadgen.Second {
 			hs = append(hs, hdrhistogram.New(1, int64(2*time.Minute/time.Microsecond), 3))
 			errs = append(errs, 0)
 		}
-		if op.Outcome != OK {
+		if op.Outcome != model.OK {
 			errs[s]++
 			continue
 		}
@@ -137,4 +181,48 @@ func (r *Report) Markdown() string {
 	}
 	b.WriteString("\n![timeline](timeline.png)\n")
 	return b.String()
+}
+
+// CountOps counts operations by kind (and level, and the seed port) and outcome.
+func CountOps(ops []model.Op) map[string]int {
+	m := map[string]int{}
+	for _, op := range ops {
+		k := string(op.Kind)
+		if op.Kind == model.OpRead {
+			k = op.Consistency.String() + " read"
+		}
+		if op.Via == model.ViaSeed {
+			k = "seed-port " + k
+		}
+		m[k+" "+string(op.Outcome)]++
+	}
+	return m
+}
+
+// Outages measures, for each fault, the time from its start to the first
+// acknowledged write invoked after it began.
+func Outages(ops []model.Op, faults []failpoint.Fault) map[string]Outage {
+	per := map[string][]time.Duration{}
+	for _, f := range faults {
+		if first := validate.FirstAckAfter(ops, f.Start); first >= 0 {
+			per[f.Kind] = append(per[f.Kind], first-f.Start)
+		}
+	}
+	out := map[string]Outage{}
+	for k, ds := range per {
+		slices.Sort(ds)
+		out[k] = Outage{Count: len(ds), Median: ds[len(ds)/2], Worst: ds[len(ds)-1]}
+	}
+	return out
+}
+
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

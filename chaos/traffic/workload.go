@@ -1,4 +1,4 @@
-package chaos
+package traffic
 
 import (
 	"context"
@@ -9,25 +9,19 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orderly/chaos/model"
 	"orderly/client"
 	"orderly/wire"
 )
 
-// Load profiles (Options.Load).
+// Load profiles (Config.Load).
 const (
 	LoadNormal = "normal" // Clients with short pauses: ~1,000 ops/s
 	LoadHigh   = "high"   // plus HighClients back to back for the whole run
 	LoadMixed  = "mixed"  // HighClients only in the middle half of the run
 )
 
-// How a client reaches the cluster (Op.Via).
-const (
-	ViaBalancer = "balancer" // orderly protocol to orderlb
-	ViaNodes    = "nodes"    // orderly protocol straight to the nodes
-	ViaSeed     = "seed"     // the seed's protocol to orderlb's legacy port
-)
-
-// workload runs concurrent clients against the cluster: half through the
+// Workload runs concurrent clients against the cluster: half through the
 // balancer, half straight to the nodes (each reading from a node of its
 // own and following the leader for writes), and a seed-protocol reader
 // per four. They place orders and read records, mostly linearizably, some
@@ -35,7 +29,7 @@ const (
 // same seq, which must not apply it again. Under high load, more clients
 // run without pauses on customers of their own (so porcupine's partitions
 // stay small).
-type workload struct {
+type Workload struct {
 	clients, highClients     int
 	customers, highCustomers int
 	load                     string
@@ -53,22 +47,35 @@ type workload struct {
 	doubleApply []string // resends that were applied again
 }
 
-func newWorkload(opt Options, lbAddr, legacyAddr string, nodeAddrs []string, start time.Time) *workload {
-	w := &workload{clients: opt.Clients, customers: opt.Customers, load: opt.Load, duration: opt.Duration,
-		timeout: 4 * time.Second, lbAddr: lbAddr, legacyAddr: legacyAddr, nodeAddrs: nodeAddrs, seed: opt.Seed, start: start}
-	if opt.Load != LoadNormal {
-		w.highClients, w.highCustomers = opt.HighClients, opt.HighCustomers
+// Config configures a Workload.
+type Config struct {
+	Clients, Customers         int    // the normal clients and the customers they contend on
+	HighClients, HighCustomers int    // the high-load clients and their own customers
+	Load                       string // LoadNormal, LoadHigh or LoadMixed
+	Duration                   time.Duration
+	Seed                       uint64
+	LBAddr, LegacyAddr         string   // the balancer's orderly and seed-protocol ports
+	NodeAddrs                  []string // the nodes' client ports
+	Start                      time.Time
+}
+
+// New returns a workload; Run drives it.
+func New(cfg Config) *Workload {
+	w := &Workload{clients: cfg.Clients, customers: cfg.Customers, load: cfg.Load, duration: cfg.Duration,
+		timeout: 4 * time.Second, lbAddr: cfg.LBAddr, legacyAddr: cfg.LegacyAddr, nodeAddrs: cfg.NodeAddrs, seed: cfg.Seed, start: cfg.Start}
+	if cfg.Load != LoadNormal {
+		w.highClients, w.highCustomers = cfg.HighClients, cfg.HighCustomers
 	}
-	w.numbers = make([]atomic.Int32, w.allCustomers())
+	w.numbers = make([]atomic.Int32, w.AllCustomers())
 	return w
 }
 
-// allCustomers counts the customers of every client: [0, customers) for
+// AllCustomers counts the customers of every client: [0, customers) for
 // the normal ones, then the high-load clients' own.
-func (w *workload) allCustomers() int { return w.customers + w.highCustomers }
+func (w *Workload) AllCustomers() int { return w.customers + w.highCustomers }
 
-// run drives every client until ctx ends and waits for them.
-func (w *workload) run(ctx context.Context) {
+// Run drives every client until ctx ends and waits for them.
+func (w *Workload) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	spawn := func(fn func()) {
 		wg.Add(1)
@@ -128,7 +135,7 @@ func (w *workload) run(ctx context.Context) {
 // addrsFor is where client i connects: the balancer for even i, straight
 // to the nodes for odd i, starting at one of its own, where its reads stay
 // while that node answers.
-func (w *workload) addrsFor(i int) []string {
+func (w *Workload) addrsFor(i int) []string {
 	if i%2 == 0 && w.lbAddr != "" {
 		return []string{w.lbAddr}
 	}
@@ -137,16 +144,16 @@ func (w *workload) addrsFor(i int) []string {
 }
 
 // via names how client i reaches the cluster (addrsFor).
-func (w *workload) via(i int) string {
+func (w *Workload) via(i int) string {
 	if i%2 == 0 && w.lbAddr != "" {
-		return ViaBalancer
+		return model.ViaBalancer
 	}
-	return ViaNodes
+	return model.ViaNodes
 }
 
 // client runs client i until ctx ends: on its own connections, or (high
 // load) on shared ones.
-func (w *workload) client(ctx context.Context, i int, shared *client.Client, via string) {
+func (w *Workload) client(ctx context.Context, i int, shared *client.Client, via string) {
 	high := shared != nil
 	c := shared
 	if !high {
@@ -174,7 +181,7 @@ func (w *workload) client(ctx context.Context, i int, shared *client.Client, via
 	}
 	for ctx.Err() == nil {
 		cust := int32(first + rng.IntN(n))
-		op := Op{Client: i, Via: via, Customer: cust}
+		op := model.Op{Client: i, Via: via, Customer: cust}
 		switch p := rng.IntN(100); {
 		case p < orders:
 			w.order(ctx, s, rng, op, high)
@@ -189,10 +196,24 @@ func (w *workload) client(ctx context.Context, i int, shared *client.Client, via
 	}
 }
 
-func (w *workload) since() time.Duration { return time.Since(w.start) }
+// Since is the time since the run's start, the clock of the history.
+func (w *Workload) Since() time.Duration { return time.Since(w.start) }
 
-func (w *workload) order(ctx context.Context, s *client.Session, rng *rand.Rand, op Op, high bool) {
-	op.Kind = OpOrder
+// Ops is the history so far.
+func (w *Workload) Ops() []model.Op { return w.hist.all() }
+
+// Record adds an operation made outside the workload (the final reads).
+func (w *Workload) Record(op model.Op) { w.hist.add(op) }
+
+// DoubleApply lists the resends that were applied again.
+func (w *Workload) DoubleApply() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.doubleApply...)
+}
+
+func (w *Workload) order(ctx context.Context, s *client.Session, rng *rand.Rand, op model.Op, high bool) {
+	op.Kind = model.OpOrder
 	op.Number = w.numbers[op.Customer].Add(1)
 	// A custom order holds one of the leader's four experts until it is
 	// applied, as in the seed: under high load they are rarer, or the
@@ -205,9 +226,9 @@ func (w *workload) order(ctx context.Context, s *client.Session, rng *rand.Rand,
 	if op.Number%customEvery == 0 {
 		typ = wire.Custom
 	}
-	op.Call = w.since()
+	op.Call = w.Since()
 	li, err := s.Order(context.WithoutCancel(ctx), op.Customer, op.Number, typ)
-	op.Return = w.since()
+	op.Return = w.Since()
 	op.Outcome, op.Err = outcomeOf(err)
 	if err == nil {
 		op.Count, op.Last, op.Index = li.OrderCount, li.OrderNumber, li.Index
@@ -226,14 +247,14 @@ func (w *workload) order(ctx context.Context, s *client.Session, rng *rand.Rand,
 	}
 }
 
-func (w *workload) read(ctx context.Context, c *client.Client, op Op, cons wire.Consistency) {
-	op.Kind, op.Consistency = OpRead, cons
-	op.Call = w.since()
+func (w *Workload) read(ctx context.Context, c *client.Client, op model.Op, cons wire.Consistency) {
+	op.Kind, op.Consistency = model.OpRead, cons
+	op.Call = w.Since()
 	r, err := c.Get(context.WithoutCancel(ctx), op.Customer, cons)
-	op.Return = w.since()
+	op.Return = w.Since()
 	op.Outcome, op.Err = outcomeOf(err)
 	if err != nil {
-		op.Outcome = Failed // a read changes nothing: failed or unknown is the same
+		op.Outcome = model.Failed // a read changes nothing: failed or unknown is the same
 	} else {
 		op.Count, op.Last, op.Index = r.OrderCount, r.LastOrder, r.ReadIndex
 	}
@@ -241,15 +262,27 @@ func (w *workload) read(ctx context.Context, c *client.Client, op Op, cons wire.
 }
 
 // outcomeOf sorts an error into failed (surely not applied) or unknown.
-func outcomeOf(err error) (Outcome, string) {
+func outcomeOf(err error) (model.Outcome, string) {
 	switch {
 	case err == nil:
-		return OK, ""
+		return model.OK, ""
 	case errors.Is(err, client.ErrUnknownOutcome):
-		return Unknown, err.Error()
+		return model.Unknown, err.Error()
 	}
 	if code, ok := wire.CodeOf(err); ok && !code.Unknown() {
-		return Failed, err.Error()
+		return model.Failed, err.Error()
 	}
-	return Unknown, err.Error()
+	return model.Unknown, err.Error()
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

@@ -1,4 +1,4 @@
-package chaos
+package failpoint
 
 import (
 	"context"
@@ -51,29 +51,29 @@ type fakeTarget struct {
 	log  *[]string
 }
 
-func (t fakeTarget) nodes() []string               { return []string{"n1", "n2", "n3"} }
-func (t fakeTarget) raftAddr(id string) string     { return id + ":7000" }
-func (t fakeTarget) clientAddrs() []string         { return []string{t.addr} }
-func (t fakeTarget) balancer() string              { return t.addr }
-func (t fakeTarget) leader(context.Context) string { return "n1" }
-func (t fakeTarget) kill(string) error             { return nil }
-func (t fakeTarget) restart(string) error          { return nil }
-func (t fakeTarget) pause(string) error            { return nil }
-func (t fakeTarget) resume(string) error           { return nil }
-func (t fakeTarget) cut(string) error              { return nil }
-func (t fakeTarget) heal(string) error             { return nil }
-func (t fakeTarget) healAll() error                { return nil }
-func (t fakeTarget) clientAddr(string) string      { return t.addr }
-func (t fakeTarget) wipe(id string) error          { *t.log = append(*t.log, "wipe "+id); return nil }
-func (t fakeTarget) rebuild(id string) error       { *t.log = append(*t.log, "rebuild "+id); return nil }
-func (t fakeTarget) legacyAddr() string            { return "" }
-func (t fakeTarget) slowDisk(string, bool) error   { return nil }
-func (t fakeTarget) fillDisk(string) error         { return nil }
-func (t fakeTarget) freeDisk(string) error         { return nil }
+func (t fakeTarget) Nodes() []string               { return []string{"n1", "n2", "n3"} }
+func (t fakeTarget) RaftAddr(id string) string     { return id + ":7000" }
+func (t fakeTarget) ClientAddrs() []string         { return []string{t.addr} }
+func (t fakeTarget) Balancer() string              { return t.addr }
+func (t fakeTarget) Leader(context.Context) string { return "n1" }
+func (t fakeTarget) Kill(string) error             { return nil }
+func (t fakeTarget) Restart(string) error          { return nil }
+func (t fakeTarget) Pause(string) error            { return nil }
+func (t fakeTarget) Resume(string) error           { return nil }
+func (t fakeTarget) Cut(string) error              { return nil }
+func (t fakeTarget) Heal(string) error             { return nil }
+func (t fakeTarget) HealAll() error                { return nil }
+func (t fakeTarget) ClientAddr(string) string      { return t.addr }
+func (t fakeTarget) Wipe(id string) error          { *t.log = append(*t.log, "wipe "+id); return nil }
+func (t fakeTarget) Rebuild(id string) error       { *t.log = append(*t.log, "rebuild "+id); return nil }
+func (t fakeTarget) LegacyAddr() string            { return "" }
+func (t fakeTarget) SlowDisk(string, bool) error   { return nil }
+func (t fakeTarget) FillDisk(string) error         { return nil }
+func (t fakeTarget) FreeDisk(string) error         { return nil }
 
 // newFakeNemesis serves a fakeLeader on loopback until the test ends and
 // returns it with a nemesis aimed at it; target calls go to log.
-func newFakeNemesis(t *testing.T, log *[]string) (*fakeLeader, *nemesis) {
+func newFakeNemesis(t *testing.T, log *[]string) (*fakeLeader, *Nemesis) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,7 +82,7 @@ func newFakeNemesis(t *testing.T, log *[]string) (*fakeLeader, *nemesis) {
 	leader := &fakeLeader{}
 	srv := serve.Orderly(ln, leader.handle, serve.Options{})
 	t.Cleanup(srv.Close)
-	return leader, &nemesis{t: fakeTarget{addr: ln.Addr().String(), log: log}, rng: rand.New(rand.NewPCG(1, 2)), start: time.Now()}
+	return leader, &Nemesis{t: fakeTarget{addr: ln.Addr().String(), log: log}, rng: rand.New(rand.NewPCG(1, 2)), start: time.Now()}
 }
 
 // A member fault whose removal failed must still add the node back: the

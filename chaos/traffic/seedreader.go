@@ -1,4 +1,4 @@
-package chaos
+package traffic
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"orderly/chaos/model"
 	"orderly/wire"
 )
 
@@ -16,7 +17,7 @@ import (
 // seed-protocol port, as the seed's own client does (one connection, one
 // request at a time), so that port's linearizable reads are in the
 // checked history too. The seed protocol answers the last order only.
-func (w *workload) seedReader(ctx context.Context, i int) {
+func (w *Workload) seedReader(ctx context.Context, i int) {
 	rng := rand.New(rand.NewPCG(w.seed, uint64(i)))
 	var conn net.Conn
 	defer func() {
@@ -34,16 +35,16 @@ func (w *workload) seedReader(ctx context.Context, i int) {
 			}
 			conn = c
 		}
-		op := Op{Client: i, Via: ViaSeed, Kind: OpRead, Consistency: wire.Linearizable, Customer: int32(rng.IntN(w.customers))}
-		op.Call = w.since()
+		op := model.Op{Client: i, Via: model.ViaSeed, Kind: model.OpRead, Consistency: wire.Linearizable, Customer: int32(rng.IntN(w.customers))}
+		op.Call = w.Since()
 		last, err := seedRead(conn, op.Customer, w.timeout)
-		op.Return = w.since()
+		op.Return = w.Since()
 		if err != nil {
-			op.Outcome, op.Err = Failed, err.Error()
+			op.Outcome, op.Err = model.Failed, err.Error()
 			conn.Close()
 			conn = nil
 		} else {
-			op.Outcome, op.Last = OK, last
+			op.Outcome, op.Last = model.OK, last
 		}
 		w.hist.add(op)
 		time.Sleep(time.Duration(rng.IntN(5)) * time.Millisecond)

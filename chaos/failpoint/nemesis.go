@@ -1,4 +1,4 @@
-package chaos
+package failpoint
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"orderly/client"
+	"orderly/harness"
 	"orderly/wire"
 )
 
@@ -69,25 +70,46 @@ type Fault struct {
 	Elections uint64 `json:"elections"`
 }
 
-// nemesis injects faults on a schedule drawn from the seed: a quiet
+// Config configures a Nemesis.
+type Config struct {
+	Kinds []string  // the nemeses to cycle through
+	Seed  uint64    // of the schedule and the targets
+	Start time.Time // the run's start; Fault times count from it
+	Logf  func(string, ...any)
+	// RecoverWithin bounds the wait for a healed target to catch up.
+	RecoverWithin time.Duration
+	// SkipHeal is the checker's own test: faults are never healed during
+	// the run (only by Target.HealAll at its end), so nodes do not recover.
+	SkipHeal bool
+}
+
+// New returns a nemesis that hurts t.
+func New(t Target, cfg Config) *Nemesis {
+	return &Nemesis{t: t, kinds: cfg.Kinds, rng: rand.New(rand.NewPCG(cfg.Seed, 0xfa17)), start: cfg.Start, logf: cfg.Logf,
+		recoverWithin: cfg.RecoverWithin, skipHeal: cfg.SkipHeal}
+}
+
+// Nemesis injects faults on a schedule drawn from the seed: a quiet
 // spell, a fault for a few seconds, heal, and again, cycling through the
 // kinds so each occurs.
-type nemesis struct {
-	t     target
-	kinds []string
-	rng   *rand.Rand
-	start time.Time
-	logf  func(string, ...any)
-	// recoverWithin bounds the wait for a healed target to catch up.
+type Nemesis struct {
+	t             Target
+	kinds         []string
+	rng           *rand.Rand
+	start         time.Time
+	logf          func(string, ...any)
 	recoverWithin time.Duration
-	// skipHeal is the checker's own test: faults are never healed during
-	// the run (only by healAll at its end), so nodes do not recover.
-	skipHeal bool
+	skipHeal      bool
 
 	faults []Fault
 }
 
-func (n *nemesis) run(ctx context.Context) {
+// Faults are the faults injected so far; call it after Run returned.
+func (n *Nemesis) Faults() []Fault { return n.faults }
+
+// Run injects faults until ctx ends; the fault in place then is healed
+// before it returns.
+func (n *Nemesis) Run(ctx context.Context) {
 	order := slices.Clone(n.kinds)
 	n.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	for i := 0; ; i++ {
@@ -105,12 +127,12 @@ func (n *nemesis) run(ctx context.Context) {
 }
 
 // inject applies one fault, holds it, and heals it, even when ctx ends.
-func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (f Fault) {
+func (n *Nemesis) inject(ctx context.Context, kind string, hold time.Duration) (f Fault) {
 	f.Kind = kind
 	defer func() { f.End = time.Since(n.start) }()
-	leader := n.t.leader(ctx)
+	leader := n.t.Leader(ctx)
 	target := leader
-	ids := n.t.nodes()
+	ids := n.t.Nodes()
 	switch {
 	case kind == Member:
 		target = n.follower(ids, leader)
@@ -131,7 +153,7 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 	var err error
 	switch kind {
 	case RestartAll:
-		err, heal = n.each(ids, n.t.kill), func(string) error { return n.each(ids, n.t.restart) }
+		err, heal = n.each(ids, n.t.Kill), func(string) error { return n.each(ids, n.t.Restart) }
 	case Transfer:
 		heal = func(string) error { return nil }
 		defer func() { // back to back for the whole hold
@@ -142,24 +164,24 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 			}
 		}()
 	case SlowDisk:
-		err, heal = n.t.slowDisk(target, true), func(id string) error { return n.t.slowDisk(id, false) }
+		err, heal = n.t.SlowDisk(target, true), func(id string) error { return n.t.SlowDisk(id, false) }
 	case DiskFull:
-		err, heal = n.t.fillDisk(target), n.t.freeDisk
+		err, heal = n.t.FillDisk(target), n.t.FreeDisk
 	case KillLeader, KillAny:
-		err, heal = n.t.kill(target), n.t.restart
+		err, heal = n.t.Kill(target), n.t.Restart
 	case Pause:
-		err, heal = n.t.pause(target), n.t.resume
+		err, heal = n.t.Pause(target), n.t.Resume
 	case Partition:
-		err, heal = n.t.cut(target), n.t.heal
+		err, heal = n.t.Cut(target), n.t.Heal
 	case Member:
 		err, heal = n.admin(wire.RemoveMember{ID: target}), func(id string) error {
-			return n.admin(wire.AddMember{ID: id, RaftAddr: n.t.raftAddr(id), Voter: true})
+			return n.admin(wire.AddMember{ID: id, RaftAddr: n.t.RaftAddr(id), Voter: true})
 		}
 	case Wipe:
 		// Healed only once caught up: a second lost disk before that is a
 		// lost quorum, which no nemesis here means to cause.
-		err, heal = n.t.wipe(target), func(id string) error {
-			if err := n.t.rebuild(id); err != nil {
+		err, heal = n.t.Wipe(target), func(id string) error {
+			if err := n.t.Rebuild(id); err != nil {
 				return err
 			}
 			return n.waitCaughtUp(id, time.Minute)
@@ -192,7 +214,7 @@ func (n *nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 }
 
 // each runs fn on every id and returns the first error.
-func (n *nemesis) each(ids []string, fn func(string) error) error {
+func (n *Nemesis) each(ids []string, fn func(string) error) error {
 	var first error
 	for _, id := range ids {
 		if err := fn(id); err != nil && first == nil {
@@ -203,11 +225,11 @@ func (n *nemesis) each(ids []string, fn func(string) error) error {
 }
 
 // term is the highest term any node reports (0 if none answers).
-func (n *nemesis) term(ctx context.Context) uint64 {
+func (n *Nemesis) term(ctx context.Context) uint64 {
 	var t uint64
-	for _, id := range n.t.nodes() {
+	for _, id := range n.t.Nodes() {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		if st, err := Status(sctx, n.t.clientAddr(id)); err == nil {
+		if st, err := harness.Status(sctx, n.t.ClientAddr(id)); err == nil {
 			t = max(t, st.Term)
 		}
 		cancel()
@@ -217,10 +239,10 @@ func (n *nemesis) term(ctx context.Context) uint64 {
 
 // recovered waits until the fault's target (every node for a fault on
 // all) has caught up, and says how long after the fault ended that was.
-func (n *nemesis) recovered(f Fault) time.Duration {
+func (n *Nemesis) recovered(f Fault) time.Duration {
 	ids := []string{f.Target}
 	if f.Target == AllTarget {
-		ids = n.t.nodes()
+		ids = n.t.Nodes()
 	}
 	for _, id := range ids {
 		if err := n.waitCaughtUp(id, n.recoverWithin); err != nil {
@@ -234,19 +256,19 @@ func (n *nemesis) recovered(f Fault) time.Duration {
 // waitCaughtUp waits until node id knows as committed what the leader had
 // committed when the wait began. Its commit index, not its FSM's applied
 // index: that stops short of a trailing barrier or no-op (docs/reads.md).
-func (n *nemesis) waitCaughtUp(id string, timeout time.Duration) error {
+func (n *Nemesis) waitCaughtUp(id string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	want := uint64(0)
 	for {
 		if want == 0 {
-			if l := n.t.leader(ctx); l != "" {
-				if st, err := Status(ctx, n.t.clientAddr(l)); err == nil {
+			if l := n.t.Leader(ctx); l != "" {
+				if st, err := harness.Status(ctx, n.t.ClientAddr(l)); err == nil {
 					want = st.CommitIndex
 				}
 			}
 		}
-		if st, err := Status(ctx, n.t.clientAddr(id)); err == nil && want > 0 && st.Term > 0 && st.CommitIndex >= want {
+		if st, err := harness.Status(ctx, n.t.ClientAddr(id)); err == nil && want > 0 && st.Term > 0 && st.CommitIndex >= want {
 			return nil
 		}
 		if !sleep(ctx, 200*time.Millisecond) {
@@ -256,7 +278,7 @@ func (n *nemesis) waitCaughtUp(id string, timeout time.Duration) error {
 }
 
 // follower picks a node other than the leader.
-func (n *nemesis) follower(ids []string, leader string) string {
+func (n *Nemesis) follower(ids []string, leader string) string {
 	var fs []string
 	for _, id := range ids {
 		if id != leader {
@@ -270,8 +292,8 @@ func (n *nemesis) follower(ids []string, leader string) string {
 }
 
 // admin sends a membership change to the leader, following NotLeader.
-func (n *nemesis) admin(req wire.Message) error {
-	c, err := client.New(client.Options{Addrs: n.t.clientAddrs(), RetryTimeout: 20 * time.Second})
+func (n *Nemesis) admin(req wire.Message) error {
+	c, err := client.New(client.Options{Addrs: n.t.ClientAddrs(), RetryTimeout: 20 * time.Second})
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,7 @@
-package chaos
+// Package freeport hands out loopback ports for tests and the harness:
+// ports nothing listens on and that this process has not handed out
+// before, below Linux's ephemeral range.
+package freeport
 
 import (
 	"fmt"
@@ -23,9 +26,9 @@ var (
 	given   = map[string]bool{} // host:port handed out by this process
 )
 
-// FreePort returns a host:port that this process has not handed out
+// Addr returns a host:port that this process has not handed out
 // before and that nothing listens on right now.
-func FreePort(host string) (string, error) {
+func Addr(host string) (string, error) {
 	portsMu.Lock()
 	defer portsMu.Unlock()
 	for range 1000 {

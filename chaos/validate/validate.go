@@ -1,0 +1,198 @@
+// Package validate checks a chaos run's history: linearizability
+// (porcupine, per customer), acknowledged orders lost or applied twice,
+// session guarantees, and progress (that the cluster did work, and came
+// back after every fault).
+package validate
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"orderly/chaos/failpoint"
+	"orderly/chaos/model"
+	"orderly/wire"
+)
+
+// Verdict is one check's result.
+type Verdict struct {
+	Name   string   `json:"name"`
+	Pass   bool     `json:"pass"`
+	Detail string   `json:"detail"`
+	Errors []string `json:"errors,omitempty"` // the first few violations
+}
+
+// Linearizable runs porcupine; on a violation (or a timeout) it
+// writes the visualisation to htmlPath.
+func Linearizable(ops []model.Op, timeout time.Duration, htmlPath string) Verdict {
+	pops := model.LinearizableOps(ops)
+	res, info := porcupine.CheckOperationsVerbose(model.Customer, pops, timeout)
+	v := Verdict{Name: "linearizable (porcupine, per customer)", Pass: res == porcupine.Ok,
+		Detail: fmt.Sprintf("%s over %d operations", res, len(pops))}
+	if res != porcupine.Ok {
+		if err := porcupine.VisualizePath(model.Customer, info, htmlPath); err != nil {
+			v.Errors = append(v.Errors, fmt.Sprintf("visualisation: %v", err))
+		} else {
+			v.Detail += "; see " + htmlPath
+		}
+	}
+	return v
+}
+
+// Counts compares every customer's final order_count with the
+// history: acknowledged orders must all be there (none lost), and nothing
+// beyond acknowledged plus unknown ones (none applied twice).
+func Counts(ops []model.Op, final map[int32]uint64, doubleApply []string) (lost, dup Verdict) {
+	acked, unknown := map[int32]uint64{}, map[int32]uint64{}
+	for _, op := range ops {
+		if op.Kind != model.OpOrder {
+			continue
+		}
+		switch op.Outcome {
+		case model.OK:
+			acked[op.Customer]++
+		case model.Unknown:
+			unknown[op.Customer]++
+		}
+	}
+	lost = Verdict{Name: "acknowledged orders lost", Pass: true}
+	dup = Verdict{Name: "orders applied twice", Pass: true}
+	var nLost, nDup uint64
+	for c, count := range final {
+		if count < acked[c] {
+			nLost += acked[c] - count
+			lost.Errors = append(lost.Errors, fmt.Sprintf("customer %d: %d acknowledged, %d in the record", c, acked[c], count))
+		}
+		if count > acked[c]+unknown[c] {
+			nDup += count - acked[c] - unknown[c]
+			dup.Errors = append(dup.Errors, fmt.Sprintf("customer %d: %d in the record, but only %d acknowledged + %d unknown",
+				c, count, acked[c], unknown[c]))
+		}
+	}
+	dup.Errors = append(dup.Errors, doubleApply...)
+	nDup += uint64(len(doubleApply))
+	lost.Pass, dup.Pass = nLost == 0, nDup == 0
+	lost.Detail = fmt.Sprintf("%d lost", nLost)
+	dup.Detail = fmt.Sprintf("%d applied twice (%d resends answered with a new index)", nDup, len(doubleApply))
+	lost.Errors, dup.Errors = firstFew(lost.Errors), firstFew(dup.Errors)
+	return lost, dup
+}
+
+// Sessions: a client's session read must see its own acknowledged
+// writes and never go back behind anything the client has read before.
+func Sessions(ops []model.Op) Verdict {
+	type key struct {
+		client int
+		cust   int32
+	}
+	floor := map[key]uint64{} // what this client knows the count has reached
+	v := Verdict{Name: "session reads: read-your-writes and monotonic", Pass: true}
+	sorted := append([]model.Op(nil), ops...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Return < sorted[j].Return })
+	n := 0
+	for _, op := range sorted {
+		if op.Outcome != model.OK {
+			continue
+		}
+		k := key{op.Client, op.Customer}
+		if op.Kind == model.OpRead && op.Consistency == wire.Session {
+			n++
+			if op.Count < floor[k] {
+				v.Pass = false
+				v.Errors = append(v.Errors, fmt.Sprintf("client %d (%s) read customer %d with count %d after it had seen %d",
+					op.Client, op.Via, op.Customer, op.Count, floor[k]))
+			}
+		}
+		floor[k] = max(floor[k], op.Count)
+	}
+	v.Detail = fmt.Sprintf("%d session reads, %d violations", n, len(v.Errors))
+	v.Errors = firstFew(v.Errors)
+	return v
+}
+
+func firstFew(s []string) []string {
+	if len(s) > 10 {
+		return append(s[:10:10], fmt.Sprintf("... and %d more", len(s)-10))
+	}
+	return s
+}
+
+// Bounds are what Progress asks of a run.
+type Bounds struct {
+	MinOrders, MinReads int           // acknowledged orders, answered linearizable reads
+	RecoverWithin       time.Duration // after each healed fault: a write, the target caught up
+}
+
+// Progress fails a run in which the cluster did not work: too few
+// acknowledged orders or linearizable reads overall, a fault after which
+// no write was acknowledged within opt.RecoverWithin, a target that never
+// caught up, a slow disk that caused an election, or no write once all was
+// healed. Without it a cluster that refuses everything passes the other
+// checks: nothing acknowledged, nothing lost.
+func Progress(ops []model.Op, faults []failpoint.Fault, opt Bounds, finalWrite error) Verdict {
+	v := Verdict{Name: "progress: work done, and after every fault"}
+	var orders, reads int
+	var runEnd time.Duration // the last call of the workload
+	for _, op := range ops {
+		runEnd = max(runEnd, op.Call)
+		if op.Outcome != model.OK {
+			continue
+		}
+		switch {
+		case op.Kind == model.OpOrder:
+			orders++
+		case op.Consistency == wire.Linearizable:
+			reads++
+		}
+	}
+	if orders < opt.MinOrders {
+		v.Errors = append(v.Errors, fmt.Sprintf("%d orders acknowledged, want at least %d", orders, opt.MinOrders))
+	}
+	if reads < opt.MinReads {
+		v.Errors = append(v.Errors, fmt.Sprintf("%d linearizable reads answered, want at least %d", reads, opt.MinReads))
+	}
+	if finalWrite != nil {
+		v.Errors = append(v.Errors, finalWrite.Error())
+	}
+	var slowest time.Duration
+	for _, f := range faults {
+		what := fmt.Sprintf("%s on %s at %v", f.Kind, f.Target, f.Start.Round(time.Millisecond))
+		if f.Recovered < 0 {
+			v.Errors = append(v.Errors, fmt.Sprintf("%s: the target had not caught up %v after the fault ended", what, opt.RecoverWithin))
+		}
+		if f.Kind == failpoint.SlowDisk && f.Elections > 0 {
+			v.Errors = append(v.Errors, fmt.Sprintf("%s: %d election(s) with log writes slower than usual but below the election timeout", what, f.Elections))
+		}
+		if f.End+opt.RecoverWithin > runEnd {
+			continue // the run ended first; lastWrite covers it
+		}
+		first := FirstAckAfter(ops, f.End)
+		if first < 0 || first-f.End > opt.RecoverWithin {
+			v.Errors = append(v.Errors, fmt.Sprintf("%s: no write acknowledged within %v after it ended", what, opt.RecoverWithin))
+			continue
+		}
+		slowest = max(slowest, first-f.End)
+	}
+	v.Pass = len(v.Errors) == 0
+	v.Detail = fmt.Sprintf("%d orders acknowledged, %d linearizable reads; after %d faults the slowest first write came %v after healing",
+		orders, reads, len(faults), slowest.Round(time.Millisecond))
+	if len(v.Errors) > 5 {
+		v.Detail += fmt.Sprintf(" (%d problems, first 5 shown)", len(v.Errors))
+		v.Errors = v.Errors[:5]
+	}
+	return v
+}
+
+// FirstAckAfter is when the first write invoked at or after t was
+// acknowledged (-1: none).
+func FirstAckAfter(ops []model.Op, t time.Duration) time.Duration {
+	first := time.Duration(-1)
+	for _, op := range ops {
+		if op.Kind == model.OpOrder && op.Outcome == model.OK && op.Call >= t && (first < 0 || op.Return < first) {
+			first = op.Return
+		}
+	}
+	return first
+}
