@@ -72,9 +72,78 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	return f.ApplyBatch([]*raft.Log{l})[0]
 }
 
-// ApplyBatch applies committed entries in order under one lock. Each
-// response is an OrderResult, a []interface{} of OrderResults and errors (for
-// CmdPlaceOrders), nil, or an error for the client. A command that cannot
+// Outcome is one order's answer: its result, or why it was refused (an
+// answer for the client, not an apply failure). It holds no pointers, so
+// boxing it into raft's interface{} is a cheap allocation the garbage
+// collector never scans.
+type Outcome struct {
+	Order   OrderResult
+	Refused Refusal
+}
+
+// Refusal says why an order was refused; RefusedNone if it was not.
+type Refusal uint8
+
+const (
+	RefusedNone Refusal = iota
+	RefusedStaleSeq
+	RefusedInvalid
+)
+
+// Err is the refusal as an error (ErrStaleSeq, ErrInvalidOrder), or nil.
+func (o Outcome) Err() error {
+	switch o.Refused {
+	case RefusedStaleSeq:
+		return ErrStaleSeq
+	case RefusedInvalid:
+		return ErrInvalidOrder
+	}
+	return nil
+}
+
+func outcomeOf(res OrderResult, err error) Outcome {
+	switch err {
+	case nil:
+		return Outcome{Order: res}
+	case ErrStaleSeq:
+		return Outcome{Refused: RefusedStaleSeq}
+	}
+	return Outcome{Refused: RefusedInvalid}
+}
+
+// Result is the typed view of what ApplyBatch answers for one entry
+// (raft's ApplyFuture.Response): one Outcome per order, in the command's
+// order; none for entries without orders.
+type Result struct{ resp interface{} }
+
+// ResultOf reads an ApplyFuture's Response.
+func ResultOf(resp interface{}) Result { return Result{resp} }
+
+// Len is the number of orders the entry carried.
+func (r Result) Len() int {
+	switch v := r.resp.(type) {
+	case Outcome:
+		return 1
+	case []Outcome:
+		return len(v)
+	}
+	return 0
+}
+
+// Outcome is the answer to the entry's i-th order (0 <= i < Len()).
+func (r Result) Outcome(i int) Outcome {
+	switch v := r.resp.(type) {
+	case Outcome:
+		return v
+	case []Outcome:
+		return v[i]
+	}
+	return Outcome{}
+}
+
+// ApplyBatch applies committed entries in order under one lock. Read each
+// response with ResultOf: an Outcome for a one-order entry, []Outcome for
+// a packed one, nil otherwise. A command that cannot
 // be decoded stops the node through Options.Fatal: it can only come from
 // a leader bug or a newer version, and applying around it would let
 // replicas diverge (DESIGN §3).
@@ -123,7 +192,7 @@ func (f *FSM) decodeAndApply(l *raft.Log) (interface{}, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := make([]interface{}, len(cs))
+		out := make([]Outcome, len(cs))
 		for i, c := range cs {
 			out[i] = f.placeOrder(c, l.Index)
 		}
@@ -143,23 +212,18 @@ func (f *FSM) decodeAndApply(l *raft.Log) (interface{}, error) {
 	return nil, fmt.Errorf("%w: unknown command type %d", ErrBadCommand, l.Data[0])
 }
 
-// placeOrder applies one order at index idx and returns its OrderResult,
-// or the error that refuses it (for the client, not an apply failure).
-func (f *FSM) placeOrder(c PlaceOrder, idx uint64) interface{} {
+// placeOrder applies one order at index idx and returns its outcome.
+func (f *FSM) placeOrder(c PlaceOrder, idx uint64) Outcome {
 	if f.forget {
 		delete(f.st.sessions, c.ClientID) // the fault: no memory of earlier seqs
 	}
 	if f.lose && idx%5 == 0 && c.CustomerID >= 0 {
 		// The fault: answer as if applied, record nothing.
 		rec := f.st.get(c.CustomerID)
-		return OrderResult{CustomerID: c.CustomerID, OrderNumber: c.OrderNumber, LaptopType: c.LaptopType,
-			EngineerID: c.EngineerID, ExpertID: c.ExpertID, Index: idx, OrderCount: rec.OrderCount + 1}
+		return Outcome{Order: OrderResult{CustomerID: c.CustomerID, OrderNumber: c.OrderNumber, LaptopType: c.LaptopType,
+			EngineerID: c.EngineerID, ExpertID: c.ExpertID, Index: idx, OrderCount: rec.OrderCount + 1}}
 	}
-	res, err := f.st.placeOrder(c, idx, f.ttl)
-	if err != nil {
-		return err
-	}
-	return res
+	return outcomeOf(f.st.placeOrder(c, idx, f.ttl))
 }
 
 // AppliedIndex is the index of the last entry applied to this FSM.

@@ -85,11 +85,11 @@ func TestRetriedSeqAppliedOnce(t *testing.T) {
 		order(5, 2, 42, 2, 2*time.Second),
 		order(5, 1, 42, 1, 3*time.Second), // late retry of seq 1: stale
 	))
-	first, retry := res[0].(OrderResult), res[1].(OrderResult)
+	first, retry := orderOf(res[0]), orderOf(res[1])
 	if !retry.Duplicate || retry.Index != first.Index || retry.OrderNumber != 1 {
 		t.Fatalf("retry answered %+v, want the stored result of index %d", retry, first.Index)
 	}
-	if !errors.Is(res[3].(error), ErrStaleSeq) {
+	if !errors.Is(errOf(res[3]), ErrStaleSeq) {
 		t.Fatalf("stale retry answered %v", res[3])
 	}
 	rec, _ := f.Get(5)
@@ -101,7 +101,7 @@ func TestRetriedSeqAppliedOnce(t *testing.T) {
 func TestInvalidOrderChangesNothing(t *testing.T) {
 	f := New(Options{})
 	res := f.ApplyBatch(logOf(order(-1, 1, 1, 1, 0)))
-	if !errors.Is(res[0].(error), ErrInvalidOrder) {
+	if !errors.Is(errOf(res[0]), ErrInvalidOrder) {
 		t.Fatalf("negative customer answered %v", res[0])
 	}
 	if recs, _, _ := f.Scan(0, 10); len(recs) != 0 || f.Sessions() != 0 {
@@ -153,10 +153,10 @@ func TestSessionExpiryIsDeterministic(t *testing.T) {
 	if !reflect.DeepEqual(a.st, b.st) {
 		t.Fatal("replicas reached different states")
 	}
-	if r := resA[4].(OrderResult); r.Duplicate {
+	if r := orderOf(resA[4]); r.Duplicate {
 		t.Fatal("retry after expiry was answered from an expired session")
 	}
-	if r := resA[5].(OrderResult); !r.Duplicate {
+	if r := orderOf(resA[5]); !r.Duplicate {
 		t.Fatal("live session forgot its last seq")
 	}
 	if rec, _ := a.Get(1); rec.OrderCount != 2 {
@@ -220,21 +220,22 @@ func TestPlaceOrdersEntry(t *testing.T) {
 		AppendPlaceOrder(nil, po(1, 1, 10, 1)),
 		AppendPlaceOrders(nil, []PlaceOrder{po(1, 2, 10, 2), po(2, 1, 20, 1), po(3, 1, 10, 2), po(-1, 1, 30, 1)}),
 	))
-	res, ok := out[1].([]interface{})
-	if !ok || len(res) != 4 {
+	batch := ResultOf(out[1])
+	if batch.Len() != 4 {
 		t.Fatalf("batch answer %#v", out[1])
 	}
-	first := res[0].(OrderResult)
+	res := []Outcome{batch.Outcome(0), batch.Outcome(1), batch.Outcome(2), batch.Outcome(3)}
+	first := res[0].Order
 	if first.Index != 2 || first.OrderCount != 2 {
 		t.Fatalf("first order of the batch: %+v", first)
 	}
-	if r := res[1].(OrderResult); r.Index != 2 || r.OrderCount != 1 {
+	if r := res[1].Order; r.Index != 2 || r.OrderCount != 1 {
 		t.Fatalf("second order of the batch: %+v", r)
 	}
-	if r := res[2].(OrderResult); !r.Duplicate || r.Index != first.Index {
+	if r := res[2].Order; !r.Duplicate || r.Index != first.Index {
 		t.Fatalf("a retry of seq 2 inside the batch was applied again: %+v", r)
 	}
-	if err, _ := res[3].(error); !errors.Is(err, ErrInvalidOrder) {
+	if err := res[3].Err(); !errors.Is(err, ErrInvalidOrder) {
 		t.Fatalf("a negative customer id in a batch: %v", res[3])
 	}
 	if r, _ := batched.Get(3); r.OrderCount != 0 {
@@ -260,3 +261,7 @@ func TestPlaceOrdersEntry(t *testing.T) {
 		}()
 	}
 }
+
+// orderOf and errOf read the single order's outcome of an entry's Result.
+func orderOf(res interface{}) OrderResult { return ResultOf(res).Outcome(0).Order }
+func errOf(res interface{}) error         { return ResultOf(res).Outcome(0).Err() }

@@ -78,18 +78,16 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 		}
 		return nil, n.applyError(err)
 	}
-	switch r := res.(type) {
-	case fsm.OrderResult:
-		return wire.LaptopInfo{CustomerID: r.CustomerID, OrderNumber: r.OrderNumber,
-			LaptopType: wire.LaptopType(r.LaptopType), EngineerID: r.EngineerID, ExpertID: r.ExpertID,
-			Index: r.Index, OrderCount: r.OrderCount}, nil
-	case error:
-		if errors.Is(r, fsm.ErrStaleSeq) {
-			return nil, wire.Errorf(wire.CodeStaleSeq, "%v", r)
-		}
-		return nil, wire.Errorf(wire.CodeBadRequest, "%v", r)
+	switch res.Refused {
+	case fsm.RefusedStaleSeq:
+		return nil, wire.Errorf(wire.CodeStaleSeq, "%v", res.Err())
+	case fsm.RefusedInvalid:
+		return nil, wire.Errorf(wire.CodeBadRequest, "%v", res.Err())
 	}
-	return nil, wire.Errorf(wire.CodeInternal, "unexpected apply response %T", res)
+	r := res.Order
+	return wire.LaptopInfo{CustomerID: r.CustomerID, OrderNumber: r.OrderNumber,
+		LaptopType: wire.LaptopType(r.LaptopType), EngineerID: r.EngineerID, ExpertID: r.ExpertID,
+		Index: r.Index, OrderCount: r.OrderCount}, nil
 }
 
 // applyError maps raft.Apply's errors to answers that say whether the

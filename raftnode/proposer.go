@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -43,7 +44,7 @@ type proposal struct {
 }
 
 type proposed struct {
-	res interface{} // fsm.OrderResult, or an error refusing the order
+	res fsm.Outcome // the FSM's answer, if err is nil
 	err error       // raft's: the entry's fate
 }
 
@@ -58,18 +59,18 @@ func newProposer(ctx context.Context, r *raft.Raft, timeout time.Duration) *prop
 // propose hands an order over and waits for its entry to be applied. If
 // ctx ends first the order may still be applied: the caller must treat
 // that as an unknown outcome (it does: Timeout).
-func (p *proposer) propose(ctx context.Context, cmd fsm.PlaceOrder) (interface{}, error) {
+func (p *proposer) propose(ctx context.Context, cmd fsm.PlaceOrder) (fsm.Outcome, error) {
 	pr := &proposal{cmd: cmd, done: make(chan proposed, 1)}
 	select {
 	case p.in <- pr:
 	case <-ctx.Done():
-		return nil, wire.Errorf(wire.CodeOverloaded, "order not proposed in time: %v", ctx.Err())
+		return fsm.Outcome{}, wire.Errorf(wire.CodeOverloaded, "order not proposed in time: %v", ctx.Err())
 	}
 	select {
 	case r := <-pr.done:
 		return r.res, r.err
 	case <-ctx.Done():
-		return nil, wire.Errorf(wire.CodeTimeout, "outcome unknown: %v", ctx.Err())
+		return fsm.Outcome{}, wire.Errorf(wire.CodeTimeout, "outcome unknown: %v", ctx.Err())
 	}
 }
 
@@ -130,18 +131,17 @@ func (p *proposer) submit(batch []*proposal) {
 		defer p.wg.Done()
 		err := f.Error()
 		<-p.slots
-		var results []interface{}
+		var res fsm.Result
 		if err == nil {
-			if len(batch) == 1 {
-				results = []interface{}{f.Response()}
-			} else {
-				results, _ = f.Response().([]interface{})
+			res = fsm.ResultOf(f.Response())
+			if res.Len() != len(batch) {
+				err = fmt.Errorf("entry of %d orders answered %d outcomes", len(batch), res.Len())
 			}
 		}
 		for i, pr := range batch {
 			r := proposed{err: err}
-			if err == nil && i < len(results) {
-				r.res = results[i]
+			if err == nil {
+				r.res = res.Outcome(i)
 			}
 			pr.done <- r
 		}
