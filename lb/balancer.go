@@ -28,7 +28,7 @@ type Config struct {
 	ProbeInterval time.Duration // Status probe of a healthy node
 	ProbeTimeout  time.Duration
 	MaxFrame      uint32
-	// LegacyIdleTimeout closes a silent seed-protocol connection; 0 is 2m.
+	// LegacyIdleTimeout closes a silent seed-protocol connection.
 	LegacyIdleTimeout time.Duration
 	Logger            hclog.Logger
 }
@@ -36,22 +36,51 @@ type Config struct {
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig() Config {
 	return Config{ReadConsistency: wire.Linearizable, RetryTimeout: 5 * time.Second,
-		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: time.Second, MaxFrame: wire.DefaultMaxFrame}
+		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: time.Second, MaxFrame: wire.DefaultMaxFrame,
+		LegacyIdleTimeout: 2 * time.Minute}
 }
 
-// Validate reports the first thing wrong with c.
+// MaxFrameLimit is the largest MaxFrame the balancer accepts.
+const MaxFrameLimit = 64 << 20
+
+// Validate reports everything wrong with c at once; it never changes c.
 func (c Config) Validate() error {
-	switch {
-	case c.Listen == "":
-		return errors.New("listen address is empty")
-	case len(c.Backends) == 0:
-		return errors.New("no backends")
-	case c.CacheSize < 0:
-		return fmt.Errorf("cache size %d is negative", c.CacheSize)
-	case c.RetryTimeout <= 0 || c.ProbeInterval <= 0 || c.ProbeTimeout <= 0:
-		return errors.New("retry timeout, probe interval and probe timeout must be positive")
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
 	}
-	return nil
+	if c.LegacyListen != "" {
+		if _, _, err := net.SplitHostPort(c.LegacyListen); err != nil {
+			errs = append(errs, fmt.Errorf("legacy listen %q: %w", c.LegacyListen, err))
+		}
+	}
+	if len(c.Backends) == 0 {
+		errs = append(errs, errors.New("backends: at least one node client address is required"))
+	}
+	for _, b := range c.Backends {
+		if host, port, err := net.SplitHostPort(b); err != nil || host == "" || port == "" {
+			errs = append(errs, fmt.Errorf("backend %q: want host:port", b))
+		}
+	}
+	if c.CacheSize < 0 {
+		errs = append(errs, fmt.Errorf("cache size %d: must not be negative", c.CacheSize))
+	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"retry timeout", c.RetryTimeout}, {"probe interval", c.ProbeInterval}, {"probe timeout", c.ProbeTimeout},
+		{"legacy idle timeout", c.LegacyIdleTimeout}} {
+		if t.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must be positive", t.name, t.d))
+		}
+	}
+	if c.MaxFrame < 64 || c.MaxFrame > MaxFrameLimit {
+		errs = append(errs, fmt.Errorf("max frame %d: must be between 64 and %d", c.MaxFrame, MaxFrameLimit))
+	}
+	if c.ReadConsistency > wire.Stale {
+		errs = append(errs, fmt.Errorf("read consistency %v: want linearizable, session or stale", c.ReadConsistency))
+	}
+	return errors.Join(errs...)
 }
 
 // Balancer is a running orderlb.

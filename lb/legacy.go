@@ -26,10 +26,6 @@ const (
 	legacyRead    = 2
 )
 
-// legacyIdleTimeout closes a seed-protocol connection that sends nothing
-// for this long; the seed's client never idles, a stuck one should not
-// hold a goroutine forever.
-const legacyIdleTimeout = 2 * time.Minute
 
 type legacyServer struct {
 	b           *Balancer
@@ -38,10 +34,7 @@ type legacyServer struct {
 }
 
 func startLegacy(ln net.Listener, b *Balancer) *legacyServer {
-	s := &legacyServer{b: b, idleTimeout: legacyIdleTimeout}
-	if b.cfg.LegacyIdleTimeout > 0 {
-		s.idleTimeout = b.cfg.LegacyIdleTimeout
-	}
+	s := &legacyServer{b: b, idleTimeout: b.cfg.LegacyIdleTimeout}
 	s.conns = serve.Start(ln, b.log.Named("legacy"), s.serveConn)
 	return s
 }

@@ -99,38 +99,48 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate says which field is wrong and why.
-func (c *Config) Validate() error {
-	if err := faults.Validate(c.TestFault); err != nil {
-		return err
-	}
-	var errs []error
-	if c.ID == "" || len(c.ID) > 255 {
-		errs = append(errs, errors.New("id: must be 1 to 255 bytes"))
-	}
-	if c.DataDir == "" {
-		errs = append(errs, errors.New("data dir: required"))
-	}
-	for name, a := range map[string]string{"raft addr": c.RaftAddr, "client addr": c.ClientAddr} {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: %w", name, a, err))
-		}
-	}
+// MaxFrameLimit is the largest MaxFrame a node accepts: a client may make
+// a node hold a frame of this size per connection.
+const MaxFrameLimit = 64 << 20
+
+// withDefaults fills the fields whose default depends on others: the
+// advertised addresses default to the listen addresses.
+func (c Config) withDefaults() Config {
 	if c.RaftAdvertise == "" {
 		c.RaftAdvertise = c.RaftAddr
 	}
 	if c.ClientAdvertise == "" {
 		c.ClientAdvertise = c.ClientAddr
 	}
-	for name, a := range map[string]string{"raft advertise": c.RaftAdvertise, "client advertise": c.ClientAdvertise} {
-		if host, _, err := net.SplitHostPort(a); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
-			errs = append(errs, fmt.Errorf("%s %q: other nodes cannot dial an unspecified host; set it", name, a))
+	return c
+}
+
+// Validate reports every field that is wrong and why, at once. It never
+// changes c; Open fills the defaults that depend on other fields.
+func (c Config) Validate() error {
+	var errs []error
+	if err := faults.Validate(c.TestFault); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ID == "" || len(c.ID) > 255 {
+		errs = append(errs, errors.New("id: must be 1 to 255 bytes"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir: required"))
+	}
+	for _, a := range []struct{ name, addr string }{{"raft addr", c.RaftAddr}, {"client addr", c.ClientAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", a.name, a.addr, err))
+		}
+	}
+	d := c.withDefaults()
+	for _, a := range []struct{ name, addr string }{{"raft advertise", d.RaftAdvertise}, {"client advertise", d.ClientAdvertise}} {
+		if host, _, err := net.SplitHostPort(a.addr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
+			errs = append(errs, fmt.Errorf("%s %q: other nodes cannot dial an unspecified host; set it", a.name, a.addr))
 		}
 	}
 	if len(c.Peers) > 0 {
-		if err := c.checkPeers(); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, d.checkPeers()...)
 	}
 	if c.Experts < 1 {
 		errs = append(errs, fmt.Errorf("experts %d: need at least 1", c.Experts))
@@ -138,34 +148,59 @@ func (c *Config) Validate() error {
 	if c.ExpertQueue < 0 {
 		errs = append(errs, fmt.Errorf("expert queue %d: must not be negative", c.ExpertQueue))
 	}
-	if c.MaxFrame < 64 {
-		errs = append(errs, fmt.Errorf("max frame %d: too small", c.MaxFrame))
+	if c.MaxFrame < 64 || c.MaxFrame > MaxFrameLimit {
+		errs = append(errs, fmt.Errorf("max frame %d: must be between 64 and %d", c.MaxFrame, MaxFrameLimit))
 	}
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("request timeout: must be positive"))
 	}
+	// hashicorp/raft's own rules (raft.ValidateConfig), here so that every
+	// problem is reported at once.
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+		min  time.Duration
+	}{{"heartbeat timeout", c.HeartbeatTimeout, 5 * time.Millisecond}, {"election timeout", c.ElectionTimeout, 5 * time.Millisecond},
+		{"leader lease timeout", c.LeaderLeaseTimeout, 5 * time.Millisecond}, {"commit timeout", c.CommitTimeout, time.Millisecond}} {
+		if t.d < t.min {
+			errs = append(errs, fmt.Errorf("%s %v: must be at least %v", t.name, t.d, t.min))
+		}
+	}
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		errs = append(errs, fmt.Errorf("leader lease timeout %v: must not exceed the heartbeat timeout %v", c.LeaderLeaseTimeout, c.HeartbeatTimeout))
+	}
+	if c.ElectionTimeout < c.HeartbeatTimeout {
+		errs = append(errs, fmt.Errorf("election timeout %v: must be at least the heartbeat timeout %v", c.ElectionTimeout, c.HeartbeatTimeout))
+	}
+	if c.SnapshotThreshold == 0 {
+		errs = append(errs, errors.New("snapshot threshold: must be positive"))
+	}
 	return errors.Join(errs...)
 }
 
-func (c *Config) checkPeers() error {
+func (c Config) checkPeers() []error {
+	var errs []error
 	ids, addrs := map[string]bool{}, map[string]bool{}
 	self := false
 	for _, p := range c.Peers {
 		if ids[p.ID] || addrs[p.RaftAddr] {
-			return fmt.Errorf("peers: %s=%s appears twice", p.ID, p.RaftAddr)
+			errs = append(errs, fmt.Errorf("peers: %s=%s appears twice", p.ID, p.RaftAddr))
+		}
+		if _, port, err := net.SplitHostPort(p.RaftAddr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("peers: %s=%s: not a host:port", p.ID, p.RaftAddr))
 		}
 		ids[p.ID], addrs[p.RaftAddr] = true, true
 		if p.ID == c.ID {
 			self = true
 			if p.RaftAddr != c.RaftAdvertise {
-				return fmt.Errorf("peers: this node %s is listed at %s but advertises %s", c.ID, p.RaftAddr, c.RaftAdvertise)
+				errs = append(errs, fmt.Errorf("peers: this node %s is listed at %s but advertises %s", c.ID, p.RaftAddr, c.RaftAdvertise))
 			}
 		}
 	}
 	if !self {
-		return fmt.Errorf("peers: this node's id %q is not among them", c.ID)
+		errs = append(errs, fmt.Errorf("peers: this node's id %q is not among them", c.ID))
 	}
-	return nil
+	return errs
 }
 
 // clusterID names the cluster a set of initial peers makes, the way etcd

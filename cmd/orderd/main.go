@@ -41,11 +41,12 @@ func run(args []string) error {
 	peers := fs.String("peers", "", "initial members as id=raft_addr,... (same on every node; empty: join an existing cluster)")
 	fs.IntVar(&cfg.Experts, "experts", cfg.Experts, "size of the expert pool for custom orders")
 	fs.IntVar(&cfg.ExpertQueue, "expert-queue", cfg.ExpertQueue, "custom orders that may wait for an expert before Overloaded")
-	maxFrame := fs.Uint("max-frame", uint(cfg.MaxFrame), "largest client frame in bytes")
+	maxFrame := daemon.FrameFlag(fs, cfg.MaxFrame)
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "bound on one request (apply or read wait)")
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", cfg.HeartbeatTimeout, "Raft heartbeat timeout")
 	fs.DurationVar(&cfg.ElectionTimeout, "election-timeout", cfg.ElectionTimeout, "Raft election timeout")
 	fs.DurationVar(&cfg.LeaderLeaseTimeout, "leader-lease-timeout", cfg.LeaderLeaseTimeout, "Raft leader lease timeout (step-down only; reads never use a lease)")
+	fs.DurationVar(&cfg.CommitTimeout, "commit-timeout", cfg.CommitTimeout, "Raft commit timeout: how long a follower may wait for a heartbeat that carries the commit index")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "log entries between snapshots")
 	recover := fs.String("recover", "", "disaster recovery, node stopped: force these members (id=raft_addr,...) onto --data-dir, then exit; see deploy/README.md")
 	df := daemon.AddFlags(fs)
@@ -59,7 +60,9 @@ func run(args []string) error {
 	if cfg.Peers, err = raftnode.ParsePeers(*peers); err != nil {
 		return fmt.Errorf("--peers: %w", err)
 	}
-	cfg.MaxFrame = uint32(*maxFrame)
+	if cfg.MaxFrame, err = maxFrame(); err != nil {
+		return err
+	}
 	// Deliberately not a flag, and "" unless built with -tags faults: a
 	// fault the chaos checker must catch.
 	cfg.TestFault = faults.FromEnv()

@@ -32,7 +32,9 @@ func run(args []string) error {
 	cons := fs.String("read-consistency", "linearizable", "level of reads on the seed port: linearizable, session or stale")
 	fs.DurationVar(&cfg.RetryTimeout, "retry-timeout", cfg.RetryTimeout, "bound on one request with its retries on other nodes")
 	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", cfg.ProbeInterval, "Status probe interval of a healthy node")
-	maxFrame := fs.Uint("max-frame", uint(cfg.MaxFrame), "largest frame in bytes")
+	fs.DurationVar(&cfg.ProbeTimeout, "probe-timeout", cfg.ProbeTimeout, "bound on one Status probe of a node")
+	fs.DurationVar(&cfg.LegacyIdleTimeout, "legacy-idle-timeout", cfg.LegacyIdleTimeout, "close a seed-protocol connection silent this long")
+	maxFrame := daemon.FrameFlag(fs, cfg.MaxFrame)
 	df := daemon.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -49,7 +51,9 @@ func run(args []string) error {
 	if cfg.ReadConsistency, err = wire.ParseConsistency(*cons); err != nil {
 		return fmt.Errorf("--read-consistency: %w", err)
 	}
-	cfg.MaxFrame = uint32(*maxFrame)
+	if cfg.MaxFrame, err = maxFrame(); err != nil {
+		return err
+	}
 	if cfg.Logger, err = df.Logger("orderlb"); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ package daemon
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"syscall"
@@ -59,4 +60,16 @@ func Run(f *Flags, log hclog.Logger, start func() (stop func() error, err error)
 	s := <-sig
 	log.Info("shutting down", "signal", s.String())
 	return stop()
+}
+
+// FrameFlag registers --max-frame: parsed as a 64-bit number so that a
+// value past 32 bits is refused, never truncated.
+func FrameFlag(fs *flag.FlagSet, def uint32) func() (uint32, error) {
+	v := fs.Uint64("max-frame", uint64(def), "largest frame in bytes")
+	return func() (uint32, error) {
+		if *v > math.MaxUint32 {
+			return 0, fmt.Errorf("--max-frame %d: must fit in 32 bits", *v)
+		}
+		return uint32(*v), nil
+	}
 }

@@ -1,0 +1,36 @@
+package e2e
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFlagsThatCannotLie: values a daemon cannot use are refused at
+// start with a message naming the flag, never truncated or discovered
+// later on the first client.
+func TestFlagsThatCannotLie(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		bin  string
+		args []string
+		want string
+	}{
+		{"orderd", []string{"--id", "n1", "--data-dir", dir, "--max-frame", "5000000000"}, "--max-frame 5000000000: must fit in 32 bits"},
+		{"orderd", []string{"--id", "n1", "--data-dir", dir, "--max-frame", "70000000"}, "max frame 70000000: must be between 64 and"},
+		{"orderd", []string{"--id", "n1", "--data-dir", dir, "--peers", "n1=127.0.0.1:7001,n2=nonsense"}, "n2=nonsense: not a host:port"},
+		{"orderlb", []string{"--backends", "foo"}, `backend "foo": want host:port`},
+		{"orderlb", []string{"--backends", "127.0.0.1:6001", "--max-frame", "10"}, "max frame 10: must be between 64 and"},
+	}
+	for _, tc := range cases {
+		out, err := exec.Command(filepath.Join(bin, tc.bin), tc.args...).CombinedOutput()
+		if err == nil {
+			t.Errorf("%s %v started", tc.bin, tc.args)
+			continue
+		}
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s %v said %q, want %q", tc.bin, tc.args, out, tc.want)
+		}
+	}
+}
