@@ -26,7 +26,6 @@ const (
 	legacyRead    = 2
 )
 
-
 type legacyServer struct {
 	b           *Balancer
 	conns       *serve.Conns
