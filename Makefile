@@ -64,7 +64,7 @@ CHAOS_DURATION ?= 10m
 CHAOS_SEED     ?= 0
 chaos: build
 	$(GO) build -tags faults -o $(BIN)/faults/ ./cmd/...
-	$(BIN)/faults/orderctl chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) --nemesis all --load mixed --report $(CURDIR)/chaos-report
+	$(BIN)/faults/ordertest chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) --nemesis all --load mixed --report $(CURDIR)/chaos-report
 
 # orderly against a 3-member etcd on the same machine, same load shapes,
 # one table with the ratio (installs Debian's etcd-server if missing).

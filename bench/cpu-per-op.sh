@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CPU time and read/write system calls per operation of every running
-# orderd and orderlb, while one `orderctl bench` runs. Usage:
-#   bench/cpu-per-op.sh bin/orderctl --addr 127.0.0.1:6000 bench --customers 256 \
+# orderd and orderlb, while one `ordertest bench` runs. Usage:
+#   bench/cpu-per-op.sh bin/ordertest --addr 127.0.0.1:6000 bench --customers 256 \
 #       --conns 16 --orders 0 --duration 8s --quiet
 # It only reads /proc; it starts and stops nothing but the command given.
 set -euo pipefail

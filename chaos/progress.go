@@ -21,7 +21,7 @@ const lastWriteCustomer = 1_000_000
 // lastWrite places one order once every fault is healed, retrying for up
 // to within: a cluster that never comes back fails the progress check.
 func lastWrite(ctx context.Context, addrs []string, within time.Duration) error {
-	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: within})
+	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: within, DialTimeout: within})
 	if err != nil {
 		return err
 	}

@@ -264,7 +264,7 @@ const finalReader = 1 << 20
 // finalReads reads every customer linearizably once the cluster is whole,
 // adds the reads to the history and returns the counts.
 func finalReads(ctx context.Context, addrs []string, w *traffic.Workload) (map[int32]uint64, error) {
-	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 30 * time.Second})
+	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 30 * time.Second, DialTimeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,10 @@ type Options struct {
 	Addrs []string
 	// RetryTimeout bounds one call with all its retries; default 10s.
 	RetryTimeout time.Duration
+	// DialTimeout bounds a call while no address has answered at all
+	// (refused, or no orderly handshake): such a call gives up with
+	// ErrUnreachable instead of retrying for RetryTimeout. Default 2s.
+	DialTimeout time.Duration
 	// ClientID identifies this client's writes; 0 picks a random one.
 	ClientID uint64
 	// MaxFrame limits response frames; 0 is wire.DefaultMaxFrame.
@@ -63,6 +67,9 @@ func New(opt Options) (*Client, error) {
 	}
 	if opt.RetryTimeout <= 0 {
 		opt.RetryTimeout = 10 * time.Second
+	}
+	if opt.DialTimeout <= 0 {
+		opt.DialTimeout = 2 * time.Second
 	}
 	if opt.ClientID == 0 {
 		id, err := randomID()

@@ -4,11 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"orderly/retry"
 	"orderly/wire"
 )
+
+// ErrUnreachable means no address answered with the orderly handshake
+// within Options.DialTimeout: a wrong address, a port of another service,
+// or a cluster that is down.
+var ErrUnreachable = errors.New("unreachable")
 
 // ErrUnknownOutcome wraps the last error of a write that may or may not
 // have been applied when the client gave up.
@@ -25,7 +31,8 @@ func doAs[T wire.Message](ctx context.Context, c *Client, toLeader bool, req wir
 // known leader.
 func (c *Client) do(ctx context.Context, toLeader bool, req wire.Message) (wire.Message, error) {
 	return retry.Do(ctx, retry.Policy{Timeout: c.opt.RetryTimeout, MaxBackoff: 200 * time.Millisecond,
-		Retries: &c.Stats.Retries, Redirects: &c.Stats.Redirects}, &call{c: c, toLeader: toLeader, req: req})
+		Retries: &c.Stats.Retries, Redirects: &c.Stats.Redirects},
+		&call{c: c, toLeader: toLeader, req: req, start: time.Now()})
 }
 
 // call is one request's side of the retry loop: it picks an address per
@@ -36,6 +43,8 @@ type call struct {
 	req      wire.Message
 	addr     string     // of the last attempt
 	conn     *wire.Conn // of the last attempt, nil if the dial failed
+	start    time.Time
+	reached  bool // some attempt got through to a node that speaks orderly
 }
 
 func (a *call) Try(ctx context.Context, timeout time.Duration) (wire.Message, error) {
@@ -45,6 +54,7 @@ func (a *call) Try(ctx context.Context, timeout time.Duration) (wire.Message, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", retry.ErrNotSent, err)
 	}
+	a.reached = true
 	resp, err := conn.CallTimeout(ctx, a.req, timeout)
 	if err == nil && a.toLeader {
 		a.c.setLeader(a.addr)
@@ -52,9 +62,18 @@ func (a *call) Try(ctx context.Context, timeout time.Duration) (wire.Message, er
 	return resp, err
 }
 
-func (a *call) Failed(f retry.Failure, err error) bool {
+func (a *call) Failed(f retry.Failure, err error) (bool, error) {
 	switch f {
-	case retry.NotSent, retry.Busy:
+	case retry.NotSent:
+		a.c.rotate(a.addr)
+		// Nothing answers at all: a wrong address, a port that does not
+		// speak orderly, a cluster that is down. Waiting the whole retry
+		// budget cannot help; during a failover some address answers.
+		if !a.reached && time.Since(a.start) >= a.c.opt.DialTimeout {
+			return false, fmt.Errorf("%w: no orderly node answered at %s within %v: %v",
+				ErrUnreachable, strings.Join(a.c.opt.Addrs, ","), a.c.opt.DialTimeout, err)
+		}
+	case retry.Busy:
 		a.c.rotate(a.addr)
 	case retry.Lost: // the connection may be broken: drop it, try elsewhere
 		a.c.drop(a.addr, a.conn)
@@ -63,11 +82,11 @@ func (a *call) Failed(f retry.Failure, err error) bool {
 		var we *wire.Error
 		if errors.As(err, &we) && we.LeaderAddr != "" && we.LeaderAddr != a.addr {
 			a.c.setLeader(we.LeaderAddr)
-			return true
+			return true, nil
 		}
 		a.c.rotate(a.addr)
 	}
-	return false
+	return false, nil
 }
 
 func (a *call) GiveUp(last error, unknown bool, why error) error {

@@ -11,7 +11,7 @@ import (
 	"orderly/wire"
 )
 
-// TestBenchThroughBalancer runs `orderctl bench` as a user would, through
+// TestBenchThroughBalancer runs `ordertest bench` as a user would, through
 // the balancer (8 customers sharing 3 connections), and checks that its report adds up: every operation done
 // once, none failed, and the order counts in the cluster agree.
 func TestBenchThroughBalancer(t *testing.T) {
@@ -20,11 +20,11 @@ func TestBenchThroughBalancer(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "result.json")
 	tl := filepath.Join(dir, "timeline.csv")
-	cmd := exec.Command(filepath.Join(bin, "orderctl"), "--addr", b.Addr, "bench", "--customers", "8", "--orders", "50",
+	cmd := exec.Command(filepath.Join(bin, "ordertest"), "--addr", b.Addr, "bench", "--customers", "8", "--orders", "50",
 		"--type", "mixed", "--reads", "20", "--consistency", "session", "--pipeline", "2", "--conns", "3", "--first-customer", "100",
-		"--json", out, "--timeline", tl, "--quiet")
+		"--json-file", out, "--timeline", tl, "--quiet")
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("orderctl bench: %v\n%s", err, msg)
+		t.Fatalf("ordertest bench: %v\n%s", err, msg)
 	}
 	raw, err := os.ReadFile(out)
 	if err != nil {

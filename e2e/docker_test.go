@@ -150,7 +150,7 @@ func startDockerEnv(t *testing.T, ctx context.Context) *dockerEnv {
 	if err := c.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
-	d.cl, err = client.New(client.Options{Addrs: []string{c.LBAddr}, RetryTimeout: 30 * time.Second})
+	d.cl, err = client.New(client.Options{Addrs: []string{c.LBAddr}, RetryTimeout: 30 * time.Second, DialTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

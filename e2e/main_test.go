@@ -102,7 +102,7 @@ func mustLeader(t *testing.T, c *harness.Cluster) *harness.Node {
 
 func mustClient(t *testing.T, addrs ...string) *client.Client {
 	t.Helper()
-	c, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 20 * time.Second})
+	c, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 20 * time.Second, DialTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func (f *forwarded) Try(ctx context.Context, timeout time.Duration) (wire.Messag
 	return f.conn.CallTimeout(ctx, f.req, timeout)
 }
 
-func (f *forwarded) Failed(fl retry.Failure, err error) bool {
+func (f *forwarded) Failed(fl retry.Failure, err error) (bool, error) {
 	switch fl {
 	case retry.Lost:
 		// The node may be dead or paused. The prober decides; we move on.
@@ -56,9 +56,9 @@ func (f *forwarded) Failed(fl retry.Failure, err error) bool {
 		var we *wire.Error
 		errors.As(err, &we)
 		f.b.pool.hint(f.be, we.LeaderAddr)
-		return f.b.pool.currentLeader() != nil
+		return f.b.pool.currentLeader() != nil, nil
 	}
-	return false
+	return false, nil
 }
 
 // GiveUp turns the last error into the answer for the client: Timeout

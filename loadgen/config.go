@@ -54,8 +54,11 @@ type Config struct {
 	RetryTimeout time.Duration
 	// FirstCustomer offsets customer ids, so runs can use disjoint ones.
 	FirstCustomer int32
-	// Progress, when set, gets a live line every second.
-	Progress io.Writer
+	// Progress, when set, gets a live line every second: rewritten in
+	// place on a terminal, or a plain line per second with PlainProgress
+	// (a log file, a pipe).
+	Progress      io.Writer
+	PlainProgress bool
 }
 
 // Validate reports the first thing wrong with c.

@@ -91,7 +91,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	tl := newTimeline()
 	var ops, errs atomic.Int64
 	start := time.Now()
-	stopProgress := startProgress(cfg.Progress, start, &ops, &errs)
+	stopProgress := startProgress(cfg.Progress, cfg.PlainProgress, start, &ops, &errs)
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Add(1)
@@ -201,9 +201,13 @@ func (w *worker) op(ctx context.Context, read bool, n int32) error {
 
 // startProgress prints a live line every second until the returned func
 // is called.
-func startProgress(out io.Writer, start time.Time, ops, errs *atomic.Int64) func() {
+func startProgress(out io.Writer, plain bool, start time.Time, ops, errs *atomic.Int64) func() {
 	if out == nil {
 		return func() {}
+	}
+	prefix, suffix := "\r", " "
+	if plain {
+		prefix, suffix = "", "\n"
 	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
@@ -215,11 +219,13 @@ func startProgress(out io.Writer, start time.Time, ops, errs *atomic.Int64) func
 		for {
 			select {
 			case <-done:
-				fmt.Fprintln(out)
+				if !plain {
+					fmt.Fprintln(out)
+				}
 				return
 			case <-tick.C:
 				n := ops.Load()
-				fmt.Fprintf(out, "\r%5.0fs  %9d ops  %8d ops/s  %d errors ", time.Since(start).Seconds(), n, n-last, errs.Load())
+				fmt.Fprintf(out, "%s%5.0fs  %9d ops  %8d ops/s  %d errors%s", prefix, time.Since(start).Seconds(), n, n-last, errs.Load(), suffix)
 				last = n
 			}
 		}

@@ -76,6 +76,9 @@ func (n *Node) admin(req wire.Message) (wire.Message, error) {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return nil, n.notLeader()
 		}
+		if _, isWire := wire.CodeOf(err); isWire {
+			return nil, err // already says what it is (BadRequest: final)
+		}
 		return nil, wire.Errorf(wire.CodeUnavailable, "%s: %v", req.Type(), err)
 	}
 	return wire.OK{}, nil
@@ -91,6 +94,9 @@ func (n *Node) isMember(id string) bool {
 }
 
 func (n *Node) transferLeader(to string) error {
+	if to == n.cfg.ID && n.raft.State() == raft.Leader {
+		return wire.Errorf(wire.CodeBadRequest, "transfer leader: %s already leads", to)
+	}
 	if to == "" {
 		return n.raft.LeadershipTransfer().Error()
 	}

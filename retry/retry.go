@@ -51,8 +51,9 @@ type Attempter interface {
 	Try(ctx context.Context, timeout time.Duration) (wire.Message, error)
 	// Failed is told how the last attempt failed. After NotLeader it says
 	// whether a leader is now known, so that the next attempt goes there
-	// at once.
-	Failed(f Failure, err error) (leaderKnown bool)
+	// at once. A non-nil stop ends the loop with that error: retrying
+	// cannot help (no address speaks orderly, for one).
+	Failed(f Failure, err error) (leaderKnown bool, stop error)
 	// GiveUp turns the last error into the caller's answer: unknown says
 	// whether a write may have been applied; why is ctx.Err() or
 	// ErrBudgetSpent.
@@ -126,20 +127,28 @@ func Do(ctx context.Context, p Policy, a Attempter) (wire.Message, error) {
 		}
 		switch {
 		case errors.Is(err, ErrNotSent):
-			a.Failed(NotSent, err)
+			if _, stop := a.Failed(NotSent, err); stop != nil {
+				return nil, stop
+			}
 		case !isWire && ctx.Err() != nil:
 			// The caller went away mid-attempt: it may have been applied,
 			// and nothing says the node is unwell.
 			return nil, a.GiveUp(last, true, ctx.Err())
 		case !isWire:
 			unknown = true
-			a.Failed(Lost, err)
+			if _, stop := a.Failed(Lost, err); stop != nil {
+				return nil, stop
+			}
 		case code == wire.CodeNotLeader:
 			if p.Redirects != nil {
 				p.Redirects.Add(1)
 			}
 			redirects++
-			if a.Failed(NotLeader, err) && redirects == 1 {
+			known, stop := a.Failed(NotLeader, err)
+			if stop != nil {
+				return nil, stop
+			}
+			if known && redirects == 1 {
 				// A known leader: go there at once. If it sends us on again,
 				// nodes disagree (an election is under way), and the backoff
 				// keeps us from bouncing between them.
@@ -148,7 +157,9 @@ func Do(ctx context.Context, p Policy, a Attempter) (wire.Message, error) {
 		case code.Unknown():
 			unknown = true
 		case code == wire.CodeUnavailable || code == wire.CodeOverloaded:
-			a.Failed(Busy, err)
+			if _, stop := a.Failed(Busy, err); stop != nil {
+				return nil, stop
+			}
 		default: // BadRequest, StaleSeq, ...: retrying cannot help
 			return nil, err
 		}

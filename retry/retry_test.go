@@ -21,7 +21,8 @@ type script struct {
 	gaveUp   bool
 	unknown  bool
 	why      error
-	leader   bool // what Failed answers after NotLeader
+	leader   bool     // what Failed answers after NotLeader
+	stopOn   *Failure // Failed stops the loop on this failure
 	onTry    func(n int)
 }
 
@@ -40,10 +41,15 @@ func (s *script) Try(ctx context.Context, timeout time.Duration) (wire.Message, 
 	return nil, s.results[n]
 }
 
-func (s *script) Failed(f Failure, err error) bool {
+func (s *script) Failed(f Failure, err error) (bool, error) {
 	s.failures = append(s.failures, f)
-	return s.leader
+	if s.stopOn != nil && *s.stopOn == f {
+		return false, errStopped
+	}
+	return s.leader, nil
 }
+
+var errStopped = errors.New("stopped")
 
 func (s *script) GiveUp(last error, unknown bool, why error) error {
 	s.gaveUp, s.unknown, s.why = true, unknown, why
@@ -116,5 +122,14 @@ func TestRedirectBouncesBackOff(t *testing.T) {
 	Do(context.Background(), Policy{Timeout: 50 * time.Millisecond, MaxBackoff: 10 * time.Millisecond}, s) //nolint:errcheck // gives up by design
 	if s.tries > 20 {
 		t.Fatalf("%d attempts in 50 ms: redirects are not backed off", s.tries)
+	}
+}
+
+func TestAttempterStops(t *testing.T) {
+	f := NotSent
+	s := &script{results: []error{fmt.Errorf("%w: refused", ErrNotSent)}, stopOn: &f}
+	_, err := Do(context.Background(), Policy{Timeout: time.Minute, MaxBackoff: 10 * time.Millisecond}, s)
+	if !errors.Is(err, errStopped) || s.tries != 1 || s.gaveUp {
+		t.Fatalf("err %v after %d tries (gave up %v): want the attempter's stop after one", err, s.tries, s.gaveUp)
 	}
 }

@@ -182,7 +182,7 @@ func report(stamp, host string, d time.Duration, ss []scenario, rs []*loadgen.Re
 	var b strings.Builder
 	fmt.Fprintf(&b, "# orderly bench %s on %s\n\n", stamp, host)
 	fmt.Fprintf(&b, "`make bench`: 3 orderd (fsync on) + orderlb + load on one machine, %d CPUs, %s, %v per run; "+
-		"each run's customers share up to %d connections (`orderctl bench --conns %d`), as bench/etcd's clients share %d.\n\n",
+		"each run's customers share up to %d connections (`ordertest bench --conns %d`), as bench/etcd's clients share %d.\n\n",
 		runtime.NumCPU(), runtime.Version(), d, conns, conns, conns)
 	b.WriteString("| scenario | ops/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | retries |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")

@@ -293,7 +293,7 @@ func (n *Nemesis) follower(ids []string, leader string) string {
 
 // admin sends a membership change to the leader, following NotLeader.
 func (n *Nemesis) admin(req wire.Message) error {
-	c, err := client.New(client.Options{Addrs: n.t.ClientAddrs(), RetryTimeout: 20 * time.Second})
+	c, err := client.New(client.Options{Addrs: n.t.ClientAddrs(), RetryTimeout: 20 * time.Second, DialTimeout: 20 * time.Second})
 	if err != nil {
 		return err
 	}

@@ -142,7 +142,7 @@ func (r *Report) Markdown() string {
 	if r.Fault != "" {
 		fmt.Fprintf(&b, ", test fault **%s** (the checks are meant to fail)", r.Fault)
 	}
-	fmt.Fprintf(&b, "\n\nReplay: `orderctl chaos --seed %d --nemesis %s --duration %v`\n\n", r.Seed, strings.Join(r.Nemeses, ","), r.Duration)
+	fmt.Fprintf(&b, "\n\nReplay: `ordertest chaos --seed %d --nemesis %s --duration %v`\n\n", r.Seed, strings.Join(r.Nemeses, ","), r.Duration)
 	b.WriteString("## Checks\n\n| check | verdict | detail |\n|---|---|---|\n")
 	for _, v := range r.Verdicts {
 		p := "pass"

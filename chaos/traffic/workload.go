@@ -108,7 +108,7 @@ func (w *Workload) Run(ctx context.Context) {
 			var shared []*client.Client
 			var vias []string
 			for i := range max(1, w.highClients/16) {
-				c, err := client.New(client.Options{Addrs: w.addrsFor(i), RetryTimeout: w.timeout})
+				c, err := client.New(client.Options{Addrs: w.addrsFor(i), RetryTimeout: w.timeout, DialTimeout: w.timeout})
 				if err != nil {
 					continue
 				}
@@ -158,7 +158,7 @@ func (w *Workload) client(ctx context.Context, i int, shared *client.Client, via
 	c := shared
 	if !high {
 		var err error
-		if c, err = client.New(client.Options{Addrs: w.addrsFor(i), RetryTimeout: w.timeout}); err != nil {
+		if c, err = client.New(client.Options{Addrs: w.addrsFor(i), RetryTimeout: w.timeout, DialTimeout: w.timeout}); err != nil {
 			return
 		}
 		defer c.Close()

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"orderly/client"
 	"orderly/wire"
 )
@@ -55,14 +57,14 @@ func toStatusJSON(s wire.StatusInfo) statusJSON {
 
 func (g *globals) printStatus(s statusJSON) {
 	if s.Error != "" {
-		fmt.Fprintf(g.out, "%s: %s\n", s.Addr, s.Error)
+		fmt.Fprintf(g.Out, "%s: %s\n", s.Addr, s.Error)
 		return
 	}
 	name := s.ID
 	if s.Addr != "" {
 		name += " (" + s.Addr + ")"
 	}
-	fmt.Fprintf(g.out, "%s: %s, term %d, leader %s at %s, commit %d, applied %d, last %d\n",
+	fmt.Fprintf(g.Out, "%s: %s, term %d, leader %s at %s, commit %d, applied %d, last %d\n",
 		name, s.Role, s.Term, s.LeaderID, s.LeaderAddr, s.CommitIndex, s.AppliedIndex, s.LastIndex)
 	for _, m := range s.Members {
 		if s.Role == "balancer" {
@@ -70,14 +72,14 @@ func (g *globals) printStatus(s statusJSON) {
 			if s.Stats[backendUp+m.ClientAddr] == 1 {
 				state = "up"
 			}
-			fmt.Fprintf(g.out, "  backend %-8s %-21s %s\n", m.ID, m.ClientAddr, state)
+			fmt.Fprintf(g.Out, "  backend %-8s %-21s %s\n", m.ID, m.ClientAddr, state)
 			continue
 		}
-		fmt.Fprintf(g.out, "  member %-8s raft %-21s client %-21s voter %v\n", m.ID, m.RaftAddr, m.ClientAddr, m.Voter)
+		fmt.Fprintf(g.Out, "  member %-8s raft %-21s client %-21s voter %v\n", m.ID, m.RaftAddr, m.ClientAddr, m.Voter)
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Stats)) {
 		if !strings.HasPrefix(k, backendUp) {
-			fmt.Fprintf(g.out, "  %s: %d\n", k, s.Stats[k])
+			fmt.Fprintf(g.Out, "  %s: %d\n", k, s.Stats[k])
 		}
 	}
 }
@@ -85,26 +87,54 @@ func (g *globals) printStatus(s statusJSON) {
 // backendUp prefixes the balancer's per-backend health stat.
 const backendUp = "backend_up "
 
-func runStatus(ctx context.Context, g *globals, c *client.Client, args []string) error {
-	fs := subFlags("status")
-	all := fs.Bool("all", false, "ask every address, not only the first that answers")
-	if err := parseSub(fs, args); err != nil {
-		return err
+func statusCmd(g *globals) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "status [--all]",
+		Short: "describe a node or balancer (--all: every address, and every node behind a balancer)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				if !all {
+					s, err := c.Status(ctx)
+					if err != nil {
+						return fmt.Errorf("status: %w", err)
+					}
+					out := toStatusJSON(s)
+					if g.JSON {
+						return g.Print(out, "")
+					}
+					g.printStatus(out)
+					return nil
+				}
+				list := g.statusAll(ctx, c)
+				if g.JSON {
+					return g.Print(list, "")
+				}
+				for _, s := range list {
+					g.printStatus(s)
+				}
+				return nil
+			})
+		},
 	}
-	if !*all {
-		s, err := c.Status(ctx)
-		if err != nil {
-			return fmt.Errorf("status: %w", err)
-		}
-		out := toStatusJSON(s)
-		if g.json {
-			return g.print(out, "")
-		}
-		g.printStatus(out)
-		return nil
-	}
+	cmd.Flags().BoolVar(&all, "all", false, "ask every address, and every node a balancer knows, not only the first that answers")
+	return cmd
+}
+
+// statusAll asks every address; a balancer adds the nodes behind it, so
+// that status --all through a balancer lists the whole cluster.
+func (g *globals) statusAll(ctx context.Context, c *client.Client) []statusJSON {
+	queue := slices.Clone(g.Addrs)
+	seen := map[string]bool{}
 	var list []statusJSON
-	for _, a := range g.addrs {
+	for len(queue) > 0 {
+		a := queue[0]
+		queue = queue[1:]
+		if seen[a] {
+			continue
+		}
+		seen[a] = true
 		s, err := c.StatusOf(ctx, a)
 		out := toStatusJSON(s)
 		out.Addr = a
@@ -112,69 +142,77 @@ func runStatus(ctx context.Context, g *globals, c *client.Client, args []string)
 			out.Error = err.Error()
 		}
 		list = append(list, out)
+		if s.Role == "balancer" {
+			for _, m := range s.Members {
+				queue = append(queue, m.ClientAddr)
+			}
+		}
 	}
-	if g.json {
-		return g.print(list, "")
-	}
-	for _, s := range list {
-		g.printStatus(s)
-	}
-	return nil
+	return list
 }
 
-func runMembers(ctx context.Context, g *globals, c *client.Client, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("members: want list, add or remove")
+func membersCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "members", Short: "list, add or remove members", Args: cobra.NoArgs}
+	list := &cobra.Command{
+		Use: "list", Short: "list the members", Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				ms, err := c.Members(ctx)
+				if err != nil {
+					return fmt.Errorf("members list: %w", err)
+				}
+				out := toMembersJSON(ms)
+				if g.JSON {
+					return g.Print(out, "")
+				}
+				for _, m := range out {
+					fmt.Fprintf(g.Out, "%-8s raft %-21s client %-21s voter %v\n", m.ID, m.RaftAddr, m.ClientAddr, m.Voter)
+				}
+				return nil
+			})
+		},
 	}
-	fs := subFlags("members " + args[0])
-	id := fs.String("id", "", "member id")
-	raftAddr := fs.String("raft-addr", "", "member's Raft address (add)")
-	nonvoter := fs.Bool("nonvoter", false, "add as a non-voting member")
-	if err := parseSub(fs, args[1:]); err != nil {
-		return err
+	var id, raftAddr string
+	var nonvoter bool
+	add := &cobra.Command{
+		Use: "add --id ID --raft-addr A [--nonvoter]", Short: "add a member (start it first, with an empty data dir and no --peers)", Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return g.admin("members add", wire.AddMember{ID: id, RaftAddr: raftAddr, Voter: !nonvoter})
+		},
 	}
-	switch args[0] {
-	case "list":
-		ms, err := c.Members(ctx)
-		if err != nil {
-			return fmt.Errorf("members list: %w", err)
-		}
-		out := toMembersJSON(ms)
-		if g.json {
-			return g.print(out, "")
-		}
-		for _, m := range out {
-			fmt.Fprintf(g.out, "%-8s raft %-21s client %-21s voter %v\n", m.ID, m.RaftAddr, m.ClientAddr, m.Voter)
-		}
-		return nil
-	case "add":
-		if *id == "" || *raftAddr == "" {
-			return fmt.Errorf("members add: --id and --raft-addr are required")
-		}
-		if err := c.Admin(ctx, wire.AddMember{ID: *id, RaftAddr: *raftAddr, Voter: !*nonvoter}); err != nil {
-			return fmt.Errorf("members add: %w", err)
-		}
-	case "remove":
-		if *id == "" {
-			return fmt.Errorf("members remove: --id is required")
-		}
-		if err := c.Admin(ctx, wire.RemoveMember{ID: *id}); err != nil {
-			return fmt.Errorf("members remove: %w", err)
-		}
-	default:
-		return fmt.Errorf("members %q: want list, add or remove", args[0])
+	add.Flags().StringVar(&id, "id", "", "the new member's id")
+	add.Flags().StringVar(&raftAddr, "raft-addr", "", "the new member's Raft address")
+	add.Flags().BoolVar(&nonvoter, "nonvoter", false, "add as a non-voting member")
+	must(add.MarkFlagRequired("id"), add.MarkFlagRequired("raft-addr"))
+	var rid string
+	remove := &cobra.Command{
+		Use: "remove --id ID", Short: "remove a member", Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error { return g.admin("members remove", wire.RemoveMember{ID: rid}) },
 	}
-	return g.print(map[string]string{"result": "ok"}, "ok\n")
+	remove.Flags().StringVar(&rid, "id", "", "the member's id")
+	must(remove.MarkFlagRequired("id"))
+	cmd.AddCommand(list, add, remove)
+	return cmd
 }
 
-func runTransfer(ctx context.Context, g *globals, c *client.Client, args []string) error {
-	fs := subFlags("transfer-leader")
-	to := fs.String("to", "", "id of the new leader (default: any up-to-date voter)")
-	if err := parseSub(fs, args); err != nil {
-		return err
+func transferCmd(g *globals) *cobra.Command {
+	var to string
+	cmd := &cobra.Command{
+		Use:   "transfer-leader [--to ID]",
+		Short: "hand leadership over",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return g.admin("transfer-leader", wire.TransferLeader{ID: to}) },
 	}
-	if err := c.Admin(ctx, wire.TransferLeader{ID: *to}); err != nil {
-		return fmt.Errorf("transfer-leader: %w", err)
-	}
-	return g.print(map[string]string{"result": "ok"}, "ok\n")
+	cmd.Flags().StringVar(&to, "to", "", "id of the new leader (default: any up-to-date voter)")
+	return cmd
+}
+
+// admin sends one membership or leadership request to the leader.
+func (g *globals) admin(what string, req wire.Message) error {
+	return g.withClient(func(ctx context.Context, c *client.Client) error {
+		if err := c.Admin(ctx, req); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return g.Print(map[string]string{"result": "ok"}, "ok\n")
+	})
 }

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
+
+	"github.com/spf13/cobra"
 
 	"orderly/client"
 	"orderly/wire"
@@ -28,33 +29,42 @@ func int32Flag(name string, v int64) (int32, error) {
 	return int32(v), nil
 }
 
-func runOrder(ctx context.Context, g *globals, c *client.Client, args []string) error {
-	fs := subFlags("order")
-	customer := fs.Int64("customer", -1, "customer id (>= 0)")
-	number := fs.Int64("number", -1, "order number (>= 0)")
-	typ := fs.String("type", "regular", "regular or custom")
-	if err := parseSub(fs, args); err != nil {
-		return err
+func orderCmd(g *globals) *cobra.Command {
+	var customer, number int64
+	var typ string
+	cmd := &cobra.Command{
+		Use:   "order --customer C --number N [--type regular|custom]",
+		Short: "place an order",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cid, err := int32Flag("customer", customer)
+			if err != nil {
+				return err
+			}
+			num, err := int32Flag("number", number)
+			if err != nil {
+				return err
+			}
+			lt, err := parseLaptopType(typ)
+			if err != nil {
+				return err
+			}
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				li, err := c.Order(ctx, cid, num, lt)
+				if err != nil {
+					return fmt.Errorf("order: %w", err)
+				}
+				return g.Print(laptopJSON{li.CustomerID, li.OrderNumber, li.LaptopType.String(), li.EngineerID, li.ExpertID, li.Index},
+					"customer %d order %d (%s) built by engineer %d, expert %d, at index %d\n",
+					li.CustomerID, li.OrderNumber, li.LaptopType, li.EngineerID, li.ExpertID, li.Index)
+			})
+		},
 	}
-	cid, err := int32Flag("customer", *customer)
-	if err != nil {
-		return err
-	}
-	num, err := int32Flag("number", *number)
-	if err != nil {
-		return err
-	}
-	lt, err := parseLaptopType(*typ)
-	if err != nil {
-		return err
-	}
-	li, err := c.Order(ctx, cid, num, lt)
-	if err != nil {
-		return fmt.Errorf("order: %w", err)
-	}
-	return g.print(laptopJSON{li.CustomerID, li.OrderNumber, li.LaptopType.String(), li.EngineerID, li.ExpertID, li.Index},
-		"customer %d order %d (%s) built by engineer %d, expert %d, at index %d\n",
-		li.CustomerID, li.OrderNumber, li.LaptopType, li.EngineerID, li.ExpertID, li.Index)
+	cmd.Flags().Int64Var(&customer, "customer", 0, "customer id (0 to 2147483647)")
+	cmd.Flags().Int64Var(&number, "number", 0, "order number (0 to 2147483647)")
+	cmd.Flags().StringVar(&typ, "type", "regular", "regular or custom")
+	must(cmd.MarkFlagRequired("customer"), cmd.MarkFlagRequired("number"))
+	return cmd
 }
 
 type laptopJSON struct {
@@ -68,6 +78,7 @@ type laptopJSON struct {
 
 type recordJSON struct {
 	CustomerID     int32  `json:"customer_id"`
+	Found          bool   `json:"found"` // the customer has placed an order
 	LastOrder      int32  `json:"last_order"`
 	OrderCount     uint64 `json:"order_count"`
 	LastLaptopType string `json:"last_laptop_type"`
@@ -79,65 +90,88 @@ func toRecordJSON(r wire.CustomerRecord) recordJSON {
 	if r.LastLaptopType >= 0 {
 		lt = wire.LaptopType(r.LastLaptopType).String()
 	}
-	return recordJSON{r.CustomerID, r.LastOrder, r.OrderCount, lt, r.LastIndex}
+	return recordJSON{r.CustomerID, r.OrderCount > 0, r.LastOrder, r.OrderCount, lt, r.LastIndex}
 }
 
-func consistencyFlag(fs interface {
-	String(string, string, string) *string
-}) *string {
-	return fs.String("consistency", "linearizable", "linearizable, session or stale")
+func consistencyFlag(cmd *cobra.Command, v *string) {
+	cmd.Flags().StringVar(v, "consistency", "linearizable", "linearizable, session or stale")
 }
 
-func runGet(ctx context.Context, g *globals, c *client.Client, args []string) error {
-	fs := subFlags("get")
-	customer := fs.Int64("customer", -1, "customer id (>= 0)")
-	cons := consistencyFlag(fs)
-	if err := parseSub(fs, args); err != nil {
-		return err
+func getCmd(g *globals) *cobra.Command {
+	var customer int64
+	var cons string
+	cmd := &cobra.Command{
+		Use:   "get --customer C [--consistency linearizable|session|stale]",
+		Short: "read a customer's record",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cid, err := int32Flag("customer", customer)
+			if err != nil {
+				return err
+			}
+			level, err := wire.ParseConsistency(cons)
+			if err != nil {
+				return fmt.Errorf("--consistency: %w", err)
+			}
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				r, err := c.Get(ctx, cid, level)
+				if err != nil {
+					return fmt.Errorf("get: %w", err)
+				}
+				out := struct {
+					recordJSON
+					ReadIndex uint64 `json:"read_index"`
+				}{toRecordJSON(r.CustomerRecord), r.ReadIndex}
+				if !out.Found {
+					return g.Print(out, "customer %d has no orders (read at %d)\n", cid, r.ReadIndex)
+				}
+				return g.Print(out, "customer %d: last order %d, %d orders, last type %q, index %d (read at %d)\n",
+					r.CustomerID, r.LastOrder, r.OrderCount, out.LastLaptopType, r.LastIndex, r.ReadIndex)
+			})
+		},
 	}
-	cid, err := int32Flag("customer", *customer)
-	if err != nil {
-		return err
-	}
-	level, err := wire.ParseConsistency(*cons)
-	if err != nil {
-		return err
-	}
-	r, err := c.Get(ctx, cid, level)
-	if err != nil {
-		return fmt.Errorf("get: %w", err)
-	}
-	out := struct {
-		recordJSON
-		ReadIndex uint64 `json:"read_index"`
-	}{toRecordJSON(r.CustomerRecord), r.ReadIndex}
-	return g.print(out, "customer %d: last order %d, %d orders, last type %q, index %d (read at %d)\n",
-		r.CustomerID, r.LastOrder, r.OrderCount, out.LastLaptopType, r.LastIndex, r.ReadIndex)
+	cmd.Flags().Int64Var(&customer, "customer", 0, "customer id (0 to 2147483647)")
+	consistencyFlag(cmd, &cons)
+	must(cmd.MarkFlagRequired("customer"))
+	return cmd
 }
 
-func runScan(ctx context.Context, g *globals, c *client.Client, args []string) error {
-	fs := subFlags("scan")
-	from := fs.Int64("from", 0, "first customer id")
-	limit := fs.Uint("limit", 100, "records per page (1..10000)")
-	cons := consistencyFlag(fs)
-	if err := parseSub(fs, args); err != nil {
-		return err
+func scanCmd(g *globals) *cobra.Command {
+	var from int64
+	var limit uint
+	var cons string
+	cmd := &cobra.Command{
+		Use:   "scan [--from C] [--limit L] [--consistency ...]",
+		Short: "list records in customer order",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			start, err := int32Flag("from", from)
+			if err != nil {
+				return err
+			}
+			level, err := wire.ParseConsistency(cons)
+			if err != nil {
+				return fmt.Errorf("--consistency: %w", err)
+			}
+			if limit < 1 || limit > wire.MaxScanLimit {
+				return fmt.Errorf("--limit %d: must be between 1 and %d", limit, wire.MaxScanLimit)
+			}
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				rs, err := c.Scan(ctx, start, uint32(limit), level)
+				if err != nil {
+					return fmt.Errorf("scan: %w", err)
+				}
+				return g.printScan(rs)
+			})
+		},
 	}
-	start, err := int32Flag("from", *from)
-	if err != nil {
-		return err
-	}
-	level, err := wire.ParseConsistency(*cons)
-	if err != nil {
-		return err
-	}
-	if *limit > wire.MaxScanLimit {
-		return fmt.Errorf("--limit %d: at most %d", *limit, wire.MaxScanLimit)
-	}
-	rs, err := c.Scan(ctx, start, uint32(*limit), level)
-	if err != nil {
-		return fmt.Errorf("scan: %w", err)
-	}
+	cmd.Flags().Int64Var(&from, "from", 0, "first customer id")
+	cmd.Flags().UintVar(&limit, "limit", 100, fmt.Sprintf("records per page (1 to %d)", wire.MaxScanLimit))
+	consistencyFlag(cmd, &cons)
+	return cmd
+}
+
+func (g *globals) printScan(rs wire.Records) error {
 	out := struct {
 		Records   []recordJSON `json:"records"`
 		Next      int32        `json:"next"`
@@ -146,25 +180,27 @@ func runScan(ctx context.Context, g *globals, c *client.Client, args []string) e
 	for _, r := range rs.Records {
 		out.Records = append(out.Records, toRecordJSON(r))
 	}
-	if g.json {
-		return g.print(out, "")
+	if g.JSON {
+		return g.Print(out, "")
+	}
+	if len(out.Records) == 0 {
+		fmt.Fprintf(g.Out, "no records (read at %d)\n", rs.ReadIndex)
 	}
 	for _, r := range out.Records {
-		fmt.Fprintf(g.out, "%10d  last %10d  count %6d  %-8s index %d\n", r.CustomerID, r.LastOrder, r.OrderCount, r.LastLaptopType, r.Index)
+		fmt.Fprintf(g.Out, "%10d  last %10d  count %6d  %-8s index %d\n", r.CustomerID, r.LastOrder, r.OrderCount, r.LastLaptopType, r.Index)
 	}
 	if rs.Next >= 0 {
-		fmt.Fprintf(g.out, "more: scan --from %d\n", rs.Next)
+		fmt.Fprintf(g.Out, "more: scan --from %d\n", rs.Next)
 	}
 	return nil
 }
 
-// print writes v as JSON with --json, else the formatted text.
-func (g *globals) print(v any, format string, args ...any) error {
-	if g.json {
-		enc := json.NewEncoder(g.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+// must panics on a programming error while building the commands (a
+// flag name that does not exist), never on user input.
+func must(errs ...error) {
+	for _, err := range errs {
+		if err != nil {
+			panic(err)
+		}
 	}
-	_, err := fmt.Fprintf(g.out, format, args...)
-	return err
 }
