@@ -4,13 +4,21 @@ BIN         := $(CURDIR)/bin
 TOOLS       := $(CURDIR)/bin/tools
 STATICCHECK := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
+GOTESTSUM   := $(TOOLS)/gotestsum
+GOTESTSUM_VERSION := v1.13.0
 
-.PHONY: bench-etcd netdeps bench-go all build run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
+.PHONY: bench-etcd netdeps bench-go all build build-test run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
 
 all: build
 
+# The daemons and the everyday client; they need none of the test tools'
+# modules (plotting), so a fresh clone's first make run downloads little.
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/ ./cmd/orderd ./cmd/orderlb ./cmd/orderctl
+
+# ordertest: the load generator and the chaos test.
+build-test: build
+	$(GO) build -o $(BIN)/ ./cmd/ordertest
 
 # A local 3-node cluster and its balancer in the foreground: balancer on
 # 6000 (and the seed protocol on 12347), node client ports 6001-6003, Raft
@@ -20,6 +28,9 @@ run: build
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(GOTESTSUM):
+	GOBIN=$(TOOLS) $(GO) install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -32,8 +43,12 @@ lint: $(STATICCHECK)
 # Unit tests (with the race detector) and the end-to-end tests that drive
 # the built binaries as processes. -tags faults compiles in the switches
 # that break a node on purpose (package faults); release builds have none.
-test: lint netdeps
-	$(GO) test -race -tags faults -count=1 -timeout 20m ./...
+# gotestsum prints a line per test as it finishes (skipped ones with their
+# reason in the summary) and the slowest tests at the end.
+TEST_JSON ?= $(BIN)/test.json
+test: lint netdeps $(GOTESTSUM)
+	$(GOTESTSUM) --format testname --jsonfile $(TEST_JSON) -- -race -tags faults -count=1 -timeout 20m ./...
+	@echo "slowest tests:"; $(GOTESTSUM) tool slowest --jsonfile $(TEST_JSON) --threshold 10s
 
 # The chaos tests cut Raft traffic with network namespaces and iptables
 # (Debian packages iproute2 and iptables); install them if missing.
@@ -52,7 +67,7 @@ fuzz:
 # starts and stops itself; writes bench/results/<date>-<host>.md (+ JSON and
 # charts). BENCH_DURATION sets the length of each run.
 BENCH_DURATION ?= 10s
-bench: build
+bench: build-test
 	$(GO) run ./bench/suite --bin $(BIN) --out bench/results --duration $(BENCH_DURATION)
 
 # A long Jepsen-style run: all nemeses, high load in the middle half, a
@@ -62,13 +77,13 @@ bench: build
 # status non-zero if any check fails.
 CHAOS_DURATION ?= 10m
 CHAOS_SEED     ?= 0
-chaos: build
+chaos: build-test
 	$(GO) build -tags faults -o $(BIN)/faults/ ./cmd/...
 	$(BIN)/faults/ordertest chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) --nemesis all --load mixed --report $(CURDIR)/chaos-report
 
 # orderly against a 3-member etcd on the same machine, same load shapes,
 # one table with the ratio (installs Debian's etcd-server if missing).
-bench-etcd: build
+bench-etcd: build-test
 	BIN=$(BIN) BENCH_DURATION=$(BENCH_DURATION) ./bench/etcd/run.sh
 
 # Go benchmarks of the hot paths: the wire codec and FSM apply.

@@ -1,34 +1,63 @@
 #!/usr/bin/env bash
 # Runs a local 3-node orderly cluster and its balancer in the foreground.
-# Ctrl-C (or SIGTERM) stops everything cleanly: each process gets SIGTERM,
-# and a leader hands its leadership over before it exits.
+# It refuses to start (and starts nothing) when another make run holds its
+# data dir or any of its ports is taken. When a process exits on its own it
+# says which, why (the end of its log) and how to start it again; the
+# others keep running. Ctrl-C (or SIGTERM) stops everything cleanly, exit
+# status 0: each process gets SIGTERM, and a leader hands its leadership
+# over before it exits.
 set -euo pipefail
 BIN=${BIN:-$(dirname "$0")/../bin}
 DATA=${DATA:-./data}
 HOST=${HOST:-127.0.0.1}
 PEERS="n1=$HOST:7001,n2=$HOST:7002,n3=$HOST:7003"
+PORTS=(6000 12347 6001 6002 6003 7001 7002 7003)
 mkdir -p "$DATA"
 
-pids=()
+# One make run per data dir: the lock goes with this shell's life.
+exec 9>"$DATA/.make-run.lock"
+if ! flock -n 9; then
+  echo "make run: another make run is up on $DATA (it holds $DATA/.make-run.lock); nothing started" >&2
+  exit 1
+fi
+busy=()
+for p in "${PORTS[@]}"; do
+  if (exec 3<>"/dev/tcp/$HOST/$p") 2>/dev/null; then busy+=("$p"); fi
+done
+if ((${#busy[@]})); then
+  echo "make run: port(s) ${busy[*]} on $HOST already taken; nothing started" >&2
+  command -v ss >/dev/null && ss -ltnp 2>/dev/null | grep -E ":($(IFS='|'; echo "${busy[*]}"))\b" >&2 || true
+  exit 1
+fi
+
+declare -A name cmdline
+start() { # start NAME LOG CMD...
+  local n=$1 log=$2
+  shift 2
+  "$@" 2>>"$log" &
+  name[$!]=$n
+  cmdline[$!]="$* 2>>$log &"
+}
+
+stopping=0
 stop() {
+  stopping=1
   trap - INT TERM
   echo
   echo "stopping the cluster..."
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait
+  for pid in "${!name[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait || true
   echo "stopped."
+  exit 0
 }
 trap stop INT TERM
 
 for i in 1 2 3; do
-  "$BIN/orderd" --id "n$i" --data-dir "$DATA/n$i" \
-    --raft-addr "$HOST:700$i" --client-addr "$HOST:600$i" \
-    --peers "$PEERS" "$@" 2>>"$DATA/n$i.log" &
-  pids+=($!)
+  start "orderd n$i" "$DATA/n$i.log" "$BIN/orderd" --id "n$i" --data-dir "$DATA/n$i" \
+    --raft-addr "$HOST:700$i" --client-addr "$HOST:600$i" --peers "$PEERS" "$@"
 done
-"$BIN/orderlb" --listen "$HOST:6000" --legacy-listen "$HOST:12347" \
-  --backends "$HOST:6001,$HOST:6002,$HOST:6003" 2>>"$DATA/orderlb.log" &
-pids+=($!)
+start orderlb "$DATA/orderlb.log" "$BIN/orderlb" --listen "$HOST:6000" --legacy-listen "$HOST:12347" \
+  --backends "$HOST:6001,$HOST:6002,$HOST:6003"
 
 cat <<MSG
 orderly is running: 3 nodes and a balancer, data under $DATA (logs: $DATA/*.log)
@@ -42,5 +71,21 @@ try:
   $BIN/orderctl status --all                  # every node
 Ctrl-C stops everything.
 MSG
-# If a node dies on its own, say so and keep the others running until Ctrl-C.
-wait
+
+# A process that exits on its own: say which and why; the others go on.
+while ((${#name[@]})); do
+  status=0
+  wait -n -p done || status=$?
+  ((stopping)) && break
+  [[ -n ${done:-} && -n ${name[$done]:-} ]] || continue
+  n=${name[$done]}
+  log=${cmdline[$done]##*2>>}
+  log=${log% &}
+  echo >&2
+  echo "make run: $n exited with status $status; the end of $log:" >&2
+  tail -n 5 "$log" | sed 's/^/    /' >&2
+  echo "  start it again (in another shell) with:" >&2
+  echo "    ${cmdline[$done]}" >&2
+  unset "name[$done]"
+done
+echo "make run: every process has exited" >&2

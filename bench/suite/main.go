@@ -31,7 +31,7 @@ type scenario struct {
 }
 
 func main() {
-	binDir := flag.String("bin", "bin", "directory with orderd, orderlb, orderctl")
+	binDir := flag.String("bin", "bin", "directory with orderd and orderlb")
 	out := flag.String("out", "bench/results", "directory for the report")
 	dur := flag.Duration("duration", 10*time.Second, "length of each run")
 	only := flag.String("only", "", "run only scenarios whose name contains this")
