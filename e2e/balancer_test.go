@@ -284,3 +284,44 @@ func TestBadInputOnBalancer(t *testing.T) {
 	b := startBalancer(t, c)
 	checkBadInput(t, b.Addr)
 }
+
+// TestBalancerFollowsMembership: a balancer given only n1 learns the other
+// members from the leader's status, so writes work whoever leads; a node
+// added later becomes a backend, and leaves it when removed.
+func TestBalancerFollowsMembership(t *testing.T) {
+	c := startCluster(t)
+	n1 := c.Node("n1")
+	b := startBalancer(t, c, "--backends", n1.ClientAddr)
+	backends := func() map[string]bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s, err := harness.Status(ctx, b.Addr)
+		if err != nil {
+			t.Fatalf("balancer status: %v", err)
+		}
+		out := map[string]bool{}
+		for _, m := range s.Members {
+			out[m.ClientAddr] = true
+		}
+		return out
+	}
+	waitFor(t, 10*time.Second, "the balancer to learn all three nodes", func() bool { return len(backends()) == 3 })
+	// Leadership away from the seed: writes through the balancer go on.
+	cl := mustClient(t, c.Addrs()...)
+	waitFor(t, 20*time.Second, "a leader other than n1", func() bool {
+		if mustLeader(t, c).ID != "n1" {
+			return true
+		}
+		cl.Admin(context.Background(), wire.TransferLeader{}) //nolint:errcheck // retried by waitFor
+		return false
+	})
+	mustOrders(t, []string{b.Addr}, 9, 10)
+
+	added := addEmptyNode(t, c.Addrs(), "n4")
+	waitFor(t, 20*time.Second, "the balancer to add n4", func() bool { return backends()[added] })
+	mustOrderctl(t, c.Addrs(), "members", "remove", "--id", "n4")
+	waitFor(t, 20*time.Second, "the balancer to drop n4", func() bool { return !backends()[added] && len(backends()) == 3 })
+	if r := mustGet(t, mustClient(t, b.Addr), 9, wire.Linearizable); r.OrderCount != 10 {
+		t.Fatalf("customer 9 has %d orders through the balancer, want 10", r.OrderCount)
+	}
+}

@@ -47,10 +47,6 @@ func memberIDs(t *testing.T, addrs []string) []string {
 	return ids
 }
 
-// TestMembershipThroughOrderctl grows a running cluster by a node started
-// with no --peers (join mode), checks that it catches up and publishes its
-// client address, moves leadership with transfer-leader, and removes the
-// node again — all through the orderctl binary.
 // addEmptyNode starts a node with an empty data dir, which waits to be
 // added, and adds it through orderctl; it returns the node's client address.
 func addEmptyNode(t *testing.T, addrs []string, id string) string {
@@ -67,6 +63,10 @@ func addEmptyNode(t *testing.T, addrs []string, id string) string {
 	return clientAddr
 }
 
+// TestMembershipThroughOrderctl grows a running cluster by a node started
+// with no --peers (join mode), checks that it catches up and publishes its
+// client address, moves leadership with transfer-leader, and removes the
+// node again — all through the orderctl binary.
 func TestMembershipThroughOrderctl(t *testing.T) {
 	c := startCluster(t)
 	addrs := c.Addrs()

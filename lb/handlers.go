@@ -85,7 +85,7 @@ func (b *Balancer) status() wire.StatusInfo {
 	healthy := uint64(0)
 	var up []wire.Stat
 	leader := b.pool.currentLeader()
-	for _, be := range b.pool.backends {
+	for _, be := range b.pool.list() {
 		be.mu.Lock()
 		ns, ok := be.status, be.healthy
 		be.mu.Unlock()

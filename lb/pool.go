@@ -2,18 +2,27 @@ package lb
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"orderly/wire"
 )
 
 // pool routes requests over the backends: it knows the leader from Status
 // probes (the node that says it leads, at the highest term seen) and from
 // NotLeader answers, and rotates reads over healthy followers.
+//
+// The backends it starts with are seeds: the leader's Status names every
+// member and its published client address, and the pool follows it (as
+// etcd's client syncs its endpoints), adding members that join and
+// dropping those that leave.
 type pool struct {
-	backends []*backend
+	backends atomic.Pointer[[]*backend] // copy on write: readers take no lock
 	log      hclog.Logger
 	every    time.Duration // probe interval of a healthy backend
 	timeout  time.Duration // one probe's bound
@@ -22,40 +31,53 @@ type pool struct {
 	mu         sync.Mutex
 	leader     *backend
 	leaderTerm uint64
+	ctx        context.Context                 // the pool's life, set by run
+	stops      map[*backend]context.CancelFunc // each backend's prober
 
 	rr atomic.Uint64
 	wg sync.WaitGroup
 }
 
 func newPool(addrs []string, log hclog.Logger, every, timeout time.Duration, maxFrame uint32) *pool {
-	p := &pool{log: log, every: every, timeout: timeout, maxFrame: maxFrame}
+	p := &pool{log: log, every: every, timeout: timeout, maxFrame: maxFrame, stops: map[*backend]context.CancelFunc{}}
+	list := make([]*backend, 0, len(addrs))
 	for _, a := range addrs {
-		p.backends = append(p.backends, newBackend(a))
+		list = append(list, newBackend(a))
 	}
+	p.backends.Store(&list)
 	return p
 }
 
+// list is the current backends; do not modify it.
+func (p *pool) list() []*backend { return *p.backends.Load() }
+
 // run starts one prober per backend; they stop when ctx is done.
 func (p *pool) run(ctx context.Context) {
-	for _, b := range p.backends {
-		p.wg.Add(1)
-		go p.probeLoop(ctx, b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ctx = ctx
+	for _, b := range p.list() {
+		p.startProber(b)
 	}
 }
 
-// wait waits for the probers and closes the connections.
-func (p *pool) wait() {
-	p.wg.Wait()
-	for _, b := range p.backends {
-		b.close()
-	}
+// startProber runs b's prober until ctx ends or b is dropped; p.mu held.
+func (p *pool) startProber(b *backend) {
+	ctx, cancel := context.WithCancel(p.ctx)
+	p.stops[b] = cancel
+	p.wg.Add(1)
+	go p.probeLoop(ctx, b)
 }
+
+// wait waits for the probers, which close their connections.
+func (p *pool) wait() { p.wg.Wait() }
 
 // probeLoop probes a healthy backend every p.every and a dead one with
 // exponential backoff up to 2s, so a dead node costs little and a node
 // that comes back returns to rotation within seconds.
 func (p *pool) probeLoop(ctx context.Context, b *backend) {
 	defer p.wg.Done()
+	defer b.close()
 	backoff := p.every
 	for {
 		st, ok := b.probe(ctx, p.timeout, p.maxFrame)
@@ -63,6 +85,9 @@ func (p *pool) probeLoop(ctx context.Context, b *backend) {
 		if ok {
 			backoff = p.every
 			p.observe(b, st.Role == "leader", st.Term)
+			if st.Role == "leader" {
+				p.follow(st.Members)
+			}
 		} else {
 			p.lost(b)
 			wait, backoff = backoff, min(backoff*2, 2*time.Second)
@@ -108,7 +133,7 @@ func (p *pool) hint(from *backend, leaderAddr string) {
 		p.leader = nil
 	}
 	var to *backend
-	for _, b := range p.backends {
+	for _, b := range p.list() {
 		if b.addr == leaderAddr {
 			to = b
 		}
@@ -124,7 +149,7 @@ func (p *pool) hint(from *backend, leaderAddr string) {
 }
 
 func (p *pool) pokeAll() {
-	for _, b := range p.backends {
+	for _, b := range p.list() {
 		b.poke()
 	}
 }
@@ -148,11 +173,12 @@ func (p *pool) writer() *backend {
 // known.
 func (p *pool) reader() *backend {
 	leader := p.currentLeader()
-	n := len(p.backends)
+	backends := p.list()
+	n := len(backends)
 	start := int(p.rr.Add(1))
 	var fallback *backend
 	for i := range n {
-		b := p.backends[(start+i)%n]
+		b := backends[(start+i)%n]
 		if b.usable() == nil {
 			continue
 		}
@@ -168,4 +194,60 @@ func (p *pool) reader() *backend {
 		}
 	}
 	return fallback
+}
+
+// follow makes the backends the members' published client addresses, as
+// the leader's Status lists them. While some member has not published its
+// address yet the pool only adds: it never drops a node it cannot map.
+// It never drops the last backend.
+func (p *pool) follow(members []wire.Member) {
+	want := map[string]bool{}
+	complete := true
+	for _, m := range members {
+		if m.ClientAddr == "" {
+			complete = false
+			continue
+		}
+		want[m.ClientAddr] = true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx == nil || p.ctx.Err() != nil {
+		return
+	}
+	cur := p.list()
+	have := map[string]bool{}
+	next := make([]*backend, 0, len(want))
+	var dropped []*backend
+	for _, b := range cur {
+		have[b.addr] = true
+		if want[b.addr] || !complete {
+			next = append(next, b)
+		} else {
+			dropped = append(dropped, b)
+		}
+	}
+	var added []*backend
+	for _, a := range slices.Sorted(maps.Keys(want)) {
+		if !have[a] {
+			b := newBackend(a)
+			next, added = append(next, b), append(added, b)
+		}
+	}
+	if len(added) == 0 && len(dropped) == 0 || len(next) == 0 {
+		return
+	}
+	p.backends.Store(&next)
+	for _, b := range added {
+		p.log.Info("backend added: a member's published client address", "addr", b.addr)
+		p.startProber(b)
+	}
+	for _, b := range dropped {
+		p.log.Info("backend dropped: no longer a member", "addr", b.addr)
+		if p.leader == b {
+			p.leader = nil
+		}
+		p.stops[b]()
+		delete(p.stops, b)
+	}
 }

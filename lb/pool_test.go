@@ -52,7 +52,7 @@ func TestReadsSkipNodesWithoutState(t *testing.T) {
 	}
 	defer b.Close()
 	probed := func() bool {
-		for _, be := range b.pool.backends {
+		for _, be := range b.pool.list() {
 			be.mu.Lock()
 			ok := be.status.ID != ""
 			be.mu.Unlock()
@@ -86,4 +86,52 @@ func TestReadsSkipNodesWithoutState(t *testing.T) {
 	if n := leaderReads.Load(); n != 20 {
 		t.Errorf("the node with the data served %d reads, want 20", n)
 	}
+}
+
+// TestPoolFollowsMembership: the balancer starts with one seed; the
+// leader's Status names a second member, which it adds; when the leader
+// stops naming it, it is dropped.
+func TestPoolFollowsMembership(t *testing.T) {
+	var reads atomic.Int64
+	follower := fakeNode(t, wire.StatusInfo{ID: "n2", Role: "follower", Term: 3}, &reads)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaderAddr := ln.Addr().String()
+	var members atomic.Pointer[[]wire.Member]
+	both := []wire.Member{{ID: "n1", ClientAddr: leaderAddr, Voter: true}, {ID: "n2", ClientAddr: follower, Voter: true}}
+	members.Store(&both)
+	srv := serve.Orderly(ln, func(_ context.Context, _ int32, req wire.Message) wire.Message {
+		return wire.StatusInfo{ID: "n1", Role: "leader", LeaderID: "n1", Term: 3, Members: *members.Load()}
+	}, serve.Options{})
+	t.Cleanup(srv.Close)
+
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.Backends = "127.0.0.1:0", []string{leaderAddr}
+	cfg.ProbeInterval = 20 * time.Millisecond
+	b, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	backends := func() map[string]bool {
+		out := map[string]bool{}
+		for _, be := range b.pool.list() {
+			out[be.addr] = true
+		}
+		return out
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for start := time.Now(); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("never: %s (backends %v)", what, backends())
+			}
+		}
+	}
+	waitUntil("the member missing from the seeds is added", func() bool { return backends()[follower] && len(backends()) == 2 })
+	alone := both[:1]
+	members.Store(&alone)
+	waitUntil("the member that left is dropped", func() bool { return !backends()[follower] && len(backends()) == 1 })
 }
