@@ -35,7 +35,7 @@ type Options struct {
 	// traffic.LoadMixed (high load in the middle half of the run).
 	Load string
 	// HighClients run back to back, without pauses, while the load is
-	// high, on customers of their own (default 48 clients on 256 customers).
+	// high, on customers of their own (default 256 clients on 256 customers).
 	HighClients, HighCustomers int
 	// MinOrders and MinReads: a run passes only if at least this many
 	// orders were acknowledged and linearizable reads answered (default
@@ -74,7 +74,7 @@ func Run(ctx context.Context, opt Options) (*report.Report, error) {
 		opt.Customers = 4
 	}
 	if opt.HighClients == 0 {
-		opt.HighClients = 128
+		opt.HighClients = 256
 	}
 	if opt.HighCustomers == 0 {
 		opt.HighCustomers = 256

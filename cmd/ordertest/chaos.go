@@ -25,7 +25,7 @@ import (
 // It needs the orderd and orderlb binaries next to ordertest (or --bin).
 func chaosCmd(g *cli.Globals) *cobra.Command {
 	var o chaos.Options
-	var nem string
+	var nem, cpuProfile string
 	self, _ := os.Executable()
 	cmd := &cobra.Command{
 		Use:   "chaos [--duration D] [--seed N] [--nemesis a,b|all] [--load normal|high|mixed] [--report DIR]",
@@ -36,6 +36,13 @@ func chaosCmd(g *cli.Globals) *cobra.Command {
 			if o.Nemeses, err = failpoint.ParseNemeses(nem); err != nil {
 				return err
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return runChaos(cmd.Context(), g, o)
 		},
 	}
@@ -45,13 +52,15 @@ func chaosCmd(g *cli.Globals) *cobra.Command {
 	f.DurationVar(&o.Duration, "duration", 2*time.Minute, "length of the workload under faults")
 	f.Uint64Var(&o.Seed, "seed", 0, "seed of the fault schedule and workload (0: random, printed)")
 	f.StringVar(&nem, "nemesis", "all", "faults, comma-separated, or all: "+strings.Join(failpoint.AllNemeses, ", "))
-	f.StringVar(&o.Load, "load", traffic.LoadNormal, "workload: normal (~1,000 ops/s), high (128 more clients back to back) or mixed (high in the middle half)")
+	f.StringVar(&o.Load, "load", traffic.LoadNormal, "workload: normal (~1,000 ops/s), high (256 more clients back to back) or mixed (high in the middle half)")
 	f.IntVar(&o.Nodes, "nodes", 3, "cluster size")
 	f.IntVar(&o.Clients, "clients", 6, "concurrent clients (half through the balancer)")
 	f.IntVar(&o.Customers, "customers", 4, "customers the clients contend on")
+	f.IntVar(&o.HighClients, "high-clients", 256, "clients added under high load (16 share a connection set)")
 	f.BoolVar(&o.Docker, "docker", false, "drive the Docker compose cluster (deploy/compose.yaml, image from make docker) instead of local processes")
 	f.StringVar(&o.ComposeFile, "compose-file", filepath.Join("deploy", "compose.yaml"), "compose file for --docker")
 	f.StringVar(&o.Image, "image", "orderly:dev", "image for --docker")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write the workload's own CPU profile (pprof) to this file")
 	return cmd
 }
 
