@@ -108,3 +108,13 @@ func (p *process) stop(sig syscall.Signal, timeout time.Duration) error {
 	p.mu.Unlock()
 	return nil
 }
+
+// Pid is the running process's id (0 if it is not running).
+func (p *process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}

@@ -30,14 +30,18 @@ type Config struct {
 	MaxFrame      uint32
 	// LegacyIdleTimeout closes a silent seed-protocol connection.
 	LegacyIdleTimeout time.Duration
-	Logger            hclog.Logger
+	// MaxConns bounds each listener's open connections; IdleTimeout and
+	// FrameTimeout bound a silent orderly connection and a frame's body.
+	MaxConns                  int
+	IdleTimeout, FrameTimeout time.Duration
+	Logger                    hclog.Logger
 }
 
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig() Config {
 	return Config{ReadConsistency: wire.Linearizable, RetryTimeout: 5 * time.Second,
 		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: time.Second, MaxFrame: wire.DefaultMaxFrame,
-		LegacyIdleTimeout: 2 * time.Minute}
+		LegacyIdleTimeout: 2 * time.Minute, MaxConns: 10000, IdleTimeout: 10 * time.Minute, FrameTimeout: 10 * time.Second}
 }
 
 // MaxFrameLimit is the largest MaxFrame the balancer accepts.
@@ -62,6 +66,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("backend %q: want host:port", b))
 		}
 	}
+	if c.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("max conns %d: need at least 1", c.MaxConns))
+	}
 	if c.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("cache size %d: must not be negative", c.CacheSize))
 	}
@@ -69,7 +76,7 @@ func (c Config) Validate() error {
 		name string
 		d    time.Duration
 	}{{"retry timeout", c.RetryTimeout}, {"probe interval", c.ProbeInterval}, {"probe timeout", c.ProbeTimeout},
-		{"legacy idle timeout", c.LegacyIdleTimeout}} {
+		{"legacy idle timeout", c.LegacyIdleTimeout}, {"idle timeout", c.IdleTimeout}, {"frame timeout", c.FrameTimeout}} {
 		if t.d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v: must be positive", t.name, t.d))
 		}
@@ -124,7 +131,8 @@ func Start(cfg Config) (*Balancer, error) {
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pool.run(b.ctx)
-	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, Logger: b.log.Named("server")})
+	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, MaxConns: cfg.MaxConns,
+		IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, Logger: b.log.Named("server")})
 	if legacyLn != nil {
 		b.legacy = startLegacy(legacyLn, b)
 	}

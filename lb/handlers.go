@@ -107,6 +107,9 @@ func (b *Balancer) status() wire.StatusInfo {
 		{Name: "redirects", Value: b.redirects.Load()},
 		{Name: "failures", Value: b.failures.Load()},
 	}, b.cache.stats()...)
+	open, refused := b.server.Conns()
+	st.Stats = append(st.Stats, wire.Stat{Name: "conns_open", Value: uint64(open)},
+		wire.Stat{Name: "conns_max", Value: uint64(b.cfg.MaxConns)}, wire.Stat{Name: "conns_refused", Value: refused})
 	st.Stats = append(st.Stats, up...)
 	return st
 }

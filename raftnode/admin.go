@@ -22,7 +22,7 @@ func (n *Node) Status() wire.StatusInfo {
 		AppliedIndex: n.fsm.AppliedIndex(),
 		LastIndex:    n.raft.LastIndex(),
 		Members:      n.members(),
-		Stats:        append([]wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())}}, append(n.store.stats(), n.testStats()...)...),
+		Stats:        append(append([]wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())}}, n.connStats()...), append(n.store.stats(), n.testStats()...)...),
 	}
 }
 
@@ -106,4 +106,11 @@ func (n *Node) transferLeader(to string) error {
 		}
 	}
 	return wire.Errorf(wire.CodeBadRequest, "transfer leader: %q is not a member", to)
+}
+
+// connStats are the client port's bounds and use.
+func (n *Node) connStats() []wire.Stat {
+	open, refused := n.server.Conns()
+	return []wire.Stat{{Name: "conns_open", Value: uint64(open)}, {Name: "conns_max", Value: uint64(n.cfg.MaxConns)},
+		{Name: "conns_refused", Value: refused}}
 }

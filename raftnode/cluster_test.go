@@ -107,15 +107,21 @@ func call(t *testing.T, n *Node, req wire.Message) wire.Message {
 	return n.handle(ctx, 1, req)
 }
 
+// followerOf is a node other than leader.
+func (tc *testCluster) followerOf(leader *Node) *Node {
+	for _, n := range tc.nodes {
+		if n != nil && n != leader {
+			return n
+		}
+	}
+	tc.t.Fatal("no follower")
+	return nil
+}
+
 func TestInProcessClusterOrdersAndReads(t *testing.T) {
 	tc := newTestCluster(t)
 	leader := tc.leader()
-	var follower *Node
-	for _, n := range tc.nodes {
-		if n != leader {
-			follower = n
-		}
-	}
+	follower := tc.followerOf(leader)
 
 	// A write to a follower is refused before Raft sees it, naming the leader.
 	resp := call(t, follower, wire.Order{CustomerID: 1, OrderNumber: 1, ClientID: 9, Seq: 1})

@@ -61,6 +61,12 @@ type Config struct {
 	ExpertQueue int
 	// MaxFrame is the largest frame accepted from a client.
 	MaxFrame uint32
+	// MaxConns bounds the client port's open connections (past it new ones
+	// are refused with the busy handshake answer); IdleTimeout closes a
+	// connection silent this long; FrameTimeout one whose frame body does
+	// not arrive this long after its length.
+	MaxConns                  int
+	IdleTimeout, FrameTimeout time.Duration
 	// RequestTimeout bounds one request: a write's Apply, a read's wait.
 	RequestTimeout time.Duration
 	// Raft timing: see raft.Config.
@@ -90,10 +96,13 @@ func DefaultConfig() Config {
 		Experts:            4,
 		ExpertQueue:        1024,
 		MaxFrame:           1 << 20,
+		MaxConns:           10000,
+		IdleTimeout:        10 * time.Minute,
+		FrameTimeout:       10 * time.Second,
 		RequestTimeout:     5 * time.Second,
 		HeartbeatTimeout:   500 * time.Millisecond,
 		ElectionTimeout:    500 * time.Millisecond,
-		LeaderLeaseTimeout: 250 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
 		CommitTimeout:      10 * time.Millisecond,
 		SnapshotThreshold:  8192,
 	}
@@ -154,6 +163,7 @@ func (c Config) Validate() error {
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("request timeout: must be positive"))
 	}
+	errs = append(errs, checkBounds(c.MaxConns, c.IdleTimeout, c.FrameTimeout)...)
 	// hashicorp/raft's own rules (raft.ValidateConfig), here so that every
 	// problem is reported at once.
 	for _, t := range []struct {
@@ -215,4 +225,17 @@ func clusterID(peers []Peer) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
+}
+
+// checkBounds checks the per-listener bounds (MaxConns, IdleTimeout,
+// FrameTimeout) that orderd and orderlb share.
+func checkBounds(maxConns int, idle, frame time.Duration) []error {
+	var errs []error
+	if maxConns < 1 {
+		errs = append(errs, fmt.Errorf("max conns %d: need at least 1", maxConns))
+	}
+	if idle <= 0 || frame <= 0 {
+		errs = append(errs, fmt.Errorf("idle timeout %v, frame timeout %v: must be positive", idle, frame))
+	}
+	return errs
 }

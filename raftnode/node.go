@@ -98,7 +98,8 @@ func Open(cfg Config) (*Node, error) {
 		n.remoteIndex.wait()
 		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
-	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout, Logger: n.log.Named("server")})
+	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
+		MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, Logger: n.log.Named("server")})
 	n.server = srv
 	n.wg.Add(2)
 	go n.watchLeadership()

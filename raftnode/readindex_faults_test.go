@@ -19,13 +19,7 @@ import (
 func TestReadIndexIsTheCommitIndex(t *testing.T) {
 	tc := newTestCluster(t)
 	leader := tc.leader()
-	var follower *Node
-	for _, n := range tc.nodes {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	follower := tc.followerOf(leader)
 	const customer = 7
 	if _, ok := call(t, leader, wire.Order{CustomerID: customer, OrderNumber: 1, ClientID: 5, Seq: 1}).(wire.LaptopInfo); !ok {
 		t.Fatal("first order failed")

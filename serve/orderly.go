@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,7 +33,14 @@ type Options struct {
 	// RequestTimeout, if set, bounds each request: the handler's ctx ends
 	// RequestTimeout (up to deadlineSlot more) after the request was read.
 	RequestTimeout time.Duration
-	Logger         hclog.Logger
+	// IdleTimeout closes a connection that sends nothing for this long;
+	// FrameTimeout one that has sent a frame's length but not, within this
+	// long, its body. 0: no bound.
+	IdleTimeout, FrameTimeout time.Duration
+	// MaxConns bounds the open connections; past it new ones get the busy
+	// handshake answer (wire.ErrServerBusy). 0: no bound.
+	MaxConns int
+	Logger   hclog.Logger
 }
 
 // Server serves the orderly protocol. Each connection gets a reader and a
@@ -67,9 +75,13 @@ func Orderly(ln net.Listener, h Handler, opt Options) *Server {
 	}
 	s := &Server{opt: opt, h: h, work: newWorkers(maxIdleWorkers)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.conns = Start(ln, opt.Logger, s.serveConn)
+	s.conns = Start(ln, opt.Logger, Limits{MaxConns: opt.MaxConns, Refuse: wire.RefuseBusy}, s.serveConn)
 	return s
 }
+
+// Conns is the number of open connections and how many were refused at
+// MaxConns.
+func (s *Server) Conns() (open int, refused uint64) { return s.conns.Open() }
 
 // Addr is the listening address.
 func (s *Server) Addr() string { return s.conns.Addr() }
@@ -91,6 +103,7 @@ func (s *Server) serveConn(c net.Conn) {
 	id := s.nextID.Add(1)
 	fw := wire.NewFrameWriter(c, s.opt.MaxInFlight)
 	fr := wire.NewFrameReader(c, s.opt.MaxFrame)
+	fr.SetTimeouts(c, s.opt.IdleTimeout, s.opt.FrameTimeout)
 	ctx, cancel := context.WithCancel(s.ctx)
 	var reqs sync.WaitGroup
 	sem := make(chan struct{}, s.opt.MaxInFlight)
@@ -105,6 +118,10 @@ func (s *Server) serveConn(c net.Conn) {
 		if err != nil {
 			if errors.Is(err, syscall.ECONNRESET) {
 				log.Debug("client reset the connection")
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				log.Info("closing connection: idle, or a frame that did not arrive in time", "error", err)
 				return
 			}
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {

@@ -11,9 +11,19 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
+
+// Limits bound what one listener takes.
+type Limits struct {
+	// MaxConns bounds the open connections; past it a new one is handed to
+	// Refuse and closed, and the ones open keep working. 0: no bound.
+	MaxConns int
+	// Refuse, if set, tells a connection over MaxConns why it is closed.
+	Refuse func(net.Conn)
+}
 
 // Conns accepts connections on a listener and runs handle on each in a
 // goroutine of its own.
@@ -21,17 +31,20 @@ type Conns struct {
 	ln     net.Listener
 	handle func(net.Conn)
 	log    hclog.Logger
+	limits Limits
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closed   bool
+	refused  uint64 // connections turned away at MaxConns
+	lastWarn time.Time
+	wg       sync.WaitGroup
 }
 
 // Start begins accepting on ln. handle must return when its connection is
 // closed; Conns closes the connection after handle returns.
-func Start(ln net.Listener, log hclog.Logger, handle func(net.Conn)) *Conns {
-	s := &Conns{ln: ln, handle: handle, log: log, conns: make(map[net.Conn]struct{})}
+func Start(ln net.Listener, log hclog.Logger, limits Limits, handle func(net.Conn)) *Conns {
+	s := &Conns{ln: ln, handle: handle, log: log, limits: limits, conns: make(map[net.Conn]struct{})}
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return s
@@ -40,18 +53,49 @@ func Start(ln net.Listener, log hclog.Logger, handle func(net.Conn)) *Conns {
 // Addr is the listening address.
 func (s *Conns) Addr() string { return s.ln.Addr().String() }
 
+// Open is the number of open connections; Refused how many were turned
+// away at MaxConns.
+func (s *Conns) Open() (open int, refused uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns), s.refused
+}
+
+// maxAcceptBackoff caps the pause after a failed accept.
+const maxAcceptBackoff = time.Second
+
+// acceptLoop accepts until the listener is closed. A failed accept (out
+// of file descriptors: EMFILE, ENFILE; an aborted connection) pauses and
+// tries again, as net/http does: the port must not stay open with nobody
+// answering.
 func (s *Conns) acceptLoop() {
 	defer s.wg.Done()
+	var backoff time.Duration
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				s.log.Error("accept failed; no longer taking connections", "addr", s.Addr(), "error", err)
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			if backoff == 0 {
+				backoff = 5 * time.Millisecond
+				s.log.Warn("accept failed; retrying", "addr", s.Addr(), "error", err)
+			} else {
+				backoff = min(2*backoff, maxAcceptBackoff)
+			}
+			time.Sleep(backoff)
+			continue
 		}
-		if !s.track(c) {
+		if backoff > 0 {
+			s.log.Info("accepting again", "addr", s.Addr())
+			backoff = 0
+		}
+		ok, full := s.track(c)
+		if !ok {
 			c.Close()
+			if full {
+				continue
+			}
 			return
 		}
 		s.wg.Add(1)
@@ -63,14 +107,32 @@ func (s *Conns) acceptLoop() {
 	}
 }
 
-func (s *Conns) track(c net.Conn) bool {
+// track registers c; it refuses it when closed, or (full) at MaxConns.
+func (s *Conns) track(c net.Conn) (ok, full bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		s.mu.Unlock()
+		return false, false
+	}
+	if s.limits.MaxConns > 0 && len(s.conns) >= s.limits.MaxConns {
+		s.refused++
+		warn := time.Since(s.lastWarn) > 10*time.Second
+		if warn {
+			s.lastWarn = time.Now()
+		}
+		refused := s.refused
+		s.mu.Unlock()
+		if warn {
+			s.log.Warn("refusing connections: at the connection limit", "addr", s.Addr(), "max_conns", s.limits.MaxConns, "refused", refused)
+		}
+		if s.limits.Refuse != nil {
+			s.limits.Refuse(c)
+		}
+		return false, true
 	}
 	s.conns[c] = struct{}{}
-	return true
+	s.mu.Unlock()
+	return true, false
 }
 
 func (s *Conns) untrack(c net.Conn) {

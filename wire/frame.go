@@ -24,6 +24,7 @@ const (
 	hsOK         = 0
 	hsBadMagic   = 1
 	hsBadVersion = 2
+	hsBusy       = 3 // at its connection limit: try another address or later
 )
 
 // DefaultMaxFrame is the default limit on a frame's length field.
@@ -38,6 +39,7 @@ var (
 	ErrBadVersion    = errors.New("wire: unsupported protocol version")
 	ErrFrameTooLarge = errors.New("wire: frame longer than the maximum")
 	ErrFrameTooShort = errors.New("wire: frame shorter than its header")
+	ErrServerBusy    = errors.New("wire: server at its connection limit")
 )
 
 func hello() []byte {
@@ -68,6 +70,8 @@ func ClientHandshake(c net.Conn, timeout time.Duration) error {
 	case hsBadVersion:
 		return fmt.Errorf("handshake: server speaks version %d, we speak %d: %w",
 			binary.BigEndian.Uint16(ans[4:]), Version, ErrBadVersion)
+	case hsBusy:
+		return fmt.Errorf("handshake: %w", ErrServerBusy)
 	default:
 		return fmt.Errorf("handshake: server refused our hello (status %d)", ans[6])
 	}
@@ -101,6 +105,15 @@ func ServerHandshake(c net.Conn, timeout time.Duration) error {
 	return nil
 }
 
+// RefuseBusy answers a connection the server will not serve because it is
+// at its connection limit: the handshake answer with the busy status,
+// without reading anything, then the caller closes it. It never blocks
+// for long: a client that does not read gets nothing.
+func RefuseBusy(c net.Conn) {
+	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond)) //nolint:errcheck // best effort
+	c.Write(append(hello(), hsBusy))                           //nolint:errcheck // best effort
+}
+
 // Frame is one received frame. Payload is only valid until the next
 // ReadFrame on the same reader.
 type Frame struct {
@@ -117,6 +130,10 @@ type FrameReader struct {
 	// lb holds a frame's length. A local array would escape through
 	// io.ReadFull's interface argument and cost an allocation per frame.
 	lb [4]byte
+
+	conn       deadliner     // SetTimeouts: where to set read deadlines
+	idle, body time.Duration // SetTimeouts
+	idleUntil  time.Time     // the idle deadline last set
 }
 
 // NewFrameReader reads frames of at most max bytes (0 means DefaultMaxFrame).
@@ -127,27 +144,73 @@ func NewFrameReader(r io.Reader, max uint32) *FrameReader {
 	return &FrameReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
 }
 
+// deadliner is what SetTimeouts needs of a connection.
+type deadliner interface{ SetReadDeadline(time.Time) error }
+
+// SetTimeouts bounds how long the reader waits on c: idle for the next
+// frame to begin, body for a frame's body once its length has arrived (a
+// peer that declares a frame and sends it slowly, or never, is cut off).
+// Zero leaves that wait unbounded.
+func (fr *FrameReader) SetTimeouts(c deadliner, idle, body time.Duration) {
+	fr.conn, fr.idle, fr.body = c, idle, body
+}
+
+// growStep is how much a frame's buffer grows at a time: a declared length
+// is only a promise, so memory follows the bytes that arrive.
+const growStep = 64 << 10
+
 // ReadFrame reads the next frame. A length over the maximum or under the
 // header size is an error, and the stream can no longer be trusted.
 func (fr *FrameReader) ReadFrame() (Frame, error) {
+	fr.setIdleDeadline()
 	if _, err := io.ReadFull(fr.r, fr.lb[:]); err != nil {
 		return Frame{}, err
 	}
-	n := binary.BigEndian.Uint32(fr.lb[:])
+	n := int(binary.BigEndian.Uint32(fr.lb[:]))
 	switch {
-	case n > fr.max:
+	case n > int(fr.max):
 		return Frame{}, fmt.Errorf("%w: %d > %d bytes", ErrFrameTooLarge, n, fr.max)
 	case n < headerLen:
 		return Frame{}, fmt.Errorf("%w: %d bytes", ErrFrameTooShort, n)
 	}
-	if cap(fr.buf) < int(n) {
-		fr.buf = make([]byte, n)
+	bodyDeadline := fr.conn != nil && fr.body > 0 && fr.r.Buffered() < n
+	if bodyDeadline {
+		if err := fr.conn.SetReadDeadline(time.Now().Add(fr.body)); err != nil {
+			return Frame{}, fmt.Errorf("read frame body: %w", err)
+		}
+		fr.idleUntil = time.Time{} // the idle deadline must be set again
 	}
-	b := fr.buf[:n]
-	if _, err := io.ReadFull(fr.r, b); err != nil {
-		return Frame{}, fmt.Errorf("read frame body: %w", noEOF(err))
+	b := fr.buf[:0]
+	for len(b) < n {
+		chunk := min(n-len(b), max(growStep, len(b))) // at most doubling what arrived
+		if cap(b) < len(b)+chunk {
+			nb := make([]byte, len(b), len(b)+max(chunk, 512))
+			copy(nb, b)
+			b = nb
+		}
+		if _, err := io.ReadFull(fr.r, b[len(b):len(b)+chunk]); err != nil {
+			return Frame{}, fmt.Errorf("read frame body (%d of %d bytes): %w", len(b), n, noEOF(err))
+		}
+		b = b[:len(b)+chunk]
+	}
+	if cap(b) <= growStep {
+		fr.buf = b // keep small buffers; a big one goes back to the GC with its frame
 	}
 	return Frame{Type: Type(b[0]), ID: binary.BigEndian.Uint64(b[1:9]), Payload: b[9:]}, nil
+}
+
+// setIdleDeadline moves the idle deadline, at most once a second: a
+// deadline per frame would cost a timer update per request.
+func (fr *FrameReader) setIdleDeadline() {
+	if fr.conn == nil || fr.idle <= 0 {
+		return
+	}
+	now := time.Now()
+	if !fr.idleUntil.IsZero() && fr.idleUntil.Sub(now) > fr.idle-time.Second {
+		return
+	}
+	fr.idleUntil = now.Add(fr.idle)
+	fr.conn.SetReadDeadline(fr.idleUntil) //nolint:errcheck // a failed set shows as a read error
 }
 
 func noEOF(err error) error {

@@ -10,6 +10,7 @@ import (
 
 	"orderly/client"
 	"orderly/harness"
+	"orderly/internal/wait"
 	"orderly/wire"
 )
 
@@ -113,7 +114,7 @@ func (n *Nemesis) Run(ctx context.Context) {
 	order := slices.Clone(n.kinds)
 	n.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	for i := 0; ; i++ {
-		if !sleep(ctx, time.Duration(2000+n.rng.IntN(2000))*time.Millisecond) {
+		if !wait.Sleep(ctx, time.Duration(2000+n.rng.IntN(2000))*time.Millisecond) {
 			return
 		}
 		kind := order[i%len(order)]
@@ -203,7 +204,7 @@ func (n *Nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 	if kind == Transfer {
 		return f // the deferred loop is the fault
 	}
-	sleep(ctx, hold)
+	wait.Sleep(ctx, hold)
 	if n.skipHeal {
 		return f
 	}
@@ -271,7 +272,7 @@ func (n *Nemesis) waitCaughtUp(id string, timeout time.Duration) error {
 		if st, err := harness.Status(ctx, n.t.ClientAddr(id)); err == nil && want > 0 && st.Term > 0 && st.CommitIndex >= want {
 			return nil
 		}
-		if !sleep(ctx, 200*time.Millisecond) {
+		if !wait.Sleep(ctx, 200*time.Millisecond) {
 			return fmt.Errorf("%s not caught up to index %d within %v", id, want, timeout)
 		}
 	}
@@ -299,16 +300,4 @@ func (n *Nemesis) admin(req wire.Message) error {
 	}
 	defer c.Close()
 	return c.Admin(context.Background(), req)
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"orderly/chaos/model"
+	"orderly/internal/wait"
 	"orderly/wire"
 )
 
@@ -30,7 +31,7 @@ func (w *Workload) seedReader(ctx context.Context, i int) {
 			d := net.Dialer{Timeout: time.Second}
 			c, err := d.DialContext(ctx, "tcp", w.legacyAddr)
 			if err != nil {
-				sleep(ctx, 50*time.Millisecond)
+				wait.Sleep(ctx, 50*time.Millisecond)
 				continue
 			}
 			conn = c

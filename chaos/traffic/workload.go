@@ -11,6 +11,7 @@ import (
 
 	"orderly/chaos/model"
 	"orderly/client"
+	"orderly/internal/wait"
 	"orderly/wire"
 )
 
@@ -96,7 +97,7 @@ func (w *Workload) Run(ctx context.Context) {
 		spawn(func() {
 			hctx := ctx
 			if w.load == LoadMixed { // the middle half of the run
-				if !sleep(ctx, w.duration/4) {
+				if !wait.Sleep(ctx, w.duration/4) {
 					return
 				}
 				var cancel context.CancelFunc
@@ -228,6 +229,9 @@ func (w *Workload) order(ctx context.Context, s *client.Session, rng *rand.Rand,
 	}
 	op.Call = w.Since()
 	li, err := s.Order(context.WithoutCancel(ctx), op.Customer, op.Number, typ)
+	if out, _ := outcomeOf(err); out == model.Unknown {
+		li, err = w.resolve(ctx, s, li, err)
+	}
 	op.Return = w.Since()
 	op.Outcome, op.Err = outcomeOf(err)
 	if err == nil {
@@ -245,6 +249,31 @@ func (w *Workload) order(ctx context.Context, s *client.Session, rng *rand.Rand,
 			w.mu.Unlock()
 		}
 	}
+}
+
+// resolveFor bounds how long a client resends an order whose outcome is
+// unknown.
+const resolveFor = time.Minute
+
+// resolve resends the session's last order, with its (client_id, seq),
+// until the outcome is known, as a careful client does: the first answer
+// if it had been applied, or its application now. A history of known
+// outcomes keeps porcupine's search small; every unknown order stays
+// pending to the end of the history and multiplies the orders it must
+// consider (a 10-minute run with eight restart-alls exhausted 24 GB).
+// Once the run ends it stops: the last orders may stay unknown.
+func (w *Workload) resolve(ctx context.Context, s *client.Session, li wire.LaptopInfo, err error) (wire.LaptopInfo, error) {
+	deadline := time.Now().Add(resolveFor)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		if !wait.Sleep(ctx, 50*time.Millisecond) {
+			break
+		}
+		li, err = s.RetryLast(context.WithoutCancel(ctx))
+		if out, _ := outcomeOf(err); out != model.Unknown {
+			break
+		}
+	}
+	return li, err
 }
 
 func (w *Workload) read(ctx context.Context, c *client.Client, op model.Op, cons wire.Consistency) {
@@ -273,16 +302,4 @@ func outcomeOf(err error) (model.Outcome, string) {
 		return model.Failed, err.Error()
 	}
 	return model.Unknown, err.Error()
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

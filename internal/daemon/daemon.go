@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -72,4 +73,12 @@ func FrameFlag(fs *flag.FlagSet, def uint32) func() (uint32, error) {
 		}
 		return uint32(*v), nil
 	}
+}
+
+// BoundsFlags registers --max-conns, --idle-timeout and --frame-timeout,
+// the per-listener bounds orderd and orderlb share.
+func BoundsFlags(fs *flag.FlagSet, maxConns *int, idle, frame *time.Duration) {
+	fs.IntVar(maxConns, "max-conns", *maxConns, "open connections per listener; past it new ones are refused (busy)")
+	fs.DurationVar(idle, "idle-timeout", *idle, "close a client connection silent this long")
+	fs.DurationVar(frame, "frame-timeout", *frame, "close a connection whose frame body does not arrive this long after its length")
 }

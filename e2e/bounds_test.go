@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"orderly/harness"
+	"orderly/wire"
+)
+
+// rssBytes is a process's resident memory.
+func rssBytes(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// flood opens n TCP connections to addr and holds them (nothing sent);
+// the returned func closes them.
+func flood(t *testing.T, addr string, n int) func() {
+	t.Helper()
+	var conns []net.Conn
+	for range n {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			continue // the backlog is full: that is the point
+		}
+		conns = append(conns, c)
+	}
+	t.Logf("flood: %d of %d connections to %s open", len(conns), n, addr)
+	return func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+
+// TestConnectionFloods: n1 runs with 1,024 file descriptors, so a flood
+// of connections makes its accept fail with EMFILE; the balancer gets more
+// connections than its --max-conns. Neither gives up its listener: an
+// existing client's orders go on throughout, and once the flood is closed
+// both take new clients again.
+func TestConnectionFloods(t *testing.T) {
+	wrapper := filepath.Join(t.TempDir(), "orderd-1024fds")
+	script := "#!/bin/sh\nulimit -n 1024\nexec " + filepath.Join(bin, "orderd") + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := harness.StartCluster(harness.ClusterConfig{Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir(),
+		NodeSetup: func(n *harness.Node) {
+			if n.ID == "n1" {
+				n.Orderd = wrapper
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	mustLeader(t, c)
+	b := startBalancer(t, c, "--max-conns", "2000")
+
+	// An existing client: orders through the balancer all along.
+	var placed, failed atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	s, err := mustClient(t, b.Addr).NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(done)
+		for k := int32(1); ; k++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := s.Order(context.Background(), 77, k, wire.Regular); err != nil {
+				failed.Add(1)
+				t.Logf("order %d: %v", k, err)
+			} else {
+				placed.Add(1)
+			}
+		}
+	}()
+
+	n1 := c.Node("n1")
+	closeNode := flood(t, n1.ClientAddr, 3000)
+	closeLB := flood(t, b.Addr, 3000)
+	waitFor(t, 10*time.Second, "n1 to run out of file descriptors", func() bool {
+		return logCount(t, n1.LogPath, "accept failed; retrying") > 0
+	})
+	if _, err := wire.Dial(context.Background(), b.Addr, wire.DialOptions{Timeout: 2 * time.Second}); err == nil {
+		t.Fatal("the balancer took a connection past --max-conns 2000")
+	}
+	time.Sleep(time.Second) // orders go on while both are flooded
+	closeNode()
+	closeLB()
+	for _, addr := range []string{n1.ClientAddr, b.Addr} {
+		waitFor(t, 15*time.Second, "new clients accepted at "+addr, func() bool {
+			conn, err := wire.Dial(context.Background(), addr, wire.DialOptions{Timeout: time.Second})
+			if err != nil {
+				return false
+			}
+			defer conn.Close()
+			_, err = conn.Status(context.Background())
+			return err == nil
+		})
+	}
+	close(stop)
+	<-done
+	if failed.Load() > 0 || placed.Load() == 0 {
+		t.Fatalf("the existing client placed %d orders and saw %d errors during the floods", placed.Load(), failed.Load())
+	}
+	if logCount(t, n1.LogPath, "accepting again") == 0 {
+		t.Fatal("n1 never said it accepts again")
+	}
+	t.Logf("%d orders placed during the floods, none failed", placed.Load())
+}
+
+// TestDeclaredFramesCostNothing: 2,000 connections each declare a 1 MiB
+// frame and send nothing more. The node's memory follows the bytes that
+// arrived, not the lengths declared, and the frame timeout closes them.
+func TestDeclaredFramesCostNothing(t *testing.T) {
+	c := startCluster(t, "--frame-timeout", "2s")
+	n := c.Node("n2")
+	before := rssBytes(t, n.Pid())
+	var conns []net.Conn
+	for range 2000 {
+		nc, err := net.Dial("tcp", n.ClientAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wire.ClientHandshake(nc, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		nc.Write(binary.BigEndian.AppendUint32(nil, 1<<20)) //nolint:errcheck // the declaration, and nothing more
+		conns = append(conns, nc)
+	}
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	after := rssBytes(t, n.Pid())
+	t.Logf("n2 resident memory: %d MiB before, %d MiB with 2,000 declared 1 MiB frames", before>>20, after>>20)
+	if after-before > 400<<20 {
+		t.Fatalf("2,000 declared frames took %d MiB", (after-before)>>20)
+	}
+	closed := 0
+	for _, nc := range conns {
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+		buf := make([]byte, 1024)
+		for {
+			if _, err := nc.Read(buf); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Fatal("a connection with a stalled frame was still open after the frame timeout")
+				}
+				closed++
+				break
+			}
+		}
+	}
+	t.Logf("%d of 2,000 closed by the frame timeout", closed)
+}
