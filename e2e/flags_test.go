@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"orderly/internal/freeport"
 )
 
 // TestFlagsThatCannotLie: values a daemon cannot use are refused at
@@ -33,4 +36,22 @@ func TestFlagsThatCannotLie(t *testing.T) {
 			t.Errorf("%s %v said %q, want %q", tc.bin, tc.args, out, tc.want)
 		}
 	}
+}
+
+// TestDataDirInUse: a second orderd on a running node's data dir says so
+// and exits (the log store's lock wait is bounded), leaving the running
+// node alone.
+func TestDataDirInUse(t *testing.T) {
+	c := startCluster(t)
+	n1 := c.Node("n1")
+	raftAddr, _ := freeport.Addr("127.0.0.1")
+	clientAddr, _ := freeport.Addr("127.0.0.1")
+	start := time.Now()
+	out, err := exec.Command(filepath.Join(bin, "orderd"), "--id", "n1", "--data-dir", n1.DataDir,
+		"--raft-addr", raftAddr, "--client-addr", clientAddr).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "data dir in use by another orderd") {
+		t.Fatalf("a second orderd on n1's data dir: %v\n%s", err, out)
+	}
+	t.Logf("refused after %v: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(out)))
+	mustOrders(t, c.Addrs(), 4, 3)
 }

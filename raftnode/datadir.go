@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
+
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 )
 
 // identityFile records which node of which cluster a data dir belongs to.
@@ -71,4 +75,25 @@ func writeIdentity(path string, id identity) error {
 		return fmt.Errorf("install identity %s: %w", path, err)
 	}
 	return nil
+}
+
+// ErrDataDirInUse means another process (a running orderd) holds the data
+// dir's log store.
+var ErrDataDirInUse = errors.New("data dir in use by another orderd")
+
+// lockTimeout bounds the wait for the log store's file lock: a second
+// orderd on a data dir in use must say so, not hang.
+const lockTimeout = 2 * time.Second
+
+// openLogStore opens the data dir's BoltDB log store.
+func openLogStore(dir string) (*raftboltdb.BoltStore, error) {
+	db, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, raftDBFile),
+		BoltOptions: &bbolt.Options{Timeout: lockTimeout}})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s (its log store stayed locked for %v)", ErrDataDirInUse, dir, lockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open log store %s: %w", dir, err)
+	}
+	return db, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,9 +114,9 @@ func Open(cfg Config) (*Node, error) {
 
 func (n *Node) startRaft() error {
 	cfg := n.cfg
-	db, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, raftDBFile)})
+	db, err := openLogStore(cfg.DataDir)
 	if err != nil {
-		return fmt.Errorf("open log store %s: %w", cfg.DataDir, err)
+		return err
 	}
 	n.store = &watchedLogStore{LogStore: db, log: n.log.Named("logstore")}
 	logs, err := raft.NewLogCache(4096, n.store)

@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 
 	"orderly/fsm"
 )
@@ -37,10 +34,9 @@ func Recover(dataDir, nodeID string, members []Peer, log hclog.Logger) error {
 		return fmt.Errorf("recover: %w", err)
 	}
 	// A running node holds the file lock: fail instead of waiting forever.
-	db, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dataDir, raftDBFile),
-		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second}})
+	db, err := openLogStore(dataDir)
 	if err != nil {
-		return fmt.Errorf("recover: open log store %s (is the node still running? stop it first): %w", dataDir, err)
+		return fmt.Errorf("recover (is the node still running? stop it first): %w", err)
 	}
 	defer db.Close()
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dataDir, 2, log.Named("snapshots"))
