@@ -85,9 +85,7 @@ func (p *pool) probeLoop(ctx context.Context, b *backend) {
 		if ok {
 			backoff = p.every
 			p.observe(b, st.Role == "leader", st.Term)
-			if st.Role == "leader" {
-				p.follow(st.Members)
-			}
+			p.follow(st)
 		} else {
 			p.lost(b)
 			wait, backoff = backoff, min(backoff*2, 2*time.Second)
@@ -197,18 +195,24 @@ func (p *pool) reader() *backend {
 }
 
 // follow makes the backends the members' published client addresses, as
-// the leader's Status lists them. While some member has not published its
-// address yet the pool only adds: it never drops a node it cannot map.
-// It never drops the last backend.
-func (p *pool) follow(members []wire.Member) {
+// a node's Status lists them. Any node's status adds what it names (its
+// members, and the leader's address: a balancer whose seeds are all
+// followers still finds the leader); only the leader's drops, since a
+// follower's view of the configuration may lag. While some member has not
+// published its address yet nothing is dropped: the pool never drops a
+// node it cannot map, nor the last backend.
+func (p *pool) follow(st wire.StatusInfo) {
 	want := map[string]bool{}
-	complete := true
-	for _, m := range members {
+	complete := st.Role == "leader"
+	for _, m := range st.Members {
 		if m.ClientAddr == "" {
 			complete = false
 			continue
 		}
 		want[m.ClientAddr] = true
+	}
+	if st.LeaderAddr != "" {
+		want[st.LeaderAddr] = true
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
