@@ -91,6 +91,15 @@ func Run(ctx context.Context, opt Options) (*report.Report, error) {
 	if opt.Load == "" {
 		opt.Load = traffic.LoadNormal
 	}
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"nodes", opt.Nodes}, {"clients", opt.Clients}, {"customers", opt.Customers},
+		{"high clients", opt.HighClients}, {"high customers", opt.HighCustomers}} {
+		if c.n < 1 {
+			return nil, fmt.Errorf("%s %d: need at least 1", c.name, c.n)
+		}
+	}
 	if !slices.Contains([]string{traffic.LoadNormal, traffic.LoadHigh, traffic.LoadMixed}, opt.Load) {
 		return nil, fmt.Errorf("load %q: want %s, %s or %s", opt.Load, traffic.LoadNormal, traffic.LoadHigh, traffic.LoadMixed)
 	}

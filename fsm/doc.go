@@ -9,6 +9,6 @@
 // leader put into each command.
 //
 // Concurrency: raft calls Apply, ApplyBatch, Snapshot and Restore from one
-// goroutine. Reads (Get, Scan, Members, AppliedIndex, WaitApplied) may come
+// goroutine. Reads (Get, Scan, Members, AppliedIndex, Applied) may come
 // from any goroutine at any time; a read lock keeps them consistent.
 package fsm

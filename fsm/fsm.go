@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"sync"
@@ -45,7 +44,7 @@ type FSM struct {
 	mu sync.RWMutex
 	st *state
 	// appliedCh is closed and replaced each time applied moves, waking
-	// WaitApplied callers.
+	// the callers of Applied that wait for it.
 	appliedCh chan struct{}
 }
 
@@ -231,23 +230,6 @@ func (f *FSM) AppliedIndex() uint64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.st.applied
-}
-
-// WaitApplied blocks until the FSM has applied index idx, or ctx ends.
-func (f *FSM) WaitApplied(ctx context.Context, idx uint64) error {
-	for {
-		f.mu.RLock()
-		applied, ch := f.st.applied, f.appliedCh
-		f.mu.RUnlock()
-		if applied >= idx {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("wait for index %d (applied %d): %w", idx, applied, ctx.Err())
-		}
-	}
 }
 
 // Get returns a customer's record and the applied index it was read at.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"orderly/fsm"
 	"orderly/wire"
 )
 
@@ -22,7 +23,7 @@ func (n *Node) Status() wire.StatusInfo {
 		AppliedIndex: n.fsm.AppliedIndex(),
 		LastIndex:    n.raft.LastIndex(),
 		Members:      n.members(),
-		Stats:        append(append([]wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())}}, n.connStats()...), append(n.store.stats(), n.testStats()...)...),
+		Stats:        n.stats(),
 	}
 }
 
@@ -70,6 +71,12 @@ func (n *Node) admin(req wire.Message) (wire.Message, error) {
 		if r.ID == "" || r.ClientAddr == "" {
 			return nil, wire.Errorf(wire.CodeBadRequest, "publish: id and client address are required")
 		}
+		// A claim above what this leader understands would open the version
+		// gate for commands no leader of this build proposes: refuse it; the
+		// node publishes again once an upgraded leader can vouch for it.
+		if r.Version > fsm.Version {
+			return nil, wire.Errorf(wire.CodeBadRequest, "publish: version %d is newer than this leader's %d", r.Version, fsm.Version)
+		}
 		err = n.applySetMember(r.ID, r.ClientAddr, max(r.Version, 1))
 	}
 	if err != nil {
@@ -108,9 +115,13 @@ func (n *Node) transferLeader(to string) error {
 	return wire.Errorf(wire.CodeBadRequest, "transfer leader: %q is not a member", to)
 }
 
-// connStats are the client port's bounds and use.
-func (n *Node) connStats() []wire.Stat {
+// stats are status's counters: sessions, the client port's bounds and
+// use, the log store's write failures (and test marks in faults builds).
+func (n *Node) stats() []wire.Stat {
 	open, refused := n.server.Conns()
-	return []wire.Stat{{Name: "conns_open", Value: uint64(open)}, {Name: "conns_max", Value: uint64(n.cfg.MaxConns)},
+	st := []wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())},
+		{Name: "conns_open", Value: uint64(open)}, {Name: "conns_max", Value: uint64(n.cfg.MaxConns)},
 		{Name: "conns_refused", Value: refused}}
+	st = append(st, n.store.stats()...)
+	return append(st, n.testStats()...)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"orderly/fsm"
 	"orderly/internal/freeport"
 	"orderly/wire"
 )
@@ -237,5 +238,22 @@ func TestReadAfterBarrier(t *testing.T) {
 		if !ok || rec.OrderCount != 1 {
 			t.Fatalf("linearizable read on %s after a barrier: %+v", n.cfg.ID, rec)
 		}
+	}
+}
+
+// TestPublishRefusesAVersionTheLeaderDoesNotKnow: a Publish claiming a
+// command version above the leader's own would open the version gate for
+// commands no member may understand; it is refused and changes nothing.
+func TestPublishRefusesAVersionTheLeaderDoesNotKnow(t *testing.T) {
+	tc := newTestCluster(t)
+	leader := tc.leader()
+	follower := tc.followerOf(leader)
+	before := leader.fsm.MemberVersion(follower.cfg.ID)
+	resp := call(t, leader, wire.Publish{ID: follower.cfg.ID, ClientAddr: follower.Addr(), Version: fsm.Version + 1})
+	if e, ok := resp.(*wire.Error); !ok || e.Code != wire.CodeBadRequest {
+		t.Fatalf("publish of version %d: %v, want BadRequest", fsm.Version+1, resp)
+	}
+	if got := leader.fsm.MemberVersion(follower.cfg.ID); got != before {
+		t.Fatalf("the refused publish changed %s's version from %d to %d", follower.cfg.ID, before, got)
 	}
 }

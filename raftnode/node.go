@@ -100,9 +100,9 @@ func Open(cfg Config) (*Node, error) {
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
 		MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, Logger: n.log.Named("server")})
 	n.server = srv
-	n.wg.Add(2)
+	n.wg.Add(1)
 	go n.watchLeadership()
-	go n.publishLoop()
+	n.every(200*time.Millisecond, n.publishIfNeeded)
 	n.startTestProposer()
 	if n.mayBootstrap {
 		n.wg.Add(1)
@@ -252,23 +252,33 @@ func (n *Node) leaderClientAddr() (string, string) {
 	return string(id), n.fsm.ClientAddr(string(id))
 }
 
-// publishLoop makes sure the cluster knows this node's client address.
-func (n *Node) publishLoop() {
-	defer n.wg.Done()
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
+// every runs fn each period until the node stops; the node's wait group
+// owns the goroutine.
+func (n *Node) every(period time.Duration, fn func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-t.C:
+				fn()
+			}
 		}
-		if n.published() {
-			continue
-		}
-		if err := n.publish(); err != nil {
-			n.log.Debug("publish client address", "error", err)
-		}
+	}()
+}
+
+// publishIfNeeded makes sure the cluster knows this node's client address
+// and command version.
+func (n *Node) publishIfNeeded() {
+	if n.published() {
+		return
+	}
+	if err := n.publish(); err != nil {
+		n.log.Debug("publish client address", "error", err)
 	}
 }
 

@@ -18,34 +18,23 @@ func (n *Node) startTestProposer() {
 	if n.cfg.TestFault != faults.ProposeV2 && !ungated {
 		return
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-n.ctx.Done():
-				return
-			case <-t.C:
-			}
-			if !n.isReadyLeader() {
-				continue
-			}
-			cmd := fsm.AppendTestMark(nil)
-			var err error
-			if ungated {
-				err = n.applyMarked(cmd, 2)
-			} else {
-				err = n.applyVersioned(cmd, 2)
-			}
-			if err != nil {
-				n.log.Info("test mark held", "error", err)
-				continue
-			}
-			n.log.Info("test mark committed", "ungated", ungated)
+	n.every(500*time.Millisecond, func() {
+		if !n.isReadyLeader() {
+			return
 		}
-	}()
+		cmd := fsm.AppendTestMark(nil)
+		var err error
+		if ungated {
+			err = n.applyMarked(cmd, 2)
+		} else {
+			err = n.applyVersioned(cmd, 2)
+		}
+		if err != nil {
+			n.log.Info("test mark held", "error", err)
+			return
+		}
+		n.log.Info("test mark committed", "ungated", ungated)
+	})
 }
 
 // testStats shows the test marks applied here.
