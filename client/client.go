@@ -13,6 +13,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -37,6 +38,9 @@ type Options struct {
 	ClientID uint64
 	// MaxFrame limits response frames; 0 is wire.DefaultMaxFrame.
 	MaxFrame uint32
+	// TLS gives the configuration of a mutual TLS connection to a server
+	// (pki.Source.ClientConfig); nil dials plaintext (--insecure clusters).
+	TLS func(serverName string) *tls.Config
 }
 
 // Stats counts what a client went through to get its answers.

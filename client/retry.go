@@ -135,7 +135,7 @@ func (c *Client) conn(ctx context.Context, addr string) (*wire.Conn, error) {
 	c.mu.Unlock()
 	dctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	conn, err := wire.Dial(dctx, addr, wire.DialOptions{Timeout: time.Second, MaxFrame: c.opt.MaxFrame})
+	conn, err := wire.Dial(dctx, addr, wire.DialOptions{Timeout: time.Second, MaxFrame: c.opt.MaxFrame, TLS: c.opt.TLS})
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func TestRedirectLoopBacksOff(t *testing.T) {
 	var servers [2]*serve.Server
 	for i := range servers {
 		other := addrs[1-i]
-		servers[i] = serve.Orderly(lns[i], func(context.Context, int32, wire.Message) wire.Message {
+		servers[i] = serve.Orderly(lns[i], func(context.Context, serve.Caller, wire.Message) wire.Message {
 			return &wire.Error{Code: wire.CodeNotLeader, Message: "not the leader", LeaderAddr: other}
 		}, serve.Options{})
 		defer servers[i].Close()
@@ -55,7 +55,7 @@ func TestConcurrentFirstCallsShareOneConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := serve.Orderly(ln, func(_ context.Context, _ int32, m wire.Message) wire.Message {
+	srv := serve.Orderly(ln, func(_ context.Context, _ serve.Caller, m wire.Message) wire.Message {
 		time.Sleep(20 * time.Millisecond) // keep every call in flight while the others dial
 		o := m.(wire.Order)
 		return wire.LaptopInfo{CustomerID: o.CustomerID, OrderNumber: o.OrderNumber, Index: 1}

@@ -30,6 +30,13 @@ if ((${#busy[@]})); then
   exit 1
 fi
 
+# Mutual TLS on every port but the seed's: a development CA and the
+# certificates of the nodes, the balancer and one client per role, made on
+# the first start and reused after (orderctl finds them in $DATA/certs).
+CERTS="$DATA/certs"
+"$BIN/orderctl" certs dev --dir "$CERTS" --nodes n1,n2,n3 --hosts "$HOST,localhost" >/dev/null
+tls() { echo --ca "$CERTS/ca.crt" --cert "$CERTS/$1.crt" --key "$CERTS/$1.key"; }
+
 declare -A name cmdline
 start() { # start NAME LOG CMD...
   local n=$1 log=$2
@@ -54,13 +61,15 @@ trap stop INT TERM
 
 for i in 1 2 3; do
   start "orderd n$i" "$DATA/n$i.log" "$BIN/orderd" --id "n$i" --data-dir "$DATA/n$i" \
-    --raft-addr "$HOST:700$i" --client-addr "$HOST:600$i" --peers "$PEERS" "$@"
+    --raft-addr "$HOST:700$i" --client-addr "$HOST:600$i" --peers "$PEERS" $(tls "n$i") "$@"
 done
 start orderlb "$DATA/orderlb.log" "$BIN/orderlb" --listen "$HOST:6000" --legacy-listen "$HOST:12347" \
-  --backends "$HOST:6001,$HOST:6002,$HOST:6003"
+  --backends "$HOST:6001,$HOST:6002,$HOST:6003" $(tls orderlb)
 
 cat <<MSG
 orderly is running: 3 nodes and a balancer, data under $DATA (logs: $DATA/*.log)
+  mutual TLS on every port but the seed's; certificates in $CERTS
+  (orderctl run from here finds them; elsewhere: export ORDERLY_CERTS=$CERTS)
   balancer      $HOST:6000 (orderly protocol)  $HOST:12347 (the seed's protocol)
   client ports  $HOST:6001 $HOST:6002 $HOST:6003
   raft ports    $HOST:7001 $HOST:7002 $HOST:7003

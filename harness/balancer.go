@@ -29,7 +29,8 @@ func (c *Cluster) StartBalancer(orderlb string, extra ...string) (*Balancer, err
 		return nil, err
 	}
 	b := &Balancer{Addr: addr, LegacyAddr: legacy, process: process{name: "orderlb", LogPath: filepath.Join(c.cfg.Dir, "orderlb.log")}}
-	args := append([]string{"--listen", addr, "--legacy-listen", legacy, "--backends", strings.Join(c.Addrs(), ",")}, extra...)
+	args := append([]string{"--listen", addr, "--legacy-listen", legacy, "--backends", strings.Join(c.Addrs(), ",")}, c.cfg.Certs.Flags("orderlb")...)
+	args = append(args, extra...)
 	if err := b.start(orderlb, args, nil); err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func (c *Cluster) StartBalancer(orderlb string, extra ...string) (*Balancer, err
 		if !b.Running() {
 			return nil, fmt.Errorf("orderlb exited; see %s", b.LogPath)
 		}
-		s, err := Status(ctx, addr)
+		s, err := c.Status(ctx, addr)
 		if err == nil && s.LeaderAddr != "" {
 			return b, nil
 		}

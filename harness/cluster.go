@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,6 +34,10 @@ type ClusterConfig struct {
 	// NodeSetup, when set, may give a node its own binary and environment
 	// (Node.Orderd, Node.Env) before it first starts.
 	NodeSetup func(n *Node)
+	// Certs, when set, runs every process with mutual TLS (node i
+	// presents certificate "ni", balancers "orderlb"); nil runs them
+	// --insecure.
+	Certs *Certs
 }
 
 // Node is one orderd process of a Cluster.
@@ -47,6 +52,7 @@ type Node struct {
 	// ClusterConfig.Env for this node's next start (mixed-version tests).
 	Orderd string
 	Env    []string
+	tls    func(string) *tls.Config // the admin's, for WaitUp
 	process
 }
 
@@ -84,6 +90,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		c.Nodes = append(c.Nodes, &Node{ID: id, RaftAddr: raftAddr, ClientAddr: clientAddr, Index: i,
 			DataDir: filepath.Join(cfg.Dir, id), process: process{name: id, LogPath: filepath.Join(cfg.Dir, id+".log")}})
 		peers = append(peers, id+"="+raftAddr)
+		c.Nodes[len(c.Nodes)-1].tls = c.ClientTLS()
 		if cfg.NodeSetup != nil {
 			cfg.NodeSetup(c.Nodes[len(c.Nodes)-1])
 		}
@@ -137,7 +144,7 @@ func (n *Node) WaitUp(ctx context.Context) error {
 			return fmt.Errorf("node %s exited; see %s", n.ID, n.LogPath)
 		}
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		s, err := Status(sctx, n.ClientAddr)
+		s, err := Status(sctx, n.ClientAddr, n.tls)
 		cancel()
 		if err == nil && s.ID == n.ID {
 			return nil
@@ -180,6 +187,7 @@ func (c *Cluster) Start(n *Node) error {
 	if c.cfg.Net != nil {
 		bin, args = c.cfg.Net.Command(n.Index, bin, args...)
 	}
+	args = append(args, c.cfg.Certs.Flags(n.ID)...)
 	return n.start(bin, args, append(slices.Clone(c.cfg.Env), n.Env...))
 }
 
@@ -197,9 +205,27 @@ func (c *Cluster) Stop() {
 	}
 }
 
-// Status asks one node for its status.
-func Status(ctx context.Context, addr string) (wire.StatusInfo, error) {
-	conn, err := wire.Dial(ctx, addr, wire.DialOptions{Timeout: time.Second})
+// Certs are the cluster's certificates; nil when it runs --insecure.
+func (c *Cluster) Certs() *Certs { return c.cfg.Certs }
+
+// ClientTLS is the admin client's TLS (nil when --insecure), for
+// client.Options.TLS.
+func (c *Cluster) ClientTLS() func(string) *tls.Config {
+	if c.cfg.Certs == nil {
+		return nil
+	}
+	return c.cfg.Certs.Admin()
+}
+
+// Status asks the node or balancer at addr for its status, as the admin.
+func (c *Cluster) Status(ctx context.Context, addr string) (wire.StatusInfo, error) {
+	return Status(ctx, addr, c.ClientTLS())
+}
+
+// Status asks the node or balancer at addr for its status; tls as in
+// wire.DialOptions.
+func Status(ctx context.Context, addr string, tls func(string) *tls.Config) (wire.StatusInfo, error) {
+	conn, err := wire.Dial(ctx, addr, wire.DialOptions{Timeout: time.Second, TLS: tls})
 	if err != nil {
 		return wire.StatusInfo{}, err
 	}
@@ -228,7 +254,7 @@ func (c *Cluster) leader(ctx context.Context) *Node {
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		s, err := Status(sctx, n.ClientAddr)
+		s, err := c.Status(sctx, n.ClientAddr)
 		cancel()
 		if err == nil && s.Role == "leader" && s.LeaderAddr == n.ClientAddr {
 			return n

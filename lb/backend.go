@@ -75,7 +75,7 @@ func (b *backend) poke() {
 
 // probe dials if needed and asks for Status. It returns the status and
 // whether the node answered.
-func (b *backend) probe(ctx context.Context, timeout time.Duration, maxFrame uint32) (wire.StatusInfo, bool) {
+func (b *backend) probe(ctx context.Context, timeout time.Duration, dial wire.DialOptions) (wire.StatusInfo, bool) {
 	b.mu.Lock()
 	conn := b.conn
 	b.mu.Unlock()
@@ -83,7 +83,8 @@ func (b *backend) probe(ctx context.Context, timeout time.Duration, maxFrame uin
 	defer cancel()
 	var err error
 	if conn == nil || conn.Err() != nil {
-		conn, err = wire.Dial(ctx, b.addr, wire.DialOptions{Timeout: timeout, MaxFrame: maxFrame})
+		dial.Timeout = timeout
+		conn, err = wire.Dial(ctx, b.addr, dial)
 		if err != nil {
 			b.down(nil, err)
 			return wire.StatusInfo{}, false

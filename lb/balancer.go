@@ -2,6 +2,7 @@ package lb
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"orderly/pki"
 	"orderly/serve"
 	"orderly/wire"
 )
@@ -34,7 +36,14 @@ type Config struct {
 	// FrameTimeout bound a silent orderly connection and a frame's body.
 	MaxConns                  int
 	IdleTimeout, FrameTimeout time.Duration
-	Logger                    hclog.Logger
+	// TLS is the balancer's certificate (role balancer) and CA: its
+	// orderly port and its connections to the nodes are mutual TLS. Nil
+	// is --insecure: plaintext, every client an admin.
+	TLS *pki.Source
+	// LegacyPublic lets LegacyListen be a non-loopback address: the
+	// seed's protocol has no TLS and no identity.
+	LegacyPublic bool
+	Logger       hclog.Logger
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -54,8 +63,10 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
 	}
 	if c.LegacyListen != "" {
-		if _, _, err := net.SplitHostPort(c.LegacyListen); err != nil {
+		if host, _, err := net.SplitHostPort(c.LegacyListen); err != nil {
 			errs = append(errs, fmt.Errorf("legacy listen %q: %w", c.LegacyListen, err))
+		} else if !c.LegacyPublic && !isLoopback(host) {
+			errs = append(errs, fmt.Errorf("legacy listen %q: the seed's protocol is plaintext and unauthenticated (anyone who reaches it places orders); it listens on loopback unless --legacy-public says otherwise", c.LegacyListen))
 		}
 	}
 	if len(c.Backends) == 0 {
@@ -65,6 +76,9 @@ func (c Config) Validate() error {
 		if host, port, err := net.SplitHostPort(b); err != nil || host == "" || port == "" {
 			errs = append(errs, fmt.Errorf("backend %q: want host:port", b))
 		}
+	}
+	if c.TLS != nil && c.TLS.Role() != wire.RoleBalancer {
+		errs = append(errs, fmt.Errorf("certificate %q has role %s: orderlb needs a balancer certificate (orderctl certs issue --role balancer)", c.TLS.Name(), c.TLS.Role()))
 	}
 	if c.MaxConns < 1 {
 		errs = append(errs, fmt.Errorf("max conns %d: need at least 1", c.MaxConns))
@@ -88,6 +102,15 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("read consistency %v: want linearizable, session or stale", c.ReadConsistency))
 	}
 	return errors.Join(errs...)
+}
+
+// isLoopback reports whether host names only this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Balancer is a running orderlb.
@@ -116,8 +139,13 @@ func Start(cfg Config) (*Balancer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
+	dial := wire.DialOptions{MaxFrame: cfg.MaxFrame}
+	var serverTLS *tls.Config
+	if cfg.TLS != nil {
+		dial.TLS, serverTLS = cfg.TLS.NodeClientConfig, cfg.TLS.ServerConfig()
+	}
 	b := &Balancer{cfg: cfg, log: cfg.Logger, cache: c,
-		pool: newPool(cfg.Backends, cfg.Logger.Named("pool"), cfg.ProbeInterval, cfg.ProbeTimeout, cfg.MaxFrame)}
+		pool: newPool(cfg.Backends, cfg.Logger.Named("pool"), cfg.ProbeInterval, cfg.ProbeTimeout, dial)}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -132,7 +160,7 @@ func Start(cfg Config) (*Balancer, error) {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pool.run(b.ctx)
 	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, MaxConns: cfg.MaxConns,
-		IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, Logger: b.log.Named("server")})
+		IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, TLS: serverTLS, Logger: b.log.Named("server")})
 	if legacyLn != nil {
 		b.legacy = startLegacy(legacyLn, b)
 	}

@@ -14,7 +14,13 @@ import (
 // other nodes until an answer is final or RetryTimeout passes (package
 // retry). A write is resent unchanged, with the client's (client_id, seq),
 // so however many times it reaches the log it is applied once.
-func (b *Balancer) forward(ctx context.Context, write bool, req wire.Message) (wire.Message, error) {
+// The node serves it with the client's role (wire.AsRole), never with the
+// balancer's own; a plaintext client's request (--insecure, role none)
+// goes as it is.
+func (b *Balancer) forward(ctx context.Context, role wire.Role, write bool, req wire.Message) (wire.Message, error) {
+	if role != wire.RoleNone {
+		req = wire.AsRole{Role: role, Msg: req}
+	}
 	return retry.Do(ctx, retry.Policy{Timeout: b.cfg.RetryTimeout, MaxBackoff: 100 * time.Millisecond,
 		Retries: &b.retries, Redirects: &b.redirects}, &forwarded{b: b, write: write, req: req})
 }

@@ -19,7 +19,7 @@ func TestClientGoneIsNoFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := serve.Orderly(ln, func(ctx context.Context, _ int32, req wire.Message) wire.Message {
+	node := serve.Orderly(ln, func(ctx context.Context, _ serve.Caller, req wire.Message) wire.Message {
 		if _, ok := req.(wire.Status); ok {
 			return wire.StatusInfo{ID: "n1", Role: "leader", Term: 1}
 		}

@@ -3,22 +3,24 @@ package lb
 import (
 	"context"
 
+	"orderly/serve"
 	"orderly/wire"
 )
 
 // handle answers one orderly-protocol request.
-func (b *Balancer) handle(ctx context.Context, _ int32, req wire.Message) wire.Message {
+// The server has checked that the client's role allows it.
+func (b *Balancer) handle(ctx context.Context, from serve.Caller, req wire.Message) wire.Message {
 	b.requests.Add(1)
-	return wire.Reply(b.serve(ctx, req))
+	return wire.Reply(b.serve(ctx, from.Role, req))
 }
 
-func (b *Balancer) serve(ctx context.Context, req wire.Message) (wire.Message, error) {
+func (b *Balancer) serve(ctx context.Context, role wire.Role, req wire.Message) (wire.Message, error) {
 	switch r := req.(type) {
 	case wire.Order:
 		if err := r.Validate(); err != nil {
 			return nil, wire.Errorf(wire.CodeBadRequest, "order: %v", err)
 		}
-		li, err := b.order(ctx, r)
+		li, err := b.order(ctx, role, r)
 		if err != nil {
 			return nil, err
 		}
@@ -27,7 +29,7 @@ func (b *Balancer) serve(ctx context.Context, req wire.Message) (wire.Message, e
 		if err := r.Validate(); err != nil {
 			return nil, wire.Errorf(wire.CodeBadRequest, "get: %v", err)
 		}
-		rec, err := b.get(ctx, r)
+		rec, err := b.get(ctx, role, r)
 		if err != nil {
 			return nil, err
 		}
@@ -36,20 +38,20 @@ func (b *Balancer) serve(ctx context.Context, req wire.Message) (wire.Message, e
 		if err := r.Validate(); err != nil {
 			return nil, wire.Errorf(wire.CodeBadRequest, "scan: %v", err)
 		}
-		return b.forward(ctx, false, r)
+		return b.forward(ctx, role, false, r)
 	case wire.Status:
 		return b.status(), nil
 	case wire.Members:
-		return b.forward(ctx, false, r)
+		return b.forward(ctx, role, false, r)
 	case wire.AddMember, wire.RemoveMember, wire.TransferLeader:
-		return b.forward(ctx, true, r)
+		return b.forward(ctx, role, true, r)
 	}
 	return nil, wire.Errorf(wire.CodeBadRequest, "%s is not a request a balancer takes", req.Type())
 }
 
 // order forwards a write and refreshes the cache from its answer.
-func (b *Balancer) order(ctx context.Context, o wire.Order) (wire.LaptopInfo, error) {
-	resp, err := b.forward(ctx, true, o)
+func (b *Balancer) order(ctx context.Context, role wire.Role, o wire.Order) (wire.LaptopInfo, error) {
+	resp, err := b.forward(ctx, role, true, o)
 	if err != nil {
 		return wire.LaptopInfo{}, err
 	}
@@ -63,11 +65,11 @@ func (b *Balancer) order(ctx context.Context, o wire.Order) (wire.LaptopInfo, er
 
 // get answers from the cache when the level allows it, else from a node,
 // and keeps what the node said.
-func (b *Balancer) get(ctx context.Context, g wire.Get) (wire.Record, error) {
+func (b *Balancer) get(ctx context.Context, role wire.Role, g wire.Get) (wire.Record, error) {
 	if rec, ok := b.cache.get(g.CustomerID, g.Consistency, g.MinIndex); ok {
 		return rec, nil
 	}
-	resp, err := b.forward(ctx, false, g)
+	resp, err := b.forward(ctx, role, false, g)
 	if err != nil {
 		return wire.Record{}, err
 	}

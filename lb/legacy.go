@@ -95,7 +95,7 @@ func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
 		if err := o.Validate(); err != nil {
 			return failedInfo(), err
 		}
-		li, err := s.b.order(ctx, o)
+		li, err := s.b.order(ctx, wire.RoleWriter, o)
 		if err != nil {
 			return failedInfo(), err
 		}
@@ -106,7 +106,7 @@ func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
 		if err := g.Validate(); err != nil {
 			return failedRecord(), err
 		}
-		rec, err := s.b.get(ctx, g)
+		rec, err := s.b.get(ctx, wire.RoleWriter, g)
 		if err != nil {
 			return failedRecord(), err
 		}

@@ -24,9 +24,9 @@ import (
 type pool struct {
 	backends atomic.Pointer[[]*backend] // copy on write: readers take no lock
 	log      hclog.Logger
-	every    time.Duration // probe interval of a healthy backend
-	timeout  time.Duration // one probe's bound
-	maxFrame uint32
+	every    time.Duration    // probe interval of a healthy backend
+	timeout  time.Duration    // one probe's bound
+	dial     wire.DialOptions // MaxFrame and TLS of backend connections
 
 	mu         sync.Mutex
 	leader     *backend
@@ -38,8 +38,8 @@ type pool struct {
 	wg sync.WaitGroup
 }
 
-func newPool(addrs []string, log hclog.Logger, every, timeout time.Duration, maxFrame uint32) *pool {
-	p := &pool{log: log, every: every, timeout: timeout, maxFrame: maxFrame, stops: map[*backend]context.CancelFunc{}}
+func newPool(addrs []string, log hclog.Logger, every, timeout time.Duration, dial wire.DialOptions) *pool {
+	p := &pool{log: log, every: every, timeout: timeout, dial: dial, stops: map[*backend]context.CancelFunc{}}
 	list := make([]*backend, 0, len(addrs))
 	for _, a := range addrs {
 		list = append(list, newBackend(a))
@@ -80,7 +80,7 @@ func (p *pool) probeLoop(ctx context.Context, b *backend) {
 	defer b.close()
 	backoff := p.every
 	for {
-		st, ok := b.probe(ctx, p.timeout, p.maxFrame)
+		st, ok := b.probe(ctx, p.timeout, p.dial)
 		wait := p.every
 		if ok {
 			backoff = p.every

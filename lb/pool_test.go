@@ -19,7 +19,7 @@ func fakeNode(t *testing.T, st wire.StatusInfo, reads *atomic.Int64) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := serve.Orderly(ln, func(_ context.Context, _ int32, req wire.Message) wire.Message {
+	srv := serve.Orderly(ln, func(_ context.Context, _ serve.Caller, req wire.Message) wire.Message {
 		if _, ok := req.(wire.Status); ok {
 			return st
 		}
@@ -102,7 +102,7 @@ func TestPoolFollowsMembership(t *testing.T) {
 	var members atomic.Pointer[[]wire.Member]
 	both := []wire.Member{{ID: "n1", ClientAddr: leaderAddr, Voter: true}, {ID: "n2", ClientAddr: follower, Voter: true}}
 	members.Store(&both)
-	srv := serve.Orderly(ln, func(_ context.Context, _ int32, req wire.Message) wire.Message {
+	srv := serve.Orderly(ln, func(_ context.Context, _ serve.Caller, req wire.Message) wire.Message {
 		return wire.StatusInfo{ID: "n1", Role: "leader", LeaderID: "n1", Term: 3, Members: *members.Load()}
 	}, serve.Options{})
 	t.Cleanup(srv.Close)

@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"orderly/fsm"
+	"orderly/serve"
 	"orderly/wire"
 )
 
@@ -42,7 +43,17 @@ func (n *Node) members() []wire.Member {
 }
 
 // admin runs a membership or leadership call. All of them need the leader.
-func (n *Node) admin(req wire.Message) (wire.Message, error) {
+// from is the caller; a node (a certificate with a name) may publish only
+// its own id, and only a member's.
+func (n *Node) admin(from serve.Caller, req wire.Message) (wire.Message, error) {
+	if p, ok := req.(wire.Publish); ok {
+		if from.Name != "" && p.ID != from.Name {
+			return nil, wire.Errorf(wire.CodePermissionDenied, "publish: node %q may publish only its own id, not %q", from.Name, p.ID)
+		}
+		if n.raft.State() == raft.Leader && !n.isMember(p.ID) {
+			return nil, wire.Errorf(wire.CodeBadRequest, "publish: %q is not a member", p.ID)
+		}
+	}
 	if n.raft.State() != raft.Leader {
 		return nil, n.notLeader()
 	}

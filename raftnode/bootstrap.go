@@ -1,14 +1,13 @@
 package raftnode
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
@@ -43,7 +42,7 @@ const probeTimeout = 2 * time.Second
 type peerTerm struct {
 	id      string
 	term    uint64
-	lastLog uint64 // asked only of a peer whose term is above 0
+	lastLog uint64
 	err     error
 }
 
@@ -74,47 +73,17 @@ func decide(answers []peerTerm) (bootstrapDecision, string) {
 	return decideBootstrap, "no peer has history: a new cluster"
 }
 
-// termProber asks peers for their term with a pre-vote request of term 0.
-// A pre-vote never changes the receiver's state, and its answer carries
-// the receiver's current term (0 only for a node without Raft state). A
-// peer with a term above 0 is then sent an AppendEntries of term 0: below
-// its term, so it is refused before anything changes, and the refusal
-// carries the peer's last log index.
-type termProber struct {
-	self  raft.RPCHeader
-	trans *raft.NetworkTransport
-}
-
-// newTermProber opens a dial-only Raft transport: the node's own transport
-// has a 10 s timeout, too long to wait on a peer that is not there yet.
-func newTermProber(id, advertise string, logger hclog.Logger) *termProber {
-	stream := &dialOnlyStream{addr: advertiseAddr(advertise), closed: make(chan struct{})}
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: stream, MaxPool: 1, Timeout: probeTimeout, Logger: logger,
-	})
-	return &termProber{
-		self:  raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(id), Addr: trans.EncodePeer(raft.ServerID(id), raft.ServerAddress(advertise))},
-		trans: trans,
-	}
-}
-
-// round asks every peer at once and returns when all have answered or
-// failed (each bounded by probeTimeout).
-func (p *termProber) round(peers []Peer) []peerTerm {
+// probeRound asks every other peer at once for its term and last log
+// index (peerProbe on the Raft port) and returns when all have answered or
+// failed, each within probeTimeout.
+func (n *Node) probeRound(peers []Peer) []peerTerm {
 	out := make(chan peerTerm, len(peers))
 	for _, peer := range peers {
 		go func() {
-			req := raft.RequestPreVoteRequest{RPCHeader: p.self}
-			var resp raft.RequestPreVoteResponse
-			err := p.trans.RequestPreVote(raft.ServerID(peer.ID), raft.ServerAddress(peer.RaftAddr), &req, &resp)
-			a := peerTerm{id: peer.ID, term: resp.Term, err: err}
-			if err == nil && resp.Term > 0 {
-				ae := raft.AppendEntriesRequest{RPCHeader: p.self}
-				var aer raft.AppendEntriesResponse
-				a.err = p.trans.AppendEntries(raft.ServerID(peer.ID), raft.ServerAddress(peer.RaftAddr), &ae, &aer)
-				a.lastLog = aer.LastLog
-			}
-			out <- a
+			ctx, cancel := context.WithTimeout(n.ctx, probeTimeout)
+			defer cancel()
+			a, err := probe(ctx, n.cfg.TLS, peer.RaftAddr)
+			out <- peerTerm{id: peer.ID, term: a.term, lastLog: a.lastIndex, err: err}
 		}()
 	}
 	answers := make([]peerTerm, 0, len(peers))
@@ -123,8 +92,6 @@ func (p *termProber) round(peers []Peer) []peerTerm {
 	}
 	return answers
 }
-
-func (p *termProber) close() { p.trans.Close() }
 
 // bootstrapWhenSafe runs on a node with an empty data dir and --peers; it
 // probes the other peers until it can decide, then bootstraps or leaves
@@ -139,11 +106,9 @@ func (n *Node) bootstrapWhenSafe() {
 			others = append(others, p)
 		}
 	}
-	prober := newTermProber(n.cfg.ID, n.cfg.RaftAdvertise, n.log.Named("probe"))
-	defer prober.close()
 	lastWait := time.Time{}
 	for {
-		decision, why := decide(prober.round(others))
+		decision, why := decide(n.probeRound(others))
 		switch decision {
 		case decideBootstrap:
 			// The gate opens first: a crash before the bootstrap is
@@ -178,35 +143,3 @@ func (n *Node) bootstrapWhenSafe() {
 		}
 	}
 }
-
-// dialOnlyStream is a raft.StreamLayer that dials and never accepts.
-type dialOnlyStream struct {
-	addr   net.Addr
-	closed chan struct{}
-}
-
-func (s *dialOnlyStream) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(address), timeout)
-}
-
-func (s *dialOnlyStream) Accept() (net.Conn, error) {
-	<-s.closed
-	return nil, net.ErrClosed
-}
-
-func (s *dialOnlyStream) Close() error {
-	select {
-	case <-s.closed:
-	default:
-		close(s.closed)
-	}
-	return nil
-}
-
-func (s *dialOnlyStream) Addr() net.Addr { return s.addr }
-
-// advertiseAddr is a net.Addr for a host:port that may be a name.
-type advertiseAddr string
-
-func (a advertiseAddr) Network() string { return "tcp" }
-func (a advertiseAddr) String() string  { return string(a) }

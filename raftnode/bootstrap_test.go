@@ -1,17 +1,12 @@
 package raftnode
 
 import (
-	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
 
 	"orderly/internal/freeport"
 )
@@ -38,10 +33,11 @@ func TestDecideBootstrap(t *testing.T) {
 	}
 }
 
-// TestTermProber probes a running cluster and a dead address: the running
-// nodes answer with their term and keep their state (no new term, same
-// leader), the dead address is an error.
-func TestTermProber(t *testing.T) {
+// TestProbeRound probes a running cluster and a dead address over the
+// Raft port's peer RPC: the running nodes answer with their term and log
+// and keep their state (no new term, same leader), the dead address is an
+// error.
+func TestProbeRound(t *testing.T) {
 	tc := newTestCluster(t)
 	leader := tc.leader()
 	term := leader.raft.CurrentTerm()
@@ -49,13 +45,11 @@ func TestTermProber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newTermProber("n9", "127.0.0.1:1", hclog.NewNullLogger())
-	defer p.close()
 	var peers []Peer
 	for _, cfg := range tc.cfgs {
 		peers = append(peers, Peer{ID: cfg.ID, RaftAddr: cfg.RaftAddr})
 	}
-	answers := p.round(append(peers, Peer{ID: "gone", RaftAddr: dead}))
+	answers := leader.probeRound(append(peers, Peer{ID: "gone", RaftAddr: dead}))
 	for _, a := range answers {
 		switch {
 		case a.id == "gone" && a.err == nil:
@@ -97,7 +91,8 @@ func TestVoteGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var last uint64
-	g.lastIndex = func() uint64 { return last }
+	lastIndex := func() uint64 { return last }
+	g.last.Store(&lastIndex)
 	if !g.refuses() {
 		t.Fatal("the gate opened with no leader heard")
 	}
@@ -119,60 +114,3 @@ func TestVoteGate(t *testing.T) {
 	}
 }
 
-// TestGatedTransport: a node whose gate is closed refuses votes and
-// pre-votes in front of Raft, with its real term, and passes everything
-// else on; so a bootstrap probe still sees that it has a log.
-func TestGatedTransport(t *testing.T) {
-	tcp, err := raft.NewTCPTransport("127.0.0.1:0", nil, 2, time.Second, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate, err := newVoteGate(t.TempDir(), hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gate.hold(); err != nil {
-		t.Fatal(err)
-	}
-	gate.lastIndex = func() uint64 { return 42 }
-	gate.term = func() uint64 { return 7 }
-	trans := newGatedTransport(tcp, gate, "n2", hclog.NewNullLogger())
-	defer trans.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); trans.run(ctx) }()
-	defer func() { cancel(); <-done }()
-	// Raft's side: answer AppendEntries; a vote reaching it is a failure.
-	var leaked atomic.Int32
-	go func() {
-		for {
-			select {
-			case rpc := <-trans.Consumer():
-				switch rpc.Command.(type) {
-				case *raft.AppendEntriesRequest:
-					rpc.Respond(&raft.AppendEntriesResponse{Term: 7, LastLog: 42}, nil)
-				default:
-					leaked.Add(1)
-					rpc.Respond(nil, errors.New("not for raft"))
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-
-	p := newTermProber("n3", "127.0.0.1:1", hclog.NewNullLogger())
-	defer p.close()
-	answers := p.round([]Peer{{ID: "n2", RaftAddr: string(tcp.LocalAddr())}})
-	if a := answers[0]; a.err != nil || a.term != 7 || a.lastLog != 42 {
-		t.Fatalf("probe of a gated node with a log: %+v, want term 7 and last index 42", a)
-	}
-	var resp raft.RequestVoteResponse
-	req := raft.RequestVoteRequest{RPCHeader: p.self, Term: 9, LastLogIndex: 1, LastLogTerm: 1}
-	if err := p.trans.RequestVote("n2", tcp.LocalAddr(), &req, &resp); err != nil || resp.Granted || resp.Term != 9 {
-		t.Fatalf("vote from a gated node: %+v, %v; want refused at term 9", resp, err)
-	}
-	if n := leaked.Load(); n != 0 {
-		t.Fatalf("%d vote requests reached Raft through a closed gate", n)
-	}
-}

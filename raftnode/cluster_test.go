@@ -13,6 +13,7 @@ import (
 
 	"orderly/fsm"
 	"orderly/internal/freeport"
+	"orderly/serve"
 	"orderly/wire"
 )
 
@@ -105,7 +106,7 @@ func call(t *testing.T, n *Node, req wire.Message) wire.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return n.handle(ctx, 1, req)
+	return n.handle(ctx, serve.Caller{ConnID: 1, Role: wire.RoleAdmin}, req)
 }
 
 // followerOf is a node other than leader.

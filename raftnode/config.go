@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"orderly/faults"
+	"orderly/pki"
+	"orderly/wire"
 )
 
 // Peer is one initial member of the cluster: its Raft id and Raft address.
@@ -76,6 +78,10 @@ type Config struct {
 	CommitTimeout      time.Duration
 	// SnapshotThreshold is how many log entries trigger a snapshot.
 	SnapshotThreshold uint64
+	// TLS is the node's certificate (role node, named by ID) and CA: the
+	// client and Raft ports and the node's own connections to peers are
+	// mutual TLS. Nil is --insecure: plaintext, every client an admin.
+	TLS *pki.Source
 	// Logger for the node; Named() per component.
 	Logger hclog.Logger
 	// Fatal stops the process when a committed entry cannot be applied (a
@@ -164,6 +170,10 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("request timeout: must be positive"))
 	}
 	errs = append(errs, checkBounds(c.MaxConns, c.IdleTimeout, c.FrameTimeout)...)
+	if c.TLS != nil && (c.TLS.Role() != wire.RoleNode || c.TLS.Name() != c.ID) {
+		errs = append(errs, fmt.Errorf("certificate %q has role %s: node %s needs a node certificate named %s (orderctl certs issue --role node --name %s)",
+			c.TLS.Name(), c.TLS.Role(), c.ID, c.ID, c.ID))
+	}
 	// hashicorp/raft's own rules (raft.ValidateConfig), here so that every
 	// problem is reported at once.
 	for _, t := range []struct {

@@ -9,13 +9,15 @@ import (
 
 	"orderly/faults"
 	"orderly/fsm"
+	"orderly/serve"
 	"orderly/wire"
 )
 
 // handle answers one decoded request within the request timeout, which
 // the server's ctx carries (serve.Options.RequestTimeout). It never
 // panics on client input: a bad request is an Error answer.
-func (n *Node) handle(ctx context.Context, engineer int32, req wire.Message) wire.Message {
+// The server has checked that the caller's role allows it.
+func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) wire.Message {
 	if _, ok := ctx.Deadline(); !ok { // the server's contexts have one
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
@@ -29,7 +31,7 @@ func (n *Node) handle(ctx context.Context, engineer int32, req wire.Message) wir
 			err = wire.Errorf(wire.CodeUnavailable, "test fault %s", faults.RefuseWrites)
 			break
 		}
-		resp, err = n.placeOrder(ctx, engineer, r)
+		resp, err = n.placeOrder(ctx, from.ConnID, r)
 	case wire.Get:
 		resp, err = n.get(ctx, r)
 	case wire.Scan:
@@ -41,7 +43,7 @@ func (n *Node) handle(ctx context.Context, engineer int32, req wire.Message) wir
 	case wire.ReadIndex:
 		resp, err = n.readIndexForPeer(ctx)
 	case wire.AddMember, wire.RemoveMember, wire.TransferLeader, wire.Publish:
-		resp, err = n.admin(r)
+		resp, err = n.admin(from, r)
 	default:
 		err = wire.Errorf(wire.CodeBadRequest, "%s is not a request", req.Type())
 	}

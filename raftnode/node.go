@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -21,13 +22,17 @@ const raftDBFile = "raft.db"
 
 // Node is one running orderly node.
 type Node struct {
-	cfg   Config
-	log   hclog.Logger
-	fsm   *fsm.FSM
-	raft  *raft.Raft
-	db    *raftboltdb.BoltStore
-	logs  raft.LogStore    // the cached log store raft writes; read by waitApplied
-	store *watchedLogStore // under the cache: write failures, for status
+	cfg  Config
+	log  hclog.Logger
+	fsm  *fsm.FSM
+	raft *raft.Raft
+	// raftReady is raft once it runs, for the Raft port's goroutines,
+	// which start before it does.
+	raftRunning atomic.Pointer[raft.Raft]
+	port        *raftPort
+	db          *raftboltdb.BoltStore
+	logs        raft.LogStore    // the cached log store raft writes; read by waitApplied
+	store       *watchedLogStore // under the cache: write failures, for status
 
 	// readyTerm is the term whose Barrier this leader has seen applied;
 	// reads are served only while it equals the current term (DESIGN §5).
@@ -77,7 +82,12 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.TestFault != "" {
 		n.log.Warn("TEST FAULT ACTIVE: this node is broken on purpose", "fault", cfg.TestFault)
 	}
-	n.peers = newPeerPool(cfg.MaxFrame)
+	dial := wire.DialOptions{MaxFrame: cfg.MaxFrame}
+	var serverTLS *tls.Config
+	if cfg.TLS != nil {
+		dial.TLS, serverTLS = cfg.TLS.NodeClientConfig, cfg.TLS.ServerConfig()
+	}
+	n.peers = newPeerPool(dial)
 	n.experts = newExpertPool(cfg.Experts, cfg.ExpertQueue)
 	n.localIndex = newCoalescer(n.ctx, n.leaderReadIndex)
 	n.remoteIndex = newCoalescer(n.ctx, n.askLeaderReadIndex)
@@ -98,7 +108,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
-		MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, Logger: n.log.Named("server")})
+		MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, TLS: serverTLS, Logger: n.log.Named("server")})
 	n.server = srv
 	n.wg.Add(1)
 	go n.watchLeadership()
@@ -161,36 +171,32 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return err
 	}
-	tcp, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, 4, 10*time.Second, n.log.Named("transport"))
+	n.port, err = listenRaftPort(cfg.RaftAddr, adv, cfg.TLS, cfg.MaxConns, n.gate.refuses, n.answerPeer, n.log.Named("raftport"))
 	if err != nil {
 		db.Close()
-		return fmt.Errorf("listen raft %s: %w", cfg.RaftAddr, err)
+		return err
 	}
-	// The gate only ever closes here, at start; a node that starts with it
-	// open gives Raft its transport directly, with no hop per RPC.
-	var trans raft.Transport = tcp
-	var gated *gatedTransport
-	if n.gate.closed.Load() {
-		gated = newGatedTransport(tcp, n.gate, cfg.ID, n.log.Named("votes"))
-		trans = gated
-	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: n.port, MaxPool: 4, Timeout: 10 * time.Second, Logger: n.log.Named("transport")})
 	r, err := raft.NewRaft(rc, n.fsm, logs, db, snaps, trans)
 	if err != nil {
-		tcp.Close()
+		trans.Close()
 		db.Close()
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raft, n.db, n.logs = r, db, logs
-	n.gate.lastIndex, n.gate.term = r.LastIndex, r.CurrentTerm
-	if gated != nil {
+	n.raftRunning.Store(r)
+	lastIndex := r.LastIndex
+	n.gate.last.Store(&lastIndex)
+	if n.gate.closed.Load() {
 		n.wg.Add(1)
-		go func() { // RPCs wait in the transport until this starts
-			defer n.wg.Done()
-			gated.run(n.ctx)
-		}()
+		go n.askLeaderCommit()
 	}
 	return nil
 }
+
+// raftReady is Raft once it runs, nil before.
+func (n *Node) raftReady() *raft.Raft { return n.raftRunning.Load() }
 
 // watchLeadership makes a new leader ready for reads: it waits for a
 // Barrier in its own term, which commits an entry of the term and applies

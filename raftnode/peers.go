@@ -11,14 +11,14 @@ import (
 // node-to-node calls (ReadIndex, Publish). A broken connection is redialed
 // on next use.
 type peerPool struct {
-	maxFrame uint32
-	mu       sync.Mutex
-	conns    map[string]*wire.Conn
-	closed   bool
+	dial   wire.DialOptions
+	mu     sync.Mutex
+	conns  map[string]*wire.Conn
+	closed bool
 }
 
-func newPeerPool(maxFrame uint32) *peerPool {
-	return &peerPool{maxFrame: maxFrame, conns: make(map[string]*wire.Conn)}
+func newPeerPool(dial wire.DialOptions) *peerPool {
+	return &peerPool{dial: dial, conns: make(map[string]*wire.Conn)}
 }
 
 func (p *peerPool) get(ctx context.Context, addr string) (*wire.Conn, error) {
@@ -29,7 +29,7 @@ func (p *peerPool) get(ctx context.Context, addr string) (*wire.Conn, error) {
 	}
 	p.mu.Unlock()
 	// Dial outside the lock: a dead peer must not block calls to others.
-	c, err := wire.Dial(ctx, addr, wire.DialOptions{MaxFrame: p.maxFrame})
+	c, err := wire.Dial(ctx, addr, p.dial)
 	if err != nil {
 		return nil, err
 	}

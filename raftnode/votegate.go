@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
 )
 
 // A node that lost its disk and comes back under its old id is still a
@@ -29,12 +29,13 @@ import (
 // so a crash while catching up does not forget it.
 const catchingUpFile = "orderly-catching-up"
 
-// voteGate decides whether this node may vote.
+// voteGate decides whether this node may vote. The Raft port asks it
+// about each vote request (rpcscan.go); a refused one ends the stream,
+// and the candidate counts no vote from here.
 type voteGate struct {
-	path      string
-	lastIndex func() uint64 // Raft's; set once Raft runs
-	term      func() uint64 // Raft's current term; set once Raft runs
-	log       hclog.Logger
+	path string
+	last atomic.Pointer[func() uint64] // Raft's LastIndex, set once Raft runs
+	log  hclog.Logger
 
 	closed atomic.Bool   // votes are refused
 	target atomic.Uint64 // leader commit index to reach; 0 until a leader is heard
@@ -91,8 +92,9 @@ func (g *voteGate) refuses() bool {
 	if !g.closed.Load() {
 		return false
 	}
-	t := g.target.Load()
-	if t == 0 || g.lastIndex() < t {
+	t, last := g.target.Load(), g.last.Load()
+	if t == 0 || last == nil || (*last)() < t {
+		g.log.Warn("refusing a vote: this node lost its log and has not caught up", "target", t)
 		return true
 	}
 	if err := g.open(); err != nil {
@@ -103,64 +105,24 @@ func (g *voteGate) refuses() bool {
 	return false
 }
 
-// gatedTransport is the node's Raft transport with the vote gate in front
-// of Raft: RequestVote and RequestPreVote are refused while the gate is
-// closed, everything else passes. Heartbeats take the transport's fast
-// path and never come here. Only a node whose gate is closed at start
-// gets one (the gate never closes later).
-type gatedTransport struct {
-	*raft.NetworkTransport
-	gate   *voteGate
-	header raft.RPCHeader
-	out    chan raft.RPC
-	log    hclog.Logger
-}
-
-func newGatedTransport(t *raft.NetworkTransport, gate *voteGate, id string, log hclog.Logger) *gatedTransport {
-	return &gatedTransport{
-		NetworkTransport: t,
-		gate:             gate,
-		header:           raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(id), Addr: t.EncodePeer(raft.ServerID(id), t.LocalAddr())},
-		out:              make(chan raft.RPC),
-		log:              log,
-	}
-}
-
-// Consumer is what Raft reads its RPCs from.
-func (g *gatedTransport) Consumer() <-chan raft.RPC { return g.out }
-
-// run passes RPCs on until ctx ends.
-func (g *gatedTransport) run(ctx context.Context) {
-	in := g.NetworkTransport.Consumer()
-	for {
-		var rpc raft.RPC
-		select {
-		case rpc = <-in:
-		case <-ctx.Done():
-			return
-		}
-		switch req := rpc.Command.(type) {
-		case *raft.AppendEntriesRequest:
-			g.gate.sawLeaderCommit(req.LeaderCommitIndex)
-		case *raft.RequestVoteRequest:
-			if g.gate.refuses() {
-				g.log.Warn("refusing vote: this node lost its log and has not caught up", "candidate", string(req.ID), "term", req.Term)
-				rpc.Respond(&raft.RequestVoteResponse{RPCHeader: g.header, Term: max(req.Term, g.gate.term())}, nil)
-				continue
-			}
-		case *raft.RequestPreVoteRequest:
-			// The refusal carries this node's real term, as Raft's own
-			// would: bootstrap probes read it to tell an empty node from
-			// one that has a log.
-			if g.gate.refuses() {
-				rpc.Respond(&raft.RequestPreVoteResponse{RPCHeader: g.header, Term: max(req.Term, g.gate.term())}, nil)
-				continue
+// askLeaderCommit learns the gate's target: while the gate holds votes,
+// it asks the leader this node follows for its commit index, over the
+// Raft port's peer RPC.
+func (n *Node) askLeaderCommit() {
+	defer n.wg.Done()
+	for n.gate.closed.Load() && n.gate.target.Load() == 0 {
+		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			ctx, cancel := context.WithTimeout(n.ctx, probeTimeout)
+			a, err := probe(ctx, n.cfg.TLS, string(addr))
+			cancel()
+			if err == nil {
+				n.gate.sawLeaderCommit(a.commitIndex)
 			}
 		}
 		select {
-		case g.out <- rpc:
-		case <-ctx.Done():
+		case <-n.ctx.Done():
 			return
+		case <-time.After(probeInterval):
 		}
 	}
 }

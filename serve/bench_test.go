@@ -22,7 +22,7 @@ func BenchmarkConnPipelined(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := Orderly(ln, func(_ context.Context, _ int32, m wire.Message) wire.Message {
+	srv := Orderly(ln, func(_ context.Context, _ Caller, m wire.Message) wire.Message {
 		g := m.(wire.Get)
 		return wire.Record{CustomerRecord: wire.CustomerRecord{CustomerID: g.CustomerID}, ReadIndex: 1}
 	}, Options{})

@@ -15,7 +15,7 @@ import (
 	"orderly/wire"
 )
 
-func echoStatus(context.Context, int32, wire.Message) wire.Message { return wire.StatusInfo{ID: "n1"} }
+func echoStatus(context.Context, Caller, wire.Message) wire.Message { return wire.StatusInfo{ID: "n1"} }
 
 func listen(t *testing.T) net.Listener {
 	t.Helper()

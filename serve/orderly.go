@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -16,10 +17,23 @@ import (
 	"orderly/wire"
 )
 
-// Handler answers one request. connID numbers the connection (a node
-// uses it as the engineer id of the orders it carries). It must not
+// Handler answers one request that the caller's role allows. It must not
 // panic and must return when ctx is done.
-type Handler func(ctx context.Context, connID int32, req wire.Message) wire.Message
+type Handler func(ctx context.Context, from Caller, req wire.Message) wire.Message
+
+// Caller is who sent a request.
+type Caller struct {
+	// ConnID numbers the connection (a node uses it as the engineer id of
+	// the orders it carries).
+	ConnID int32
+	// Name is the common name of the client's certificate (a node's id);
+	// empty on a plaintext port.
+	Name string
+	// Role is what the request may do: the certificate's, or for a
+	// request a balancer forwards, its client's (wire.AsRole); RoleNone on
+	// a plaintext port, where nothing is checked.
+	Role wire.Role
+}
 
 // maxIdleWorkers bounds the request goroutines a server keeps parked
 // between requests; past it a finished worker exits.
@@ -40,7 +54,13 @@ type Options struct {
 	// MaxConns bounds the open connections; past it new ones get the busy
 	// handshake answer (wire.ErrServerBusy). 0: no bound.
 	MaxConns int
-	Logger   hclog.Logger
+	// TLS, if set, makes the port mutual TLS: a client without a
+	// certificate from the CA is refused at the handshake, before any
+	// byte of the orderly protocol is read, and its certificate's role
+	// bounds what it may ask. Without it (--insecure) nothing is checked:
+	// every client may send every request.
+	TLS    *tls.Config
+	Logger hclog.Logger
 }
 
 // Server serves the orderly protocol. Each connection gets a reader and a
@@ -96,11 +116,21 @@ func (s *Server) Close() {
 
 func (s *Server) serveConn(c net.Conn) {
 	log := s.opt.Logger.With("remote", c.RemoteAddr().String())
+	who := Caller{Role: wire.RoleNone} // plaintext: unchecked
+	if s.opt.TLS != nil {
+		tc, id, err := TLSHandshake(c, s.opt.TLS, s.opt.HandshakeTimeout)
+		if err != nil {
+			log.Warn("refused connection", "error", err)
+			return
+		}
+		c, who.Name, who.Role = tc, id.Name, id.Role
+		log = log.With("client", id.Name, "role", id.Role)
+	}
 	if err := wire.ServerHandshake(c, s.opt.HandshakeTimeout); err != nil {
 		log.Warn("refused connection", "error", err)
 		return
 	}
-	id := s.nextID.Add(1)
+	who.ConnID = s.nextID.Add(1)
 	fw := wire.NewFrameWriter(c, s.opt.MaxInFlight)
 	fr := wire.NewFrameReader(c, s.opt.MaxFrame)
 	fr.SetTimeouts(c, s.opt.IdleTimeout, s.opt.FrameTimeout)
@@ -137,13 +167,19 @@ func (s *Server) serveConn(c net.Conn) {
 			_ = fw.Send(wire.AppendFrame(nil, f.ID, wire.Errorf(wire.CodeBadRequest, "%v", err)))
 			continue
 		}
+		from := who
+		if from, req, err = permit(from, req, s.opt.TLS != nil); err != nil {
+			log.Debug("permission denied", "type", req.Type(), "error", err)
+			_ = fw.Send(wire.AppendFrame(nil, f.ID, wire.Reply(nil, err)))
+			continue
+		}
 		sem <- struct{}{}
 		reqs.Add(1)
 		fid := f.ID
 		rctx := deadlines.get()
 		s.work.run(func() {
 			defer func() { <-sem; reqs.Done() }()
-			_ = fw.Send(wire.AppendFrame(nil, fid, s.h(rctx, id, req)))
+			_ = fw.Send(wire.AppendFrame(nil, fid, s.h(rctx, from, req)))
 		})
 	}
 }

@@ -43,7 +43,7 @@ func TestServerRequestTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := Orderly(ln, func(ctx context.Context, _ int32, _ wire.Message) wire.Message {
+	srv := Orderly(ln, func(ctx context.Context, _ Caller, _ wire.Message) wire.Message {
 		<-ctx.Done() // a request that would wait forever
 		return wire.Errorf(wire.CodeTimeout, "%v", ctx.Err())
 	}, Options{RequestTimeout: 50 * time.Millisecond})

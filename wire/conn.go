@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,9 @@ var ErrConnLost = errors.New("wire: connection lost")
 type DialOptions struct {
 	Timeout  time.Duration // dial + handshake; default 3s
 	MaxFrame uint32        // default DefaultMaxFrame
+	// TLS, if set, gives the configuration for a mutual TLS connection to
+	// the named server (pki.Source.ClientConfig); nil dials plaintext.
+	TLS func(serverName string) *tls.Config
 }
 
 // Conn is a pipelined client connection: many goroutines may Call at once,
@@ -46,6 +50,22 @@ func Dial(ctx context.Context, addr string, opt DialOptions) (*Conn, error) {
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if opt.TLS != nil {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("dial %s: %w", addr, err)
+		}
+		tc := tls.Client(nc, opt.TLS(host))
+		hctx, cancel := context.WithTimeout(ctx, opt.Timeout)
+		err = tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("dial %s: TLS handshake: %w", addr, err)
+		}
+		nc = tc
 	}
 	if err := ClientHandshake(nc, opt.Timeout); err != nil {
 		nc.Close()

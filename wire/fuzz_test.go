@@ -75,6 +75,7 @@ func FuzzDecodeTransferLeader(f *testing.F) { fuzzDecoder(f, TypeTransferLeader)
 func FuzzDecodePublish(f *testing.F)        { fuzzDecoder(f, TypePublish) }
 func FuzzDecodeError(f *testing.F)          { fuzzDecoder(f, TypeError) }
 func FuzzDecodeEmpty(f *testing.F)          { fuzzDecoder(f, TypeStatus) }
+func FuzzDecodeAsRole(f *testing.F)         { fuzzDecoder(f, TypeAsRole) }
 
 // FuzzReadFrame feeds any byte stream to the frame reader and every
 // decoder behind it, as a server's read loop does.

@@ -25,6 +25,7 @@ const (
 	TypeTransferLeader Type = 15 // TransferLeader -> OK
 	TypeOK             Type = 16 //
 	TypePublish        Type = 17 // Publish -> OK (node to leader)
+	TypeAsRole         Type = 18 // AsRole{role, request} -> the request's answer (balancer to node)
 	TypeError          Type = 255
 )
 
@@ -35,7 +36,7 @@ var typeNames = map[Type]string{
 	TypeReadIndexReply: "ReadIndexReply", TypeMembers: "Members",
 	TypeMemberList: "MemberList", TypeAddMember: "AddMember",
 	TypeRemoveMember: "RemoveMember", TypeTransferLeader: "TransferLeader",
-	TypeOK: "OK", TypePublish: "Publish", TypeError: "Error",
+	TypeOK: "OK", TypePublish: "Publish", TypeError: "Error", TypeAsRole: "AsRole",
 }
 
 func (t Type) String() string {

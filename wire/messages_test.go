@@ -36,6 +36,8 @@ func samples() []Message {
 		OK{},
 		Publish{ID: "n2", ClientAddr: "127.0.0.1:6002"},
 		&Error{Code: CodeNotLeader, Message: "not the leader", LeaderAddr: "127.0.0.1:6002"},
+		AsRole{Role: RoleReader, Msg: Get{CustomerID: 3, Consistency: Linearizable}},
+		AsRole{Role: RoleWriter, Msg: Order{CustomerID: 7, OrderNumber: 1, ClientID: 5, Seq: 1}},
 	}
 }
 
@@ -109,6 +111,41 @@ func TestValidate(t *testing.T) {
 	for _, c := range bad {
 		if c.err == nil {
 			t.Errorf("%s: accepted", c.name)
+		}
+	}
+}
+
+func TestRoles(t *testing.T) {
+	cases := []struct {
+		role Role
+		t    Type
+		ok   bool
+	}{
+		{RoleReader, TypeGet, true}, {RoleReader, TypeOrder, false}, {RoleWriter, TypeOrder, true},
+		{RoleWriter, TypeRemoveMember, false}, {RoleAdmin, TypeRemoveMember, true},
+		{RoleAdmin, TypePublish, false}, {RoleNode, TypePublish, true}, {RoleNode, TypeOrder, false},
+		{RoleBalancer, TypeOrder, false}, {RoleBalancer, TypeAsRole, true}, {RoleWriter, TypeAsRole, false},
+		{RoleNone, TypeGet, false}, {RoleAdmin, TypeLaptopInfo, false},
+	}
+	for _, c := range cases {
+		if got := c.role.Allows(c.t); got != c.ok {
+			t.Errorf("%s may send %s: got %v, want %v", c.role, c.t, got, c.ok)
+		}
+	}
+	if got := Needs(TypeOrder); got != "role writer or admin" {
+		t.Errorf("Needs(Order) = %q", got)
+	}
+	for _, r := range []Role{RoleReader, RoleWriter, RoleAdmin, RoleNode, RoleBalancer} {
+		if p, err := ParseRole(r.String()); err != nil || p != r {
+			t.Errorf("ParseRole(%q) = %v, %v", r, p, err)
+		}
+	}
+	if _, err := ParseRole("root"); err == nil {
+		t.Error("ParseRole(root) accepted")
+	}
+	for _, bad := range [][]byte{{byte(RoleNode), byte(TypeGet), 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {byte(RoleReader), byte(TypeAsRole), byte(RoleReader), byte(TypeStatus)}} {
+		if _, err := DecodeAsRole(bad); err == nil {
+			t.Errorf("DecodeAsRole(%x) accepted", bad)
 		}
 	}
 }

@@ -23,7 +23,7 @@ type fakeLeader struct {
 	statuses int
 }
 
-func (f *fakeLeader) handle(_ context.Context, _ int32, req wire.Message) wire.Message {
+func (f *fakeLeader) handle(_ context.Context, _ serve.Caller, req wire.Message) wire.Message {
 	switch r := req.(type) {
 	case wire.RemoveMember:
 		return wire.Errorf(wire.CodeBadRequest, "remove member: %q is not a member", r.ID)

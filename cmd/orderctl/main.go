@@ -44,14 +44,14 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	g.AddFlags(root.PersistentFlags())
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return g.Resolve() }
-	root.AddCommand(orderCmd(g), getCmd(g), scanCmd(g), statusCmd(g), membersCmd(g), transferCmd(g))
+	root.AddCommand(orderCmd(g), getCmd(g), scanCmd(g), statusCmd(g), membersCmd(g), transferCmd(g), certsCmd(g))
 	return root
 }
 
 // withClient runs fn with a client of the cluster and a context bounded by
 // --timeout.
 func (g *globals) withClient(fn func(ctx context.Context, c *client.Client) error) error {
-	c, err := client.New(client.Options{Addrs: g.Addrs, RetryTimeout: g.Timeout, DialTimeout: g.DialTimeout})
+	c, err := client.New(client.Options{Addrs: g.Addrs, RetryTimeout: g.Timeout, DialTimeout: g.DialTimeout, TLS: g.ClientTLS()})
 	if err != nil {
 		return err
 	}

@@ -77,6 +77,11 @@ func run(args []string) error {
 		fmt.Fprintln(os.Stderr, "orderd:", err)
 		os.Exit(exitNeedsUpgrade)
 	}
+	if *recover == "" {
+		if cfg.TLS, err = df.TLS(cfg.Logger); err != nil {
+			return err
+		}
+	}
 	if *recover != "" {
 		members, err := raftnode.ParsePeers(*recover)
 		if err != nil {

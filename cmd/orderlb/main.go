@@ -26,7 +26,8 @@ func run(args []string) error {
 	cfg := lb.DefaultConfig()
 	fs := flag.NewFlagSet("orderlb", flag.ContinueOnError)
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:6000", "orderly protocol listen address")
-	fs.StringVar(&cfg.LegacyListen, "legacy-listen", "", "seed protocol listen address (empty: off)")
+	fs.StringVar(&cfg.LegacyListen, "legacy-listen", "", "seed protocol listen address (empty: off); plaintext, every request a writer's, so loopback only unless --legacy-public")
+	fs.BoolVar(&cfg.LegacyPublic, "legacy-public", false, "let --legacy-listen be a non-loopback address: anyone who reaches it places orders, without TLS")
 	backends := fs.String("backends", "", "node client addresses host:port,... (required)")
 	fs.IntVar(&cfg.CacheSize, "cache-size", 10000, "LRU cache entries (0: no cache)")
 	cons := fs.String("read-consistency", "linearizable", "level of reads on the seed port: linearizable, session or stale")
@@ -56,6 +57,9 @@ func run(args []string) error {
 		return err
 	}
 	if cfg.Logger, err = df.Logger("orderlb"); err != nil {
+		return err
+	}
+	if cfg.TLS, err = df.TLS(cfg.Logger); err != nil {
 		return err
 	}
 	return daemon.Run(df, cfg.Logger, func() (func() error, error) {

@@ -4,6 +4,7 @@
 package daemon
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"orderly/internal/pprofserve"
+	"orderly/pki"
 )
 
 // Flags are the flags every orderly daemon has.
@@ -22,15 +24,48 @@ type Flags struct {
 	level *string
 	json  *bool
 	pprof *string
+
+	ca, cert, key *string
+	insecure      *bool
+	tls           *pki.Source // loaded by TLS; reloaded on SIGHUP
 }
 
-// AddFlags registers --log-level, --log-json and --pprof-addr on fs.
+// AddFlags registers --log-level, --log-json, --pprof-addr and the TLS
+// flags (--ca, --cert, --key, --insecure) on fs.
 func AddFlags(fs *flag.FlagSet) *Flags {
 	return &Flags{
-		pprof: fs.String("pprof-addr", "", "serve net/http/pprof on this address (empty: off; keep it on localhost)"),
-		level: fs.String("log-level", "info", "log level: trace, debug, info, warn, error"),
-		json:  fs.Bool("log-json", false, "log as JSON"),
+		pprof:    fs.String("pprof-addr", "", "serve net/http/pprof on this address (empty: off; keep it on localhost)"),
+		level:    fs.String("log-level", "info", "log level: trace, debug, info, warn, error"),
+		json:     fs.Bool("log-json", false, "log as JSON"),
+		ca:       fs.String("ca", "", "CA bundle (PEM) that signs every certificate of the cluster"),
+		cert:     fs.String("cert", "", "this process's certificate (PEM), made by "orderctl certs issue"; reloaded when the file changes or on SIGHUP"),
+		key:      fs.String("key", "", "the certificate's private key (PEM)"),
+		insecure: fs.Bool("insecure", false, "plaintext on every port, no client certificates, no roles: anyone who reaches a port may do anything (tests and trusted labs only)"),
 	}
+}
+
+// TLS loads the certificate the flags name, or returns nil with
+// --insecure, after a warning. Neither is an error that says how to fix it.
+func (f *Flags) TLS(log hclog.Logger) (*pki.Source, error) {
+	given := *f.ca != "" || *f.cert != "" || *f.key != ""
+	switch {
+	case *f.insecure && given:
+		return nil, errors.New("--insecure with --ca/--cert/--key: choose one")
+	case *f.insecure:
+		log.Warn("INSECURE: plaintext on every port, no client certificates, no roles; anyone who can reach a port can place orders, change members or forge Raft messages")
+		return nil, nil
+	case *f.ca == "" || *f.cert == "" || *f.key == "":
+		return nil, errors.New("TLS is on by default: give --ca, --cert and --key (make them with orderctl certs init and orderctl certs issue), or --insecure for plaintext")
+	}
+	src, err := pki.Load(pki.Files{CA: *f.ca, Cert: *f.cert, Key: *f.key}, log.Named("tls"))
+	if err != nil {
+		return nil, err
+	}
+	if left := time.Until(src.NotAfter()); left < 30*24*time.Hour {
+		log.Warn("certificate expires soon; issue a new one and replace the files (no restart needed)", "not_after", src.NotAfter(), "left", left.Round(time.Hour))
+	}
+	f.tls = src
+	return src, nil
 }
 
 // Logger is the hclog logger the flags ask for, on stderr.
@@ -57,9 +92,21 @@ func Run(f *Flags, log hclog.Logger, start func() (stop func() error, err error)
 		return err
 	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
-	log.Info("shutting down", "signal", s.String())
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	for s := range sig {
+		if s != syscall.SIGHUP {
+			log.Info("shutting down", "signal", s.String())
+			break
+		}
+		if f.tls == nil {
+			log.Info("SIGHUP: nothing to reload (--insecure)")
+			continue
+		}
+		if err := f.tls.Reload(); err != nil {
+			log.Error("SIGHUP: cannot reload TLS files; keeping the old ones", "error", err)
+		}
+	}
 	return stop()
 }
 

@@ -1,0 +1,178 @@
+package raftnode
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"orderly/pki"
+	"orderly/serve"
+	"orderly/wire"
+)
+
+// The Raft port carries two kinds of stream, told apart by the first byte
+// the dialer writes (as Consul's RPC mux does): hashicorp/raft's own RPCs,
+// untouched, and orderly's peer RPCs (peerrpc.go: the bootstrap probe and
+// the vote gate's question to the leader). Both run over mutual TLS: only a
+// node certificate is let in, and a Raft request must name the node of the
+// certificate as its sender (rpcscan.go).
+const (
+	streamRaft byte = 'R'
+	streamPeer byte = 'P'
+)
+
+// raftPortTimeout bounds a stream's TLS handshake and first byte.
+const raftPortTimeout = 5 * time.Second
+
+// raftPort is the Raft port's listener and dialer; it is the
+// raft.StreamLayer of the node's transport.
+type raftPort struct {
+	conns *serve.Conns
+	adv   net.Addr
+	tls   *pki.Source // nil: plaintext (--insecure)
+	log   hclog.Logger
+
+	refuseVotes func() bool
+	peerRPC     func(op byte) ([]byte, error) // answers peer RPCs
+
+	accepted chan net.Conn
+	closing  chan struct{}
+	once     sync.Once
+}
+
+// listenRaftPort listens on addr and starts accepting; maxConns bounds
+// the streams open at once.
+func listenRaftPort(addr string, adv net.Addr, src *pki.Source, maxConns int, refuseVotes func() bool,
+	peerRPC func(op byte) ([]byte, error), log hclog.Logger) (*raftPort, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen raft %s: %w", addr, err)
+	}
+	p := &raftPort{adv: adv, tls: src, log: log, refuseVotes: refuseVotes, peerRPC: peerRPC,
+		accepted: make(chan net.Conn), closing: make(chan struct{})}
+	p.conns = serve.Start(ln, log, serve.Limits{MaxConns: maxConns}, p.serveConn)
+	return p, nil
+}
+
+func (p *raftPort) serveConn(c net.Conn) {
+	sender := ""
+	if p.tls != nil {
+		tc, id, err := serve.TLSHandshake(c, p.tls.ServerConfig(), raftPortTimeout)
+		if err != nil {
+			p.log.Warn("refused raft port connection", "remote", c.RemoteAddr().String(), "error", err)
+			return
+		}
+		if id.Role != wire.RoleNode {
+			p.log.Warn("refused raft port connection: not a node certificate", "remote", c.RemoteAddr().String(),
+				"name", id.Name, "role", id.Role)
+			return
+		}
+		c, sender = tc, id.Name
+	}
+	var kind [1]byte
+	c.SetReadDeadline(time.Now().Add(raftPortTimeout)) //nolint:errcheck // a failed deadline fails the read
+	if _, err := io.ReadFull(c, kind[:]); err != nil {
+		return
+	}
+	c.SetReadDeadline(time.Time{}) //nolint:errcheck // as above
+	switch kind[0] {
+	case streamRaft:
+		sc := &ownedConn{Conn: newScannedConn(c, rpcPolicy{sender: sender, refuseVotes: p.refuseVotes}), done: make(chan struct{})}
+		select {
+		case p.accepted <- sc:
+		case <-p.closing:
+			return
+		}
+		select { // Raft owns the stream now; serve.Conns closes c after this
+		case <-sc.done:
+		case <-p.closing:
+		}
+	case streamPeer:
+		servePeerRPC(c, p.peerRPC)
+	default:
+		p.log.Warn("refused raft port connection: unknown stream kind", "remote", c.RemoteAddr().String(), "byte", kind[0])
+	}
+}
+
+// ownedConn tells serveConn when Raft has closed its stream.
+type ownedConn struct {
+	net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (c *ownedConn) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return c.Conn.Close()
+}
+
+// Accept is raft.StreamLayer's: the next Raft stream.
+func (p *raftPort) Accept() (net.Conn, error) {
+	select {
+	case c := <-p.accepted:
+		return c, nil
+	case <-p.closing:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops the port and closes every stream.
+func (p *raftPort) Close() error {
+	p.once.Do(func() {
+		close(p.closing)
+		p.conns.Close()
+	})
+	return nil
+}
+
+// Addr is the advertised address, which Raft gives its peers.
+func (p *raftPort) Addr() net.Addr { return p.adv }
+
+// Dial is raft.StreamLayer's: a Raft stream to a peer.
+func (p *raftPort) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return dialRaftPort(ctx, p.tls, string(address), streamRaft)
+}
+
+// dialRaftPort opens a stream of kind to a node's Raft port; with TLS,
+// the server must present a node certificate.
+func dialRaftPort(ctx context.Context, src *pki.Source, addr string, kind byte) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if src != nil {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		tc := tls.Client(c, src.NodeClientConfig(host))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		}
+		c = tc
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetWriteDeadline(dl) //nolint:errcheck // a failed deadline fails the write
+	}
+	if _, err := c.Write([]byte{kind}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.SetWriteDeadline(time.Time{}) //nolint:errcheck // as above
+	return c, nil
+}
+
+var errPeerRPC = errors.New("peer rpc")
