@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -20,8 +21,8 @@ const lastWriteCustomer = 1_000_000
 
 // lastWrite places one order once every fault is healed, retrying for up
 // to within: a cluster that never comes back fails the progress check.
-func lastWrite(ctx context.Context, addrs []string, within time.Duration) error {
-	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: within, DialTimeout: within})
+func lastWrite(ctx context.Context, addrs []string, tls func(string) *tls.Config, within time.Duration) error {
+	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: within, DialTimeout: within, TLS: tls})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -57,7 +58,10 @@ type Options struct {
 	Docker      bool
 	ComposeFile string // default deploy/compose.yaml
 	Image       string // default orderly:dev
-	Logf        func(format string, args ...any)
+	// Insecure runs the local cluster plaintext (--insecure); by default
+	// every port but the seed's is mutual TLS, as in production.
+	Insecure bool
+	Logf     func(format string, args ...any)
 }
 
 // Run starts a cluster and a balancer in ReportDir, runs the workload
@@ -148,7 +152,7 @@ func Run(ctx context.Context, opt Options) (*report.Report, error) {
 	start := time.Now()
 	w := traffic.New(traffic.Config{Clients: opt.Clients, Customers: opt.Customers, HighClients: opt.HighClients,
 		HighCustomers: opt.HighCustomers, Load: opt.Load, Duration: opt.Duration, Seed: opt.Seed,
-		LBAddr: t.Balancer(), LegacyAddr: t.LegacyAddr(), NodeAddrs: t.ClientAddrs(), Start: start})
+		LBAddr: t.Balancer(), LegacyAddr: t.LegacyAddr(), NodeAddrs: t.ClientAddrs(), Start: start, TLS: t.TLS()})
 	nem := failpoint.New(t, failpoint.Config{Kinds: opt.Nemeses, Seed: opt.Seed, Start: start, Logf: opt.Logf,
 		RecoverWithin: opt.RecoverWithin, SkipHeal: opt.SkipHeal})
 	runCtx, stop := context.WithTimeout(ctx, opt.Duration)
@@ -169,8 +173,8 @@ func Run(ctx context.Context, opt Options) (*report.Report, error) {
 	}
 	// ctx may have ended early (the operator interrupted the run): the
 	// history so far is still worth checking.
-	finalWrite := lastWrite(context.WithoutCancel(ctx), t.ClientAddrs(), opt.RecoverWithin)
-	final, err := finalReads(context.WithoutCancel(ctx), t.ClientAddrs(), w)
+	finalWrite := lastWrite(context.WithoutCancel(ctx), t.ClientAddrs(), t.TLS(), opt.RecoverWithin)
+	final, err := finalReads(context.WithoutCancel(ctx), t.ClientAddrs(), t.TLS(), w)
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +217,18 @@ func startLocal(ctx context.Context, opt Options) (failpoint.Target, func(), err
 		return nil, nil, fmt.Errorf("clear %s: %w", dir, err)
 	}
 	cfg := harness.ClusterConfig{Orderd: filepath.Join(opt.BinDir, "orderd"), Dir: dir, Nodes: opt.Nodes, Net: net}
+	if !opt.Insecure {
+		hosts := []string{"127.0.0.1"}
+		for i := 1; net != nil && i <= opt.Nodes; i++ {
+			hosts = append(hosts, net.IP(i))
+		}
+		certs, err := harness.NewCerts(filepath.Join(dir, "certs"), hosts...)
+		if err != nil {
+			closeNet()
+			return nil, nil, err
+		}
+		cfg.Certs = certs
+	}
 	if slices.Contains(opt.Nemeses, failpoint.DiskFull) {
 		cfg.DataDirSize = diskFullSize
 	}
@@ -259,7 +275,14 @@ func startDocker(ctx context.Context, opt Options) (failpoint.Target, func(), er
 		defer cancel()
 		c.Down(dctx) //nolint:errcheck // best effort on teardown
 	}
-	if err := c.Up(ctx); err != nil {
+	certDir := filepath.Join(opt.ReportDir, "compose-certs")
+	if err := os.RemoveAll(certDir); err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	if err := c.Up(ctx, certDir); err != nil {
 		stop()
 		return nil, nil, err
 	}
@@ -272,8 +295,8 @@ const finalReader = 1 << 20
 
 // finalReads reads every customer linearizably once the cluster is whole,
 // adds the reads to the history and returns the counts.
-func finalReads(ctx context.Context, addrs []string, w *traffic.Workload) (map[int32]uint64, error) {
-	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 30 * time.Second, DialTimeout: 30 * time.Second})
+func finalReads(ctx context.Context, addrs []string, tls func(string) *tls.Config, w *traffic.Workload) (map[int32]uint64, error) {
+	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 30 * time.Second, DialTimeout: 30 * time.Second, TLS: tls})
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ func lbStats(t *testing.T, addr string) map[string]uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := harness.Status(ctx, addr)
+	s, err := harness.Status(ctx, addr, certs.Admin())
 	if err != nil {
 		t.Fatalf("balancer status: %v", err)
 	}
@@ -46,7 +46,7 @@ func TestBalancerSurvivesLeaderKills(t *testing.T) {
 		wg.Add(1)
 		go func(cust int32) {
 			defer wg.Done()
-			conn, err := wire.Dial(context.Background(), b.Addr, wire.DialOptions{})
+			conn, err := wire.Dial(context.Background(), b.Addr, wire.DialOptions{TLS: certs.Admin()})
 			if err != nil {
 				errs <- err
 				return
@@ -303,7 +303,7 @@ func TestBalancerFollowsMembership(t *testing.T) {
 	backends := func() map[string]bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s, err := harness.Status(ctx, b.Addr)
+		s, err := harness.Status(ctx, b.Addr, certs.Admin())
 		if err != nil {
 			t.Fatalf("balancer status: %v", err)
 		}

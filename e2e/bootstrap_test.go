@@ -127,7 +127,7 @@ func TestLostDiskDoesNotVote(t *testing.T) {
 	// lead within a second or two.
 	time.Sleep(5 * time.Second)
 	for _, n := range []*harness.Node{synced, lagging} {
-		st, err := harness.Status(context.Background(), n.ClientAddr)
+		st, err := harness.Status(context.Background(), n.ClientAddr, certs.Admin())
 		if err != nil {
 			t.Fatalf("status of %s: %v", n.ID, err)
 		}

@@ -65,7 +65,7 @@ func TestConnectionFloods(t *testing.T) {
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c, err := harness.StartCluster(harness.ClusterConfig{Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir(),
+	c, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir(),
 		NodeSetup: func(n *harness.Node) {
 			if n.ID == "n1" {
 				n.Orderd = wrapper
@@ -109,7 +109,7 @@ func TestConnectionFloods(t *testing.T) {
 	waitFor(t, 10*time.Second, "n1 to run out of file descriptors", func() bool {
 		return logCount(t, n1.LogPath, "accept failed; retrying") > 0
 	})
-	if _, err := wire.Dial(context.Background(), b.Addr, wire.DialOptions{Timeout: 2 * time.Second}); err == nil {
+	if _, err := wire.Dial(context.Background(), b.Addr, wire.DialOptions{Timeout: 2 * time.Second, TLS: certs.Admin()}); err == nil {
 		t.Fatal("the balancer took a connection past --max-conns 2000")
 	}
 	time.Sleep(time.Second) // orders go on while both are flooded
@@ -117,7 +117,7 @@ func TestConnectionFloods(t *testing.T) {
 	closeLB()
 	for _, addr := range []string{n1.ClientAddr, b.Addr} {
 		waitFor(t, 15*time.Second, "new clients accepted at "+addr, func() bool {
-			conn, err := wire.Dial(context.Background(), addr, wire.DialOptions{Timeout: time.Second})
+			conn, err := wire.Dial(context.Background(), addr, wire.DialOptions{Timeout: time.Second, TLS: certs.Admin()})
 			if err != nil {
 				return false
 			}

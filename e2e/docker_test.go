@@ -147,10 +147,10 @@ func startDockerEnv(t *testing.T, ctx context.Context) *dockerEnv {
 			t.Errorf("compose down: %v", err)
 		}
 	})
-	if err := c.Up(ctx); err != nil {
+	if err := c.Up(ctx, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
-	d.cl, err = client.New(client.Options{Addrs: []string{c.LBAddr}, RetryTimeout: 30 * time.Second, DialTimeout: 30 * time.Second})
+	d.cl, err = client.New(client.Options{Addrs: []string{c.LBAddr}, RetryTimeout: 30 * time.Second, DialTimeout: 30 * time.Second, TLS: c.ClientTLS()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestDockerRecoverFromLostQuorum(t *testing.T) {
 		waitFor(t, 30*time.Second, id+" to come up empty and wait", func() bool {
 			sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
 			defer scancel()
-			st, err := harness.Status(sctx, c.ClientAddr(id))
+			st, err := harness.Status(sctx, c.ClientAddr(id), c.ClientTLS())
 			return err == nil && st.Term == 0 && st.LastIndex == 0
 		})
 	}

@@ -85,12 +85,12 @@ func TestKillLeaderLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	newLeader := mustLeader(t, c)
-	want, err := harness.Status(context.Background(), newLeader.ClientAddr)
+	want, err := harness.Status(context.Background(), newLeader.ClientAddr, certs.Admin())
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the restarted node to catch up", func() bool {
-		s, err := harness.Status(context.Background(), leader.ClientAddr)
+		s, err := harness.Status(context.Background(), leader.ClientAddr, certs.Admin())
 		return err == nil && s.AppliedIndex >= want.AppliedIndex
 	})
 	local := mustClient(t, leader.ClientAddr)

@@ -19,7 +19,7 @@ func TestDefaultBuildHasNoFaultSwitch(t *testing.T) {
 		broken    bool
 	}{{"default build", prodBin, false}, {"faults build", bin, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := harness.StartCluster(harness.ClusterConfig{Orderd: filepath.Join(tc.bin, "orderd"), Dir: t.TempDir(),
+			c, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(tc.bin, "orderd"), Dir: t.TempDir(),
 				Env: []string{faults.EnvVar + "=" + faults.LoseOrders}})
 			if err != nil {
 				t.Fatal(err)

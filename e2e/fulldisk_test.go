@@ -28,7 +28,7 @@ func TestFullDiskLosesNothing(t *testing.T) {
 		fmt.Fprintln(os.Stderr, msg)
 		t.Skip(msg)
 	}
-	c, err := harness.StartCluster(harness.ClusterConfig{Orderd: filepath.Join(bin, "orderd"), Dir: dir})
+	c, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(bin, "orderd"), Dir: dir})
 	if err != nil {
 		exec.Command("umount", n1).Run()
 		t.Fatal(err)

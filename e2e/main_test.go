@@ -13,6 +13,7 @@ import (
 
 	"orderly/client"
 	"orderly/harness"
+	"orderly/internal/cli"
 	"orderly/wire"
 )
 
@@ -20,6 +21,11 @@ import (
 // the chaos checker can be shown to catch broken nodes); prodBin the same
 // built as a release is, without the fault switches.
 var bin, prodBin string
+
+// certs is the CA of every cluster the tests start (mutual TLS, as in
+// production) and its certificates; orderctl finds them through
+// $ORDERLY_CERTS.
+var certs *harness.Certs
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "orderly-e2e-bin")
@@ -36,6 +42,11 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	if certs, err = harness.NewCerts(filepath.Join(dir, "certs"), "127.0.0.1"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv(cli.CertsEnv, certs.Dir)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -46,7 +57,7 @@ func TestMain(m *testing.M) {
 func startCluster(t *testing.T, extra ...string) *harness.Cluster {
 	t.Helper()
 	dir := t.TempDir()
-	c, err := harness.StartCluster(harness.ClusterConfig{Orderd: filepath.Join(bin, "orderd"), Dir: dir, Extra: extra})
+	c, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(bin, "orderd"), Dir: dir, Extra: extra})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +113,7 @@ func mustLeader(t *testing.T, c *harness.Cluster) *harness.Node {
 
 func mustClient(t *testing.T, addrs ...string) *client.Client {
 	t.Helper()
-	c, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 20 * time.Second, DialTimeout: 20 * time.Second})
+	c, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 20 * time.Second, DialTimeout: 20 * time.Second, TLS: certs.Admin()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func TestRecoverFromLostQuorum(t *testing.T) {
 	waitFor(t, 20*time.Second, "n1 to lead alone", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		st, err := harness.Status(ctx, n1.ClientAddr)
+		st, err := harness.Status(ctx, n1.ClientAddr, certs.Admin())
 		return err == nil && st.Role == "leader"
 	})
 	// Recovering a running node fails rather than waiting on its lock.
@@ -84,11 +84,11 @@ func TestRecoverFromLostQuorum(t *testing.T) {
 	// once added.
 	restartEmptyStopped(t, c, n2)
 	restartEmptyStopped(t, c, n3)
-	if st, err := harness.Status(context.Background(), n1.ClientAddr); err != nil || st.Role != "leader" {
+	if st, err := harness.Status(context.Background(), n1.ClientAddr, certs.Admin()); err != nil || st.Role != "leader" {
 		t.Fatalf("n1 after the lost nodes came back: %+v, %v; want it still leading", st, err)
 	}
 	for _, n := range []*harness.Node{n2, n3} {
-		if st, err := harness.Status(context.Background(), n.ClientAddr); err != nil || st.Term != 0 || st.LastIndex != 0 {
+		if st, err := harness.Status(context.Background(), n.ClientAddr, certs.Admin()); err != nil || st.Term != 0 || st.LastIndex != 0 {
 			t.Fatalf("%s before it is added: %+v, %v; want no Raft state (term 0, empty log)", n.ID, st, err)
 		}
 		// It has nothing to read, and says so rather than answer with an

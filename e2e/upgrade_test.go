@@ -17,7 +17,7 @@ import (
 // release build (version 1); n1 or n2 leads.
 func startMixed(t *testing.T, fault string) (*harness.Cluster, *harness.Node) {
 	t.Helper()
-	c, err := harness.StartCluster(harness.ClusterConfig{Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir(),
+	c, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir(),
 		NodeSetup: func(n *harness.Node) {
 			if n.ID == "n3" {
 				n.Orderd = filepath.Join(prodBin, "orderd")
@@ -53,7 +53,7 @@ func startMixed(t *testing.T, fault string) (*harness.Cluster, *harness.Node) {
 func testMarks(addr string) int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	st, err := harness.Status(ctx, addr)
+	st, err := harness.Status(ctx, addr, certs.Admin())
 	if err != nil {
 		return -1
 	}

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,9 @@ type Compose struct {
 	LegacyAddr string
 	cmd        []string // compose argv: the tool, -p, -f
 	env        []string
+	// Certs are the project's certificates, copied out of its certs
+	// volume by Up: the host's clients present them.
+	Certs *Certs
 }
 
 // DockerAvailable says why Docker cannot be used here, or nil.
@@ -144,7 +148,7 @@ func (c *Compose) NodeStatus(ctx context.Context, service string) (wire.StatusIn
 	if err != nil {
 		return wire.StatusInfo{}, err
 	}
-	out, err := c.Docker(ctx, "exec", id, "/orderctl", "--addr", "127.0.0.1:6000", "--timeout", "2s", "--json", "status")
+	out, err := c.Docker(ctx, "exec", id, "/orderctl", "--certs", "/certs", "--addr", "127.0.0.1:6000", "--timeout", "2s", "--json", "status")
 	if err != nil {
 		return wire.StatusInfo{}, err
 	}
@@ -159,14 +163,30 @@ func (c *Compose) NodeStatus(ctx context.Context, service string) (wire.StatusIn
 	return wire.StatusInfo{ID: service, Role: s.Role, LeaderID: s.LeaderID, AppliedIndex: s.Applied}, nil
 }
 
-// Up starts the project and waits until the balancer knows a leader.
-func (c *Compose) Up(ctx context.Context) error {
+// Up starts the project, copies its certificates to certDir, and waits
+// until the balancer knows a leader.
+func (c *Compose) Up(ctx context.Context, certDir string) error {
 	if _, err := c.Run(ctx, "up", "-d"); err != nil {
 		return err
+	}
+	if c.Certs == nil {
+		id, err := c.Run(ctx, "ps", "-a", "-q", "certs")
+		if err != nil || id == "" {
+			return fmt.Errorf("compose %s: no certs container: %v", c.Project, err)
+		}
+		if _, err := c.Docker(ctx, "cp", id+":/certs/.", certDir); err != nil {
+			return err
+		}
+		if c.Certs, err = NewCerts(certDir); err != nil { // every file is there: nothing is made
+			return err
+		}
 	}
 	_, err := c.WaitLeader(ctx, "")
 	return err
 }
+
+// ClientTLS is the admin client's TLS, once Up has run.
+func (c *Compose) ClientTLS() func(string) *tls.Config { return c.Certs.Admin() }
 
 // WaitLeader waits up to a minute until the balancer knows a leader other
 // than not, and returns its id.
@@ -175,7 +195,7 @@ func (c *Compose) WaitLeader(ctx context.Context, not string) (string, error) {
 	defer cancel()
 	for {
 		sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
-		s, err := Status(sctx, c.LBAddr)
+		s, err := Status(sctx, c.LBAddr, c.ClientTLS())
 		scancel()
 		if err == nil && s.LeaderID != "" && s.LeaderID != not {
 			return s.LeaderID, nil

@@ -5,6 +5,7 @@
 package loadgen
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,8 @@ func ParseMix(s string) (Mix, error) {
 // Config describes one run.
 type Config struct {
 	Addrs     []string // nodes or balancers
+	// TLS is the clients' (pki.Source.ClientConfig); nil dials plaintext.
+	TLS func(serverName string) *tls.Config `json:"-"`
 	Customers int      // concurrent customers
 	Orders    int      // orders per customer; 0: until Duration
 	Duration  time.Duration

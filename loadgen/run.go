@@ -69,7 +69,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}()
 	var workers []*worker
 	for i := range clients {
-		c, err := client.New(client.Options{Addrs: cfg.Addrs, RetryTimeout: cfg.RetryTimeout})
+		c, err := client.New(client.Options{Addrs: cfg.Addrs, RetryTimeout: cfg.RetryTimeout, TLS: cfg.TLS})
 		if err != nil {
 			return nil, err
 		}

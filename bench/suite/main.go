@@ -24,6 +24,7 @@ import (
 // scenario is one loadgen run against one target.
 type scenario struct {
 	Name    string
+	TLS     bool // on a mutual TLS cluster
 	Target  string // leader (direct to the nodes) or balancer
 	Experts int    // cluster to run on: its --experts
 	Config  loadgen.Config
@@ -36,8 +37,13 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "length of each run")
 	only := flag.String("only", "", "run only scenarios whose name contains this")
 	etcd := flag.String("etcd", "", "directory of etcd driver results: run only the scenarios etcd has, and compare")
+	tlsMode := flag.String("tls", "on", "on: mutual TLS as in production; off: --insecure; both: every scenario on a TLS cluster, then at once on a plaintext one")
 	flag.Parse()
-	if err := run(*binDir, *out, *dur, *only, *etcd); err != nil {
+	if *tlsMode != "on" && *tlsMode != "off" && *tlsMode != "both" {
+		fmt.Fprintln(os.Stderr, "bench: --tls: want on, off or both")
+		os.Exit(2)
+	}
+	if err := run(*binDir, *out, *dur, *only, *etcd, *tlsMode); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -79,8 +85,16 @@ type env struct {
 	lb *harness.Balancer
 }
 
-func start(binDir, dir string, experts int) (*env, error) {
-	c, err := harness.StartCluster(harness.ClusterConfig{Orderd: filepath.Join(binDir, "orderd"), Dir: dir, Experts: experts})
+func start(binDir, dir string, experts int, secure bool) (*env, error) {
+	cfg := harness.ClusterConfig{Orderd: filepath.Join(binDir, "orderd"), Dir: dir, Experts: experts}
+	if secure {
+		certs, err := harness.NewCerts(filepath.Join(dir, "certs"), "127.0.0.1")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certs = certs
+	}
+	c, err := harness.StartCluster(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +112,26 @@ func start(binDir, dir string, experts int) (*env, error) {
 	return &env{c: c, lb: lb}, nil
 }
 
-func run(binDir, out string, d time.Duration, only, etcdDir string) error {
+// withTLS gives every scenario its TLS mode; "both" runs each twice in a
+// row, TLS first, so that the pair sees the same hour of a noisy machine.
+func withTLS(ss []scenario, mode string) []scenario {
+	var out []scenario
+	for _, s := range ss {
+		switch mode {
+		case "on", "off":
+			s.TLS = mode == "on"
+			out = append(out, s)
+		default:
+			tls, plain := s, s
+			tls.TLS, tls.Name = true, s.Name+" [tls]"
+			plain.Name = s.Name + " [plaintext]"
+			out = append(out, tls, plain)
+		}
+	}
+	return out
+}
+
+func run(binDir, out string, d time.Duration, only, etcdDir, tlsMode string) error {
 	tmp, err := os.MkdirTemp("", "orderly-bench")
 	if err != nil {
 		return err
@@ -110,7 +143,11 @@ func run(binDir, out string, d time.Duration, only, etcdDir string) error {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return err
 	}
-	envs := map[int]*env{}
+	type envKey struct {
+		experts int
+		tls     bool
+	}
+	envs := map[envKey]*env{}
 	defer func() {
 		for _, e := range envs {
 			e.c.Stop()
@@ -118,18 +155,19 @@ func run(binDir, out string, d time.Duration, only, etcdDir string) error {
 	}()
 	var results []*loadgen.Result
 	var ran []scenario
-	for i, s := range scenarios(d) {
+	for i, s := range withTLS(scenarios(d), tlsMode) {
 		if (only != "" && !strings.Contains(s.Name, only)) || (etcdDir != "" && s.Etcd == "") {
 			continue
 		}
-		e := envs[s.Experts]
+		key := envKey{s.Experts, s.TLS}
+		e := envs[key]
 		if e == nil {
-			if e, err = start(binDir, filepath.Join(tmp, fmt.Sprintf("experts%d", s.Experts)), s.Experts); err != nil {
+			if e, err = start(binDir, filepath.Join(tmp, fmt.Sprintf("experts%d-tls%v", s.Experts, s.TLS)), s.Experts, s.TLS); err != nil {
 				return fmt.Errorf("start cluster: %w", err)
 			}
-			envs[s.Experts] = e
+			envs[key] = e
 		}
-		s.Config.Addrs = e.c.Addrs()
+		s.Config.Addrs, s.Config.TLS = e.c.Addrs(), e.c.ClientTLS()
 		if s.Target == "balancer" {
 			s.Config.Addrs = []string{e.lb.Addr}
 		}
@@ -182,7 +220,8 @@ func report(stamp, host string, d time.Duration, ss []scenario, rs []*loadgen.Re
 	var b strings.Builder
 	fmt.Fprintf(&b, "# orderly bench %s on %s\n\n", stamp, host)
 	fmt.Fprintf(&b, "`make bench`: 3 orderd (fsync on) + orderlb + load on one machine, %d CPUs, %s, %v per run; "+
-		"each run's customers share up to %d connections (`ordertest bench --conns %d`), as bench/etcd's clients share %d.\n\n",
+		"each run's customers share up to %d connections (`ordertest bench --conns %d`), as bench/etcd's clients share %d. "+
+		"Mutual TLS (1.3) on every port unless a row says plaintext.\n\n",
 		runtime.NumCPU(), runtime.Version(), d, conns, conns, conns)
 	b.WriteString("| scenario | ops/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | retries |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")

@@ -230,7 +230,7 @@ func (n *Nemesis) term(ctx context.Context) uint64 {
 	var t uint64
 	for _, id := range n.t.Nodes() {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		if st, err := harness.Status(sctx, n.t.ClientAddr(id)); err == nil {
+		if st, err := harness.Status(sctx, n.t.ClientAddr(id), n.t.TLS()); err == nil {
 			t = max(t, st.Term)
 		}
 		cancel()
@@ -264,12 +264,12 @@ func (n *Nemesis) waitCaughtUp(id string, timeout time.Duration) error {
 	for {
 		if want == 0 {
 			if l := n.t.Leader(ctx); l != "" {
-				if st, err := harness.Status(ctx, n.t.ClientAddr(l)); err == nil {
+				if st, err := harness.Status(ctx, n.t.ClientAddr(l), n.t.TLS()); err == nil {
 					want = st.CommitIndex
 				}
 			}
 		}
-		if st, err := harness.Status(ctx, n.t.ClientAddr(id)); err == nil && want > 0 && st.Term > 0 && st.CommitIndex >= want {
+		if st, err := harness.Status(ctx, n.t.ClientAddr(id), n.t.TLS()); err == nil && want > 0 && st.Term > 0 && st.CommitIndex >= want {
 			return nil
 		}
 		if !wait.Sleep(ctx, 200*time.Millisecond) {
@@ -294,7 +294,7 @@ func (n *Nemesis) follower(ids []string, leader string) string {
 
 // admin sends a membership change to the leader, following NotLeader.
 func (n *Nemesis) admin(req wire.Message) error {
-	c, err := client.New(client.Options{Addrs: n.t.ClientAddrs(), RetryTimeout: 20 * time.Second, DialTimeout: 20 * time.Second})
+	c, err := client.New(client.Options{Addrs: n.t.ClientAddrs(), RetryTimeout: 20 * time.Second, DialTimeout: 20 * time.Second, TLS: n.t.TLS()})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package failpoint
 
 import (
 	"context"
+	"crypto/tls"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -68,6 +69,7 @@ func (t fakeTarget) Wipe(id string) error          { *t.log = append(*t.log, "wi
 func (t fakeTarget) Rebuild(id string) error       { *t.log = append(*t.log, "rebuild "+id); return nil }
 func (t fakeTarget) LegacyAddr() string            { return "" }
 func (t fakeTarget) SlowDisk(string, bool) error   { return nil }
+func (t fakeTarget) TLS() func(string) *tls.Config { return nil }
 func (t fakeTarget) FillDisk(string) error         { return nil }
 func (t fakeTarget) FreeDisk(string) error         { return nil }
 

@@ -2,6 +2,7 @@ package failpoint
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"syscall"
@@ -34,6 +35,9 @@ type Target interface {
 	SlowDisk(id string, on bool) error
 	FillDisk(id string) error // fill the filesystem under the node's data dir
 	FreeDisk(id string) error // undo fillDisk
+	// TLS is an admin client's, for client.Options.TLS and
+	// harness.Status: nil when the cluster runs --insecure.
+	TLS() func(string) *tls.Config
 }
 
 // Local is a target of processes on this machine: c's nodes, lb in front
@@ -59,6 +63,8 @@ func (l *localTarget) Nodes() []string {
 	}
 	return ids
 }
+
+func (l *localTarget) TLS() func(string) *tls.Config { return l.c.ClientTLS() }
 
 func (l *localTarget) RaftAddr(id string) string { return l.c.Node(id).RaftAddr }
 func (l *localTarget) ClientAddrs() []string     { return l.c.Addrs() }
@@ -130,13 +136,15 @@ func (d *dockerTarget) ClientAddrs() []string {
 	return out
 }
 
+func (d *dockerTarget) TLS() func(string) *tls.Config { return d.c.ClientTLS() }
+
 func (d *dockerTarget) Balancer() string   { return d.c.LBAddr }
 func (d *dockerTarget) LegacyAddr() string { return d.c.LegacyAddr }
 
 func (d *dockerTarget) Leader(ctx context.Context) string {
 	for _, id := range d.c.Nodes() {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		s, err := harness.Status(sctx, d.c.ClientAddr(id))
+		s, err := harness.Status(sctx, d.c.ClientAddr(id), d.TLS())
 		cancel()
 		if err == nil && s.Role == "leader" {
 			return id

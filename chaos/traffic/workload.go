@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -36,6 +37,7 @@ type Workload struct {
 	load                     string
 	duration                 time.Duration
 	timeout                  time.Duration
+	tls                      func(string) *tls.Config
 	lbAddr, legacyAddr       string
 	nodeAddrs                []string
 	seed                     uint64
@@ -58,12 +60,15 @@ type Config struct {
 	LBAddr, LegacyAddr         string   // the balancer's orderly and seed-protocol ports
 	NodeAddrs                  []string // the nodes' client ports
 	Start                      time.Time
+	// TLS is the clients' (a writer's would do; the admin's is used), nil
+	// for an --insecure cluster. The seed port is plaintext regardless.
+	TLS func(string) *tls.Config
 }
 
 // New returns a workload; Run drives it.
 func New(cfg Config) *Workload {
 	w := &Workload{clients: cfg.Clients, customers: cfg.Customers, load: cfg.Load, duration: cfg.Duration,
-		timeout: 4 * time.Second, lbAddr: cfg.LBAddr, legacyAddr: cfg.LegacyAddr, nodeAddrs: cfg.NodeAddrs, seed: cfg.Seed, start: cfg.Start}
+		timeout: 4 * time.Second, lbAddr: cfg.LBAddr, legacyAddr: cfg.LegacyAddr, nodeAddrs: cfg.NodeAddrs, seed: cfg.Seed, start: cfg.Start, tls: cfg.TLS}
 	if cfg.Load != LoadNormal {
 		w.highClients, w.highCustomers = cfg.HighClients, cfg.HighCustomers
 	}
@@ -109,7 +114,7 @@ func (w *Workload) Run(ctx context.Context) {
 			var shared []*client.Client
 			var vias []string
 			for i := range max(1, w.highClients/16) {
-				c, err := client.New(client.Options{Addrs: w.addrsFor(i), RetryTimeout: w.timeout, DialTimeout: w.timeout})
+				c, err := client.New(client.Options{Addrs: w.addrsFor(i), RetryTimeout: w.timeout, DialTimeout: w.timeout, TLS: w.tls})
 				if err != nil {
 					continue
 				}
@@ -159,7 +164,7 @@ func (w *Workload) client(ctx context.Context, i int, shared *client.Client, via
 	c := shared
 	if !high {
 		var err error
-		if c, err = client.New(client.Options{Addrs: w.addrsFor(i), RetryTimeout: w.timeout, DialTimeout: w.timeout}); err != nil {
+		if c, err = client.New(client.Options{Addrs: w.addrsFor(i), RetryTimeout: w.timeout, DialTimeout: w.timeout, TLS: w.tls}); err != nil {
 			return
 		}
 		defer c.Close()

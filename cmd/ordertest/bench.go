@@ -42,7 +42,7 @@ func benchCmd(g *cli.Globals) *cobra.Command {
 			if cfg.Orders == 0 && cfg.Duration == 0 {
 				return fmt.Errorf("--orders 0 needs a --duration")
 			}
-			cfg.Addrs, cfg.FirstCustomer, cfg.RetryTimeout = g.Addrs, int32(first), g.Timeout
+			cfg.Addrs, cfg.FirstCustomer, cfg.RetryTimeout, cfg.TLS = g.Addrs, int32(first), g.Timeout, g.ClientTLS()
 			if quiet || g.JSON {
 				cfg.Progress = nil
 			} else if !isTerminal(os.Stderr) {

@@ -41,7 +41,8 @@ type Globals struct {
 	Out         io.Writer
 
 	certs, as, ca, cert, key string
-	insecure                 bool
+	// Insecure is --insecure: plaintext, no certificate.
+	Insecure bool
 	// TLS is the client certificate Resolve found; nil with --insecure.
 	TLS *pki.Source
 }
@@ -58,14 +59,14 @@ func (g *Globals) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.ca, "ca", "", "CA bundle (instead of --certs)")
 	fs.StringVar(&g.cert, "cert", "", "client certificate (instead of --certs)")
 	fs.StringVar(&g.key, "key", "", "client key (instead of --certs)")
-	fs.BoolVar(&g.insecure, "insecure", false, "plaintext, no certificate: for clusters run with --insecure")
+	fs.BoolVar(&g.Insecure, "insecure", false, "plaintext, no certificate: for clusters run with --insecure (ordertest chaos: run its cluster so)")
 }
 
 // resolveTLS finds the client certificate: --ca/--cert/--key, else NAME
 // (--as) in --certs, $ORDERLY_CERTS or make run's directory.
 func (g *Globals) resolveTLS() error {
 	explicit := g.ca != "" || g.cert != "" || g.key != ""
-	if g.insecure {
+	if g.Insecure {
 		if explicit || g.certs != "" {
 			return fmt.Errorf("--insecure with certificate flags: choose one")
 		}

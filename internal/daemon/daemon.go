@@ -38,7 +38,7 @@ func AddFlags(fs *flag.FlagSet) *Flags {
 		level:    fs.String("log-level", "info", "log level: trace, debug, info, warn, error"),
 		json:     fs.Bool("log-json", false, "log as JSON"),
 		ca:       fs.String("ca", "", "CA bundle (PEM) that signs every certificate of the cluster"),
-		cert:     fs.String("cert", "", "this process's certificate (PEM), made by "orderctl certs issue"; reloaded when the file changes or on SIGHUP"),
+		cert:     fs.String("cert", "", "this process's certificate (PEM), made by 'orderctl certs issue'; reloaded when the file changes or on SIGHUP"),
 		key:      fs.String("key", "", "the certificate's private key (PEM)"),
 		insecure: fs.Bool("insecure", false, "plaintext on every port, no client certificates, no roles: anyone who reaches a port may do anything (tests and trusted labs only)"),
 	}
