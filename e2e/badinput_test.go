@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -18,6 +19,8 @@ import (
 	"orderly/wire"
 )
 
+// rawDial opens a mutual TLS connection as the admin and hands back the
+// stream under the orderly protocol, for bytes no client would send.
 func rawDial(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, time.Second)
@@ -26,7 +29,12 @@ func rawDial(t *testing.T, addr string) net.Conn {
 	}
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	return nc
+	host, _, _ := net.SplitHostPort(addr)
+	tc := tls.Client(nc, certs.Admin()(host))
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	return tc
 }
 
 func helloOK(t *testing.T, nc net.Conn) {
@@ -182,7 +190,7 @@ func TestForeignDataDirRefused(t *testing.T) {
 	for _, tc := range cases {
 		var out bytes.Buffer
 		cmd := exec.Command(orderd, "--id", tc.id, "--data-dir", n1.DataDir, "--raft-addr", raftAddr,
-			"--client-addr", clientAddr, "--peers", tc.peers)
+			"--client-addr", clientAddr, "--peers", tc.peers, "--insecure")
 		cmd.Stdout, cmd.Stderr = &out, &out
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		done := make(chan error, 1)

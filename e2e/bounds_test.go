@@ -146,10 +146,8 @@ func TestDeclaredFramesCostNothing(t *testing.T) {
 	before := rssBytes(t, n.Pid())
 	var conns []net.Conn
 	for range 2000 {
-		nc, err := net.Dial("tcp", n.ClientAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc := rawDial(t, n.ClientAddr)
+		nc.SetDeadline(time.Time{})
 		if err := wire.ClientHandshake(nc, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}

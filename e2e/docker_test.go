@@ -202,7 +202,7 @@ func TestDockerCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := c.Docker(ctx, "exec", old, "/orderctl", "--addr", "127.0.0.1:6000", "--timeout", "3s",
+	if out, err := c.Docker(ctx, "exec", old, "/orderctl", "--certs", "/certs", "--addr", "127.0.0.1:6000", "--timeout", "3s",
 		"order", "--customer", "99", "--number", "1"); err == nil {
 		t.Fatalf("the cut-off old leader accepted an order: %s", out)
 	}
@@ -260,7 +260,7 @@ func TestDockerRecoverFromLostQuorum(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"n2", "n3"} {
-		if out, err := c.Docker(ctx, "exec", n1, "/orderctl", "--addr", "127.0.0.1:6000",
+		if out, err := c.Docker(ctx, "exec", n1, "/orderctl", "--certs", "/certs", "--addr", "127.0.0.1:6000",
 			"members", "add", "--id", id, "--raft-addr", c.IP(id)+":7000"); err != nil {
 			t.Fatalf("add %s: %v\n%s", id, err, out)
 		}

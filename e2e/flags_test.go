@@ -20,11 +20,11 @@ func TestFlagsThatCannotLie(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"orderd", []string{"--id", "n1", "--data-dir", dir, "--max-frame", "5000000000"}, "--max-frame 5000000000: must fit in 32 bits"},
-		{"orderd", []string{"--id", "n1", "--data-dir", dir, "--max-frame", "70000000"}, "max frame 70000000: must be between 64 and"},
-		{"orderd", []string{"--id", "n1", "--data-dir", dir, "--peers", "n1=127.0.0.1:7001,n2=nonsense"}, "n2=nonsense: not a host:port"},
-		{"orderlb", []string{"--backends", "foo"}, `backend "foo": want host:port`},
-		{"orderlb", []string{"--backends", "127.0.0.1:6001", "--max-frame", "10"}, "max frame 10: must be between 64 and"},
+		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--max-frame", "5000000000"}, "--max-frame 5000000000: must fit in 32 bits"},
+		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--max-frame", "70000000"}, "max frame 70000000: must be between 64 and"},
+		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--peers", "n1=127.0.0.1:7001,n2=nonsense"}, "n2=nonsense: not a host:port"},
+		{"orderlb", []string{"--insecure", "--backends", "foo"}, `backend "foo": want host:port`},
+		{"orderlb", []string{"--insecure", "--backends", "127.0.0.1:6001", "--max-frame", "10"}, "max frame 10: must be between 64 and"},
 	}
 	for _, tc := range cases {
 		out, err := exec.Command(filepath.Join(bin, tc.bin), tc.args...).CombinedOutput()
@@ -47,8 +47,8 @@ func TestDataDirInUse(t *testing.T) {
 	raftAddr, _ := freeport.Addr("127.0.0.1")
 	clientAddr, _ := freeport.Addr("127.0.0.1")
 	start := time.Now()
-	out, err := exec.Command(filepath.Join(bin, "orderd"), "--id", "n1", "--data-dir", n1.DataDir,
-		"--raft-addr", raftAddr, "--client-addr", clientAddr).CombinedOutput()
+	args := append([]string{"--id", "n1", "--data-dir", n1.DataDir, "--raft-addr", raftAddr, "--client-addr", clientAddr}, certs.Flags("n1")...)
+	out, err := exec.Command(filepath.Join(bin, "orderd"), args...).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "data dir in use by another orderd") {
 		t.Fatalf("a second orderd on n1's data dir: %v\n%s", err, out)
 	}

@@ -124,7 +124,13 @@ func mustClient(t *testing.T, addrs ...string) *client.Client {
 // mustOrders places orders 1..n of one customer through one session.
 func mustOrders(t *testing.T, addrs []string, customer, n int32) {
 	t.Helper()
-	s, err := mustClient(t, addrs...).NewSession()
+	mustOrdersWith(t, mustClient(t, addrs...), customer, n)
+}
+
+// mustOrdersWith is mustOrders through the client given.
+func mustOrdersWith(t *testing.T, c *client.Client, customer, n int32) {
+	t.Helper()
+	s, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
 	}

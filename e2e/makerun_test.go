@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"orderly/client"
+	"orderly/pki"
 )
 
 // lockedWriter collects a process's output while the test reads it.
@@ -71,7 +74,17 @@ func TestMakeRunTellsTheTruth(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() }) //nolint:errcheck // best effort
 	waitFor(t, 20*time.Second, "make run to start", func() bool { return strings.Contains(out.String(), "orderly is running") })
-	mustOrders(t, []string{host + ":6000"}, 1, 3)
+	// Its own development CA, made on this first start, in DATA/certs.
+	admin, err := pki.Load(pki.InDir(filepath.Join(data, "certs"), "orderctl"), nil)
+	if err != nil {
+		t.Fatalf("make run's client certificate: %v", err)
+	}
+	cl, err := client.New(client.Options{Addrs: []string{host + ":6000"}, RetryTimeout: 20 * time.Second, DialTimeout: 20 * time.Second, TLS: admin.ClientConfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	mustOrdersWith(t, cl, 1, 3)
 
 	// A second one on the same data dir is refused.
 	second, out2 := makeRun(host, data)

@@ -53,8 +53,8 @@ func addEmptyNode(t *testing.T, addrs []string, id string) string {
 	t.Helper()
 	raftAddr, _ := freeport.Addr("127.0.0.1")
 	clientAddr, _ := freeport.Addr("127.0.0.1")
-	node := exec.Command(filepath.Join(bin, "orderd"), "--id", id, "--data-dir", filepath.Join(t.TempDir(), id),
-		"--raft-addr", raftAddr, "--client-addr", clientAddr)
+	node := exec.Command(filepath.Join(bin, "orderd"), append([]string{"--id", id, "--data-dir", filepath.Join(t.TempDir(), id),
+		"--raft-addr", raftAddr, "--client-addr", clientAddr}, certs.Flags(id)...)...)
 	if err := node.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,10 @@ type Config struct {
 	// FrameTimeout bound a silent orderly connection and a frame's body.
 	MaxConns                  int
 	IdleTimeout, FrameTimeout time.Duration
+	// MaxInFlight and MaxReplyBytes bound each client connection's
+	// requests in progress and unread reply bytes (serve.Options).
+	MaxInFlight   int
+	MaxReplyBytes int64
 	// TLS is the balancer's certificate (role balancer) and CA: its
 	// orderly port and its connections to the nodes are mutual TLS. Nil
 	// is --insecure: plaintext, every client an admin.
@@ -50,7 +54,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{ReadConsistency: wire.Linearizable, RetryTimeout: 5 * time.Second,
 		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: time.Second, MaxFrame: wire.DefaultMaxFrame,
-		LegacyIdleTimeout: 2 * time.Minute, MaxConns: 10000, IdleTimeout: 10 * time.Minute, FrameTimeout: 10 * time.Second}
+		LegacyIdleTimeout: 2 * time.Minute, MaxConns: 10000, IdleTimeout: 10 * time.Minute, FrameTimeout: 10 * time.Second,
+		MaxInFlight: 1024, MaxReplyBytes: 8 << 20}
 }
 
 // MaxFrameLimit is the largest MaxFrame the balancer accepts.
@@ -82,6 +87,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConns < 1 {
 		errs = append(errs, fmt.Errorf("max conns %d: need at least 1", c.MaxConns))
+	}
+	if c.MaxInFlight < 1 || c.MaxReplyBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("max in flight %d, max reply bytes %d: need at least 1 and 65536", c.MaxInFlight, c.MaxReplyBytes))
 	}
 	if c.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("cache size %d: must not be negative", c.CacheSize))
@@ -160,6 +168,7 @@ func Start(cfg Config) (*Balancer, error) {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pool.run(b.ctx)
 	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, MaxConns: cfg.MaxConns,
+		MaxInFlight: cfg.MaxInFlight, MaxReplyBytes: cfg.MaxReplyBytes,
 		IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, TLS: serverTLS, Logger: b.log.Named("server")})
 	if legacyLn != nil {
 		b.legacy = startLegacy(legacyLn, b)

@@ -34,11 +34,11 @@ func ParseMix(s string) (Mix, error) {
 
 // Config describes one run.
 type Config struct {
-	Addrs     []string // nodes or balancers
+	Addrs []string // nodes or balancers
 	// TLS is the clients' (pki.Source.ClientConfig); nil dials plaintext.
-	TLS func(serverName string) *tls.Config `json:"-"`
-	Customers int      // concurrent customers
-	Orders    int      // orders per customer; 0: until Duration
+	TLS       func(serverName string) *tls.Config `json:"-"`
+	Customers int                                 // concurrent customers
+	Orders    int                                 // orders per customer; 0: until Duration
 	Duration  time.Duration
 	Mix       Mix
 	// ReadPct is the share of operations (0-100) that read the customer's

@@ -132,6 +132,7 @@ func (n *Node) stats() []wire.Stat {
 	open, refused := n.server.Conns()
 	st := []wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())},
 		{Name: "conns_open", Value: uint64(open)}, {Name: "conns_max", Value: uint64(n.cfg.MaxConns)},
+		{Name: "inflight_max_per_conn", Value: uint64(n.cfg.MaxInFlight)}, {Name: "reply_bytes_max_per_conn", Value: uint64(n.cfg.MaxReplyBytes)},
 		{Name: "conns_refused", Value: refused}}
 	st = append(st, n.store.stats()...)
 	return append(st, n.testStats()...)

@@ -113,4 +113,3 @@ func TestVoteGate(t *testing.T) {
 		t.Fatalf("after a restart the caught-up node refuses votes (err %v)", err)
 	}
 }
-

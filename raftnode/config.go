@@ -69,6 +69,11 @@ type Config struct {
 	// not arrive this long after its length.
 	MaxConns                  int
 	IdleTimeout, FrameTimeout time.Duration
+	// MaxInFlight bounds the requests in progress per client connection,
+	// MaxReplyBytes the bytes of its replies not yet taken by the client;
+	// past either the node stops reading from it.
+	MaxInFlight   int
+	MaxReplyBytes int64
 	// RequestTimeout bounds one request: a write's Apply, a read's wait.
 	RequestTimeout time.Duration
 	// Raft timing: see raft.Config.
@@ -103,6 +108,8 @@ func DefaultConfig() Config {
 		ExpertQueue:        1024,
 		MaxFrame:           1 << 20,
 		MaxConns:           10000,
+		MaxInFlight:        1024,
+		MaxReplyBytes:      8 << 20,
 		IdleTimeout:        10 * time.Minute,
 		FrameTimeout:       10 * time.Second,
 		RequestTimeout:     5 * time.Second,
@@ -170,6 +177,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("request timeout: must be positive"))
 	}
 	errs = append(errs, checkBounds(c.MaxConns, c.IdleTimeout, c.FrameTimeout)...)
+	if c.MaxInFlight < 1 || c.MaxReplyBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("max in flight %d, max reply bytes %d: need at least 1 and 65536", c.MaxInFlight, c.MaxReplyBytes))
+	}
 	if c.TLS != nil && (c.TLS.Role() != wire.RoleNode || c.TLS.Name() != c.ID) {
 		errs = append(errs, fmt.Errorf("certificate %q has role %s: node %s needs a node certificate named %s (orderctl certs issue --role node --name %s)",
 			c.TLS.Name(), c.TLS.Role(), c.ID, c.ID, c.ID))

@@ -116,3 +116,52 @@ func TestSlowAndSilentConnectionsAreClosed(t *testing.T) {
 		}
 	}
 }
+
+// A client that pipelines big requests and never reads a reply stops
+// being read once its replies fill the reply budget: the handler runs a
+// bounded number of times, not once per request sent. Closing the client
+// lets the server drop the connection.
+func TestClientThatNeverReadsIsBounded(t *testing.T) {
+	var calls atomic.Int64
+	big := func(_ context.Context, _ Caller, req wire.Message) wire.Message {
+		calls.Add(1)
+		s := req.(wire.Scan)
+		return wire.Records{Records: make([]wire.CustomerRecord, s.Limit)}
+	}
+	srv := Orderly(listen(t), big, Options{MaxReplyBytes: 1 << 20})
+	defer srv.Close()
+	nc, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wire.ClientHandshake(nc, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// 2,000 scans of 10,000 records: 500 MB of replies if all were run.
+	go func() {
+		for i := range 2000 {
+			if _, err := nc.Write(wire.AppendFrame(nil, uint64(i+1), wire.Scan{Limit: wire.MaxScanLimit})); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(time.Second)
+	n := calls.Load()
+	// 1 MiB of budget holds 4 replies of 250 kB; the socket buffers some
+	// more on their way out. Far below 2,000.
+	if n > 100 {
+		t.Fatalf("%d scans ran for a client that read nothing: the server kept reading", n)
+	}
+	t.Logf("%d of 2000 scans ran for a client that reads nothing", n)
+	nc.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if open, _ := srv.Conns(); open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection was not dropped after the client closed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -43,6 +43,10 @@ const maxIdleWorkers = 512
 type Options struct {
 	MaxFrame         uint32        // largest request frame; 0 is wire.DefaultMaxFrame
 	MaxInFlight      int           // requests in progress per connection; 0 is 1024
+	// MaxReplyBytes bounds the bytes of replies a connection holds
+	// (computed or queued, not yet taken by the client); past it the
+	// server stops reading from that connection. 0 is 8 MiB.
+	MaxReplyBytes int64
 	HandshakeTimeout time.Duration // 0 is 5s
 	// RequestTimeout, if set, bounds each request: the handler's ctx ends
 	// RequestTimeout (up to deadlineSlot more) after the request was read.
@@ -86,6 +90,9 @@ func Orderly(ln net.Listener, h Handler, opt Options) *Server {
 	}
 	if opt.MaxInFlight <= 0 {
 		opt.MaxInFlight = 1024
+	}
+	if opt.MaxReplyBytes <= 0 {
+		opt.MaxReplyBytes = 8 << 20
 	}
 	if opt.HandshakeTimeout <= 0 {
 		opt.HandshakeTimeout = 5 * time.Second
@@ -131,7 +138,12 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	who.ConnID = s.nextID.Add(1)
+	budget := newReplyBudget(s.opt.MaxReplyBytes)
 	fw := wire.NewFrameWriter(c, s.opt.MaxInFlight)
+	fw.OnWritten(func(n int) { budget.release(int64(n)) })
+	if s.opt.IdleTimeout > 0 {
+		fw.WriteTimeout(c, s.opt.IdleTimeout)
+	}
 	fr := wire.NewFrameReader(c, s.opt.MaxFrame)
 	fr.SetTimeouts(c, s.opt.IdleTimeout, s.opt.FrameTimeout)
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -143,6 +155,13 @@ func (s *Server) serveConn(c net.Conn) {
 		fw.Drain()
 	}()
 	deadlines := deadlineSlots{parent: ctx, timeout: s.opt.RequestTimeout}
+	// send queues a frame of the reader's own (an error answer) within the
+	// reply budget.
+	send := func(frame []byte) {
+		if budget.acquire(ctx, fw.Stopped(), int64(len(frame))) == nil {
+			_ = fw.Send(frame)
+		}
+	}
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
@@ -164,14 +183,20 @@ func (s *Server) serveConn(c net.Conn) {
 		req, err := wire.Decode(f.Type, f.Payload)
 		if err != nil {
 			log.Debug("bad request", "type", f.Type, "error", err)
-			_ = fw.Send(wire.AppendFrame(nil, f.ID, wire.Errorf(wire.CodeBadRequest, "%v", err)))
+			send(wire.AppendFrame(nil, f.ID, wire.Errorf(wire.CodeBadRequest, "%v", err)))
 			continue
 		}
 		from := who
 		if from, req, err = permit(from, req, s.opt.TLS != nil); err != nil {
 			log.Debug("permission denied", "type", req.Type(), "error", err)
-			_ = fw.Send(wire.AppendFrame(nil, f.ID, wire.Reply(nil, err)))
+			send(wire.AppendFrame(nil, f.ID, wire.Reply(nil, err)))
 			continue
+		}
+		// The reply's bytes are reserved before the request runs: a client
+		// that does not read its replies stops being read.
+		reserved := replyBound(req)
+		if budget.acquire(ctx, fw.Stopped(), reserved) != nil {
+			return
 		}
 		sem <- struct{}{}
 		reqs.Add(1)
@@ -179,7 +204,15 @@ func (s *Server) serveConn(c net.Conn) {
 		rctx := deadlines.get()
 		s.work.run(func() {
 			defer func() { <-sem; reqs.Done() }()
-			_ = fw.Send(wire.AppendFrame(nil, fid, s.h(rctx, from, req)))
+			frame := wire.AppendFrame(nil, fid, s.h(rctx, from, req))
+			if n := int64(len(frame)); n > reserved {
+				if budget.acquire(ctx, fw.Stopped(), n-reserved) != nil {
+					return
+				}
+			} else {
+				budget.release(reserved - n)
+			}
+			_ = fw.Send(frame)
 		})
 	}
 }

@@ -12,7 +12,8 @@ type CustomerRecord struct {
 	LastIndex      uint64 // Raft index of the customer's last order
 }
 
-const recordSize = 4 + 4 + 8 + 1 + 8
+// RecordSize is the encoded size of one CustomerRecord.
+const RecordSize = 4 + 4 + 8 + 1 + 8
 
 func (r CustomerRecord) appendTo(dst []byte) []byte {
 	dst = appendI32(dst, r.CustomerID)
@@ -110,7 +111,7 @@ func DecodeRecords(b []byte) (Records, error) {
 	r := Records{ReadIndex: d.u64(), Next: d.i32()}
 	n := d.u32()
 	// Check the count against what is left before allocating for it.
-	if d.err == nil && uint64(n)*recordSize > uint64(len(d.b)) {
+	if d.err == nil && uint64(n)*RecordSize > uint64(len(d.b)) {
 		d.err = ErrShortPayload
 	}
 	if d.err == nil && n > 0 {

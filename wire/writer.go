@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"net"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // ErrWriterClosed is returned by Send after the writer has stopped.
@@ -23,7 +25,22 @@ type FrameWriter struct {
 
 	mu  sync.Mutex
 	err error
+
+	// Set before the first Send (see OnWritten, WriteTimeout).
+	written      func(n int)
+	conn         net.Conn
+	writeTimeout time.Duration
+	deadlineSet  time.Time
 }
+
+// OnWritten asks the writer to call f with each frame's size once the
+// frame is handed to the connection. Call it before the first Send.
+func (fw *FrameWriter) OnWritten(f func(n int)) { fw.written = f }
+
+// WriteTimeout closes the writer (and so the connection's replies) when
+// c takes no bytes for d: a client that never reads does not hold a
+// connection for ever. Call it before the first Send.
+func (fw *FrameWriter) WriteTimeout(c net.Conn, d time.Duration) { fw.conn, fw.writeTimeout = c, d }
 
 // NewFrameWriter starts the writer goroutine; Close stops it.
 func NewFrameWriter(w io.Writer, depth int) *FrameWriter {
@@ -52,6 +69,10 @@ func (fw *FrameWriter) Send(frame []byte) error {
 		return fw.Err()
 	}
 }
+
+// Stopped is closed when the writer stops (the connection failed or was
+// closed).
+func (fw *FrameWriter) Stopped() <-chan struct{} { return fw.stop }
 
 // Err returns why the writer stopped, or nil while it runs.
 func (fw *FrameWriter) Err() error {
@@ -85,9 +106,20 @@ func (fw *FrameWriter) loop() {
 			fw.fail(ErrWriterClosed)
 			return
 		}
+		if fw.conn != nil && fw.writeTimeout > 0 {
+			// Pushed forward at most once a second: a deadline per frame
+			// costs more than it buys.
+			if now := time.Now(); now.Sub(fw.deadlineSet) > time.Second {
+				fw.deadlineSet = now
+				fw.conn.SetWriteDeadline(now.Add(fw.writeTimeout)) //nolint:errcheck // a failed deadline fails the write
+			}
+		}
 		if _, err := fw.w.Write(f); err != nil {
 			fw.fail(err)
 			return
+		}
+		if fw.written != nil {
+			fw.written(len(f))
 		}
 		if len(fw.queue) == 0 {
 			// Senders are often runnable right behind us (a batch of

@@ -24,7 +24,7 @@ import (
 // scenario is one loadgen run against one target.
 type scenario struct {
 	Name    string
-	TLS     bool // on a mutual TLS cluster
+	TLS     bool   // on a mutual TLS cluster
 	Target  string // leader (direct to the nodes) or balancer
 	Experts int    // cluster to run on: its --experts
 	Config  loadgen.Config

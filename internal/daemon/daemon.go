@@ -122,9 +122,12 @@ func FrameFlag(fs *flag.FlagSet, def uint32) func() (uint32, error) {
 	}
 }
 
-// BoundsFlags registers --max-conns, --idle-timeout and --frame-timeout,
-// the per-listener bounds orderd and orderlb share.
-func BoundsFlags(fs *flag.FlagSet, maxConns *int, idle, frame *time.Duration) {
+// BoundsFlags registers --max-conns, --idle-timeout, --frame-timeout,
+// --max-inflight and --max-reply-bytes, the per-listener and
+// per-connection bounds orderd and orderlb share.
+func BoundsFlags(fs *flag.FlagSet, maxConns *int, idle, frame *time.Duration, inflight *int, replyBytes *int64) {
+	fs.IntVar(inflight, "max-inflight", *inflight, "requests in progress per client connection; past it the connection is not read (backpressure)")
+	fs.Int64Var(replyBytes, "max-reply-bytes", *replyBytes, "bytes of replies a client connection has not read yet; past it the connection is not read (backpressure)")
 	fs.IntVar(maxConns, "max-conns", *maxConns, "open connections per listener; past it new ones are refused (busy)")
 	fs.DurationVar(idle, "idle-timeout", *idle, "close a client connection silent this long")
 	fs.DurationVar(frame, "frame-timeout", *frame, "close a connection whose frame body does not arrive this long after its length")

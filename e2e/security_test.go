@@ -1,0 +1,465 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"orderly/client"
+	"orderly/harness"
+	"orderly/pki"
+	"orderly/wire"
+)
+
+// tlsFiles builds a client TLS configuration straight from files, without
+// pki's checks, as an attacker's program would (an expired certificate,
+// one of another CA).
+func tlsFiles(t *testing.T, ca, cert, key string) func(string) *tls.Config {
+	t.Helper()
+	pool := x509.NewCertPool()
+	b, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(b)
+	var certs []tls.Certificate
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, pair)
+	}
+	return func(host string) *tls.Config {
+		return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: certs, ServerName: host}
+	}
+}
+
+// strangers are clients the cluster must refuse at the handshake.
+func strangers(t *testing.T) map[string]func(string) *tls.Config {
+	t.Helper()
+	other, err := harness.NewCerts(t.TempDir(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredDir := t.TempDir()
+	past := time.Now().Add(-72 * time.Hour)
+	if err := pki.Issue(certs.Dir, expiredDir, pki.Request{Name: "expired", Role: wire.RoleAdmin, NotBefore: past, NotAfter: past.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(certs.Dir, pki.CAFile)
+	return map[string]func(string) *tls.Config{
+		"no certificate":       tlsFiles(t, ca, "", ""),
+		"another CA's admin":   tlsFiles(t, ca, filepath.Join(other.Dir, "orderctl.crt"), filepath.Join(other.Dir, "orderctl.key")),
+		"another CA's node n1": tlsFiles(t, ca, filepath.Join(other.Dir, "n1.crt"), filepath.Join(other.Dir, "n1.key")),
+		"an expired admin":     tlsFiles(t, ca, filepath.Join(expiredDir, "expired.crt"), filepath.Join(expiredDir, "expired.key")),
+	}
+}
+
+// TestStrangersAreRefused: no certificate, another CA's, an expired one,
+// or plaintext: refused by a node's client port, the balancer and every
+// Raft port, before any request is read.
+func TestStrangersAreRefused(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	mustOrders(t, []string{b.Addr}, 1, 3)
+	ports := append([]string{b.Addr}, c.Addrs()...)
+	for name, cfg := range strangers(t) {
+		for _, addr := range ports {
+			if conn, err := wire.Dial(context.Background(), addr, wire.DialOptions{Timeout: 2 * time.Second, TLS: cfg}); err == nil {
+				_, err = conn.Status(context.Background())
+				conn.Close()
+				if err == nil {
+					t.Errorf("%s: %s answered Status", name, addr)
+				}
+			}
+		}
+	}
+	for _, addr := range ports {
+		if _, err := wire.Dial(context.Background(), addr, wire.DialOptions{Timeout: 2 * time.Second}); err == nil {
+			t.Errorf("plaintext: %s let a client in", addr)
+		}
+	}
+	// The refusals are in the logs, with the reason.
+	waitFor(t, 5*time.Second, "a logged TLS refusal", func() bool {
+		log, _ := os.ReadFile(c.Nodes[0].LogPath)
+		return strings.Contains(string(log), "refused connection") && strings.Contains(string(log), "TLS handshake")
+	})
+}
+
+// raftDialer is an attacker's raft.StreamLayer: it dials a Raft port with
+// the TLS it is given and asks for a Raft stream.
+type raftDialer struct {
+	tls    func(string) *tls.Config
+	closed chan struct{}
+}
+
+func (d *raftDialer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", string(addr), timeout)
+	if err != nil {
+		return nil, err
+	}
+	if d.tls != nil {
+		host, _, _ := net.SplitHostPort(string(addr))
+		tc := tls.Client(c, d.tls(host))
+		tc.SetDeadline(time.Now().Add(timeout))
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return nil, err
+		}
+		tc.SetDeadline(time.Time{})
+		c = tc
+	}
+	if _, err := c.Write([]byte{'R'}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (d *raftDialer) Accept() (net.Conn, error) { <-d.closed; return nil, net.ErrClosed }
+func (d *raftDialer) Close() error {
+	select {
+	case <-d.closed:
+	default:
+		close(d.closed)
+	}
+	return nil
+}
+func (d *raftDialer) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
+
+// forge sends, as claim, a RequestVote with a huge term, an AppendEntries
+// that overwrites the log with a forged order, and a TimeoutNow to every
+// node, and returns how many were accepted.
+func forge(t *testing.T, c *harness.Cluster, cfg func(string) *tls.Config, claim string) int {
+	t.Helper()
+	d := &raftDialer{tls: cfg, closed: make(chan struct{})}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: d, MaxPool: 1, Timeout: 2 * time.Second})
+	defer trans.Close()
+	hdr := raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(claim), Addr: []byte(c.Node(claim).RaftAddr)}
+	accepted := 0
+	for _, n := range c.Nodes {
+		id, addr := raft.ServerID(n.ID), raft.ServerAddress(n.RaftAddr)
+		var vr raft.RequestVoteResponse
+		if err := trans.RequestVote(id, addr, &raft.RequestVoteRequest{RPCHeader: hdr, Term: 1 << 40, LastLogIndex: 1 << 40, LastLogTerm: 1 << 40}, &vr); err == nil {
+			accepted++
+			t.Logf("vote as %s accepted by %s: %+v", claim, n.ID, vr)
+		}
+		var ar raft.AppendEntriesResponse
+		forged := &raft.Log{Index: 3, Term: 1 << 41, Type: raft.LogCommand, Data: []byte{0xff, 0xff}}
+		if err := trans.AppendEntries(id, addr, &raft.AppendEntriesRequest{RPCHeader: hdr, Term: 1 << 41, PrevLogEntry: 2, PrevLogTerm: 1,
+			Entries: []*raft.Log{forged}, LeaderCommitIndex: 3}, &ar); err == nil {
+			accepted++
+			t.Logf("append entries as %s accepted by %s: %+v", claim, n.ID, ar)
+		}
+		var tr raft.TimeoutNowResponse
+		if err := trans.TimeoutNow(id, addr, &raft.TimeoutNowRequest{RPCHeader: hdr}, &tr); err == nil {
+			accepted++
+			t.Logf("timeout now as %s accepted by %s", claim, n.ID)
+		}
+	}
+	return accepted
+}
+
+// TestRaftPortRefusesForgers replays the attacks on the Raft port: a
+// process without a node certificate of the cluster, and node n1's
+// certificate claiming to be n2, send a RequestVote with a huge term, an
+// AppendEntries that would overwrite acknowledged orders, and TimeoutNow.
+// Leader, term and data are unchanged, and the cluster goes on.
+func TestRaftPortRefusesForgers(t *testing.T) {
+	c := startCluster(t)
+	leader := mustLeader(t, c)
+	mustOrders(t, c.Addrs(), 7, 5)
+	before := map[string]wire.StatusInfo{}
+	for _, n := range c.Nodes {
+		st, err := c.Status(context.Background(), n.ClientAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[n.ID] = st
+	}
+	attackers := strangers(t)
+	admin, err := certs.Client("orderctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attackers["the cluster's admin (no node)"] = admin
+	attackers["plaintext"] = nil
+	for name, cfg := range attackers {
+		if n := forge(t, c, cfg, "n2"); n != 0 {
+			t.Errorf("%s: %d forged Raft requests accepted", name, n)
+		}
+	}
+	n1, err := pki.Load(pki.InDir(certs.Dir, "n1"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := forge(t, c, n1.NodeClientConfig, "n2"); n != 0 {
+		t.Errorf("n1's certificate as n2: %d forged Raft requests accepted", n)
+	}
+	for _, n := range c.Nodes {
+		st, err := c.Status(context.Background(), n.ClientAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Term != before[n.ID].Term || st.LeaderID != leader.ID {
+			t.Errorf("%s after the attacks: term %d leader %s; before: term %d leader %s", n.ID, st.Term, st.LeaderID, before[n.ID].Term, leader.ID)
+		}
+	}
+	cl := mustClient(t, c.Addrs()...)
+	for _, n := range c.Nodes {
+		r := mustGet(t, mustClient(t, n.ClientAddr), 7, wire.Linearizable)
+		if r.OrderCount != 5 || r.LastOrder != 5 {
+			t.Errorf("customer 7 on %s after the attacks: %+v, want 5 orders", n.ID, r)
+		}
+	}
+	if _, err := cl.Order(context.Background(), 7, 6, wire.Regular); err != nil {
+		t.Fatalf("an order after the attacks: %v", err)
+	}
+	log, _ := os.ReadFile(c.Node("n2").LogPath)
+	if !strings.Contains(string(log), `node \"n1\" sent a request as \"n2\"`) && !strings.Contains(string(log), `node "n1" sent a request as "n2"`) {
+		t.Errorf("n2's log does not say that n1 claimed to be n2")
+	}
+}
+
+func clientAs(t *testing.T, name string, addrs ...string) *client.Client {
+	t.Helper()
+	tlsFor, err := certs.Client(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 10 * time.Second, DialTimeout: 10 * time.Second, TLS: tlsFor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func wantDenied(t *testing.T, what string, err error) {
+	t.Helper()
+	if code, ok := wire.CodeOf(err); !ok || code != wire.CodePermissionDenied {
+		t.Errorf("%s: %v, want PermissionDenied", what, err)
+	}
+}
+
+// TestRoles: what each role may do, on a node and through the balancer,
+// which passes its client's role on and never its own.
+func TestRoles(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	leader := mustLeader(t, c)
+	ctx := context.Background()
+	for _, where := range []struct {
+		name  string
+		addrs []string
+	}{{"on the nodes", c.Addrs()}, {"through the balancer", []string{b.Addr}}} {
+		reader := clientAs(t, "reader", where.addrs...)
+		_, err := reader.Order(ctx, 3, 1, wire.Regular)
+		wantDenied(t, "a reader's order "+where.name, err)
+		if err != nil && !strings.Contains(err.Error(), "needs role writer or admin") {
+			t.Errorf("the refusal does not name the role needed: %v", err)
+		}
+		if _, err := reader.Get(ctx, 3, wire.Linearizable); err != nil {
+			t.Errorf("a reader's read %s: %v", where.name, err)
+		}
+		writer := clientAs(t, "writer", where.addrs...)
+		if _, err := writer.Order(ctx, 3, 1+int32(len(where.name)), wire.Regular); err != nil {
+			t.Errorf("a writer's order %s: %v", where.name, err)
+		}
+		wantDenied(t, "a writer's members remove "+where.name, writer.Admin(ctx, wire.RemoveMember{ID: "n3"}))
+		wantDenied(t, "a writer's transfer-leader "+where.name, writer.Admin(ctx, wire.TransferLeader{}))
+		admin := clientAs(t, "orderctl", where.addrs...)
+		wantDenied(t, "an admin's Publish "+where.name, admin.Admin(ctx, wire.Publish{ID: leader.ID, ClientAddr: "127.0.0.1:1"}))
+	}
+	// A node may publish its own address only: n1 cannot redirect the
+	// cluster's clients to an impostor by publishing as the leader.
+	victim := c.Node("n2")
+	if leader.ID == "n2" {
+		victim = c.Node("n3")
+	}
+	n1 := clientAs(t, "n1", leader.ClientAddr)
+	wantDenied(t, "n1 publishing as "+victim.ID, n1.Admin(ctx, wire.Publish{ID: victim.ID, ClientAddr: "127.0.0.1:1"}))
+	st, err := c.Status(ctx, leader.ClientAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range st.Members {
+		if m.ClientAddr == "127.0.0.1:1" {
+			t.Errorf("member %s took the impostor's address", m.ID)
+		}
+	}
+	// The membership is whole.
+	if len(st.Members) != 3 {
+		t.Errorf("members after the refused calls: %+v", st.Members)
+	}
+	// orderctl, through the binary: the refusal and its reason.
+	out, err := exec.Command(filepath.Join(bin, "orderctl"), "--as", "reader", "--addr", b.Addr, "order", "--customer", "4", "--number", "1").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "PermissionDenied") || !strings.Contains(string(out), "role reader") {
+		t.Errorf("orderctl --as reader order: %v\n%s", err, out)
+	}
+}
+
+// TestTLSFlagsCannotLie: without certificates a daemon refuses to start
+// (plaintext only with --insecure, which warns), a certificate of the
+// wrong role or name is refused, and the seed port stays on loopback
+// unless --legacy-public says otherwise.
+func TestTLSFlagsCannotLie(t *testing.T) {
+	dir := t.TempDir()
+	run := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		done := make(chan struct{})
+		var out []byte
+		var err error
+		go func() { out, err = cmd.CombinedOutput(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%s %v did not exit:\n%s", name, args, out)
+		}
+		if err == nil {
+			t.Fatalf("%s %v started:\n%s", name, args, out)
+		}
+		return string(out)
+	}
+	tlsOf := func(n string) []string { return certs.Flags(n) }
+	cases := []struct {
+		bin  string
+		args []string
+		want string
+	}{
+		{"orderd", []string{"--id", "n1", "--data-dir", dir}, "TLS is on by default"},
+		{"orderd", append([]string{"--id", "n2", "--data-dir", dir}, tlsOf("n1")...), `needs a node certificate named n2`},
+		{"orderd", append([]string{"--id", "n1", "--data-dir", dir}, tlsOf("orderctl")...), `needs a node certificate`},
+		{"orderd", append([]string{"--id", "n1", "--data-dir", dir, "--insecure"}, tlsOf("n1")...), "choose one"},
+		{"orderlb", []string{"--backends", "127.0.0.1:1"}, "TLS is on by default"},
+		{"orderlb", append([]string{"--backends", "127.0.0.1:1"}, tlsOf("n1")...), "needs a balancer certificate"},
+		{"orderlb", append([]string{"--backends", "127.0.0.1:1", "--legacy-listen", "0.0.0.0:0"}, tlsOf("orderlb")...), "loopback unless --legacy-public"},
+	}
+	for _, c := range cases {
+		if out := run(c.bin, c.args...); !strings.Contains(out, c.want) {
+			t.Errorf("%s %v: want %q in:\n%s", c.bin, c.args, c.want, out)
+		}
+	}
+}
+
+// TestCertRotationUnderLoad: new certificates for every node and the
+// balancer, written over the old files while orders flow through the
+// balancer: no client error, and new connections present the new
+// certificates (file watch; SIGHUP forces it and leaves the process up).
+func TestCertRotationUnderLoad(t *testing.T) {
+	own, err := harness.NewCerts(t.TempDir(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := harness.StartCluster(harness.ClusterConfig{Certs: own, Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	lb, err := c.StartBalancer(filepath.Join(bin, "orderlb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(client.Options{Addrs: []string{lb.Addr}, RetryTimeout: 10 * time.Second, TLS: own.Admin()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var placed, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for k := int32(1); ctx.Err() == nil; k++ {
+			if _, err := cl.Order(context.Background(), 11, k, wire.Regular); err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err)
+			} else {
+				placed.Add(1)
+			}
+		}
+	}()
+	serialOf := func(addr string) string {
+		conn, err := tls.Dial("tcp", addr, own.Admin()("127.0.0.1"))
+		if err != nil {
+			return "dial: " + err.Error()
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	fileSerial := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(own.Dir, name+".crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair, err := tls.X509KeyPair(b, mustRead(t, filepath.Join(own.Dir, name+".key")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pair.Leaf.SerialNumber.String()
+	}
+	time.Sleep(500 * time.Millisecond)
+	servers := map[string]string{lb.Addr: "orderlb"}
+	for _, n := range c.Nodes {
+		servers[n.ClientAddr], servers[n.RaftAddr] = n.ID, n.ID
+	}
+	for _, name := range []string{"n1", "n2", "n3", "orderlb"} {
+		role := "node"
+		if name == "orderlb" {
+			role = "balancer"
+		}
+		out, err := exec.Command(filepath.Join(bin, "orderctl"), "certs", "issue", "--dir", own.Dir, "--name", name,
+			"--role", role, "--hosts", "127.0.0.1,localhost", "--force").CombinedOutput()
+		if err != nil {
+			t.Fatalf("reissue %s: %v\n%s", name, err, out)
+		}
+	}
+	if err := c.Node("n2").Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for addr, name := range servers {
+		want := fileSerial(name)
+		waitFor(t, 10*time.Second, fmt.Sprintf("%s (%s) to present its new certificate", addr, name), func() bool { return serialOf(addr) == want })
+	}
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d orders failed during the rotation (%d placed); first: %v", failed.Load(), placed.Load(), firstErr.Load())
+	}
+	if placed.Load() == 0 {
+		t.Fatal("no order was placed during the rotation")
+	}
+	if !c.Node("n2").Running() {
+		t.Fatal("SIGHUP stopped n2")
+	}
+	t.Logf("%d orders placed through the rotation, none failed", placed.Load())
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
