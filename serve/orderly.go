@@ -41,12 +41,12 @@ const maxIdleWorkers = 512
 
 // Options configure a Server.
 type Options struct {
-	MaxFrame         uint32        // largest request frame; 0 is wire.DefaultMaxFrame
-	MaxInFlight      int           // requests in progress per connection; 0 is 1024
+	MaxFrame    uint32 // largest request frame; 0 is wire.DefaultMaxFrame
+	MaxInFlight int    // requests in progress per connection; 0 is 1024
 	// MaxReplyBytes bounds the bytes of replies a connection holds
 	// (computed or queued, not yet taken by the client); past it the
 	// server stops reading from that connection. 0 is 8 MiB.
-	MaxReplyBytes int64
+	MaxReplyBytes    int64
 	HandshakeTimeout time.Duration // 0 is 5s
 	// RequestTimeout, if set, bounds each request: the handler's ctx ends
 	// RequestTimeout (up to deadlineSlot more) after the request was read.
