@@ -19,9 +19,8 @@ import (
 	"orderly/wire"
 )
 
-// rawDial opens a mutual TLS connection as the admin and hands back the
-// stream under the orderly protocol, for bytes no client would send.
-func rawDial(t *testing.T, addr string) net.Conn {
+// plainDial opens a plaintext TCP connection (the seed's port).
+func plainDial(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -29,6 +28,14 @@ func rawDial(t *testing.T, addr string) net.Conn {
 	}
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	return nc
+}
+
+// rawDial opens a mutual TLS connection as the admin and hands back the
+// stream under the orderly protocol, for bytes no client would send.
+func rawDial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	nc := plainDial(t, addr)
 	host, _, _ := net.SplitHostPort(addr)
 	tc := tls.Client(nc, certs.Admin()(host))
 	if err := tc.Handshake(); err != nil {

@@ -18,7 +18,7 @@ type legacyConn struct {
 }
 
 func legacyDial(t *testing.T, addr string) *legacyConn {
-	return &legacyConn{t: t, nc: rawDial(t, addr)}
+	return &legacyConn{t: t, nc: plainDial(t, addr)}
 }
 
 func (l *legacyConn) send(vs ...int32) {

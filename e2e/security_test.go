@@ -293,6 +293,11 @@ func TestRoles(t *testing.T) {
 	}
 	n1 := clientAs(t, "n1", leader.ClientAddr)
 	wantDenied(t, "n1 publishing as "+victim.ID, n1.Admin(ctx, wire.Publish{ID: victim.ID, ClientAddr: "127.0.0.1:1"}))
+	// A node certificate of no member cannot add a member entry.
+	n9 := clientAs(t, "n9", leader.ClientAddr)
+	if err := n9.Admin(ctx, wire.Publish{ID: "n9", ClientAddr: "127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "not a member") {
+		t.Errorf("a non-member's Publish: %v, want refused as not a member", err)
+	}
 	st, err := c.Status(ctx, leader.ClientAddr)
 	if err != nil {
 		t.Fatal(err)
