@@ -154,7 +154,30 @@ func (s *Session) Order(ctx context.Context, customer, number int32, typ wire.La
 	defer s.writeMu.Unlock()
 	s.seq++
 	s.last = wire.Order{CustomerID: customer, OrderNumber: number, LaptopType: typ, ClientID: s.id, Seq: s.seq}
+	li, err := s.send(ctx, s.last)
+	if code, ok := wire.CodeOf(err); !ok || code != wire.CodeSessionExpired {
+		return li, err
+	}
+	// The cluster forgot this session (idle past its TTL, or evicted at
+	// the cluster's cap): what follows goes in a new one. If no attempt
+	// of this write had an unknown outcome it was not applied, and it is
+	// sent again as the new session's first write.
+	if rerr := s.renew(); rerr != nil || errors.Is(err, ErrUnknownOutcome) {
+		return li, err
+	}
+	s.seq = 1
+	s.last.ClientID, s.last.Seq = s.id, s.seq
 	return s.send(ctx, s.last)
+}
+
+// renew gives the session a new client id; its writes start again at 1.
+func (s *Session) renew() error {
+	id, err := randomID()
+	if err != nil {
+		return err
+	}
+	s.id, s.seq = id, 0
+	return nil
 }
 
 // RetryLast sends the session's last order again with the same seq: the

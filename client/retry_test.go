@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,5 +86,54 @@ func TestConcurrentFirstCallsShareOneConnection(t *testing.T) {
 	}
 	if n := c.Stats.Retries.Load(); n != 0 {
 		t.Fatalf("%d retries: concurrent dials broke each other's calls", n)
+	}
+}
+
+// A session the cluster forgot (SessionExpired on a write after the first)
+// gets a new client id; the write, sure not to have been applied, is sent
+// again as the new session's first.
+func TestSessionRenewsAfterSessionExpired(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	known := map[uint64]uint64{} // client -> last seq
+	var seen []wire.Order
+	srv := serve.Orderly(ln, func(_ context.Context, _ serve.Caller, m wire.Message) wire.Message {
+		o := m.(wire.Order)
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, o)
+		if _, ok := known[o.ClientID]; !ok && o.Seq > 1 {
+			return wire.Errorf(wire.CodeSessionExpired, "no session")
+		}
+		known[o.ClientID] = o.Seq
+		return wire.LaptopInfo{CustomerID: o.CustomerID, OrderNumber: o.OrderNumber, Index: uint64(len(seen))}
+	}, serve.Options{})
+	defer srv.Close()
+	c, err := New(Options{Addrs: []string{srv.Addr()}, RetryTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Order(ctx, 1, 1, wire.Regular); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	known = map[uint64]uint64{} // the cluster forgets every session
+	mu.Unlock()
+	if _, err := s.Order(ctx, 1, 2, wire.Regular); err != nil {
+		t.Fatalf("the write after the session was forgotten: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 || seen[2].Seq != 1 || seen[2].ClientID == seen[0].ClientID || seen[2].OrderNumber != 2 {
+		t.Fatalf("orders seen: %+v; want the second write resent as seq 1 of a new client", seen)
 	}
 }

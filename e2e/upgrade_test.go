@@ -12,9 +12,9 @@ import (
 	"orderly/wire"
 )
 
-// startMixed starts n1 and n2 as faults builds (command version 2) whose
-// leader proposes a version-2 command twice a second (fault), and n3 as a
-// release build (version 1); n1 or n2 leads.
+// startMixed starts n1 and n2 as faults builds (command version 3) whose
+// leader proposes a version-3 command twice a second (fault), and n3 as a
+// release build (version 2); n1 or n2 leads.
 func startMixed(t *testing.T, fault string) (*harness.Cluster, *harness.Node) {
 	t.Helper()
 	c, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir(),
@@ -49,7 +49,7 @@ func startMixed(t *testing.T, fault string) (*harness.Cluster, *harness.Node) {
 	return c, c.Node("n3")
 }
 
-// testMarks is a node's count of applied version-2 commands (-1: no answer).
+// testMarks is a node's count of applied version-3 commands (-1: no answer).
 func testMarks(addr string) int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -66,19 +66,19 @@ func testMarks(addr string) int64 {
 }
 
 // TestRollingUpgradeWaitsForEveryMember: while one member runs a release
-// that understands version 1, the leader holds its version-2 command and
+// that understands version 2, the leader holds its version-3 command and
 // the old node keeps running; once that node is upgraded and publishes
-// version 2, the command is committed and applied everywhere.
+// version 3, the command is committed and applied everywhere.
 func TestRollingUpgradeWaitsForEveryMember(t *testing.T) {
 	c, n3 := startMixed(t, faults.ProposeV2)
 	mustOrders(t, c.Addrs(), 1, 10)
 	leader := mustLeader(t, c)
-	waitFor(t, 10*time.Second, "the leader to hold its version-2 command", func() bool {
+	waitFor(t, 10*time.Second, "the leader to hold its version-3 command", func() bool {
 		return logCount(t, leader.LogPath, "n3 understands 1") > 0
 	})
 	for _, n := range c.Nodes {
 		if m := testMarks(n.ClientAddr); m != 0 && n.ID != "n3" {
-			t.Fatalf("%s applied %d version-2 commands while n3 understands version 1", n.ID, m)
+			t.Fatalf("%s applied %d version-3 commands while n3 understands version 2", n.ID, m)
 		}
 	}
 	if !n3.Running() {
@@ -93,7 +93,7 @@ func TestRollingUpgradeWaitsForEveryMember(t *testing.T) {
 	if err := c.Start(n3); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "version-2 commands applied on every node", func() bool {
+	waitFor(t, 30*time.Second, "version-3 commands applied on every node", func() bool {
 		for _, n := range c.Nodes {
 			if testMarks(n.ClientAddr) <= 0 {
 				return false
@@ -107,14 +107,14 @@ func TestRollingUpgradeWaitsForEveryMember(t *testing.T) {
 }
 
 // TestOldNodeStopsOnceOnNewerCommand: a leader without the gate commits a
-// version-2 command; the release node stops with a message naming the
+// version-3 command; the release node stops with a message naming the
 // entry and the version, refuses at once to start again with the same
 // binary (no replay, no restart loop), and runs again once upgraded.
 func TestOldNodeStopsOnceOnNewerCommand(t *testing.T) {
 	c, n3 := startMixed(t, faults.ProposeV2Ungated)
 	mustOrders(t, c.Addrs(), 1, 10)
 	waitFor(t, 30*time.Second, "n3 to stop", func() bool { return !n3.Running() })
-	if logCount(t, n3.LogPath, "needs command version 2; this build understands version 1") == 0 {
+	if logCount(t, n3.LogPath, "needs command version 3; this build understands version 2") == 0 {
 		t.Fatal("n3 stopped without naming the version it needs")
 	}
 	applyFailures := logCount(t, n3.LogPath, "cannot apply log entry")
@@ -139,7 +139,7 @@ func TestOldNodeStopsOnceOnNewerCommand(t *testing.T) {
 	if err := c.Start(n3); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the upgraded n3 to apply version-2 commands", func() bool { return testMarks(n3.ClientAddr) > 0 })
+	waitFor(t, 30*time.Second, "the upgraded n3 to apply version-3 commands", func() bool { return testMarks(n3.ClientAddr) > 0 })
 	if r := mustGet(t, mustClient(t, n3.ClientAddr), 1, wire.Stale); r.OrderCount != 10 {
 		t.Fatalf("upgraded n3 has %d orders of customer 1, want 10", r.OrderCount)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // CommandType is the first byte of every Raft command orderly writes.
@@ -14,6 +15,7 @@ const (
 	CmdPlaceOrder  CommandType = 1
 	CmdSetMember   CommandType = 2
 	CmdPlaceOrders CommandType = 3 // several PlaceOrder in one entry
+	CmdSetLimits   CommandType = 4 // version 2: the session cap (sessions.go)
 )
 
 // MaxOrdersPerEntry bounds a CmdPlaceOrders entry.
@@ -157,4 +159,27 @@ func cutString(b []byte) (string, []byte, bool) {
 		return "", nil, false
 	}
 	return string(b[2 : 2+n]), b[2+n:], true
+}
+
+// SetLimits sets the cluster's bounds on the state machine; the leader
+// proposes it from its --max-sessions (raftnode). Version 2.
+type SetLimits struct {
+	MaxSessions uint32 // 0: no cap
+	// EvictIdle is how long, in leader time, a session must have been
+	// idle before the cap may evict it (DefaultEvictIdle).
+	EvictIdle time.Duration
+}
+
+// AppendSetLimits encodes a SetLimits command.
+func AppendSetLimits(dst []byte, c SetLimits) []byte {
+	dst = append(dst, byte(CmdSetLimits))
+	dst = binary.BigEndian.AppendUint32(dst, c.MaxSessions)
+	return binary.BigEndian.AppendUint64(dst, uint64(c.EvictIdle))
+}
+
+func decodeSetLimits(b []byte) (SetLimits, error) {
+	if len(b) != 13 || int64(binary.BigEndian.Uint64(b[5:])) < 0 {
+		return SetLimits{}, fmt.Errorf("%w: malformed SetLimits", ErrBadCommand)
+	}
+	return SetLimits{MaxSessions: binary.BigEndian.Uint32(b[1:]), EvictIdle: time.Duration(binary.BigEndian.Uint64(b[5:]))}, nil
 }

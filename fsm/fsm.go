@@ -87,6 +87,8 @@ const (
 	RefusedNone Refusal = iota
 	RefusedStaleSeq
 	RefusedInvalid
+	RefusedSessionExpired
+	RefusedTooManySessions
 )
 
 // Err is the refusal as an error (ErrStaleSeq, ErrInvalidOrder), or nil.
@@ -96,6 +98,10 @@ func (o Outcome) Err() error {
 		return ErrStaleSeq
 	case RefusedInvalid:
 		return ErrInvalidOrder
+	case RefusedSessionExpired:
+		return ErrSessionExpired
+	case RefusedTooManySessions:
+		return ErrTooManySessions
 	}
 	return nil
 }
@@ -106,6 +112,10 @@ func outcomeOf(res OrderResult, err error) Outcome {
 		return Outcome{Order: res}
 	case ErrStaleSeq:
 		return Outcome{Refused: RefusedStaleSeq}
+	case ErrSessionExpired:
+		return Outcome{Refused: RefusedSessionExpired}
+	case ErrTooManySessions:
+		return Outcome{Refused: RefusedTooManySessions}
 	}
 	return Outcome{Refused: RefusedInvalid}
 }
@@ -196,6 +206,13 @@ func (f *FSM) decodeAndApply(l *raft.Log) (interface{}, error) {
 			out[i] = f.placeOrder(c, l.Index)
 		}
 		return out, nil
+	case CmdSetLimits:
+		c, err := decodeSetLimits(l.Data)
+		if err != nil {
+			return nil, err
+		}
+		f.st.setLimits(c)
+		return nil, nil
 	case CmdSetMember:
 		c, err := decodeSetMember(l.Data)
 		if err != nil {
@@ -213,8 +230,11 @@ func (f *FSM) decodeAndApply(l *raft.Log) (interface{}, error) {
 
 // placeOrder applies one order at index idx and returns its outcome.
 func (f *FSM) placeOrder(c PlaceOrder, idx uint64) Outcome {
-	if f.forget {
-		delete(f.st.sessions, c.ClientID) // the fault: no memory of earlier seqs
+	if f.forget { // the fault: no memory of earlier seqs, and no SessionExpired either
+		if sess := f.st.sessions[c.ClientID]; sess != nil {
+			f.st.dropSession(sess)
+		}
+		c.Seq = 1
 	}
 	if f.lose && idx%5 == 0 && c.CustomerID >= 0 {
 		// The fault: answer as if applied, record nothing.
@@ -270,6 +290,21 @@ func (f *FSM) Sessions() int {
 	return len(f.st.sessions)
 }
 
+// Limits reports whether SetLimits has been applied, and the limits.
+func (f *FSM) Limits() (set bool, l SetLimits) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.limitsSet, SetLimits{MaxSessions: f.st.maxSessions, EvictIdle: f.st.evictIdle}
+}
+
+// Evicted is the number of sessions this replica evicted at the cap since
+// it started (for status).
+func (f *FSM) Evicted() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.evicted
+}
+
 // Snapshot captures the state: a copy of every record, session and member,
 // sorted so the bytes do not depend on map order. Persist writes it out
 // while Apply goes on.
@@ -277,15 +312,17 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	st := f.st
-	snap := &snapshot{now: st.now, swept: st.swept, applied: st.applied,
+	snap := &snapshot{now: st.now, swept: st.swept, applied: st.applied, limitsSet: st.limitsSet, maxSessions: st.maxSessions, evictIdle: st.evictIdle,
 		records: make([]Record, 0, len(st.ids)), sessions: make([]sessionEntry, 0, len(st.sessions))}
 	for _, id := range st.ids {
 		snap.records = append(snap.records, *st.records[id])
 	}
-	for id, s := range st.sessions {
-		snap.sessions = append(snap.sessions, sessionEntry{ClientID: id, session: *s})
+	// In eviction order, which a restore must rebuild exactly.
+	for s := st.lru.head; s != nil; s = s.next {
+		e := sessionEntry{ClientID: s.id, session: *s}
+		e.prev, e.next = nil, nil
+		snap.sessions = append(snap.sessions, e)
 	}
-	sort.Slice(snap.sessions, func(i, j int) bool { return snap.sessions[i].ClientID < snap.sessions[j].ClientID })
 	for id, addr := range st.members {
 		snap.members = append(snap.members, SetMember{ID: id, ClientAddr: addr, Version: st.versions[id]})
 	}

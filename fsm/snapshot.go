@@ -8,24 +8,28 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
 
-// Snapshot format, version 2, big-endian (version 1 lacks the members'
-// command version, read as 1):
+// Snapshot format, version 3, big-endian (version 2 lacks the limits and
+// lists sessions by client id; version 1 also lacks the members' command
+// version, read as 1):
 //
 //	magic "ORDSNAP\x00" | uint32 version
 //	int64 now | int64 swept | uint64 applied
+//	uint8 limits_set | uint32 max_sessions | int64 evict_idle   (version 3)
 //	uint64 n | n records  (int32 id, int32 last_order, uint64 count, int8 type, uint64 last_index)
-//	uint64 n | n sessions (uint64 client, uint64 seq, int64 seen, result:
+//	uint64 n | n sessions, least recently written first
+//	                      (uint64 client, uint64 seq, int64 seen, result:
 //	                       int32 customer, int32 number, uint8 type, int32 engineer,
 //	                       int32 expert, uint64 index, uint64 order_count)
 //	uint32 n | n members  (uint16 len, id, uint16 len, addr, uint16 version)
 //	uint32 CRC-32C of everything above
 const (
 	snapMagic   = "ORDSNAP\x00"
-	snapVersion = 2
+	snapVersion = 3
 )
 
 // ErrCorruptSnapshot means a snapshot failed its checks; nothing was restored.
@@ -39,11 +43,14 @@ type sessionEntry struct {
 }
 
 type snapshot struct {
-	now, swept int64
-	applied    uint64
-	records    []Record
-	sessions   []sessionEntry
-	members    []SetMember
+	now, swept  int64
+	applied     uint64
+	limitsSet   bool
+	maxSessions uint32
+	evictIdle   time.Duration
+	records     []Record
+	sessions    []sessionEntry
+	members     []SetMember
 }
 
 // Persist streams the snapshot into the sink; on error it cancels the sink
@@ -72,6 +79,12 @@ func (s *snapshot) writeTo(w io.Writer) error {
 	b = be.AppendUint64(b, uint64(s.now))
 	b = be.AppendUint64(b, uint64(s.swept))
 	b = be.AppendUint64(b, s.applied)
+	limits := byte(0)
+	if s.limitsSet {
+		limits = 1
+	}
+	b = be.AppendUint32(append(b, limits), s.maxSessions)
+	b = be.AppendUint64(b, uint64(s.evictIdle))
 	b = be.AppendUint64(b, uint64(len(s.records)))
 	bw.Write(b) //nolint:errcheck // bufio keeps the first error for Flush
 	for _, r := range s.records {
@@ -186,6 +199,16 @@ func readSnapshot(in io.Reader) (*state, error) {
 	}
 	st := newState()
 	st.now, st.swept, st.applied = int64(r.u64()), int64(r.u64()), r.u64()
+	if v >= 3 {
+		switch r.u8() {
+		case 0:
+		case 1:
+			st.limitsSet = true
+		default:
+			return nil, fmt.Errorf("%w: bad limits flag", ErrCorruptSnapshot)
+		}
+		st.maxSessions, st.evictIdle = r.u32(), time.Duration(r.u64())
+	}
 	for n := r.u64(); n > 0 && r.err == nil; n-- {
 		rec := Record{CustomerID: r.i32(), LastOrder: r.i32(), OrderCount: r.u64(),
 			LastLaptopType: int8(r.u8()), LastIndex: r.u64()}
@@ -197,8 +220,18 @@ func readSnapshot(in io.Reader) (*state, error) {
 	}
 	for n := r.u64(); n > 0 && r.err == nil; n-- {
 		id := r.u64()
-		s := &session{LastSeq: r.u64(), LastSeen: int64(r.u64()), Result: r.result()}
+		s := &session{LastSeq: r.u64(), LastSeen: int64(r.u64()), Result: r.result(), id: id}
+		if _, dup := st.sessions[id]; dup {
+			return nil, fmt.Errorf("%w: session %d twice", ErrCorruptSnapshot, id)
+		}
+		if st.lru.tail != nil && s.LastSeen < st.lru.tail.LastSeen && v >= 3 {
+			return nil, fmt.Errorf("%w: sessions out of order at client %d", ErrCorruptSnapshot, id)
+		}
 		st.sessions[id] = s
+		st.lru.pushBack(s)
+	}
+	if v < 3 { // listed by client id: into eviction order
+		st.normalizeSessionOrder()
 	}
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
 		id := r.str()

@@ -51,6 +51,9 @@ type session struct {
 	LastSeq  uint64
 	LastSeen int64 // leader time of its last write
 	Result   OrderResult
+
+	id         uint64   // the client's
+	prev, next *session // in state.lru (sessions.go)
 }
 
 // state is the data the log builds. It has no lock: FSM guards it.
@@ -58,11 +61,18 @@ type state struct {
 	records  map[int32]*Record
 	ids      []int32 // customer ids in order, for Scan
 	sessions map[uint64]*session
+	lru      sessionList       // the sessions, least recently written first
 	members  map[string]string // node id -> client address
 	versions map[string]uint16 // node id -> command version it understands
 	now      int64             // the highest leader time applied so far
 	swept    int64             // leader time of the last session sweep
 	applied  uint64            // index of the last log entry applied
+
+	// Set by SetLimits (sessions.go); both false/0 until it is applied.
+	limitsSet   bool
+	maxSessions uint32        // 0: no cap
+	evictIdle   time.Duration // a session idle less long is not evicted
+	evicted     uint64        // sessions evicted at the cap (not in snapshots)
 }
 
 func newState() *state {
@@ -87,13 +97,14 @@ func (s *state) placeOrder(c PlaceOrder, idx uint64, ttl int64) (OrderResult, er
 	if sess != nil && sess.LastSeen < s.now-ttl {
 		// Expired but not swept yet: treat exactly as if it were gone, so
 		// the outcome does not depend on when the sweep ran.
-		delete(s.sessions, c.ClientID)
+		s.dropSession(sess)
 		sess = nil
 	}
 	if sess != nil {
 		switch {
 		case c.Seq == sess.LastSeq:
 			sess.LastSeen = s.now
+			s.lru.touch(sess)
 			r := sess.Result
 			r.Duplicate = true
 			return r, nil
@@ -101,8 +112,13 @@ func (s *state) placeOrder(c PlaceOrder, idx uint64, ttl int64) (OrderResult, er
 			return OrderResult{}, ErrStaleSeq
 		}
 	} else {
-		sess = &session{}
-		s.sessions[c.ClientID] = sess
+		if s.limitsSet && c.Seq > 1 {
+			return OrderResult{}, ErrSessionExpired
+		}
+		var err error
+		if sess, err = s.addSession(c.ClientID); err != nil {
+			return OrderResult{}, err
+		}
 	}
 
 	rec := s.records[c.CustomerID]
@@ -118,22 +134,20 @@ func (s *state) placeOrder(c PlaceOrder, idx uint64, ttl int64) (OrderResult, er
 
 	res := OrderResult{CustomerID: c.CustomerID, OrderNumber: c.OrderNumber, LaptopType: c.LaptopType,
 		EngineerID: c.EngineerID, ExpertID: c.ExpertID, Index: idx, OrderCount: rec.OrderCount}
-	*sess = session{LastSeq: c.Seq, LastSeen: s.now, Result: res}
+	sess.LastSeq, sess.LastSeen, sess.Result = c.Seq, s.now, res
+	s.lru.touch(sess)
 	return res, nil
 }
 
 // sweepSessions drops expired sessions at most once per quarter TTL of
-// leader time. Deleting every expired entry gives the same map whatever
-// order the loop visits them in.
+// leader time: they are at the head of the list (sessions.go).
 func (s *state) sweepSessions(ttl int64) {
 	if s.now-s.swept < ttl/4 {
 		return
 	}
 	s.swept = s.now
-	for id, sess := range s.sessions {
-		if sess.LastSeen < s.now-ttl {
-			delete(s.sessions, id)
-		}
+	for s.lru.head != nil && s.lru.head.LastSeen < s.now-ttl {
+		s.dropSession(s.lru.head)
 	}
 }
 

@@ -13,7 +13,9 @@ import (
 // with the version it needs (raft.Log.Extensions), so that a node that
 // meets an entry it cannot decode can say which version it must be
 // upgraded to. Version 1 is every command up to and including this
-// scheme; a build with -tags faults understands one more (version 2).
+// scheme; version 2 adds SetLimits (the session cap, and SessionExpired
+// for a write without a session); a build with -tags faults understands
+// one more (version 3).
 
 // ErrNeedsUpgrade is the FSM's fatal error for an entry this build cannot
 // apply: see NeedsUpgradeError.
@@ -47,6 +49,8 @@ func VersionOf(cmd []byte) uint16 {
 	switch CommandType(cmd[0]) {
 	case CmdPlaceOrder, CmdSetMember, CmdPlaceOrders:
 		return 1
+	case CmdSetLimits:
+		return 2
 	}
 	return extraVersion(CommandType(cmd[0]))
 }

@@ -3,7 +3,7 @@
 package fsm
 
 // Version is the highest command version this build understands.
-const Version uint16 = 1
+const Version uint16 = 2
 
 func extraVersion(CommandType) uint16 { return 0 }
 

@@ -7,15 +7,18 @@ import "fmt"
 // Version is the highest command version this build understands: a
 // faults build knows CmdTestMark, so that rolling upgrades can be tested
 // with a build that knows one command more than a release.
-const Version uint16 = 2
+const Version uint16 = 3
 
-// CmdTestMark is a command only faults builds know (version 2). It
+// TestMarkVersion is CmdTestMark's command version: one above a release.
+const TestMarkVersion uint16 = 3
+
+// CmdTestMark is a command only faults builds know (version 3). It
 // changes nothing but a counter.
 const CmdTestMark CommandType = 200
 
 func extraVersion(t CommandType) uint16 {
 	if t == CmdTestMark {
-		return 2
+		return TestMarkVersion
 	}
 	return 0
 }

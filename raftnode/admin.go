@@ -130,7 +130,9 @@ func (n *Node) transferLeader(to string) error {
 // use, the log store's write failures (and test marks in faults builds).
 func (n *Node) stats() []wire.Stat {
 	open, refused := n.server.Conns()
-	st := []wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())},
+	_, limits := n.fsm.Limits()
+	st := []wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())}, {Name: "sessions_max", Value: uint64(limits.MaxSessions)},
+		{Name: "sessions_evicted", Value: n.fsm.Evicted()},
 		{Name: "conns_open", Value: uint64(open)}, {Name: "conns_max", Value: uint64(n.cfg.MaxConns)},
 		{Name: "inflight_max_per_conn", Value: uint64(n.cfg.MaxInFlight)}, {Name: "reply_bytes_max_per_conn", Value: uint64(n.cfg.MaxReplyBytes)},
 		{Name: "conns_refused", Value: refused}}

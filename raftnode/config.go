@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"orderly/faults"
+	"orderly/fsm"
 	"orderly/pki"
 	"orderly/wire"
 )
@@ -74,6 +75,13 @@ type Config struct {
 	// past either the node stops reading from it.
 	MaxInFlight   int
 	MaxReplyBytes int64
+	// MaxSessions caps the client sessions the state machine keeps; past
+	// it the least recently written is evicted (the same on every
+	// replica). The leader proposes it; give every node the same. 0: none.
+	MaxSessions uint32
+	// SessionEvictIdle: the cap evicts only sessions idle this long (leader
+	// time); a new client finding none is refused (Overloaded).
+	SessionEvictIdle time.Duration
 	// RequestTimeout bounds one request: a write's Apply, a read's wait.
 	RequestTimeout time.Duration
 	// Raft timing: see raft.Config.
@@ -110,6 +118,8 @@ func DefaultConfig() Config {
 		MaxConns:           10000,
 		MaxInFlight:        1024,
 		MaxReplyBytes:      8 << 20,
+		MaxSessions:        1_000_000,
+		SessionEvictIdle:   fsm.DefaultEvictIdle,
 		IdleTimeout:        10 * time.Minute,
 		FrameTimeout:       10 * time.Second,
 		RequestTimeout:     5 * time.Second,
@@ -177,6 +187,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("request timeout: must be positive"))
 	}
 	errs = append(errs, checkBounds(c.MaxConns, c.IdleTimeout, c.FrameTimeout)...)
+	if c.SessionEvictIdle < 0 {
+		errs = append(errs, fmt.Errorf("session evict idle %v: must not be negative", c.SessionEvictIdle))
+	}
 	if c.MaxInFlight < 1 || c.MaxReplyBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("max in flight %d, max reply bytes %d: need at least 1 and 65536", c.MaxInFlight, c.MaxReplyBytes))
 	}

@@ -85,6 +85,11 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 		return nil, wire.Errorf(wire.CodeStaleSeq, "%v", res.Err())
 	case fsm.RefusedInvalid:
 		return nil, wire.Errorf(wire.CodeBadRequest, "%v", res.Err())
+	case fsm.RefusedTooManySessions:
+		_, l := n.fsm.Limits()
+		return nil, wire.Errorf(wire.CodeOverloaded, "%v (the cluster keeps %d, and evicts only sessions idle for %v)", res.Err(), l.MaxSessions, l.EvictIdle)
+	case fsm.RefusedSessionExpired:
+		return nil, wire.Errorf(wire.CodeSessionExpired, "client %d has no session (expired or evicted at the cap) and seq %d is not its first: start a new session", o.ClientID, o.Seq)
 	}
 	r := res.Order
 	return wire.LaptopInfo{CustomerID: r.CustomerID, OrderNumber: r.OrderNumber,

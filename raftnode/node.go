@@ -114,6 +114,7 @@ func Open(cfg Config) (*Node, error) {
 	n.wg.Add(1)
 	go n.watchLeadership()
 	n.every(200*time.Millisecond, n.publishIfNeeded)
+	n.every(time.Second, n.setLimitsIfNeeded)
 	n.startTestProposer()
 	if n.mayBootstrap {
 		n.wg.Add(1)
@@ -304,6 +305,25 @@ func (n *Node) publish() error {
 		return err
 	}
 	return c.Admin(ctx, wire.Publish{ID: n.cfg.ID, ClientAddr: n.cfg.ClientAdvertise, Version: fsm.Version})
+}
+
+// setLimitsIfNeeded: a ready leader proposes SetLimits when the state
+// machine's session cap is not this node's --max-sessions, once every
+// member understands the command (its version is 2).
+func (n *Node) setLimitsIfNeeded() {
+	if !n.isReadyLeader() {
+		return
+	}
+	want := fsm.SetLimits{MaxSessions: n.cfg.MaxSessions, EvictIdle: n.cfg.SessionEvictIdle}
+	if set, have := n.fsm.Limits(); set && have == want {
+		return
+	}
+	cmd := fsm.AppendSetLimits(nil, want)
+	if err := n.applyVersioned(cmd, fsm.VersionOf(cmd)); err != nil {
+		n.log.Debug("session cap not set yet", "error", err)
+		return
+	}
+	n.log.Info("session cap set", "max_sessions", want.MaxSessions, "evict_idle", want.EvictIdle)
 }
 
 // published says whether the cluster knows this node's client address and

@@ -11,7 +11,7 @@ import (
 )
 
 // startTestProposer runs the propose-v2 faults: while this node leads, it
-// proposes a version-2 command twice a second, through the version gate
+// proposes a command of fsm.TestMarkVersion twice a second, through the version gate
 // or (ungated) around it.
 func (n *Node) startTestProposer() {
 	ungated := n.cfg.TestFault == faults.ProposeV2Ungated
@@ -25,9 +25,9 @@ func (n *Node) startTestProposer() {
 		cmd := fsm.AppendTestMark(nil)
 		var err error
 		if ungated {
-			err = n.applyMarked(cmd, 2)
+			err = n.applyMarked(cmd, fsm.TestMarkVersion)
 		} else {
-			err = n.applyVersioned(cmd, 2)
+			err = n.applyVersioned(cmd, fsm.TestMarkVersion)
 		}
 		if err != nil {
 			n.log.Info("test mark held", "error", err)

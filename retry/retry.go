@@ -154,6 +154,13 @@ func Do(ctx context.Context, p Policy, a Attempter) (wire.Message, error) {
 				// keeps us from bouncing between them.
 				backoff = 0
 			}
+		case code == wire.CodeSessionExpired:
+			// The same seq meets the same refusal: final. Applied only if
+			// an earlier attempt's outcome was unknown.
+			if unknown {
+				return nil, a.GiveUp(last, true, err)
+			}
+			return nil, err
 		case code.Unknown():
 			unknown = true
 		case code == wire.CodeUnavailable || code == wire.CodeOverloaded:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 
 	"orderly/faults"
@@ -48,6 +49,8 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.ElectionTimeout, "election-timeout", cfg.ElectionTimeout, "Raft election timeout")
 	fs.DurationVar(&cfg.LeaderLeaseTimeout, "leader-lease-timeout", cfg.LeaderLeaseTimeout, "Raft leader lease timeout (step-down only; reads never use a lease)")
 	fs.DurationVar(&cfg.CommitTimeout, "commit-timeout", cfg.CommitTimeout, "Raft commit timeout: how long a follower may wait for a heartbeat that carries the commit index")
+	maxSessions := fs.Uint64("max-sessions", uint64(cfg.MaxSessions), "client sessions the cluster keeps (the leader's value is applied); past it the least recently written is evicted and its retries get SessionExpired (0: no cap)")
+	fs.DurationVar(&cfg.SessionEvictIdle, "session-evict-idle", cfg.SessionEvictIdle, "the session cap evicts only sessions idle this long (leader time); a new client finding none is answered Overloaded")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "log entries between snapshots")
 	recover := fs.String("recover", "", "disaster recovery, node stopped: force these members (id=raft_addr,...) onto --data-dir, then exit; see deploy/README.md")
 	df := daemon.AddFlags(fs)
@@ -64,6 +67,10 @@ func run(args []string) error {
 	if cfg.MaxFrame, err = maxFrame(); err != nil {
 		return err
 	}
+	if *maxSessions > math.MaxUint32 {
+		return fmt.Errorf("--max-sessions %d: must fit in 32 bits", *maxSessions)
+	}
+	cfg.MaxSessions = uint32(*maxSessions)
 	// Deliberately not a flag, and "" unless built with -tags faults: a
 	// fault the chaos checker must catch.
 	cfg.TestFault = faults.FromEnv()
