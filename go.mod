@@ -15,6 +15,7 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9
 	go.etcd.io/bbolt v1.3.11
+	golang.org/x/time v0.16.0
 	gonum.org/v1/plot v0.15.2
 )
 

@@ -468,3 +468,51 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestRateLimitPerClient: a balancer with --rate-limit 20 answers a
+// client over its rate Overloaded, counting all of that client's
+// connections together, while another client goes on unharmed; its
+// requests still reach the nodes, which do not count the balancer.
+func TestRateLimitPerClient(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c, "--rate-limit", "20")
+	ctx := context.Background()
+	writerTLS, err := certs.Client("writer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []*wire.Conn
+	for range 2 {
+		conn, err := wire.Dial(ctx, b.Addr, wire.DialOptions{TLS: writerTLS})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conns = append(conns, conn)
+	}
+	over := 0
+	for i := range 100 {
+		if _, err := conns[i%2].Get(ctx, wire.Get{CustomerID: 1, Consistency: wire.Stale}); err != nil {
+			if code, _ := wire.CodeOf(err); code != wire.CodeOverloaded {
+				t.Fatalf("over the rate: %v, want Overloaded", err)
+			}
+			over++
+		}
+	}
+	if over < 50 {
+		t.Fatalf("%d of 100 back-to-back reads on two connections refused at 20/s", over)
+	}
+	reader := clientAs(t, "reader", b.Addr)
+	for i := range 5 {
+		if _, err := reader.Get(ctx, 1, wire.Linearizable); err != nil {
+			t.Fatalf("another client's read %d: %v", i, err)
+		}
+	}
+	st, err := c.Status(ctx, b.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if statOf(st, "rate_limit_per_client") != 20 {
+		t.Errorf("status does not show the rate limit: %+v", st.Stats)
+	}
+}

@@ -40,6 +40,8 @@ type Config struct {
 	// requests in progress and unread reply bytes (serve.Options).
 	MaxInFlight   int
 	MaxReplyBytes int64
+	// RateLimit bounds each client's requests per second (0: none).
+	RateLimit float64
 	// TLS is the balancer's certificate (role balancer) and CA: its
 	// orderly port and its connections to the nodes are mutual TLS. Nil
 	// is --insecure: plaintext, every client an admin.
@@ -87,6 +89,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConns < 1 {
 		errs = append(errs, fmt.Errorf("max conns %d: need at least 1", c.MaxConns))
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("rate limit %g: must not be negative", c.RateLimit))
 	}
 	if c.MaxInFlight < 1 || c.MaxReplyBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("max in flight %d, max reply bytes %d: need at least 1 and 65536", c.MaxInFlight, c.MaxReplyBytes))
@@ -168,7 +173,7 @@ func Start(cfg Config) (*Balancer, error) {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pool.run(b.ctx)
 	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, MaxConns: cfg.MaxConns,
-		MaxInFlight: cfg.MaxInFlight, MaxReplyBytes: cfg.MaxReplyBytes,
+		MaxInFlight: cfg.MaxInFlight, MaxReplyBytes: cfg.MaxReplyBytes, RateLimit: cfg.RateLimit,
 		IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, TLS: serverTLS, Logger: b.log.Named("server")})
 	if legacyLn != nil {
 		b.legacy = startLegacy(legacyLn, b)

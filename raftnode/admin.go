@@ -135,6 +135,7 @@ func (n *Node) stats() []wire.Stat {
 		{Name: "sessions_evicted", Value: n.fsm.Evicted()},
 		{Name: "conns_open", Value: uint64(open)}, {Name: "conns_max", Value: uint64(n.cfg.MaxConns)},
 		{Name: "inflight_max_per_conn", Value: uint64(n.cfg.MaxInFlight)}, {Name: "reply_bytes_max_per_conn", Value: uint64(n.cfg.MaxReplyBytes)},
+		{Name: "rate_limit_per_client", Value: uint64(n.cfg.RateLimit)},
 		{Name: "conns_refused", Value: refused}}
 	st = append(st, n.store.stats()...)
 	return append(st, n.testStats()...)

@@ -75,6 +75,8 @@ type Config struct {
 	// past either the node stops reading from it.
 	MaxInFlight   int
 	MaxReplyBytes int64
+	// RateLimit bounds each client's requests per second (0: none).
+	RateLimit float64
 	// MaxSessions caps the client sessions the state machine keeps; past
 	// it the least recently written is evicted (the same on every
 	// replica). The leader proposes it; give every node the same. 0: none.
@@ -187,6 +189,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("request timeout: must be positive"))
 	}
 	errs = append(errs, checkBounds(c.MaxConns, c.IdleTimeout, c.FrameTimeout)...)
+	if c.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("rate limit %g: must not be negative", c.RateLimit))
+	}
 	if c.SessionEvictIdle < 0 {
 		errs = append(errs, fmt.Errorf("session evict idle %v: must not be negative", c.SessionEvictIdle))
 	}

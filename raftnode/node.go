@@ -109,7 +109,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
 		MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, MaxInFlight: cfg.MaxInFlight,
-		MaxReplyBytes: cfg.MaxReplyBytes, TLS: serverTLS, Logger: n.log.Named("server")})
+		MaxReplyBytes: cfg.MaxReplyBytes, RateLimit: cfg.RateLimit, TLS: serverTLS, Logger: n.log.Named("server")})
 	n.server = srv
 	n.wg.Add(1)
 	go n.watchLeadership()

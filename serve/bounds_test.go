@@ -165,3 +165,36 @@ func TestClientThatNeverReadsIsBounded(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A client over its rate gets Overloaded at once; a client under it does
+// not notice.
+func TestRateLimit(t *testing.T) {
+	srv := Orderly(listen(t), echoStatus, Options{RateLimit: 20})
+	defer srv.Close()
+	ctx := context.Background()
+	c, err := wire.Dial(ctx, srv.Addr(), wire.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	over := 0
+	for range 100 {
+		if _, err := c.Status(ctx); err != nil {
+			if code, _ := wire.CodeOf(err); code != wire.CodeOverloaded {
+				t.Fatalf("over the rate: %v, want Overloaded", err)
+			}
+			over++
+		}
+	}
+	if over < 50 {
+		t.Fatalf("%d of 100 back-to-back requests refused at 20/s", over)
+	}
+	other, err := wire.Dial(ctx, srv.Addr(), wire.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Status(ctx); err != nil {
+		t.Fatalf("another client: %v", err)
+	}
+}

@@ -63,8 +63,12 @@ type Options struct {
 	// byte of the orderly protocol is read, and its certificate's role
 	// bounds what it may ask. Without it (--insecure) nothing is checked:
 	// every client may send every request.
-	TLS    *tls.Config
-	Logger hclog.Logger
+	TLS *tls.Config
+	// RateLimit, if above 0, bounds each client's requests per second (a
+	// certificate name across all its connections); past it a request is
+	// answered Overloaded. Nodes and balancers are not limited.
+	RateLimit float64
+	Logger    hclog.Logger
 }
 
 // Server serves the orderly protocol. Each connection gets a reader and a
@@ -81,6 +85,7 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	nextID atomic.Int32
+	limits *rateLimits // nil: no rate limit
 }
 
 // Serve starts serving on ln.
@@ -100,7 +105,7 @@ func Orderly(ln net.Listener, h Handler, opt Options) *Server {
 	if opt.Logger == nil {
 		opt.Logger = hclog.NewNullLogger()
 	}
-	s := &Server{opt: opt, h: h, work: newWorkers(maxIdleWorkers)}
+	s := &Server{opt: opt, h: h, work: newWorkers(maxIdleWorkers), limits: newRateLimits(opt.RateLimit)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.conns = Start(ln, opt.Logger, Limits{MaxConns: opt.MaxConns, Refuse: wire.RefuseBusy}, s.serveConn)
 	return s
@@ -138,6 +143,8 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	who.ConnID = s.nextID.Add(1)
+	bucket := s.limits.attach(who.Name)
+	defer s.limits.detach(who.Name, bucket)
 	budget := newReplyBudget(s.opt.MaxReplyBytes)
 	fw := wire.NewFrameWriter(c, s.opt.MaxInFlight)
 	fw.OnWritten(func(n int) { budget.release(int64(n)) })
@@ -190,6 +197,10 @@ func (s *Server) serveConn(c net.Conn) {
 		if from, req, err = permit(from, req, s.opt.TLS != nil); err != nil {
 			log.Debug("permission denied", "type", req.Type(), "error", err)
 			send(wire.AppendFrame(nil, f.ID, wire.Reply(nil, err)))
+			continue
+		}
+		if !bucket.allow(who.Role) {
+			send(wire.AppendFrame(nil, f.ID, wire.Errorf(wire.CodeOverloaded, "rate limit: %s may send %g requests per second", who.Name, s.opt.RateLimit)))
 			continue
 		}
 		// The reply's bytes are reserved before the request runs: a client
