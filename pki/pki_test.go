@@ -83,14 +83,14 @@ func TestLoadRefuses(t *testing.T) {
 
 // handshake runs a TLS 1.3 handshake between the two configs over a pipe
 // and returns the server's view of the client and the client's error.
-func handshake(t *testing.T, server, client *tls.Config) (Identity, error, error) {
-	id, serr, cerr, _ := handshakeSerial(t, server, client)
-	return id, serr, cerr
+func handshake(t *testing.T, server, client *tls.Config) (id Identity, serverErr, clientErr error) {
+	id, _, serverErr, clientErr = handshakeSerial(t, server, client)
+	return id, serverErr, clientErr
 }
 
 // handshakeSerial is handshake, and the serial of the server's
 // certificate as the client saw it.
-func handshakeSerial(t *testing.T, server, client *tls.Config) (Identity, error, error, string) {
+func handshakeSerial(t *testing.T, server, client *tls.Config) (id Identity, serial string, serverErr, clientErr error) {
 	t.Helper()
 	a, b := net.Pipe()
 	defer a.Close()
@@ -107,15 +107,15 @@ func handshakeSerial(t *testing.T, server, client *tls.Config) (Identity, error,
 			done <- res{err: err}
 			return
 		}
-		id, err := IdentityOf(s.ConnectionState())
+		who, err := IdentityOf(s.ConnectionState())
 		s.Close() // the client's read ends at once
-		done <- res{id, err}
+		done <- res{who, err}
 	}()
 	c := tls.Client(b, client)
 	cerr := c.Handshake()
-	serial := ""
 	if cerr == nil {
-		serial = c.ConnectionState().PeerCertificates[0].SerialNumber.String() // TLS 1.3: a refused client certificate shows on the first read
+		serial = c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+		// TLS 1.3: a refused client certificate shows on the first read.
 		c.SetReadDeadline(time.Now().Add(2 * time.Second))
 		_, cerr = c.Read(make([]byte, 1))
 		if errors.Is(cerr, io.EOF) || errors.Is(cerr, os.ErrDeadlineExceeded) {
@@ -123,7 +123,7 @@ func handshakeSerial(t *testing.T, server, client *tls.Config) (Identity, error,
 		}
 	}
 	r := <-done
-	return r.id, r.err, cerr, serial
+	return r.id, serial, r.err, cerr
 }
 
 func TestHandshakeAndRotation(t *testing.T) {
@@ -164,7 +164,7 @@ func TestHandshakeAndRotation(t *testing.T) {
 
 	// Rotation: a new certificate on disk is presented on new connections.
 	serial := func() string {
-		_, serr, cerr, s := handshakeSerial(t, node.ServerConfig(), reader.ClientConfig("127.0.0.1"))
+		_, s, serr, cerr := handshakeSerial(t, node.ServerConfig(), reader.ClientConfig("127.0.0.1"))
 		if serr != nil || cerr != nil {
 			t.Fatalf("handshake: %v %v", serr, cerr)
 		}

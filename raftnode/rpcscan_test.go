@@ -30,7 +30,7 @@ func encodeRPCs(t testing.TB, reqs ...any) []byte {
 	enc := codec.NewEncoder(w, &codec.MsgpackHandle{})
 	for _, r := range reqs {
 		var typ uint8
-		switch r.(type) {
+		switch r := r.(type) {
 		case *raft.AppendEntriesRequest:
 			typ = rpcAppendEntries
 		case *raft.RequestVoteRequest:
@@ -42,7 +42,7 @@ func encodeRPCs(t testing.TB, reqs ...any) []byte {
 		case *raft.RequestPreVoteRequest:
 			typ = rpcRequestPreVote
 		case []byte: // snapshot data
-			w.Write(r.([]byte))
+			w.Write(r)
 			continue
 		}
 		w.WriteByte(typ)
