@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -180,4 +181,77 @@ func TestDeclaredFramesCostNothing(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 2,000 closed by the frame timeout", closed)
+}
+
+// TestPipeliningWithoutReadingIsBounded: 5,000 customers; 40 connections
+// to the balancer each pipeline 500 scans of them (125 kB a reply, 2.5 GB
+// if all ran) and read nothing. The balancer's memory stays bounded by its reply
+// budget per connection; an existing client goes on; once the greedy
+// connections close, the balancer holds none of them.
+func TestPipeliningWithoutReadingIsBounded(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	cl := mustClient(t, b.Addr)
+	var wg sync.WaitGroup
+	for g := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := cl.NewSession()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for k := g; k < 5000; k += 50 {
+				if _, err := s.Order(context.Background(), int32(k), 1, wire.Regular); err != nil {
+					t.Errorf("customer %d: %v", k, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	before := rssBytes(t, b.Pid())
+	openConns := func() uint64 {
+		st, err := c.Status(context.Background(), b.Addr)
+		if err != nil {
+			return 1 << 30
+		}
+		return statOf(st, "conns_open")
+	}
+	baseline := openConns()
+	var conns []net.Conn
+	for range 40 {
+		nc := rawDial(t, b.Addr)
+		nc.SetDeadline(time.Time{})
+		if err := wire.ClientHandshake(nc, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, nc)
+		go func() {
+			for i := range 500 {
+				if _, err := nc.Write(wire.AppendFrame(nil, uint64(i+1), wire.Scan{Limit: wire.MaxScanLimit, Consistency: wire.Stale})); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(3 * time.Second)
+	during := rssBytes(t, b.Pid())
+	if _, err := cl.Order(context.Background(), 2, 1, wire.Regular); err != nil {
+		t.Fatalf("another client's order while the greedy ones wait: %v", err)
+	}
+	t.Logf("balancer RSS %d MB before, %d MB with 40 connections that read nothing", before>>20, during>>20)
+	// 40 connections x 1 MiB of replies, each also held decoded and as
+	// garbage until the collector runs, plus what the sockets hold.
+	if during-before > 250<<20 {
+		t.Fatalf("the balancer grew by %d MB for clients that read nothing", (during-before)>>20)
+	}
+	for _, nc := range conns {
+		nc.Close()
+	}
+	waitFor(t, 15*time.Second, "the balancer to drop the greedy connections", func() bool { return openConns() <= baseline })
 }

@@ -23,7 +23,11 @@ func TestFlagsThatCannotLie(t *testing.T) {
 		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--max-frame", "5000000000"}, "--max-frame 5000000000: must fit in 32 bits"},
 		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--max-frame", "70000000"}, "max frame 70000000: must be between 64 and"},
 		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--peers", "n1=127.0.0.1:7001,n2=nonsense"}, "n2=nonsense: not a host:port"},
+		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--handshake-timeout", "0s"}, "handshake timeout 0s: must be positive"},
+		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--max-sessions", "5000000000"}, "--max-sessions 5000000000: must fit in 32 bits"},
+		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--rate-limit", "-1"}, "rate limit -1: must not be negative"},
 		{"orderlb", []string{"--insecure", "--backends", "foo"}, `backend "foo": want host:port`},
+		{"orderlb", []string{"--insecure", "--backends", "127.0.0.1:6001", "--max-reply-bytes", "10"}, "max reply bytes 10: need at least 1 and 65536"},
 		{"orderlb", []string{"--insecure", "--backends", "127.0.0.1:6001", "--max-frame", "10"}, "max frame 10: must be between 64 and"},
 	}
 	for _, tc := range cases {

@@ -74,7 +74,7 @@ func TestRollingUpgradeWaitsForEveryMember(t *testing.T) {
 	mustOrders(t, c.Addrs(), 1, 10)
 	leader := mustLeader(t, c)
 	waitFor(t, 10*time.Second, "the leader to hold its version-3 command", func() bool {
-		return logCount(t, leader.LogPath, "n3 understands 1") > 0
+		return logCount(t, leader.LogPath, "n3 understands 2") > 0
 	})
 	for _, n := range c.Nodes {
 		if m := testMarks(n.ClientAddr); m != 0 && n.ID != "n3" {

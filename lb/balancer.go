@@ -36,6 +36,8 @@ type Config struct {
 	// FrameTimeout bound a silent orderly connection and a frame's body.
 	MaxConns                  int
 	IdleTimeout, FrameTimeout time.Duration
+	// HandshakeTimeout bounds a new connection's TLS and orderly handshakes.
+	HandshakeTimeout time.Duration
 	// MaxInFlight and MaxReplyBytes bound each client connection's
 	// requests in progress and unread reply bytes (serve.Options).
 	MaxInFlight   int
@@ -57,7 +59,7 @@ func DefaultConfig() Config {
 	return Config{ReadConsistency: wire.Linearizable, RetryTimeout: 5 * time.Second,
 		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: time.Second, MaxFrame: wire.DefaultMaxFrame,
 		LegacyIdleTimeout: 2 * time.Minute, MaxConns: 10000, IdleTimeout: 10 * time.Minute, FrameTimeout: 10 * time.Second,
-		MaxInFlight: 1024, MaxReplyBytes: 8 << 20}
+		MaxInFlight: 1024, MaxReplyBytes: 1 << 20, HandshakeTimeout: 5 * time.Second}
 }
 
 // MaxFrameLimit is the largest MaxFrame the balancer accepts.
@@ -103,7 +105,8 @@ func (c Config) Validate() error {
 		name string
 		d    time.Duration
 	}{{"retry timeout", c.RetryTimeout}, {"probe interval", c.ProbeInterval}, {"probe timeout", c.ProbeTimeout},
-		{"legacy idle timeout", c.LegacyIdleTimeout}, {"idle timeout", c.IdleTimeout}, {"frame timeout", c.FrameTimeout}} {
+		{"legacy idle timeout", c.LegacyIdleTimeout}, {"idle timeout", c.IdleTimeout}, {"frame timeout", c.FrameTimeout},
+		{"handshake timeout", c.HandshakeTimeout}} {
 		if t.d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v: must be positive", t.name, t.d))
 		}
@@ -173,7 +176,7 @@ func Start(cfg Config) (*Balancer, error) {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pool.run(b.ctx)
 	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, MaxConns: cfg.MaxConns,
-		MaxInFlight: cfg.MaxInFlight, MaxReplyBytes: cfg.MaxReplyBytes, RateLimit: cfg.RateLimit,
+		MaxInFlight: cfg.MaxInFlight, MaxReplyBytes: cfg.MaxReplyBytes, RateLimit: cfg.RateLimit, HandshakeTimeout: cfg.HandshakeTimeout,
 		IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, TLS: serverTLS, Logger: b.log.Named("server")})
 	if legacyLn != nil {
 		b.legacy = startLegacy(legacyLn, b)

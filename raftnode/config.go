@@ -70,6 +70,9 @@ type Config struct {
 	// not arrive this long after its length.
 	MaxConns                  int
 	IdleTimeout, FrameTimeout time.Duration
+	// HandshakeTimeout bounds a new connection's TLS and orderly
+	// handshakes, on the client and Raft ports.
+	HandshakeTimeout time.Duration
 	// MaxInFlight bounds the requests in progress per client connection,
 	// MaxReplyBytes the bytes of its replies not yet taken by the client;
 	// past either the node stops reading from it.
@@ -119,7 +122,8 @@ func DefaultConfig() Config {
 		MaxFrame:           1 << 20,
 		MaxConns:           10000,
 		MaxInFlight:        1024,
-		MaxReplyBytes:      8 << 20,
+		HandshakeTimeout:   5 * time.Second,
+		MaxReplyBytes:      1 << 20,
 		MaxSessions:        1_000_000,
 		SessionEvictIdle:   fsm.DefaultEvictIdle,
 		IdleTimeout:        10 * time.Minute,
@@ -189,6 +193,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("request timeout: must be positive"))
 	}
 	errs = append(errs, checkBounds(c.MaxConns, c.IdleTimeout, c.FrameTimeout)...)
+	if c.HandshakeTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("handshake timeout %v: must be positive", c.HandshakeTimeout))
+	}
 	if c.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("rate limit %g: must not be negative", c.RateLimit))
 	}

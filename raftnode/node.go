@@ -109,7 +109,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
 		MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, MaxInFlight: cfg.MaxInFlight,
-		MaxReplyBytes: cfg.MaxReplyBytes, RateLimit: cfg.RateLimit, TLS: serverTLS, Logger: n.log.Named("server")})
+		MaxReplyBytes: cfg.MaxReplyBytes, RateLimit: cfg.RateLimit, HandshakeTimeout: cfg.HandshakeTimeout, TLS: serverTLS, Logger: n.log.Named("server")})
 	n.server = srv
 	n.wg.Add(1)
 	go n.watchLeadership()
@@ -173,7 +173,7 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return err
 	}
-	n.port, err = listenRaftPort(cfg.RaftAddr, adv, cfg.TLS, cfg.MaxConns, n.gate.refuses, n.answerPeer, n.log.Named("raftport"))
+	n.port, err = listenRaftPort(cfg.RaftAddr, adv, cfg.TLS, cfg.MaxConns, cfg.HandshakeTimeout, n.gate.refuses, n.answerPeer, n.log.Named("raftport"))
 	if err != nil {
 		db.Close()
 		return err

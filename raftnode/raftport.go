@@ -29,9 +29,6 @@ const (
 	streamPeer byte = 'P'
 )
 
-// raftPortTimeout bounds a stream's TLS handshake and first byte.
-const raftPortTimeout = 5 * time.Second
-
 // raftPort is the Raft port's listener and dialer; it is the
 // raft.StreamLayer of the node's transport.
 type raftPort struct {
@@ -39,6 +36,8 @@ type raftPort struct {
 	adv   net.Addr
 	tls   *pki.Source // nil: plaintext (--insecure)
 	log   hclog.Logger
+	// handshake bounds a stream's TLS handshake and first byte.
+	handshake time.Duration
 
 	refuseVotes func() bool
 	peerRPC     func(op byte) ([]byte, error) // answers peer RPCs
@@ -50,13 +49,13 @@ type raftPort struct {
 
 // listenRaftPort listens on addr and starts accepting; maxConns bounds
 // the streams open at once.
-func listenRaftPort(addr string, adv net.Addr, src *pki.Source, maxConns int, refuseVotes func() bool,
+func listenRaftPort(addr string, adv net.Addr, src *pki.Source, maxConns int, handshake time.Duration, refuseVotes func() bool,
 	peerRPC func(op byte) ([]byte, error), log hclog.Logger) (*raftPort, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen raft %s: %w", addr, err)
 	}
-	p := &raftPort{adv: adv, tls: src, log: log, refuseVotes: refuseVotes, peerRPC: peerRPC,
+	p := &raftPort{adv: adv, tls: src, log: log, handshake: handshake, refuseVotes: refuseVotes, peerRPC: peerRPC,
 		accepted: make(chan net.Conn), closing: make(chan struct{})}
 	p.conns = serve.Start(ln, log, serve.Limits{MaxConns: maxConns}, p.serveConn)
 	return p, nil
@@ -65,7 +64,7 @@ func listenRaftPort(addr string, adv net.Addr, src *pki.Source, maxConns int, re
 func (p *raftPort) serveConn(c net.Conn) {
 	sender := ""
 	if p.tls != nil {
-		tc, id, err := serve.TLSHandshake(c, p.tls.ServerConfig(), raftPortTimeout)
+		tc, id, err := serve.TLSHandshake(c, p.tls.ServerConfig(), p.handshake)
 		if err != nil {
 			p.log.Warn("refused raft port connection", "remote", c.RemoteAddr().String(), "error", err)
 			return
@@ -78,7 +77,7 @@ func (p *raftPort) serveConn(c net.Conn) {
 		c, sender = tc, id.Name
 	}
 	var kind [1]byte
-	c.SetReadDeadline(time.Now().Add(raftPortTimeout)) //nolint:errcheck // a failed deadline fails the read
+	c.SetReadDeadline(time.Now().Add(p.handshake)) //nolint:errcheck // a failed deadline fails the read
 	if _, err := io.ReadFull(c, kind[:]); err != nil {
 		return
 	}

@@ -45,7 +45,7 @@ type Options struct {
 	MaxInFlight int    // requests in progress per connection; 0 is 1024
 	// MaxReplyBytes bounds the bytes of replies a connection holds
 	// (computed or queued, not yet taken by the client); past it the
-	// server stops reading from that connection. 0 is 8 MiB.
+	// server stops reading from that connection. 0 is 1 MiB.
 	MaxReplyBytes    int64
 	HandshakeTimeout time.Duration // 0 is 5s
 	// RequestTimeout, if set, bounds each request: the handler's ctx ends
@@ -97,7 +97,7 @@ func Orderly(ln net.Listener, h Handler, opt Options) *Server {
 		opt.MaxInFlight = 1024
 	}
 	if opt.MaxReplyBytes <= 0 {
-		opt.MaxReplyBytes = 8 << 20
+		opt.MaxReplyBytes = 1 << 20
 	}
 	if opt.HandshakeTimeout <= 0 {
 		opt.HandshakeTimeout = 5 * time.Second

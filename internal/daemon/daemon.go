@@ -123,9 +123,10 @@ func FrameFlag(fs *flag.FlagSet, def uint32) func() (uint32, error) {
 }
 
 // BoundsFlags registers --max-conns, --idle-timeout, --frame-timeout,
-// --max-inflight, --max-reply-bytes and --rate-limit, the per-listener,
+// --handshake-timeout, --max-inflight, --max-reply-bytes and --rate-limit, the per-listener,
 // per-connection and per-client bounds orderd and orderlb share.
-func BoundsFlags(fs *flag.FlagSet, maxConns *int, idle, frame *time.Duration, inflight *int, replyBytes *int64, rateLimit *float64) {
+func BoundsFlags(fs *flag.FlagSet, maxConns *int, idle, frame, handshake *time.Duration, inflight *int, replyBytes *int64, rateLimit *float64) {
+	fs.DurationVar(handshake, "handshake-timeout", *handshake, "close a connection that has not finished its TLS and orderly handshakes this long after it was accepted")
 	fs.Float64Var(rateLimit, "rate-limit", *rateLimit, "requests per second one client (a certificate name, all its connections) may send; past it Overloaded (0: no limit; nodes and balancers are not limited)")
 	fs.IntVar(inflight, "max-inflight", *inflight, "requests in progress per client connection; past it the connection is not read (backpressure)")
 	fs.Int64Var(replyBytes, "max-reply-bytes", *replyBytes, "bytes of replies a client connection has not read yet; past it the connection is not read (backpressure)")
