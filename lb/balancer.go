@@ -92,12 +92,7 @@ func (c Config) Validate() error {
 	if c.MaxConns < 1 {
 		errs = append(errs, fmt.Errorf("max conns %d: need at least 1", c.MaxConns))
 	}
-	if c.RateLimit < 0 {
-		errs = append(errs, fmt.Errorf("rate limit %g: must not be negative", c.RateLimit))
-	}
-	if c.MaxInFlight < 1 || c.MaxReplyBytes < 64<<10 {
-		errs = append(errs, fmt.Errorf("max in flight %d, max reply bytes %d: need at least 1 and 65536", c.MaxInFlight, c.MaxReplyBytes))
-	}
+	errs = append(errs, serve.CheckBounds(c.MaxInFlight, c.MaxReplyBytes, c.RateLimit)...)
 	if c.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("cache size %d: must not be negative", c.CacheSize))
 	}

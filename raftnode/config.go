@@ -13,6 +13,7 @@ import (
 	"orderly/faults"
 	"orderly/fsm"
 	"orderly/pki"
+	"orderly/serve"
 	"orderly/wire"
 )
 
@@ -196,14 +197,9 @@ func (c Config) Validate() error {
 	if c.HandshakeTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("handshake timeout %v: must be positive", c.HandshakeTimeout))
 	}
-	if c.RateLimit < 0 {
-		errs = append(errs, fmt.Errorf("rate limit %g: must not be negative", c.RateLimit))
-	}
+	errs = append(errs, serve.CheckBounds(c.MaxInFlight, c.MaxReplyBytes, c.RateLimit)...)
 	if c.SessionEvictIdle < 0 {
 		errs = append(errs, fmt.Errorf("session evict idle %v: must not be negative", c.SessionEvictIdle))
-	}
-	if c.MaxInFlight < 1 || c.MaxReplyBytes < 64<<10 {
-		errs = append(errs, fmt.Errorf("max in flight %d, max reply bytes %d: need at least 1 and 65536", c.MaxInFlight, c.MaxReplyBytes))
 	}
 	if c.TLS != nil && (c.TLS.Role() != wire.RoleNode || c.TLS.Name() != c.ID) {
 		errs = append(errs, fmt.Errorf("certificate %q has role %s: node %s needs a node certificate named %s (orderctl certs issue --role node --name %s)",

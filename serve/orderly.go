@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -257,4 +258,18 @@ func (d *deadlineSlots) get() context.Context {
 		d.cur, d.cancel = context.WithDeadline(d.parent, d.end.Add(d.timeout))
 	}
 	return d.cur
+}
+
+// CheckBounds reports what is wrong with the per-connection and
+// per-client bounds a daemon's flags give a server (orderd and orderlb
+// share them).
+func CheckBounds(maxInFlight int, maxReplyBytes int64, rateLimit float64) []error {
+	var errs []error
+	if rateLimit < 0 {
+		errs = append(errs, fmt.Errorf("rate limit %g: must not be negative", rateLimit))
+	}
+	if maxInFlight < 1 || maxReplyBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("max in flight %d, max reply bytes %d: need at least 1 and 65536", maxInFlight, maxReplyBytes))
+	}
+	return errs
 }
