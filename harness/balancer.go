@@ -14,6 +14,7 @@ import (
 type Balancer struct {
 	Addr       string // orderly protocol
 	LegacyAddr string // seed protocol
+	HTTPAddr   string // side port, with ClusterConfig.HTTP
 	process
 }
 
@@ -30,6 +31,12 @@ func (c *Cluster) StartBalancer(orderlb string, extra ...string) (*Balancer, err
 	}
 	b := &Balancer{Addr: addr, LegacyAddr: legacy, process: process{name: "orderlb", LogPath: filepath.Join(c.cfg.Dir, "orderlb.log")}}
 	args := append([]string{"--listen", addr, "--legacy-listen", legacy, "--backends", strings.Join(c.Addrs(), ",")}, c.cfg.Certs.Flags("orderlb")...)
+	if c.cfg.HTTP {
+		if b.HTTPAddr, err = freeport.Addr(c.cfg.Host); err != nil {
+			return nil, err
+		}
+		args = append(args, "--http-addr", b.HTTPAddr)
+	}
 	args = append(args, extra...)
 	if err := b.start(orderlb, args, nil); err != nil {
 		return nil, err

@@ -38,6 +38,9 @@ type ClusterConfig struct {
 	// presents certificate "ni", balancers "orderlb"); nil runs them
 	// --insecure.
 	Certs *Certs
+	// HTTP gives every node and balancer an HTTP side port (--http-addr)
+	// on a free port (Node.HTTPAddr, Balancer.HTTPAddr).
+	HTTP bool
 }
 
 // Node is one orderd process of a Cluster.
@@ -52,7 +55,9 @@ type Node struct {
 	// ClusterConfig.Env for this node's next start (mixed-version tests).
 	Orderd string
 	Env    []string
-	tls    func(string) *tls.Config // the admin's, for WaitUp
+	// HTTPAddr is the node's side port with ClusterConfig.HTTP.
+	HTTPAddr string
+	tls      func(string) *tls.Config // the admin's, for WaitUp
 	process
 }
 
@@ -91,6 +96,11 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 			DataDir: filepath.Join(cfg.Dir, id), process: process{name: id, LogPath: filepath.Join(cfg.Dir, id+".log")}})
 		peers = append(peers, id+"="+raftAddr)
 		c.Nodes[len(c.Nodes)-1].tls = c.ClientTLS()
+		if cfg.HTTP {
+			if c.Nodes[len(c.Nodes)-1].HTTPAddr, err = freeport.Addr(cfg.Host); err != nil {
+				return nil, err
+			}
+		}
 		if cfg.NodeSetup != nil {
 			cfg.NodeSetup(c.Nodes[len(c.Nodes)-1])
 		}
@@ -188,6 +198,9 @@ func (c *Cluster) Start(n *Node) error {
 		bin, args = c.cfg.Net.Command(n.Index, bin, args...)
 	}
 	args = append(args, c.cfg.Certs.Flags(n.ID)...)
+	if n.HTTPAddr != "" {
+		args = append(args, "--http-addr", n.HTTPAddr)
+	}
 	return n.start(bin, args, append(slices.Clone(c.cfg.Env), n.Env...))
 }
 

@@ -51,7 +51,10 @@ type Config struct {
 	// LegacyPublic lets LegacyListen be a non-loopback address: the
 	// seed's protocol has no TLS and no identity.
 	LegacyPublic bool
-	Logger       hclog.Logger
+	// Observe, if set, is told of every orderly-protocol request answered
+	// (metrics; serve.Options.Observe).
+	Observe func(req wire.Message, took time.Duration, resp wire.Message)
+	Logger  hclog.Logger
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -172,6 +175,7 @@ func Start(cfg Config) (*Balancer, error) {
 	b.pool.run(b.ctx)
 	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, MaxConns: cfg.MaxConns,
 		MaxInFlight: cfg.MaxInFlight, MaxReplyBytes: cfg.MaxReplyBytes, RateLimit: cfg.RateLimit, HandshakeTimeout: cfg.HandshakeTimeout,
+		Observe: cfg.Observe,
 		IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, TLS: serverTLS, Logger: b.log.Named("server")})
 	if legacyLn != nil {
 		b.legacy = startLegacy(legacyLn, b)

@@ -2,6 +2,7 @@ package lb
 
 import (
 	"context"
+	"errors"
 
 	"orderly/serve"
 	"orderly/wire"
@@ -121,3 +122,15 @@ func (b *Balancer) status() wire.StatusInfo {
 	st.Stats = append(st.Stats, up...)
 	return st
 }
+
+// Ready says whether the balancer should get traffic (/readyz): it knows
+// a leader among its backends.
+func (b *Balancer) Ready() error {
+	if b.pool.currentLeader() == nil {
+		return errors.New("no leader among the backends")
+	}
+	return nil
+}
+
+// Status is the balancer's status, as its clients see it.
+func (b *Balancer) Status() wire.StatusInfo { return b.status() }

@@ -243,3 +243,17 @@ func roleOf(c *x509.Certificate) (wire.Role, error) {
 	}
 	return r, nil
 }
+
+// HTTPServerConfig is the configuration of the HTTP side port: TLS 1.3
+// with a client certificate verified if one is given (observe decides per
+// path whether it must be).
+func (s *Source) HTTPServerConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c := s.current().server.Clone()
+			c.ClientAuth = tls.VerifyClientCertIfGiven
+			return c, nil
+		},
+	}
+}

@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/hashicorp/raft"
@@ -142,4 +143,32 @@ func (n *Node) stats() []wire.Stat {
 		{Name: "conns_refused", Value: refused}}
 	st = append(st, n.store.stats()...)
 	return append(st, n.testStats()...)
+}
+
+// maxReadyLag is how far applying may trail the commit index on a ready
+// node.
+const maxReadyLag = 1000
+
+// Ready says whether this node should get client traffic (/readyz): it
+// knows a leader, holds no votes for a lost disk, has Raft state, and
+// applies within maxReadyLag of the commit index; a leader has also seen
+// its term's barrier. The error says why not.
+func (n *Node) Ready() error {
+	if n.gate.closed.Load() {
+		return fmt.Errorf("catching up after a lost disk: votes held")
+	}
+	if n.raft.CurrentTerm() == 0 {
+		return fmt.Errorf("no Raft state yet: waiting to bootstrap or to be added")
+	}
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return fmt.Errorf("no leader known")
+	}
+	if n.raft.State() == raft.Leader && !n.isReadyLeader() {
+		return fmt.Errorf("new leader: waiting for its term's barrier")
+	}
+	if commit, applied := n.raft.CommitIndex(), n.fsm.AppliedIndex(); commit > applied+maxReadyLag {
+		return fmt.Errorf("applying: %d committed entries behind", commit-applied)
+	}
+	return nil
 }

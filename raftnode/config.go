@@ -101,6 +101,9 @@ type Config struct {
 	// client and Raft ports and the node's own connections to peers are
 	// mutual TLS. Nil is --insecure: plaintext, every client an admin.
 	TLS *pki.Source
+	// Observe, if set, is told of every client request answered (metrics;
+	// serve.Options.Observe).
+	Observe func(req wire.Message, took time.Duration, resp wire.Message)
 	// Logger for the node; Named() per component.
 	Logger hclog.Logger
 	// Fatal stops the process when a committed entry cannot be applied (a

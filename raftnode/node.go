@@ -109,7 +109,8 @@ func Open(cfg Config) (*Node, error) {
 	}
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
 		MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, MaxInFlight: cfg.MaxInFlight,
-		MaxReplyBytes: cfg.MaxReplyBytes, RateLimit: cfg.RateLimit, HandshakeTimeout: cfg.HandshakeTimeout, TLS: serverTLS, Logger: n.log.Named("server")})
+		MaxReplyBytes: cfg.MaxReplyBytes, RateLimit: cfg.RateLimit, HandshakeTimeout: cfg.HandshakeTimeout, TLS: serverTLS,
+		Observe: cfg.Observe, Logger: n.log.Named("server")})
 	n.server = srv
 	n.wg.Add(1)
 	go n.watchLeadership()

@@ -69,7 +69,10 @@ type Options struct {
 	// certificate name across all its connections); past it a request is
 	// answered Overloaded. Nodes and balancers are not limited.
 	RateLimit float64
-	Logger    hclog.Logger
+	// Observe, if set, is told of every request a handler answered, with
+	// the time from its read to its answer (metrics).
+	Observe func(req wire.Message, took time.Duration, resp wire.Message)
+	Logger  hclog.Logger
 }
 
 // Server serves the orderly protocol. Each connection gets a reader and a
@@ -214,9 +217,17 @@ func (s *Server) serveConn(c net.Conn) {
 		reqs.Add(1)
 		fid := f.ID
 		rctx := deadlines.get()
+		var read time.Time
+		if s.opt.Observe != nil {
+			read = time.Now()
+		}
 		s.work.run(func() {
 			defer func() { <-sem; reqs.Done() }()
-			frame := wire.AppendFrame(nil, fid, s.h(rctx, from, req))
+			resp := s.h(rctx, from, req)
+			if s.opt.Observe != nil {
+				s.opt.Observe(req, time.Since(read), resp)
+			}
+			frame := wire.AppendFrame(nil, fid, resp)
 			if n := int64(len(frame)); n > reserved {
 				if budget.acquire(ctx, fw.Stopped(), n-reserved) != nil {
 					return

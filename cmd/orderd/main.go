@@ -101,11 +101,20 @@ func run(args []string) error {
 	}
 	// SIGUSR1/SIGUSR2 slow the log store down and back (faults builds only).
 	defer faults.HandleSignals(cfg.Logger.Warn)()
+	side, err := df.Side(cfg.Logger)
+	if err != nil {
+		return err
+	}
+	cfg.Observe = side.Observe()
 	return daemon.Run(df, cfg.Logger, func() (func() error, error) {
 		node, err := raftnode.Open(cfg)
 		if err != nil {
 			return nil, err
 		}
-		return node.Close, nil
+		if err := side.Serve(node.Ready, node.Status); err != nil {
+			node.Close()
+			return nil, err
+		}
+		return func() error { side.Close(); return node.Close() }, nil
 	})
 }

@@ -62,11 +62,20 @@ func run(args []string) error {
 	if cfg.TLS, err = df.TLS(cfg.Logger); err != nil {
 		return err
 	}
+	side, err := df.Side(cfg.Logger)
+	if err != nil {
+		return err
+	}
+	cfg.Observe = side.Observe()
 	return daemon.Run(df, cfg.Logger, func() (func() error, error) {
 		b, err := lb.Start(cfg)
 		if err != nil {
 			return nil, err
 		}
-		return func() error { b.Close(); return nil }, nil
+		if err := side.Serve(b.Ready, b.Status); err != nil {
+			b.Close()
+			return nil, err
+		}
+		return func() error { side.Close(); b.Close(); return nil }, nil
 	})
 }

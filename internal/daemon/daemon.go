@@ -1,6 +1,6 @@
 // Package daemon is what orderd and orderlb share around their own work:
-// the logging and pprof flags, and a foreground life that ends cleanly on
-// SIGINT or SIGTERM.
+// the logging, TLS, bounds and side-port flags, and a foreground life that
+// ends cleanly on SIGINT or SIGTERM.
 package daemon
 
 import (
@@ -14,27 +14,29 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
-	"orderly/internal/pprofserve"
+	"orderly/observe"
 	"orderly/pki"
+	"orderly/wire"
 )
 
 // Flags are the flags every orderly daemon has.
 type Flags struct {
 	level *string
 	json  *bool
-	pprof *string
+	http  *string
 
 	ca, cert, key *string
 	insecure      *bool
 	tls           *pki.Source // loaded by TLS; reloaded on SIGHUP
 }
 
-// AddFlags registers --log-level, --log-json, --pprof-addr and the TLS
+// AddFlags registers --log-level, --log-json, --http-addr and the TLS
 // flags (--ca, --cert, --key, --insecure) on fs.
 func AddFlags(fs *flag.FlagSet) *Flags {
 	return &Flags{
-		pprof:    fs.String("pprof-addr", "", "serve net/http/pprof on this address (empty: off; keep it on localhost)"),
+		http:     fs.String("http-addr", "", "HTTP side port: /metrics, /livez, /readyz, /debug/pprof (HTTPS with the same certificates; empty: off)"),
 		level:    fs.String("log-level", "info", "log level: trace, debug, info, warn, error"),
 		json:     fs.Bool("log-json", false, "log as JSON"),
 		ca:       fs.String("ca", "", "CA bundle (PEM) that signs every certificate of the cluster"),
@@ -77,16 +79,70 @@ func (f *Flags) Logger(name string) (hclog.Logger, error) {
 	return hclog.New(&hclog.LoggerOptions{Name: name, Level: lvl, JSONFormat: *f.json, Output: os.Stderr}), nil
 }
 
-// Run serves pprof if asked, calls start, and waits for SIGINT or SIGTERM;
-// then it calls the stop func that start returned.
-func Run(f *Flags, log hclog.Logger, start func() (stop func() error, err error)) error {
-	if *f.pprof != "" {
-		stopPprof, err := pprofserve.Start(*f.pprof, log.Named("pprof"))
-		if err != nil {
-			return err
-		}
-		defer stopPprof()
+// Side is the HTTP side port of a daemon (--http-addr): Metrics before the
+// node or balancer starts (raft's measurements go to the registry from its
+// first), Serve once it runs, Close before it stops. A nil Side (no
+// --http-addr) does nothing.
+type Side struct {
+	addr string
+	tls  *pki.Source
+	log  hclog.Logger
+	reg  *prometheus.Registry
+	reqs *observe.Requests
+	srv  *observe.Server
+}
+
+// Side prepares the side port: a registry with the Go, process and
+// hashicorp/raft metrics and orderly's request metrics. Call TLS first.
+func (f *Flags) Side(log hclog.Logger) (*Side, error) {
+	if *f.http == "" {
+		return nil, nil
 	}
+	s := &Side{addr: *f.http, tls: f.tls, log: log.Named("http"), reg: observe.NewRegistry()}
+	if err := observe.BridgeGoMetrics(s.reg); err != nil {
+		return nil, err
+	}
+	s.reqs = observe.NewRequests(s.reg)
+	return s, nil
+}
+
+// Observe is serve.Options.Observe for the daemon's server (nil without
+// a side port).
+func (s *Side) Observe() func(req wire.Message, took time.Duration, resp wire.Message) {
+	if s == nil {
+		return nil
+	}
+	return s.reqs.Observe
+}
+
+// Serve starts the side port: readiness from ready, and status's numbers
+// as metrics at each scrape.
+func (s *Side) Serve(ready func() error, status func() wire.StatusInfo) error {
+	if s == nil {
+		return nil
+	}
+	observe.RegisterStatus(s.reg, status)
+	srv, err := observe.Start(observe.Options{Addr: s.addr, TLS: s.tls, Registry: s.reg, Ready: ready, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	s.srv = srv
+	return nil
+}
+
+// Close stops the side port.
+func (s *Side) Close() {
+	if s == nil || s.srv == nil {
+		return
+	}
+	if err := s.srv.Close(); err != nil {
+		s.log.Warn("http side port close", "error", err)
+	}
+}
+
+// Run calls start and waits for SIGINT or SIGTERM (SIGHUP reloads the
+// TLS files); then it calls the stop func that start returned.
+func Run(f *Flags, log hclog.Logger, start func() (stop func() error, err error)) error {
 	stop, err := start()
 	if err != nil {
 		return err

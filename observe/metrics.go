@@ -1,0 +1,145 @@
+package observe
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	gometrics "github.com/hashicorp/go-metrics"
+	gmprom "github.com/hashicorp/go-metrics/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"orderly/wire"
+)
+
+// NewRegistry is a registry with the Go runtime's and the process's
+// collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// BridgeGoMetrics sends what hashicorp/raft and raft-boltdb measure
+// (go-metrics: commit and apply times, log store writes, replication)
+// into reg, named orderly_raft_... . go-metrics has one global sink, so a
+// process calls this once.
+func BridgeGoMetrics(reg prometheus.Registerer) error {
+	sink, err := gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{Registerer: reg, Name: "orderly_raft_bridge"})
+	if err != nil {
+		return fmt.Errorf("raft metrics bridge: %w", err)
+	}
+	conf := gometrics.DefaultConfig("orderly")
+	conf.EnableHostname = false
+	conf.EnableHostnameLabel = false
+	conf.EnableRuntimeMetrics = false // the Go collector has them
+	if _, err := gometrics.NewGlobal(conf, sink); err != nil {
+		return fmt.Errorf("raft metrics bridge: %w", err)
+	}
+	return nil
+}
+
+// Requests measures the requests a server answers (serve.Options.Observe).
+type Requests struct {
+	total    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewRequests registers orderly_requests_total{op,code} and
+// orderly_request_duration_seconds{op,consistency} in reg.
+func NewRequests(reg prometheus.Registerer) *Requests {
+	r := &Requests{
+		total: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderly_requests_total",
+			Help: "Requests answered, by request type and answer (ok or the error code)."}, []string{"op", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "orderly_request_duration_seconds",
+			Help:    "Time from a request read to its answer, by request type and read consistency.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}},
+			[]string{"op", "consistency"}),
+	}
+	reg.MustRegister(r.total, r.duration)
+	return r
+}
+
+// Observe records one answered request.
+func (r *Requests) Observe(req wire.Message, took time.Duration, resp wire.Message) {
+	op, cons := req.Type().String(), ""
+	switch q := req.(type) {
+	case wire.Get:
+		cons = q.Consistency.String()
+	case wire.Scan:
+		cons = q.Consistency.String()
+	}
+	code := "ok"
+	if e, ok := resp.(*wire.Error); ok {
+		code = e.Code.String()
+	}
+	r.total.WithLabelValues(op, code).Inc()
+	r.duration.WithLabelValues(op, cons).Observe(took.Seconds())
+}
+
+// statusCollector turns a process's Status into metrics at each scrape:
+// Raft progress, and every counter of its stats.
+type statusCollector struct{ status func() wire.StatusInfo }
+
+// RegisterStatus exports status at each scrape: orderly_term,
+// orderly_commit_index, orderly_applied_index, orderly_last_index,
+// orderly_apply_lag (commit - applied), orderly_is_leader,
+// orderly_has_leader, and each stat as orderly_<name> (a stat named
+// "backend_up ADDR" becomes orderly_backend_up{target="ADDR"}).
+func RegisterStatus(reg prometheus.Registerer, status func() wire.StatusInfo) {
+	reg.MustRegister(statusCollector{status})
+}
+
+// Describe sends nothing: the stats are known only at a scrape (an
+// unchecked collector).
+func (statusCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.status()
+	gauge := func(name, help string, v float64, labels ...string) {
+		var names, values []string
+		for i := 0; i+1 < len(labels); i += 2 {
+			names, values = append(names, labels[i]), append(values, labels[i+1])
+		}
+		d := prometheus.NewDesc(name, help, names, nil)
+		if m, err := prometheus.NewConstMetric(d, prometheus.GaugeValue, v, values...); err == nil {
+			ch <- m
+		}
+	}
+	b2f := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	gauge("orderly_term", "Raft term.", float64(st.Term))
+	gauge("orderly_commit_index", "Raft commit index.", float64(st.CommitIndex))
+	gauge("orderly_applied_index", "Index of the last entry the state machine applied.", float64(st.AppliedIndex))
+	gauge("orderly_last_index", "Index of the last entry in the Raft log.", float64(st.LastIndex))
+	lag := float64(0)
+	if st.CommitIndex > st.AppliedIndex {
+		lag = float64(st.CommitIndex - st.AppliedIndex)
+	}
+	gauge("orderly_apply_lag", "Committed entries not yet applied (commit index - applied index).", lag)
+	gauge("orderly_is_leader", "1 if this node leads.", b2f(st.Role == "leader"))
+	gauge("orderly_has_leader", "1 if a leader is known.", b2f(st.LeaderID != "" || st.LeaderAddr != ""))
+	for _, s := range st.Stats {
+		name, target, _ := strings.Cut(s.Name, " ")
+		name = "orderly_" + sanitize(name)
+		if target != "" {
+			gauge(name, "From status (orderctl status).", float64(s.Value), "target", target)
+		} else {
+			gauge(name, "From status (orderctl status).", float64(s.Value))
+		}
+	}
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}

@@ -1,0 +1,134 @@
+// Package observe is the HTTP side port of orderd and orderlb
+// (--http-addr): Prometheus metrics (orderly's own and hashicorp/raft's,
+// bridged into the same registry), liveness and readiness, and pprof.
+//
+// With TLS the port is HTTPS. /livez and /readyz answer anyone (they say
+// only ok or why not, for load balancers and orchestrators); /metrics
+// needs a client certificate of the cluster (any role), /debug/pprof an
+// admin's (a CPU profile costs the process). Without TLS (--insecure)
+// everything answers everyone.
+package observe
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"orderly/pki"
+	"orderly/wire"
+)
+
+// Options configure the side port.
+type Options struct {
+	Addr     string
+	TLS      *pki.Source // nil: plaintext (--insecure)
+	Registry *prometheus.Registry
+	// Ready says whether the process should get traffic; an error says
+	// why not (it is the body of /readyz's 503).
+	Ready  func() error
+	Logger hclog.Logger
+}
+
+// Server is a running side port.
+type Server struct {
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
+}
+
+// Start listens on opt.Addr and serves until Close.
+func Start(opt Options) (*Server, error) {
+	if opt.Logger == nil {
+		opt.Logger = hclog.NewNullLogger()
+	}
+	ln, err := net.Listen("tcp", opt.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen http %s: %w", opt.Addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := opt.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	secure := opt.TLS != nil
+	mux.Handle("/metrics", needRole(secure, anyRole, promhttp.HandlerFor(opt.Registry, promhttp.HandlerOpts{
+		ErrorLog: opt.Logger.Named("metrics").StandardLogger(&hclog.StandardLoggerOptions{}), Registry: opt.Registry})))
+	mux.Handle("/debug/pprof/", needRole(secure, adminOnly, http.HandlerFunc(pprof.Index)))
+	mux.Handle("/debug/pprof/cmdline", needRole(secure, adminOnly, http.HandlerFunc(pprof.Cmdline)))
+	mux.Handle("/debug/pprof/profile", needRole(secure, adminOnly, http.HandlerFunc(pprof.Profile)))
+	mux.Handle("/debug/pprof/symbol", needRole(secure, adminOnly, http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("/debug/pprof/trace", needRole(secure, adminOnly, http.HandlerFunc(pprof.Trace)))
+	s := &Server{ln: ln, done: make(chan struct{}), srv: &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      2 * time.Minute, // a 30 s CPU profile fits
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          opt.Logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{}),
+	}}
+	if secure {
+		s.srv.TLSConfig = opt.TLS.HTTPServerConfig()
+		ln = tls.NewListener(ln, s.srv.TLSConfig)
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			opt.Logger.Error("http side port stopped", "error", err)
+		}
+	}()
+	opt.Logger.Info("http side port listening", "addr", s.Addr(), "tls", secure)
+	return s, nil
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops serving and waits for the server's goroutine.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	return err
+}
+
+func anyRole(wire.Role) bool     { return true }
+func adminOnly(r wire.Role) bool { return r == wire.RoleAdmin }
+
+// needRole lets a request through only with a verified client
+// certificate whose role may; without TLS everything passes.
+func needRole(secure bool, may func(wire.Role) bool, h http.Handler) http.Handler {
+	if !secure {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			http.Error(w, "a client certificate of the cluster is needed", http.StatusUnauthorized)
+			return
+		}
+		id, err := pki.IdentityOf(*r.TLS)
+		if err != nil {
+			http.Error(w, "a client certificate of the cluster is needed", http.StatusUnauthorized)
+			return
+		}
+		if !may(id.Role) {
+			http.Error(w, fmt.Sprintf("role %s may not read %s", id.Role, r.URL.Path), http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
