@@ -175,7 +175,7 @@ func Start(cfg Config) (*Balancer, error) {
 	b.pool.run(b.ctx)
 	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, MaxConns: cfg.MaxConns,
 		MaxInFlight: cfg.MaxInFlight, MaxReplyBytes: cfg.MaxReplyBytes, RateLimit: cfg.RateLimit, HandshakeTimeout: cfg.HandshakeTimeout,
-		Observe: cfg.Observe,
+		Observe:     cfg.Observe,
 		IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, TLS: serverTLS, Logger: b.log.Named("server")})
 	if legacyLn != nil {
 		b.legacy = startLegacy(legacyLn, b)
