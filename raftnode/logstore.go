@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +22,14 @@ type watchedLogStore struct {
 	log     hclog.Logger
 	failing atomic.Bool
 	errors  atomic.Uint64
+	// failNext makes the next writes fail, and slowBy slows every write
+	// down, for tests (a full disk, a slow one).
+	failNext atomic.Int32
+	slowBy   atomic.Int64 // nanoseconds
 }
+
+// errTestWriteFailed is what failNext's writes answer.
+var errTestWriteFailed = errors.New("test: log store write failed on purpose")
 
 func (s *watchedLogStore) StoreLog(l *raft.Log) error {
 	return s.StoreLogs([]*raft.Log{l})
@@ -33,7 +41,15 @@ func (s *watchedLogStore) StoreLogs(logs []*raft.Log) error {
 			time.Sleep(d)
 		}
 	}
-	err := s.LogStore.StoreLogs(logs)
+	if d := s.slowBy.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
+	var err error
+	if s.failNext.Load() > 0 && s.failNext.Add(-1) >= 0 {
+		err = errTestWriteFailed
+	} else {
+		err = s.LogStore.StoreLogs(logs)
+	}
 	if err != nil {
 		s.errors.Add(1)
 		if !s.failing.Swap(true) {

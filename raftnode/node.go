@@ -181,7 +181,7 @@ func (n *Node) startRaft() error {
 	}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: n.port, MaxPool: 4, Timeout: 10 * time.Second, Logger: n.log.Named("transport")})
-	r, err := raft.NewRaft(rc, n.fsm, logs, db, snaps, trans)
+	r, err := raft.NewRaft(rc, n.fsm, logs, db, snaps, drainingTransport{trans})
 	if err != nil {
 		trans.Close()
 		db.Close()
