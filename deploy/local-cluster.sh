@@ -11,7 +11,7 @@ BIN=${BIN:-$(dirname "$0")/../bin}
 DATA=${DATA:-./data}
 HOST=${HOST:-127.0.0.1}
 PEERS="n1=$HOST:7001,n2=$HOST:7002,n3=$HOST:7003"
-PORTS=(6000 12347 6001 6002 6003 7001 7002 7003)
+PORTS=(6000 12347 6001 6002 6003 7001 7002 7003 8000 8001 8002 8003)
 mkdir -p "$DATA"
 
 # One make run per data dir: the lock goes with this shell's life.
@@ -61,10 +61,10 @@ trap stop INT TERM
 
 for i in 1 2 3; do
   start "orderd n$i" "$DATA/n$i.log" "$BIN/orderd" --id "n$i" --data-dir "$DATA/n$i" \
-    --raft-addr "$HOST:700$i" --client-addr "$HOST:600$i" --peers "$PEERS" $(tls "n$i") "$@"
+    --raft-addr "$HOST:700$i" --client-addr "$HOST:600$i" --http-addr "$HOST:800$i" --peers "$PEERS" $(tls "n$i") "$@"
 done
 start orderlb "$DATA/orderlb.log" "$BIN/orderlb" --listen "$HOST:6000" --legacy-listen "$HOST:12347" \
-  --backends "$HOST:6001,$HOST:6002,$HOST:6003" $(tls orderlb)
+  --backends "$HOST:6001,$HOST:6002,$HOST:6003" --http-addr "$HOST:8000" $(tls orderlb)
 
 cat <<MSG
 orderly is running: 3 nodes and a balancer, data under $DATA (logs: $DATA/*.log)
@@ -73,11 +73,13 @@ orderly is running: 3 nodes and a balancer, data under $DATA (logs: $DATA/*.log)
   balancer      $HOST:6000 (orderly protocol)  $HOST:12347 (the seed's protocol)
   client ports  $HOST:6001 $HOST:6002 $HOST:6003
   raft ports    $HOST:7001 $HOST:7002 $HOST:7003
+  http (metrics, health)  https://$HOST:8000 (balancer) https://$HOST:8001-8003 (nodes)
 try:
   $BIN/orderctl --addr $HOST:6000 order --customer 1 --number 1 --type custom
   $BIN/orderctl --addr $HOST:6000 get --customer 1
   $BIN/orderctl --addr $HOST:6000 status      # the balancer: leader, cache hits
   $BIN/orderctl status --all                  # every node
+  curl -s --cacert $CERTS/ca.crt --cert $CERTS/reader.crt --key $CERTS/reader.key https://$HOST:8001/metrics | head
 Ctrl-C stops everything.
 MSG
 
