@@ -3,6 +3,7 @@ package observe
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gometrics "github.com/hashicorp/go-metrics"
@@ -41,10 +42,19 @@ func BridgeGoMetrics(reg prometheus.Registerer) error {
 }
 
 // Requests measures the requests a server answers (serve.Options.Observe).
+// The series of each (type, consistency) and (type, code) are looked up
+// once and kept: a label lookup per request cost 10% of linearizable reads
+// at 256 clients.
 type Requests struct {
 	total    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	counts [256][16]atomic.Pointer[counterBox] // by type, code (0: ok)
+	times  [256][4]atomic.Pointer[observerBox] // by type, consistency (3: none)
 }
+
+type counterBox struct{ c prometheus.Counter }
+type observerBox struct{ o prometheus.Observer }
 
 // NewRequests registers orderly_requests_total{op,code} and
 // orderly_request_duration_seconds{op,consistency} in reg.
@@ -63,19 +73,53 @@ func NewRequests(reg prometheus.Registerer) *Requests {
 
 // Observe records one answered request.
 func (r *Requests) Observe(req wire.Message, took time.Duration, resp wire.Message) {
-	op, cons := req.Type().String(), ""
+	t, cons := req.Type(), 3
 	switch q := req.(type) {
 	case wire.Get:
-		cons = q.Consistency.String()
+		cons = consIndex(q.Consistency)
 	case wire.Scan:
-		cons = q.Consistency.String()
+		cons = consIndex(q.Consistency)
 	}
-	code := "ok"
+	code := 0
 	if e, ok := resp.(*wire.Error); ok {
-		code = e.Code.String()
+		code = int(e.Code & 15)
 	}
-	r.total.WithLabelValues(op, code).Inc()
-	r.duration.WithLabelValues(op, cons).Observe(took.Seconds())
+	r.counter(t, code).Inc()
+	r.observer(t, cons).Observe(took.Seconds())
+}
+
+// consIndex is a consistency's slot; 3 (no label) for a bad one.
+func consIndex(c wire.Consistency) int {
+	if c > wire.Stale {
+		return 3
+	}
+	return int(c)
+}
+
+func (r *Requests) counter(t wire.Type, code int) prometheus.Counter {
+	p := &r.counts[t][code]
+	if b := p.Load(); b != nil {
+		return b.c
+	}
+	label := "ok"
+	if code != 0 {
+		label = wire.Code(code).String()
+	}
+	p.CompareAndSwap(nil, &counterBox{r.total.WithLabelValues(t.String(), label)})
+	return p.Load().c
+}
+
+func (r *Requests) observer(t wire.Type, cons int) prometheus.Observer {
+	p := &r.times[t][cons]
+	if b := p.Load(); b != nil {
+		return b.o
+	}
+	label := ""
+	if cons != 3 {
+		label = wire.Consistency(cons).String()
+	}
+	p.CompareAndSwap(nil, &observerBox{r.duration.WithLabelValues(t.String(), label)})
+	return p.Load().o
 }
 
 // statusCollector turns a process's Status into metrics at each scrape:

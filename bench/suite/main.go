@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,6 +27,7 @@ import (
 type scenario struct {
 	Name    string
 	TLS     bool   // on a mutual TLS cluster
+	Metrics bool   // side ports on, scraped every second
 	Target  string // leader (direct to the nodes) or balancer
 	Experts int    // cluster to run on: its --experts
 	Config  loadgen.Config
@@ -38,12 +41,15 @@ func main() {
 	only := flag.String("only", "", "run only scenarios whose name contains this")
 	etcd := flag.String("etcd", "", "directory of etcd driver results: run only the scenarios etcd has, and compare")
 	tlsMode := flag.String("tls", "on", "on: mutual TLS as in production; off: --insecure; both: every scenario on a TLS cluster, then at once on a plaintext one")
+	metricsMode := flag.String("metrics", "off", "on: every process serves --http-addr and is scraped every second, as Prometheus would; off: no side port; both: each scenario with, then at once without")
 	flag.Parse()
-	if *tlsMode != "on" && *tlsMode != "off" && *tlsMode != "both" {
-		fmt.Fprintln(os.Stderr, "bench: --tls: want on, off or both")
-		os.Exit(2)
+	for _, m := range []struct{ flag, v string }{{"--tls", *tlsMode}, {"--metrics", *metricsMode}} {
+		if m.v != "on" && m.v != "off" && m.v != "both" {
+			fmt.Fprintf(os.Stderr, "bench: %s: want on, off or both\n", m.flag)
+			os.Exit(2)
+		}
 	}
-	if err := run(*binDir, *out, *dur, *only, *etcd, *tlsMode); err != nil {
+	if err := run(*binDir, *out, *dur, *only, *etcd, *tlsMode, *metricsMode); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -81,12 +87,20 @@ func scenarios(d time.Duration) []scenario {
 
 // env is a running cluster with its balancer.
 type env struct {
-	c  *harness.Cluster
-	lb *harness.Balancer
+	c          *harness.Cluster
+	lb         *harness.Balancer
+	stopScrape func()
 }
 
-func start(binDir, dir string, experts int, secure bool) (*env, error) {
-	cfg := harness.ClusterConfig{Orderd: filepath.Join(binDir, "orderd"), Dir: dir, Experts: experts}
+func (e *env) stop() {
+	if e.stopScrape != nil {
+		e.stopScrape()
+	}
+	e.c.Stop()
+}
+
+func start(binDir, dir string, experts int, secure, metrics bool) (*env, error) {
+	cfg := harness.ClusterConfig{Orderd: filepath.Join(binDir, "orderd"), Dir: dir, Experts: experts, HTTP: metrics}
 	if secure {
 		certs, err := harness.NewCerts(filepath.Join(dir, "certs"), "127.0.0.1")
 		if err != nil {
@@ -109,29 +123,83 @@ func start(binDir, dir string, experts int, secure bool) (*env, error) {
 		c.Stop()
 		return nil, err
 	}
-	return &env{c: c, lb: lb}, nil
+	e := &env{c: c, lb: lb}
+	if metrics {
+		e.stopScrape = scrape(c, lb)
+	}
+	return e, nil
 }
 
-// withTLS gives every scenario its TLS mode; "both" runs each twice in a
-// row, TLS first, so that the pair sees the same hour of a noisy machine.
-func withTLS(ss []scenario, mode string) []scenario {
+// scrape reads every process's /metrics once a second, as Prometheus
+// would, until the returned func is called.
+func scrape(c *harness.Cluster, lb *harness.Balancer) func() {
+	addrs := []string{lb.HTTPAddr}
+	for _, n := range c.Nodes {
+		addrs = append(addrs, n.HTTPAddr)
+	}
+	transport := &http.Transport{}
+	scheme := "http://"
+	if f := c.ClientTLS(); f != nil {
+		transport.TLSClientConfig, scheme = f("127.0.0.1"), "https://"
+	}
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: transport}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			for _, a := range addrs {
+				if resp, err := cl.Get(scheme + a + "/metrics"); err == nil {
+					io.Copy(io.Discard, resp.Body) //nolint:errcheck // the cost is the point, not the body
+					resp.Body.Close()
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-stopped; transport.CloseIdleConnections() }
+}
+
+// mode is one side of an A/B comparison: on or off, and the name suffix
+// that tells the rows apart.
+type mode struct {
+	on     bool
+	suffix string
+}
+
+func modes(flag, with, without string) []mode {
+	switch flag {
+	case "on":
+		return []mode{{true, ""}}
+	case "off":
+		return []mode{{false, ""}}
+	}
+	return []mode{{true, " [" + with + "]"}, {false, " [" + without + "]"}}
+}
+
+// variants gives every scenario its TLS and metrics modes; "both" runs it
+// once with and at once without, so that a pair sees the same hour of a
+// noisy machine.
+func variants(ss []scenario, tlsMode, metricsMode string) []scenario {
 	var out []scenario
 	for _, s := range ss {
-		switch mode {
-		case "on", "off":
-			s.TLS = mode == "on"
-			out = append(out, s)
-		default:
-			tls, plain := s, s
-			tls.TLS, tls.Name = true, s.Name+" [tls]"
-			plain.Name = s.Name + " [plaintext]"
-			out = append(out, tls, plain)
+		for _, t := range modes(tlsMode, "tls", "plaintext") {
+			for _, m := range modes(metricsMode, "metrics", "no metrics") {
+				v := s
+				v.TLS, v.Metrics, v.Name = t.on, m.on, s.Name+t.suffix+m.suffix
+				out = append(out, v)
+			}
 		}
 	}
 	return out
 }
 
-func run(binDir, out string, d time.Duration, only, etcdDir, tlsMode string) error {
+func run(binDir, out string, d time.Duration, only, etcdDir, tlsMode, metricsMode string) error {
 	tmp, err := os.MkdirTemp("", "orderly-bench")
 	if err != nil {
 		return err
@@ -144,25 +212,25 @@ func run(binDir, out string, d time.Duration, only, etcdDir, tlsMode string) err
 		return err
 	}
 	type envKey struct {
-		experts int
-		tls     bool
+		experts      int
+		tls, metrics bool
 	}
 	envs := map[envKey]*env{}
 	defer func() {
 		for _, e := range envs {
-			e.c.Stop()
+			e.stop()
 		}
 	}()
 	var results []*loadgen.Result
 	var ran []scenario
-	for i, s := range withTLS(scenarios(d), tlsMode) {
+	for i, s := range variants(scenarios(d), tlsMode, metricsMode) {
 		if (only != "" && !strings.Contains(s.Name, only)) || (etcdDir != "" && s.Etcd == "") {
 			continue
 		}
-		key := envKey{s.Experts, s.TLS}
+		key := envKey{s.Experts, s.TLS, s.Metrics}
 		e := envs[key]
 		if e == nil {
-			if e, err = start(binDir, filepath.Join(tmp, fmt.Sprintf("experts%d-tls%v", s.Experts, s.TLS)), s.Experts, s.TLS); err != nil {
+			if e, err = start(binDir, filepath.Join(tmp, fmt.Sprintf("experts%d-tls%v-metrics%v", s.Experts, s.TLS, s.Metrics)), s.Experts, s.TLS, s.Metrics); err != nil {
 				return fmt.Errorf("start cluster: %w", err)
 			}
 			envs[key] = e
