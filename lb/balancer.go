@@ -32,18 +32,8 @@ type Config struct {
 	MaxFrame      uint32
 	// LegacyIdleTimeout closes a silent seed-protocol connection.
 	LegacyIdleTimeout time.Duration
-	// MaxConns bounds each listener's open connections; IdleTimeout and
-	// FrameTimeout bound a silent orderly connection and a frame's body.
-	MaxConns                  int
-	IdleTimeout, FrameTimeout time.Duration
-	// HandshakeTimeout bounds a new connection's TLS and orderly handshakes.
-	HandshakeTimeout time.Duration
-	// MaxInFlight and MaxReplyBytes bound each client connection's
-	// requests in progress and unread reply bytes (serve.Options).
-	MaxInFlight   int
-	MaxReplyBytes int64
-	// RateLimit bounds each client's requests per second (0: none).
-	RateLimit float64
+	// Bounds of the orderly port (MaxConns also of the seed's).
+	serve.Bounds
 	// TLS is the balancer's certificate (role balancer) and CA: its
 	// orderly port and its connections to the nodes are mutual TLS. Nil
 	// is --insecure: plaintext, every client an admin.
@@ -61,8 +51,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{ReadConsistency: wire.Linearizable, RetryTimeout: 5 * time.Second,
 		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: time.Second, MaxFrame: wire.DefaultMaxFrame,
-		LegacyIdleTimeout: 2 * time.Minute, MaxConns: 10000, IdleTimeout: 10 * time.Minute, FrameTimeout: 10 * time.Second,
-		MaxInFlight: 1024, MaxReplyBytes: 1 << 20, HandshakeTimeout: 5 * time.Second}
+		LegacyIdleTimeout: 2 * time.Minute, Bounds: serve.DefaultBounds()}
 }
 
 // MaxFrameLimit is the largest MaxFrame the balancer accepts.
@@ -92,10 +81,7 @@ func (c Config) Validate() error {
 	if c.TLS != nil && c.TLS.Role() != wire.RoleBalancer {
 		errs = append(errs, fmt.Errorf("certificate %q has role %s: orderlb needs a balancer certificate (orderctl certs issue --role balancer)", c.TLS.Name(), c.TLS.Role()))
 	}
-	if c.MaxConns < 1 {
-		errs = append(errs, fmt.Errorf("max conns %d: need at least 1", c.MaxConns))
-	}
-	errs = append(errs, serve.CheckBounds(c.MaxInFlight, c.MaxReplyBytes, c.RateLimit)...)
+	errs = append(errs, c.Bounds.Check()...)
 	if c.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("cache size %d: must not be negative", c.CacheSize))
 	}
@@ -103,8 +89,7 @@ func (c Config) Validate() error {
 		name string
 		d    time.Duration
 	}{{"retry timeout", c.RetryTimeout}, {"probe interval", c.ProbeInterval}, {"probe timeout", c.ProbeTimeout},
-		{"legacy idle timeout", c.LegacyIdleTimeout}, {"idle timeout", c.IdleTimeout}, {"frame timeout", c.FrameTimeout},
-		{"handshake timeout", c.HandshakeTimeout}} {
+		{"legacy idle timeout", c.LegacyIdleTimeout}} {
 		if t.d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v: must be positive", t.name, t.d))
 		}
@@ -173,10 +158,8 @@ func Start(cfg Config) (*Balancer, error) {
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pool.run(b.ctx)
-	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, MaxConns: cfg.MaxConns,
-		MaxInFlight: cfg.MaxInFlight, MaxReplyBytes: cfg.MaxReplyBytes, RateLimit: cfg.RateLimit, HandshakeTimeout: cfg.HandshakeTimeout,
-		Observe:     cfg.Observe,
-		IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, TLS: serverTLS, Logger: b.log.Named("server")})
+	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, Bounds: cfg.Bounds,
+		Observe: cfg.Observe, TLS: serverTLS, Logger: b.log.Named("server")})
 	if legacyLn != nil {
 		b.legacy = startLegacy(legacyLn, b)
 	}

@@ -111,14 +111,8 @@ func (b *Balancer) status() wire.StatusInfo {
 		{Name: "failures", Value: b.failures.Load()},
 	}, b.cache.stats()...)
 	open, refused := b.server.Conns()
-	st.Stats = append(st.Stats, wire.Stat{Name: "conns_open", Value: uint64(open)},
-		wire.Stat{Name: "conns_max", Value: uint64(b.cfg.MaxConns)},
-		wire.Stat{Name: "inflight_max_per_conn", Value: uint64(b.cfg.MaxInFlight)},
-		wire.Stat{Name: "reply_bytes_max_per_conn", Value: uint64(b.cfg.MaxReplyBytes)},
-		wire.Stat{Name: "rate_limit_per_client", Value: uint64(b.cfg.RateLimit)},
-		wire.Stat{Name: "handshake_timeout_ms", Value: uint64(b.cfg.HandshakeTimeout.Milliseconds())},
-		wire.Stat{Name: "idle_timeout_ms", Value: uint64(b.cfg.IdleTimeout.Milliseconds())},
-		wire.Stat{Name: "frame_timeout_ms", Value: uint64(b.cfg.FrameTimeout.Milliseconds())}, wire.Stat{Name: "conns_refused", Value: refused})
+	st.Stats = append(st.Stats, wire.Stat{Name: "conns_open", Value: uint64(open)}, wire.Stat{Name: "conns_refused", Value: refused})
+	st.Stats = append(st.Stats, b.cfg.Bounds.Stats()...)
 	st.Stats = append(st.Stats, up...)
 	return st
 }

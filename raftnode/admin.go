@@ -134,13 +134,8 @@ func (n *Node) stats() []wire.Stat {
 	_, limits := n.fsm.Limits()
 	st := []wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())}, {Name: "sessions_max", Value: uint64(limits.MaxSessions)},
 		{Name: "sessions_evicted", Value: n.fsm.Evicted()},
-		{Name: "conns_open", Value: uint64(open)}, {Name: "conns_max", Value: uint64(n.cfg.MaxConns)},
-		{Name: "inflight_max_per_conn", Value: uint64(n.cfg.MaxInFlight)}, {Name: "reply_bytes_max_per_conn", Value: uint64(n.cfg.MaxReplyBytes)},
-		{Name: "rate_limit_per_client", Value: uint64(n.cfg.RateLimit)},
-		{Name: "handshake_timeout_ms", Value: uint64(n.cfg.HandshakeTimeout.Milliseconds())},
-		{Name: "idle_timeout_ms", Value: uint64(n.cfg.IdleTimeout.Milliseconds())},
-		{Name: "frame_timeout_ms", Value: uint64(n.cfg.FrameTimeout.Milliseconds())},
-		{Name: "conns_refused", Value: refused}}
+		{Name: "conns_open", Value: uint64(open)}, {Name: "conns_refused", Value: refused}}
+	st = append(st, n.cfg.Bounds.Stats()...)
 	st = append(st, n.store.stats()...)
 	return append(st, n.testStats()...)
 }

@@ -65,22 +65,9 @@ type Config struct {
 	ExpertQueue int
 	// MaxFrame is the largest frame accepted from a client.
 	MaxFrame uint32
-	// MaxConns bounds the client port's open connections (past it new ones
-	// are refused with the busy handshake answer); IdleTimeout closes a
-	// connection silent this long; FrameTimeout one whose frame body does
-	// not arrive this long after its length.
-	MaxConns                  int
-	IdleTimeout, FrameTimeout time.Duration
-	// HandshakeTimeout bounds a new connection's TLS and orderly
-	// handshakes, on the client and Raft ports.
-	HandshakeTimeout time.Duration
-	// MaxInFlight bounds the requests in progress per client connection,
-	// MaxReplyBytes the bytes of its replies not yet taken by the client;
-	// past either the node stops reading from it.
-	MaxInFlight   int
-	MaxReplyBytes int64
-	// RateLimit bounds each client's requests per second (0: none).
-	RateLimit float64
+	// Bounds of the client port (MaxConns and HandshakeTimeout also of
+	// the Raft port).
+	serve.Bounds
 	// MaxSessions caps the client sessions the state machine keeps; past
 	// it the least recently written is evicted (the same on every
 	// replica). The leader proposes it; give every node the same. 0: none.
@@ -124,14 +111,9 @@ func DefaultConfig() Config {
 		Experts:            4,
 		ExpertQueue:        1024,
 		MaxFrame:           1 << 20,
-		MaxConns:           10000,
-		MaxInFlight:        1024,
-		HandshakeTimeout:   5 * time.Second,
-		MaxReplyBytes:      1 << 20,
+		Bounds:             serve.DefaultBounds(),
 		MaxSessions:        1_000_000,
 		SessionEvictIdle:   fsm.DefaultEvictIdle,
-		IdleTimeout:        10 * time.Minute,
-		FrameTimeout:       10 * time.Second,
 		RequestTimeout:     5 * time.Second,
 		HeartbeatTimeout:   500 * time.Millisecond,
 		ElectionTimeout:    500 * time.Millisecond,
@@ -196,11 +178,7 @@ func (c Config) Validate() error {
 	if c.RequestTimeout <= 0 {
 		errs = append(errs, errors.New("request timeout: must be positive"))
 	}
-	errs = append(errs, checkBounds(c.MaxConns, c.IdleTimeout, c.FrameTimeout)...)
-	if c.HandshakeTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("handshake timeout %v: must be positive", c.HandshakeTimeout))
-	}
-	errs = append(errs, serve.CheckBounds(c.MaxInFlight, c.MaxReplyBytes, c.RateLimit)...)
+	errs = append(errs, c.Bounds.Check()...)
 	if c.SessionEvictIdle < 0 {
 		errs = append(errs, fmt.Errorf("session evict idle %v: must not be negative", c.SessionEvictIdle))
 	}
@@ -269,17 +247,4 @@ func clusterID(peers []Peer) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
-}
-
-// checkBounds checks the per-listener bounds (MaxConns, IdleTimeout,
-// FrameTimeout) that orderd and orderlb share.
-func checkBounds(maxConns int, idle, frame time.Duration) []error {
-	var errs []error
-	if maxConns < 1 {
-		errs = append(errs, fmt.Errorf("max conns %d: need at least 1", maxConns))
-	}
-	if idle <= 0 || frame <= 0 {
-		errs = append(errs, fmt.Errorf("idle timeout %v, frame timeout %v: must be positive", idle, frame))
-	}
-	return errs
 }

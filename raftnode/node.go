@@ -108,9 +108,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
-		MaxConns: cfg.MaxConns, IdleTimeout: cfg.IdleTimeout, FrameTimeout: cfg.FrameTimeout, MaxInFlight: cfg.MaxInFlight,
-		MaxReplyBytes: cfg.MaxReplyBytes, RateLimit: cfg.RateLimit, HandshakeTimeout: cfg.HandshakeTimeout, TLS: serverTLS,
-		Observe: cfg.Observe, Logger: n.log.Named("server")})
+		Bounds: cfg.Bounds, TLS: serverTLS, Observe: cfg.Observe, Logger: n.log.Named("server")})
 	n.server = srv
 	n.wg.Add(1)
 	go n.watchLeadership()

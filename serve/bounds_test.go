@@ -29,7 +29,7 @@ func listen(t *testing.T) net.Listener {
 // Past MaxConns a new connection gets the busy answer; the open ones keep
 // working, and once one closes a new one is taken again.
 func TestMaxConnsRefusesWithBusy(t *testing.T) {
-	srv := Orderly(listen(t), echoStatus, Options{MaxConns: 2})
+	srv := Orderly(listen(t), echoStatus, Options{Bounds: Bounds{MaxConns: 2}})
 	defer srv.Close()
 	ctx := context.Background()
 	var open []*wire.Conn
@@ -95,7 +95,7 @@ func TestAcceptErrorsDoNotStopTheListener(t *testing.T) {
 // A connection that declares a frame and sends no body is closed at the
 // frame timeout; one that sends nothing at the idle timeout.
 func TestSlowAndSilentConnectionsAreClosed(t *testing.T) {
-	srv := Orderly(listen(t), echoStatus, Options{IdleTimeout: 300 * time.Millisecond, FrameTimeout: 300 * time.Millisecond})
+	srv := Orderly(listen(t), echoStatus, Options{Bounds: Bounds{IdleTimeout: 300 * time.Millisecond, FrameTimeout: 300 * time.Millisecond}})
 	defer srv.Close()
 	for _, declare := range []bool{false, true} {
 		nc, err := net.Dial("tcp", srv.Addr())
@@ -128,7 +128,7 @@ func TestClientThatNeverReadsIsBounded(t *testing.T) {
 		s := req.(wire.Scan)
 		return wire.Records{Records: make([]wire.CustomerRecord, s.Limit)}
 	}
-	srv := Orderly(listen(t), big, Options{MaxReplyBytes: 1 << 20})
+	srv := Orderly(listen(t), big, Options{Bounds: Bounds{MaxReplyBytes: 1 << 20}})
 	defer srv.Close()
 	nc, err := net.Dial("tcp", srv.Addr())
 	if err != nil {
@@ -169,7 +169,7 @@ func TestClientThatNeverReadsIsBounded(t *testing.T) {
 // A client over its rate gets Overloaded at once; a client under it does
 // not notice.
 func TestRateLimit(t *testing.T) {
-	srv := Orderly(listen(t), echoStatus, Options{RateLimit: 20})
+	srv := Orderly(listen(t), echoStatus, Options{Bounds: Bounds{RateLimit: 20}})
 	defer srv.Close()
 	ctx := context.Background()
 	c, err := wire.Dial(ctx, srv.Addr(), wire.DialOptions{})

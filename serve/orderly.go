@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -42,33 +41,20 @@ const maxIdleWorkers = 512
 
 // Options configure a Server.
 type Options struct {
-	MaxFrame    uint32 // largest request frame; 0 is wire.DefaultMaxFrame
-	MaxInFlight int    // requests in progress per connection; 0 is 1024
-	// MaxReplyBytes bounds the bytes of replies a connection holds
-	// (computed or queued, not yet taken by the client); past it the
-	// server stops reading from that connection. 0 is 1 MiB.
-	MaxReplyBytes    int64
-	HandshakeTimeout time.Duration // 0 is 5s
+	MaxFrame uint32 // largest request frame; 0 is wire.DefaultMaxFrame
+	// Bounds: a zero MaxConns, IdleTimeout, FrameTimeout or RateLimit is
+	// no bound; a zero MaxInFlight is 1024, MaxReplyBytes 1 MiB,
+	// HandshakeTimeout 5 s.
+	Bounds
 	// RequestTimeout, if set, bounds each request: the handler's ctx ends
 	// RequestTimeout (up to deadlineSlot more) after the request was read.
 	RequestTimeout time.Duration
-	// IdleTimeout closes a connection that sends nothing for this long;
-	// FrameTimeout one that has sent a frame's length but not, within this
-	// long, its body. 0: no bound.
-	IdleTimeout, FrameTimeout time.Duration
-	// MaxConns bounds the open connections; past it new ones get the busy
-	// handshake answer (wire.ErrServerBusy). 0: no bound.
-	MaxConns int
 	// TLS, if set, makes the port mutual TLS: a client without a
 	// certificate from the CA is refused at the handshake, before any
 	// byte of the orderly protocol is read, and its certificate's role
 	// bounds what it may ask. Without it (--insecure) nothing is checked:
 	// every client may send every request.
 	TLS *tls.Config
-	// RateLimit, if above 0, bounds each client's requests per second (a
-	// certificate name across all its connections); past it a request is
-	// answered Overloaded. Nodes and balancers are not limited.
-	RateLimit float64
 	// Observe, if set, is told of every request a handler answered, with
 	// the time from its read to its answer (metrics).
 	Observe func(req wire.Message, took time.Duration, resp wire.Message)
@@ -269,18 +255,4 @@ func (d *deadlineSlots) get() context.Context {
 		d.cur, d.cancel = context.WithDeadline(d.parent, d.end.Add(d.timeout))
 	}
 	return d.cur
-}
-
-// CheckBounds reports what is wrong with the per-connection and
-// per-client bounds a daemon's flags give a server (orderd and orderlb
-// share them).
-func CheckBounds(maxInFlight int, maxReplyBytes int64, rateLimit float64) []error {
-	var errs []error
-	if rateLimit < 0 {
-		errs = append(errs, fmt.Errorf("rate limit %g: must not be negative", rateLimit))
-	}
-	if maxInFlight < 1 || maxReplyBytes < 64<<10 {
-		errs = append(errs, fmt.Errorf("max in flight %d, max reply bytes %d: need at least 1 and 65536", maxInFlight, maxReplyBytes))
-	}
-	return errs
 }

@@ -43,7 +43,7 @@ func run(args []string) error {
 	fs.IntVar(&cfg.Experts, "experts", cfg.Experts, "size of the expert pool for custom orders")
 	fs.IntVar(&cfg.ExpertQueue, "expert-queue", cfg.ExpertQueue, "custom orders that may wait for an expert before Overloaded")
 	maxFrame := daemon.FrameFlag(fs, cfg.MaxFrame)
-	daemon.BoundsFlags(fs, &cfg.MaxConns, &cfg.IdleTimeout, &cfg.FrameTimeout, &cfg.HandshakeTimeout, &cfg.MaxInFlight, &cfg.MaxReplyBytes, &cfg.RateLimit)
+	daemon.BoundsFlags(fs, &cfg.Bounds)
 	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "bound on one request (apply or read wait)")
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", cfg.HeartbeatTimeout, "Raft heartbeat timeout")
 	fs.DurationVar(&cfg.ElectionTimeout, "election-timeout", cfg.ElectionTimeout, "Raft election timeout")

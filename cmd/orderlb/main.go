@@ -36,7 +36,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.ProbeTimeout, "probe-timeout", cfg.ProbeTimeout, "bound on one Status probe of a node")
 	fs.DurationVar(&cfg.LegacyIdleTimeout, "legacy-idle-timeout", cfg.LegacyIdleTimeout, "close a seed-protocol connection silent this long")
 	maxFrame := daemon.FrameFlag(fs, cfg.MaxFrame)
-	daemon.BoundsFlags(fs, &cfg.MaxConns, &cfg.IdleTimeout, &cfg.FrameTimeout, &cfg.HandshakeTimeout, &cfg.MaxInFlight, &cfg.MaxReplyBytes, &cfg.RateLimit)
+	daemon.BoundsFlags(fs, &cfg.Bounds)
 	df := daemon.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 
 	"orderly/observe"
 	"orderly/pki"
+	"orderly/serve"
 	"orderly/wire"
 )
 
@@ -178,15 +179,15 @@ func FrameFlag(fs *flag.FlagSet, def uint32) func() (uint32, error) {
 	}
 }
 
-// BoundsFlags registers --max-conns, --idle-timeout, --frame-timeout,
-// --handshake-timeout, --max-inflight, --max-reply-bytes and --rate-limit, the per-listener,
-// per-connection and per-client bounds orderd and orderlb share.
-func BoundsFlags(fs *flag.FlagSet, maxConns *int, idle, frame, handshake *time.Duration, inflight *int, replyBytes *int64, rateLimit *float64) {
-	fs.DurationVar(handshake, "handshake-timeout", *handshake, "close a connection that has not finished its TLS and orderly handshakes this long after it was accepted")
-	fs.Float64Var(rateLimit, "rate-limit", *rateLimit, "requests per second one client (a certificate name, all its connections) may send; past it Overloaded (0: no limit; nodes and balancers are not limited)")
-	fs.IntVar(inflight, "max-inflight", *inflight, "requests in progress per client connection; past it the connection is not read (backpressure)")
-	fs.Int64Var(replyBytes, "max-reply-bytes", *replyBytes, "bytes of replies a client connection has not read yet; past it the connection is not read (backpressure)")
-	fs.IntVar(maxConns, "max-conns", *maxConns, "open connections per listener; past it new ones are refused (busy)")
-	fs.DurationVar(idle, "idle-timeout", *idle, "close a client connection silent this long")
-	fs.DurationVar(frame, "frame-timeout", *frame, "close a connection whose frame body does not arrive this long after its length")
+// BoundsFlags registers the flags of serve.Bounds that orderd and orderlb
+// share: --max-conns, --idle-timeout, --frame-timeout,
+// --handshake-timeout, --max-inflight, --max-reply-bytes, --rate-limit.
+func BoundsFlags(fs *flag.FlagSet, b *serve.Bounds) {
+	fs.IntVar(&b.MaxConns, "max-conns", b.MaxConns, "open connections per listener; past it new ones are refused (busy)")
+	fs.DurationVar(&b.IdleTimeout, "idle-timeout", b.IdleTimeout, "close a client connection silent this long (or that takes no reply this long)")
+	fs.DurationVar(&b.FrameTimeout, "frame-timeout", b.FrameTimeout, "close a connection whose frame body does not arrive this long after its length")
+	fs.DurationVar(&b.HandshakeTimeout, "handshake-timeout", b.HandshakeTimeout, "close a connection that has not finished its TLS and orderly handshakes this long after it was accepted")
+	fs.IntVar(&b.MaxInFlight, "max-inflight", b.MaxInFlight, "requests in progress per client connection; past it the connection is not read (backpressure)")
+	fs.Int64Var(&b.MaxReplyBytes, "max-reply-bytes", b.MaxReplyBytes, "bytes of replies a client connection has not read yet; past it the connection is not read (backpressure)")
+	fs.Float64Var(&b.RateLimit, "rate-limit", b.RateLimit, "requests per second one client (a certificate name, all its connections) may send; past it Overloaded (0: no limit; nodes and balancers are not limited)")
 }

@@ -1,0 +1,74 @@
+package serve
+
+import (
+	"fmt"
+	"time"
+
+	"orderly/wire"
+)
+
+// Bounds are what one listener, one connection and one client may take
+// of an orderly server. orderd and orderlb share them: the same flags
+// (internal/daemon), the same checks, the same lines in status.
+type Bounds struct {
+	// MaxConns bounds the open connections; past it new ones get the busy
+	// handshake answer (wire.ErrServerBusy) and the open ones go on.
+	MaxConns int
+	// IdleTimeout closes a connection that sends nothing (or takes no
+	// reply) for this long; FrameTimeout one that has sent a frame's
+	// length but not, within this long, its body; HandshakeTimeout one
+	// that has not finished its TLS and orderly handshakes.
+	IdleTimeout, FrameTimeout, HandshakeTimeout time.Duration
+	// MaxInFlight bounds the requests in progress per connection,
+	// MaxReplyBytes the bytes of its replies computed or queued and not
+	// yet taken by the client; past either the server stops reading from
+	// that connection.
+	MaxInFlight   int
+	MaxReplyBytes int64
+	// RateLimit, if above 0, bounds each client's requests per second (a
+	// certificate name across all its connections); past it a request is
+	// answered Overloaded. Nodes and balancers are not limited.
+	RateLimit float64
+}
+
+// DefaultBounds are the daemons' defaults.
+func DefaultBounds() Bounds {
+	return Bounds{MaxConns: 10000, IdleTimeout: 10 * time.Minute, FrameTimeout: 10 * time.Second,
+		HandshakeTimeout: 5 * time.Second, MaxInFlight: 1024, MaxReplyBytes: 1 << 20}
+}
+
+// Check reports what is wrong with b, all at once.
+func (b Bounds) Check() []error {
+	var errs []error
+	if b.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("max conns %d: need at least 1", b.MaxConns))
+	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"idle timeout", b.IdleTimeout}, {"frame timeout", b.FrameTimeout}, {"handshake timeout", b.HandshakeTimeout}} {
+		if t.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must be positive", t.name, t.d))
+		}
+	}
+	if b.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("rate limit %g: must not be negative", b.RateLimit))
+	}
+	if b.MaxInFlight < 1 || b.MaxReplyBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("max in flight %d, max reply bytes %d: need at least 1 and 65536", b.MaxInFlight, b.MaxReplyBytes))
+	}
+	return errs
+}
+
+// Stats are the bounds as status lines.
+func (b Bounds) Stats() []wire.Stat {
+	return []wire.Stat{
+		{Name: "conns_max", Value: uint64(b.MaxConns)},
+		{Name: "inflight_max_per_conn", Value: uint64(b.MaxInFlight)},
+		{Name: "reply_bytes_max_per_conn", Value: uint64(b.MaxReplyBytes)},
+		{Name: "rate_limit_per_client", Value: uint64(b.RateLimit)},
+		{Name: "handshake_timeout_ms", Value: uint64(b.HandshakeTimeout.Milliseconds())},
+		{Name: "idle_timeout_ms", Value: uint64(b.IdleTimeout.Milliseconds())},
+		{Name: "frame_timeout_ms", Value: uint64(b.FrameTimeout.Milliseconds())},
+	}
+}
