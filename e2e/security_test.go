@@ -293,6 +293,30 @@ func TestRoles(t *testing.T) {
 	}
 	n1 := clientAs(t, "n1", leader.ClientAddr)
 	wantDenied(t, "n1 publishing as "+victim.ID, n1.Admin(ctx, wire.Publish{ID: victim.ID, ClientAddr: "127.0.0.1:1"}))
+	// Only a balancer forwards with its client's role: a writer wrapping a
+	// member removal as an admin's, sent straight to the leader, is refused,
+	// and a balancer cannot claim a node's role for its client.
+	for _, try := range []struct {
+		cert string
+		req  wire.AsRole
+	}{
+		{"writer", wire.AsRole{Role: wire.RoleAdmin, Msg: wire.RemoveMember{ID: victim.ID}}},
+		{"orderlb", wire.AsRole{Role: wire.RoleNode, Msg: wire.Publish{ID: victim.ID, ClientAddr: "127.0.0.1:1"}}},
+	} {
+		tlsFor, err := certs.Client(try.cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := wire.Dial(ctx, leader.ClientAddr, wire.DialOptions{TLS: tlsFor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = conn.Admin(ctx, try.req)
+		conn.Close()
+		if code, _ := wire.CodeOf(err); err == nil || (code != wire.CodePermissionDenied && code != wire.CodeBadRequest) {
+			t.Errorf("%s sending %s as %s: %v, want refused", try.cert, try.req.Msg.Type(), try.req.Role, err)
+		}
+	}
 	// A node certificate of no member cannot add a member entry.
 	n9 := clientAs(t, "n9", leader.ClientAddr)
 	if err := n9.Admin(ctx, wire.Publish{ID: "n9", ClientAddr: "127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "not a member") {

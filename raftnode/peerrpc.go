@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -26,6 +27,9 @@ const (
 	peerOK    byte = 0
 	peerError byte = 1
 )
+
+// errPeerRPC wraps a failed peer RPC.
+var errPeerRPC = errors.New("peer rpc")
 
 // peerRPCTimeout bounds one peer RPC on the serving side.
 const peerRPCTimeout = 2 * time.Second
@@ -58,9 +62,7 @@ func servePeerRPC(c net.Conn, handle func(op byte) ([]byte, error)) {
 		return
 	}
 	status, body := peerOK, []byte(nil)
-	if handle == nil {
-		status, body = peerError, []byte("not ready")
-	} else if b, err := handle(op[0]); err != nil {
+	if b, err := handle(op[0]); err != nil {
 		status, body = peerError, []byte(err.Error())
 	} else {
 		body = b

@@ -3,7 +3,6 @@ package raftnode
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -173,5 +172,3 @@ func dialRaftPort(ctx context.Context, src *pki.Source, addr string, kind byte) 
 	c.SetWriteDeadline(time.Time{}) //nolint:errcheck // as above
 	return c, nil
 }
-
-var errPeerRPC = errors.New("peer rpc")

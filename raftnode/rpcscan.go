@@ -29,6 +29,15 @@ type rpcPolicy struct {
 	refuseVotes func() bool
 }
 
+// requestKey is a request key the walk looks for.
+type requestKey uint8
+
+const (
+	keyOther requestKey = iota
+	keyID
+	keySize
+)
+
 // errRPCRefused ends a Raft stream whose sender broke the policy.
 var errRPCRefused = errors.New("raft request refused")
 
@@ -54,10 +63,10 @@ type scannedConn struct {
 	sawID   bool
 	size    int64 // InstallSnapshot's Size
 
-	// key is the current key of the request's map. Its header is embedded,
-	// so msgpack writes the header's fields (ID, Addr, ProtocolVersion)
-	// among the request's own.
-	key string
+	// key says which of the request's keys the walk is at: the sender id
+	// or the snapshot size. Its header is embedded, so msgpack writes the
+	// header's fields (ID, Addr, ProtocolVersion) among the request's own.
+	key requestKey
 }
 
 type level struct {
@@ -182,18 +191,24 @@ func (s *scannedConn) inspect(h []byte, depth int, isKey bool, body int64) error
 		return nil
 	}
 	if isKey {
-		s.key = ""
-		if body > 0 && body <= 32 && isStr(h[0]) {
+		s.key = keyOther
+		if (body == 2 || body == 4) && isStr(h[0]) {
 			k, err := s.br.Peek(len(h) + int(body))
 			if err != nil {
 				return err
 			}
-			s.key = string(k[len(h):])
+			// Compared as bytes: no string per key on the Raft hot path.
+			switch k = k[len(h):]; {
+			case string(k) == "ID":
+				s.key = keyID
+			case string(k) == "Size":
+				s.key = keySize
+			}
 		}
 		return nil
 	}
 	switch {
-	case s.key == "ID":
+	case s.key == keyID:
 		if body > 256 || !(isStr(h[0]) || isBin(h[0])) {
 			return fmt.Errorf("%w: malformed sender id", errRPCRefused)
 		}
@@ -205,7 +220,7 @@ func (s *scannedConn) inspect(h []byte, depth int, isKey bool, body int64) error
 			return fmt.Errorf("%w: node %q sent a request as %q", errRPCRefused, s.policy.sender, id[len(h):])
 		}
 		s.sawID = true
-	case s.key == "Size" && s.msgType == rpcInstallSnapshot:
+	case s.key == keySize && s.msgType == rpcInstallSnapshot:
 		v, ok := uintValue(h)
 		if !ok {
 			return fmt.Errorf("%w: malformed snapshot size", errRPCRefused)
@@ -219,7 +234,7 @@ func (s *scannedConn) inspect(h []byte, depth int, isKey bool, body int64) error
 // last bytes reach Raft.
 func (s *scannedConn) endRequest() error {
 	s.inMsg = false
-	s.key = ""
+	s.key = keyOther
 	if s.policy.sender != "" && !s.sawID {
 		return fmt.Errorf("%w: request names no sender", errRPCRefused)
 	}
