@@ -15,6 +15,11 @@ import (
 // a moment.
 const diskFullSize = "512m"
 
+// diskAlarmFree is the nodes' --min-free beside diskFullSize: the log and
+// snapshots of a long run must fit above it, or the alarm would stop
+// orders with no nemesis at work.
+const diskAlarmFree = "32MiB"
+
 // lastWriteCustomer is the customer lastWrite orders for; no client of
 // the workload uses it.
 const lastWriteCustomer = 1_000_000

@@ -231,6 +231,7 @@ func startLocal(ctx context.Context, opt Options) (failpoint.Target, func(), err
 	}
 	if slices.Contains(opt.Nemeses, failpoint.DiskFull) {
 		cfg.DataDirSize = diskFullSize
+		cfg.Extra = append(cfg.Extra, "--min-free", diskAlarmFree)
 	}
 	if opt.Fault != "" {
 		cfg.Env = []string{faults.EnvVar + "=" + opt.Fault}

@@ -242,6 +242,12 @@ func (c *Client) Members(ctx context.Context) ([]wire.Member, error) {
 	return ml.Members, err
 }
 
+// Alarms lists the cluster's active alarms, as the leader knows them.
+func (c *Client) Alarms(ctx context.Context) ([]wire.Alarm, error) {
+	l, err := doAs[wire.AlarmList](ctx, c, true, wire.Alarms{})
+	return l.Alarms, err
+}
+
 // Admin sends a leader-only admin request (AddMember, RemoveMember,
 // TransferLeader), following the leader.
 func (c *Client) Admin(ctx context.Context, req wire.Message) error {

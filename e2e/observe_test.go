@@ -154,3 +154,13 @@ func TestSidePort(t *testing.T) {
 		return true
 	})
 }
+
+// gaugeValue is a gauge's value in addr's /metrics (-1: absent).
+func gaugeValue(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	f := metricsOf(t, addr)[name]
+	if f == nil || len(f.GetMetric()) == 0 {
+		return -1
+	}
+	return f.GetMetric()[0].GetGauge().GetValue()
+}

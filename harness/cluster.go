@@ -55,6 +55,8 @@ type Node struct {
 	// ClusterConfig.Env for this node's next start (mixed-version tests).
 	Orderd string
 	Env    []string
+	// Args are extra orderd flags for this node alone.
+	Args []string
 	// HTTPAddr is the node's side port with ClusterConfig.HTTP.
 	HTTPAddr string
 	tls      func(string) *tls.Config // the admin's, for WaitUp
@@ -190,6 +192,7 @@ func (c *Cluster) Node(id string) *Node {
 func (c *Cluster) Start(n *Node) error {
 	args := append([]string{"--id", n.ID, "--data-dir", n.DataDir, "--raft-addr", n.RaftAddr,
 		"--client-addr", n.ClientAddr, "--peers", c.peers, "--experts", fmt.Sprint(c.cfg.Experts)}, c.cfg.Extra...)
+	args = append(args, n.Args...)
 	bin := c.cfg.Orderd
 	if n.Orderd != "" {
 		bin = n.Orderd

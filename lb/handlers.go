@@ -44,6 +44,8 @@ func (b *Balancer) serve(ctx context.Context, role wire.Role, req wire.Message) 
 		return b.status(), nil
 	case wire.Members:
 		return b.forward(ctx, role, false, r)
+	case wire.Alarms:
+		return b.forward(ctx, role, true, r)
 	case wire.AddMember, wire.RemoveMember, wire.TransferLeader:
 		return b.forward(ctx, role, true, r)
 	}

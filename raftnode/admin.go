@@ -137,6 +137,7 @@ func (n *Node) stats() []wire.Stat {
 		{Name: "conns_open", Value: uint64(open)}, {Name: "conns_refused", Value: refused}}
 	st = append(st, n.cfg.Bounds.Stats()...)
 	st = append(st, n.store.stats()...)
+	st = append(st, n.alarms.stats()...)
 	return append(st, n.testStats()...)
 }
 
@@ -147,7 +148,8 @@ const maxReadyLag = 1000
 // Ready says whether this node should get client traffic (/readyz): it
 // knows a leader, holds no votes for a lost disk, has Raft state, and
 // applies within maxReadyLag of the commit index; a leader has also seen
-// its term's barrier. The error says why not.
+// its term's barrier, and its own disk has room (no alarm). The error
+// says why not.
 func (n *Node) Ready() error {
 	if n.gate.closed.Load() {
 		return fmt.Errorf("catching up after a lost disk: votes held")
@@ -164,6 +166,9 @@ func (n *Node) Ready() error {
 	}
 	if commit, applied := n.raft.CommitIndex(), n.fsm.AppliedIndex(); commit > applied+maxReadyLag {
 		return fmt.Errorf("applying: %d committed entries behind", commit-applied)
+	}
+	if own := n.alarms.ownList(); len(own) > 0 {
+		return fmt.Errorf("disk alarm: %s", own[0].Message)
 	}
 	return nil
 }

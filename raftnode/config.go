@@ -77,6 +77,10 @@ type Config struct {
 	SessionEvictIdle time.Duration
 	// RequestTimeout bounds one request: a write's Apply, a read's wait.
 	RequestTimeout time.Duration
+	// MinFree: with less free space than this under DataDir the node
+	// raises its disk alarm and the cluster takes no new orders (alarm.go).
+	// 0: only a write that failed with ENOSPC raises it.
+	MinFree uint64
 	// Raft timing: see raft.Config.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
@@ -115,6 +119,7 @@ func DefaultConfig() Config {
 		MaxSessions:        1_000_000,
 		SessionEvictIdle:   fsm.DefaultEvictIdle,
 		RequestTimeout:     5 * time.Second,
+		MinFree:            DefaultMinFree,
 		HeartbeatTimeout:   500 * time.Millisecond,
 		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 500 * time.Millisecond,
@@ -122,6 +127,10 @@ func DefaultConfig() Config {
 		SnapshotThreshold:  8192,
 	}
 }
+
+// DefaultMinFree is --min-free's default: room for a few snapshots and
+// minutes of log at full speed.
+const DefaultMinFree = 256 << 20
 
 // MaxFrameLimit is the largest MaxFrame a node accepts: a client may make
 // a node hold a frame of this size per connection.

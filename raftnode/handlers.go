@@ -42,6 +42,10 @@ func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) 
 		resp = wire.MemberList{Members: n.members()}
 	case wire.ReadIndex:
 		resp, err = n.readIndexForPeer(ctx)
+	case wire.Alarms:
+		resp = wire.AlarmList{Alarms: n.alarms.active()}
+	case wire.ReportAlarms:
+		resp, err = n.answerReport(from, r)
 	case wire.AddMember, wire.RemoveMember, wire.TransferLeader, wire.Publish:
 		resp, err = n.admin(from, r)
 	default:
@@ -59,6 +63,9 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 	}
 	if n.raft.State() != raft.Leader {
 		return nil, n.notLeader()
+	}
+	if err := n.alarms.refuseOrders(); err != nil {
+		return nil, err
 	}
 	expert := int32(-1)
 	if o.LaptopType == wire.Custom {

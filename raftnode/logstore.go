@@ -2,7 +2,9 @@ package raftnode
 
 import (
 	"errors"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -21,6 +23,8 @@ type watchedLogStore struct {
 	raft.LogStore
 	log     hclog.Logger
 	failing atomic.Bool
+	// nospace: the failing write's error was ENOSPC (the disk alarm).
+	nospace atomic.Bool
 	errors  atomic.Uint64
 	// failNext makes the next writes fail, and slowBy slows every write
 	// down, for tests (a full disk, a slow one).
@@ -52,16 +56,26 @@ func (s *watchedLogStore) StoreLogs(logs []*raft.Log) error {
 	}
 	if err != nil {
 		s.errors.Add(1)
+		s.nospace.Store(isNoSpace(err))
 		if !s.failing.Swap(true) {
 			s.log.Error("log store write failed: this node takes no part in writes until a write succeeds again",
 				"first_index", logs[0].Index, "entries", len(logs), "error", err)
 		}
 		return err
 	}
+	s.nospace.Store(false)
 	if s.failing.Swap(false) {
 		s.log.Info("log store writes succeed again", "first_index", logs[0].Index)
 	}
 	return nil
+}
+
+// noSpace says whether the last write failed for want of space.
+func (s *watchedLogStore) noSpace() bool { return s.nospace.Load() }
+
+// isNoSpace: bolt passes the file system's error up, wrapped or not.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "no space left on device")
 }
 
 // stats are the store's lines in status.

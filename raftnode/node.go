@@ -33,6 +33,7 @@ type Node struct {
 	db          *raftboltdb.BoltStore
 	logs        raft.LogStore    // the cached log store raft writes; read by waitApplied
 	store       *watchedLogStore // under the cache: write failures, for status
+	alarms      *alarms          // the disk alarm: this node's and the cluster's
 
 	// readyTerm is the term whose Barrier this leader has seen applied;
 	// reads are served only while it equals the current term (DESIGN §5).
@@ -114,6 +115,7 @@ func Open(cfg Config) (*Node, error) {
 	go n.watchLeadership()
 	n.every(200*time.Millisecond, n.publishIfNeeded)
 	n.every(time.Second, n.setLimitsIfNeeded)
+	n.every(alarmPeriod, n.watchDisk)
 	n.startTestProposer()
 	if n.mayBootstrap {
 		n.wg.Add(1)
@@ -130,6 +132,8 @@ func (n *Node) startRaft() error {
 		return err
 	}
 	n.store = &watchedLogStore{LogStore: db, log: n.log.Named("logstore")}
+	n.alarms = newAlarms(cfg.ID, cfg.DataDir, cfg.MinFree, n.store, n.log.Named("alarm"))
+	n.alarms.check(time.Now())
 	logs, err := raft.NewLogCache(4096, n.store)
 	if err != nil {
 		db.Close()

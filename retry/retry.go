@@ -154,8 +154,9 @@ func Do(ctx context.Context, p Policy, a Attempter) (wire.Message, error) {
 				// keeps us from bouncing between them.
 				backoff = 0
 			}
-		case code == wire.CodeSessionExpired:
-			// The same seq meets the same refusal: final. Applied only if
+		case code == wire.CodeSessionExpired, code == wire.CodeNoSpace:
+			// Final for now (the same seq meets the same refusal; a full
+			// disk takes longer than a retry's patience). Applied only if
 			// an earlier attempt's outcome was unknown.
 			if unknown {
 				return nil, a.GiveUp(last, true, err)

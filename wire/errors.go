@@ -11,21 +11,23 @@ type Code uint8
 
 // Error codes. Values are part of the protocol: never renumber.
 const (
-	CodeBadRequest       Code = 1 // the request is malformed or invalid; not applied
-	CodeNotLeader        Code = 2 // this node does not lead; LeaderAddr names who does; not applied
-	CodeUnavailable      Code = 3 // no leader or node shutting down; not applied
-	CodeTimeout          Code = 4 // outcome unknown: retry with the same (client_id, seq)
-	CodeOverloaded       Code = 5 // too much work queued; not applied
-	CodeSessionExpired   Code = 6 // the client's session is gone; the write's fate cannot be told
-	CodeStaleSeq         Code = 7 // seq is below the client's last applied seq; not applied now
-	CodeInternal         Code = 8 // a bug or a storage failure on the node
-	CodePermissionDenied Code = 9 // the client's role may not send this request; not applied
+	CodeBadRequest       Code = 1  // the request is malformed or invalid; not applied
+	CodeNotLeader        Code = 2  // this node does not lead; LeaderAddr names who does; not applied
+	CodeUnavailable      Code = 3  // no leader or node shutting down; not applied
+	CodeTimeout          Code = 4  // outcome unknown: retry with the same (client_id, seq)
+	CodeOverloaded       Code = 5  // too much work queued; not applied
+	CodeSessionExpired   Code = 6  // the client's session is gone; the write's fate cannot be told
+	CodeStaleSeq         Code = 7  // seq is below the client's last applied seq; not applied now
+	CodeInternal         Code = 8  // a bug or a storage failure on the node
+	CodePermissionDenied Code = 9  // the client's role may not send this request; not applied
+	CodeNoSpace          Code = 10 // a member's disk is (nearly) full: no new orders until it has room; not applied
 )
 
 var codeNames = map[Code]string{
 	CodeBadRequest: "BadRequest", CodeNotLeader: "NotLeader", CodeUnavailable: "Unavailable",
 	CodeTimeout: "Timeout", CodeOverloaded: "Overloaded", CodeSessionExpired: "SessionExpired",
 	CodeStaleSeq: "StaleSeq", CodeInternal: "Internal", CodePermissionDenied: "PermissionDenied",
+	CodeNoSpace: "NoSpace",
 }
 
 func (c Code) String() string {
@@ -139,6 +141,12 @@ func Decode(t Type, b []byte) (Message, error) {
 		return DecodeError(b)
 	case TypeAsRole:
 		return DecodeAsRole(b)
+	case TypeAlarms:
+		return Alarms{}, decodeEmpty(b, "Alarms")
+	case TypeAlarmList:
+		return DecodeAlarmList(b)
+	case TypeReportAlarms:
+		return DecodeReportAlarms(b)
 	}
 	return nil, fmt.Errorf("decode: %w %d", ErrUnknownType, uint8(t))
 }

@@ -76,6 +76,8 @@ func FuzzDecodePublish(f *testing.F)        { fuzzDecoder(f, TypePublish) }
 func FuzzDecodeError(f *testing.F)          { fuzzDecoder(f, TypeError) }
 func FuzzDecodeEmpty(f *testing.F)          { fuzzDecoder(f, TypeStatus) }
 func FuzzDecodeAsRole(f *testing.F)         { fuzzDecoder(f, TypeAsRole) }
+func FuzzDecodeAlarmList(f *testing.F)      { fuzzDecoder(f, TypeAlarmList) }
+func FuzzDecodeReportAlarms(f *testing.F)   { fuzzDecoder(f, TypeReportAlarms) }
 
 // FuzzReadFrame feeds any byte stream to the frame reader and every
 // decoder behind it, as a server's read loop does.

@@ -26,6 +26,9 @@ const (
 	TypeOK             Type = 16 //
 	TypePublish        Type = 17 // Publish -> OK (node to leader)
 	TypeAsRole         Type = 18 // AsRole{role, request} -> the request's answer (balancer to node)
+	TypeAlarms         Type = 19 // Alarms -> AlarmList
+	TypeAlarmList      Type = 20 //
+	TypeReportAlarms   Type = 21 // ReportAlarms -> AlarmList (node to leader)
 	TypeError          Type = 255
 )
 
@@ -37,6 +40,7 @@ var typeNames = map[Type]string{
 	TypeMemberList: "MemberList", TypeAddMember: "AddMember",
 	TypeRemoveMember: "RemoveMember", TypeTransferLeader: "TransferLeader",
 	TypeOK: "OK", TypePublish: "Publish", TypeError: "Error", TypeAsRole: "AsRole",
+	TypeAlarms: "Alarms", TypeAlarmList: "AlarmList", TypeReportAlarms: "ReportAlarms",
 }
 
 func (t Type) String() string {

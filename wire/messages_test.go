@@ -38,6 +38,11 @@ func samples() []Message {
 		&Error{Code: CodeNotLeader, Message: "not the leader", LeaderAddr: "127.0.0.1:6002"},
 		AsRole{Role: RoleReader, Msg: Get{CustomerID: 3, Consistency: Linearizable}},
 		AsRole{Role: RoleWriter, Msg: Order{CustomerID: 7, OrderNumber: 1, ClientID: 5, Seq: 1}},
+		Alarms{},
+		AlarmList{Alarms: []Alarm{{Member: "n2", Kind: AlarmNoSpace, Message: "12 MiB free < --min-free 256 MiB", Since: 1 << 60}}},
+		AlarmList{},
+		ReportAlarms{ID: "n3", Alarms: []Alarm{{Member: "n3", Kind: AlarmNoSpace, Message: "write: no space left on device", Since: 5}}},
+		ReportAlarms{ID: "n1"},
 	}
 }
 

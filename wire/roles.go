@@ -46,13 +46,13 @@ func (r Role) ClientRole() bool { return r == RoleReader || r == RoleWriter || r
 // Allows reports whether role r may send a request of type t.
 func (r Role) Allows(t Type) bool {
 	switch t {
-	case TypeGet, TypeScan, TypeStatus, TypeMembers:
+	case TypeGet, TypeScan, TypeStatus, TypeMembers, TypeAlarms:
 		return r != RoleNone
 	case TypeOrder:
 		return r == RoleWriter || r == RoleAdmin
 	case TypeAddMember, TypeRemoveMember, TypeTransferLeader:
 		return r == RoleAdmin
-	case TypeReadIndex, TypePublish:
+	case TypeReadIndex, TypePublish, TypeReportAlarms:
 		return r == RoleNode
 	case TypeAsRole:
 		return r == RoleBalancer || r == RoleAdmin

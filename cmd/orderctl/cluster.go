@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -193,6 +194,44 @@ func membersCmd(g *globals) *cobra.Command {
 	must(remove.MarkFlagRequired("id"))
 	cmd.AddCommand(list, add, remove)
 	return cmd
+}
+
+func alarmCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "alarm", Short: "the cluster's alarms (a disk under --min-free stops new orders)", Args: cobra.NoArgs}
+	list := &cobra.Command{
+		Use: "list", Short: "list the active alarms (they clear by themselves)", Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				as, err := c.Alarms(ctx)
+				if err != nil {
+					return fmt.Errorf("alarm list: %w", err)
+				}
+				out := make([]alarmJSON, 0, len(as))
+				for _, a := range as {
+					out = append(out, alarmJSON{Member: a.Member, Kind: a.Kind, Message: a.Message, Since: time.Unix(0, a.Since).UTC()})
+				}
+				if g.JSON {
+					return g.Print(out, "")
+				}
+				if len(out) == 0 {
+					fmt.Fprintln(g.Out, "no alarms")
+				}
+				for _, a := range out {
+					fmt.Fprintf(g.Out, "%-8s %-8s since %s  %s\n", a.Member, a.Kind, a.Since.Format(time.RFC3339), a.Message)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(list)
+	return cmd
+}
+
+type alarmJSON struct {
+	Member  string    `json:"member"`
+	Kind    string    `json:"kind"`
+	Message string    `json:"message"`
+	Since   time.Time `json:"since"`
 }
 
 func transferCmd(g *globals) *cobra.Command {

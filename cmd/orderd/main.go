@@ -51,6 +51,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.CommitTimeout, "commit-timeout", cfg.CommitTimeout, "Raft commit timeout: how long a follower may wait for a heartbeat that carries the commit index")
 	maxSessions := fs.Uint64("max-sessions", uint64(cfg.MaxSessions), "client sessions the cluster keeps (the leader's value is applied); past it the least recently written is evicted and its retries get SessionExpired (0: no cap)")
 	fs.DurationVar(&cfg.SessionEvictIdle, "session-evict-idle", cfg.SessionEvictIdle, "the session cap evicts only sessions idle this long (leader time); a new client finding none is answered Overloaded")
+	minFree := daemon.SizeFlag(fs, "min-free", cfg.MinFree, "free space under --data-dir below which the node raises its disk alarm and the cluster takes no new orders (reads go on; clears by itself); 0: only a failed write raises it")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "log entries between snapshots")
 	recover := fs.String("recover", "", "disaster recovery, node stopped: force these members (id=raft_addr,...) onto --data-dir, then exit; see deploy/README.md")
 	df := daemon.AddFlags(fs)
@@ -71,6 +72,7 @@ func run(args []string) error {
 		return fmt.Errorf("--max-sessions %d: must fit in 32 bits", *maxSessions)
 	}
 	cfg.MaxSessions = uint32(*maxSessions)
+	cfg.MinFree = *minFree
 	// Deliberately not a flag, and "" unless built with -tags faults: a
 	// fault the chaos checker must catch.
 	cfg.TestFault = faults.FromEnv()

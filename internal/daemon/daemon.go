@@ -10,6 +10,8 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -177,6 +179,50 @@ func FrameFlag(fs *flag.FlagSet, def uint32) func() (uint32, error) {
 		}
 		return uint32(*v), nil
 	}
+}
+
+// SizeFlag registers a flag of bytes that takes a unit: 256MiB, 1GiB,
+// 500kB, or a plain number of bytes.
+func SizeFlag(fs *flag.FlagSet, name string, def uint64, usage string) *uint64 {
+	v := def
+	fs.Func(name, fmt.Sprintf("%s (default %s)", usage, formatSize(def)), func(s string) error {
+		n, err := ParseSize(s)
+		v = n
+		return err
+	})
+	return &v
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   uint64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+
+// ParseSize reads a size with SizeFlag's units.
+func ParseSize(s string) (uint64, error) {
+	mult := uint64(1)
+	num := strings.TrimSpace(s)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || (n > 0 && n > math.MaxUint64/mult) {
+		return 0, fmt.Errorf("size %q: want a number of bytes, or one with a unit (KiB, MiB, GiB, kB, MB, GB)", s)
+	}
+	return n * mult, nil
+}
+
+func formatSize(n uint64) string {
+	for _, u := range sizeUnits[:4] {
+		if n >= u.mult && n%u.mult == 0 && n/u.mult < 1024 {
+			return fmt.Sprintf("%d%s", n/u.mult, u.suffix)
+		}
+	}
+	return fmt.Sprintf("%dB", n)
 }
 
 // BoundsFlags registers the flags of serve.Bounds that orderd and orderlb
