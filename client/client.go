@@ -248,6 +248,12 @@ func (c *Client) Alarms(ctx context.Context) ([]wire.Alarm, error) {
 	return l.Alarms, err
 }
 
+// Backup asks the leader for one piece of a backup (wire.Backup says how
+// the pieces are read).
+func (c *Client) Backup(ctx context.Context, req wire.Backup) (wire.BackupChunk, error) {
+	return doAs[wire.BackupChunk](ctx, c, true, req)
+}
+
 // Admin sends a leader-only admin request (AddMember, RemoveMember,
 // TransferLeader), following the leader.
 func (c *Client) Admin(ctx context.Context, req wire.Message) error {

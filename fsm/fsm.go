@@ -337,3 +337,26 @@ func (f *FSM) Applied() (uint64, <-chan struct{}) {
 	defer f.mu.RUnlock()
 	return f.st.applied, f.appliedCh
 }
+
+// Summary counts what the state holds (orderctl snapshot inspect).
+type Summary struct {
+	Applied   uint64 // index of the last entry applied
+	Customers int
+	Orders    uint64
+	Sessions  int
+	Members   map[string]string // node id -> published client address
+}
+
+// Summary counts the state's customers, orders and sessions.
+func (f *FSM) Summary() Summary {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	s := Summary{Applied: f.st.applied, Customers: len(f.st.records), Sessions: len(f.st.sessions), Members: map[string]string{}}
+	for _, r := range f.st.records {
+		s.Orders += r.OrderCount
+	}
+	for id, addr := range f.st.members {
+		s.Members[id] = addr
+	}
+	return s
+}

@@ -46,7 +46,7 @@ func (b *Balancer) serve(ctx context.Context, role wire.Role, req wire.Message) 
 		return b.forward(ctx, role, false, r)
 	case wire.Alarms:
 		return b.forward(ctx, role, true, r)
-	case wire.AddMember, wire.RemoveMember, wire.TransferLeader:
+	case wire.AddMember, wire.RemoveMember, wire.TransferLeader, wire.Backup:
 		return b.forward(ctx, role, true, r)
 	}
 	return nil, wire.Errorf(wire.CodeBadRequest, "%s is not a request a balancer takes", req.Type())

@@ -46,6 +46,8 @@ func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) 
 		resp = wire.AlarmList{Alarms: n.alarms.active()}
 	case wire.ReportAlarms:
 		resp, err = n.answerReport(from, r)
+	case wire.Backup:
+		resp, err = n.backup(r)
 	case wire.AddMember, wire.RemoveMember, wire.TransferLeader, wire.Publish:
 		resp, err = n.admin(from, r)
 	default:

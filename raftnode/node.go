@@ -34,6 +34,8 @@ type Node struct {
 	logs        raft.LogStore    // the cached log store raft writes; read by waitApplied
 	store       *watchedLogStore // under the cache: write failures, for status
 	alarms      *alarms          // the disk alarm: this node's and the cluster's
+	snaps       *raft.FileSnapshotStore
+	backups     *backups // snapshots being handed out (orderctl snapshot save)
 
 	// readyTerm is the term whose Barrier this leader has seen applied;
 	// reads are served only while it equals the current term (DESIGN §5).
@@ -77,7 +79,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := checkUpgradeMarker(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1), backups: newBackups()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), Fault: cfg.TestFault, Fatal: n.stopForUpgrade})
 	if cfg.TestFault != "" {
@@ -116,6 +118,7 @@ func Open(cfg Config) (*Node, error) {
 	n.every(200*time.Millisecond, n.publishIfNeeded)
 	n.every(time.Second, n.setLimitsIfNeeded)
 	n.every(alarmPeriod, n.watchDisk)
+	n.every(backupIdle/3, n.backups.reap)
 	n.startTestProposer()
 	if n.mayBootstrap {
 		n.wg.Add(1)
@@ -189,7 +192,7 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return fmt.Errorf("start raft: %w", err)
 	}
-	n.raft, n.db, n.logs = r, db, logs
+	n.raft, n.db, n.logs, n.snaps = r, db, logs, snaps
 	n.raftRunning.Store(r)
 	lastIndex := r.LastIndex
 	n.gate.last.Store(&lastIndex)
@@ -363,6 +366,7 @@ func (n *Node) Close() error {
 	n.localIndex.wait()
 	n.remoteIndex.wait()
 	n.peers.close()
+	n.backups.closeAll()
 	err := n.shutdownRaft()
 	n.proposer.wait()
 	return err

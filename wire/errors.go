@@ -147,6 +147,10 @@ func Decode(t Type, b []byte) (Message, error) {
 		return DecodeAlarmList(b)
 	case TypeReportAlarms:
 		return DecodeReportAlarms(b)
+	case TypeBackup:
+		return DecodeBackup(b)
+	case TypeBackupChunk:
+		return DecodeBackupChunk(b)
 	}
 	return nil, fmt.Errorf("decode: %w %d", ErrUnknownType, uint8(t))
 }

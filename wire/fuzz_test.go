@@ -78,6 +78,8 @@ func FuzzDecodeEmpty(f *testing.F)          { fuzzDecoder(f, TypeStatus) }
 func FuzzDecodeAsRole(f *testing.F)         { fuzzDecoder(f, TypeAsRole) }
 func FuzzDecodeAlarmList(f *testing.F)      { fuzzDecoder(f, TypeAlarmList) }
 func FuzzDecodeReportAlarms(f *testing.F)   { fuzzDecoder(f, TypeReportAlarms) }
+func FuzzDecodeBackup(f *testing.F)         { fuzzDecoder(f, TypeBackup) }
+func FuzzDecodeBackupChunk(f *testing.F)    { fuzzDecoder(f, TypeBackupChunk) }
 
 // FuzzReadFrame feeds any byte stream to the frame reader and every
 // decoder behind it, as a server's read loop does.

@@ -29,6 +29,8 @@ const (
 	TypeAlarms         Type = 19 // Alarms -> AlarmList
 	TypeAlarmList      Type = 20 //
 	TypeReportAlarms   Type = 21 // ReportAlarms -> AlarmList (node to leader)
+	TypeBackup         Type = 22 // Backup -> BackupChunk
+	TypeBackupChunk    Type = 23 //
 	TypeError          Type = 255
 )
 
@@ -41,6 +43,7 @@ var typeNames = map[Type]string{
 	TypeRemoveMember: "RemoveMember", TypeTransferLeader: "TransferLeader",
 	TypeOK: "OK", TypePublish: "Publish", TypeError: "Error", TypeAsRole: "AsRole",
 	TypeAlarms: "Alarms", TypeAlarmList: "AlarmList", TypeReportAlarms: "ReportAlarms",
+	TypeBackup: "Backup", TypeBackupChunk: "BackupChunk",
 }
 
 func (t Type) String() string {

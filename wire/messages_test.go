@@ -43,6 +43,10 @@ func samples() []Message {
 		AlarmList{},
 		ReportAlarms{ID: "n3", Alarms: []Alarm{{Member: "n3", Kind: AlarmNoSpace, Message: "write: no space left on device", Since: 5}}},
 		ReportAlarms{ID: "n1"},
+		Backup{},
+		Backup{Token: 1 << 63, Offset: 262144},
+		BackupChunk{Token: 5, Index: 1000, Term: 3, Size: 9, Offset: 0, Data: []byte("snapshot!"), Members: members},
+		BackupChunk{Token: 5, Index: 1000, Term: 3, Size: 9, Offset: 9, SHA256: make([]byte, 32), Last: true},
 	}
 }
 

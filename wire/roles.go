@@ -50,7 +50,7 @@ func (r Role) Allows(t Type) bool {
 		return r != RoleNone
 	case TypeOrder:
 		return r == RoleWriter || r == RoleAdmin
-	case TypeAddMember, TypeRemoveMember, TypeTransferLeader:
+	case TypeAddMember, TypeRemoveMember, TypeTransferLeader, TypeBackup:
 		return r == RoleAdmin
 	case TypeReadIndex, TypePublish, TypeReportAlarms:
 		return r == RoleNode

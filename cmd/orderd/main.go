@@ -53,6 +53,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.SessionEvictIdle, "session-evict-idle", cfg.SessionEvictIdle, "the session cap evicts only sessions idle this long (leader time); a new client finding none is answered Overloaded")
 	minFree := daemon.SizeFlag(fs, "min-free", cfg.MinFree, "free space under --data-dir below which the node raises its disk alarm and the cluster takes no new orders (reads go on; clears by itself); 0: only a failed write raises it")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "log entries between snapshots")
+	restore := fs.String("restore", "", "seed an empty --data-dir of a NEW cluster (members: --peers, the same on every node) from a backup (orderctl snapshot save), then run; a data dir already seeded from the same backup starts normally")
 	recover := fs.String("recover", "", "disaster recovery, node stopped: force these members (id=raft_addr,...) onto --data-dir, then exit; see deploy/README.md")
 	df := daemon.AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -100,6 +101,11 @@ func run(args []string) error {
 			return fmt.Errorf("--recover needs --id and --data-dir")
 		}
 		return raftnode.Recover(cfg.DataDir, cfg.ID, members, cfg.Logger)
+	}
+	if *restore != "" {
+		if err := raftnode.Restore(cfg.DataDir, cfg.ID, cfg.Peers, *restore, cfg.Logger); err != nil {
+			return err
+		}
 	}
 	// SIGUSR1/SIGUSR2 slow the log store down and back (faults builds only).
 	defer faults.HandleSignals(cfg.Logger.Warn)()

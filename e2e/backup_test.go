@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"orderly/harness"
+	"orderly/wire"
+)
+
+// ack is one acknowledged order: its customer's count and order number
+// after it, at its index.
+type ack struct {
+	index, count uint64
+	number       int32
+}
+
+// TestBackupRestore: a backup taken through the balancer while orders go
+// on, restored into a fresh 3-node cluster (new ports, new data dirs):
+// every record there equals the source's at the backup's index. A reader
+// may not take one; a truncated file and a flipped byte are refused by
+// inspect and by orderd --restore. The restored cluster takes orders, and
+// a node restarted with the same --restore starts on its data.
+func TestBackupRestore(t *testing.T) {
+	src, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Stop()
+	lb, err := src.StartBalancer(filepath.Join(bin, "orderlb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Load: 4 writers, 50 customers each, through the balancer, until
+	// stopped; each remembers every acknowledgement.
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	acks := make([]map[int32][]ack, 4)
+	errs := make(chan error, 4)
+	for w := range acks {
+		acks[w] = map[int32][]ack{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := mustClient(t, lb.Addr)
+			for k := int32(0); ctx.Err() == nil; k++ {
+				cust := int32(w*1000) + k%50
+				li, err := cl.Order(ctx, cust, k, wire.LaptopType(k%2))
+				if err != nil {
+					if ctx.Err() == nil {
+						errs <- err
+					}
+					return
+				}
+				acks[w][cust] = append(acks[w][cust], ack{index: li.Index, count: li.OrderCount, number: k})
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	file := filepath.Join(t.TempDir(), "orders.backup")
+	if out, err := orderctl(t, []string{lb.Addr}, "--as", "reader", "snapshot", "save", file); err == nil || !strings.Contains(out, "PermissionDenied") {
+		t.Fatalf("a reader took a backup: %v\n%s", err, out)
+	}
+	out := mustOrderctl(t, []string{lb.Addr}, "--json", "snapshot", "save", file)
+	var saved struct {
+		Index uint64 `json:"index"`
+		Bytes int64  `json:"bytes"`
+	}
+	if err := json.Unmarshal([]byte(out), &saved); err != nil {
+		t.Fatalf("snapshot save: %v\n%s", err, out)
+	}
+	time.Sleep(500 * time.Millisecond) // orders go on after the backup too
+	stop()
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatalf("an order failed during the backup: %v", err)
+	default:
+	}
+	// The source's state at the backup's index, from the acknowledgements.
+	want := map[int32]ack{}
+	after := 0
+	for _, m := range acks {
+		for cust, as := range m {
+			for _, a := range as {
+				if a.index <= saved.Index {
+					want[cust] = a
+				} else {
+					after++
+				}
+			}
+		}
+	}
+	if len(want) == 0 || after == 0 {
+		t.Fatalf("backup at index %d: %d customers before it, %d orders after it; want both", saved.Index, len(want), after)
+	}
+	var orders uint64
+	for _, a := range want {
+		orders += a.count
+	}
+	t.Logf("backup at index %d, %d bytes: %d customers, %d orders; %d orders after it", saved.Index, saved.Bytes, len(want), orders, after)
+
+	var inspected struct {
+		Index     uint64 `json:"index"`
+		Customers int    `json:"customers"`
+		Orders    uint64 `json:"orders"`
+	}
+	if err := json.Unmarshal([]byte(mustOrderctl(t, nil, "--json", "snapshot", "inspect", file)), &inspected); err != nil {
+		t.Fatal(err)
+	}
+	if inspected.Index != saved.Index || inspected.Customers != len(want) || inspected.Orders != orders {
+		t.Fatalf("inspect: %+v, want index %d, %d customers, %d orders", inspected, saved.Index, len(want), orders)
+	}
+
+	// Damaged copies are refused, by inspect and by orderd --restore.
+	whole, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := append([]byte(nil), whole...)
+	flipped[len(flipped)/2] ^= 1
+	for name, b := range map[string][]byte{"truncated": whole[:len(whole)*2/3], "flipped": flipped} {
+		bad := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(bad, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := orderctl(t, nil, "snapshot", "inspect", bad); err == nil || !strings.Contains(out, "not a whole, unaltered orderly backup") {
+			t.Fatalf("inspect of a %s backup: %v\n%s", name, err, out)
+		}
+		dir := t.TempDir()
+		cmd := exec.Command(filepath.Join(bin, "orderd"), append([]string{"--id", "n1", "--data-dir", dir, "--peers", "n1=127.0.0.1:1",
+			"--restore", bad}, certs.Flags("n1")...)...)
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "not a whole, unaltered orderly backup") {
+			t.Fatalf("orderd --restore of a %s backup: %v\n%s", name, err, out)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "raft.db")); err == nil {
+			t.Fatalf("orderd --restore of a %s backup wrote a Raft log", name)
+		}
+	}
+
+	// A fresh cluster from the backup.
+	dst, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir(),
+		Extra: []string{"--restore", file}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Stop()
+	cl := mustClient(t, dst.Addrs()...)
+	checkRestored := func() {
+		t.Helper()
+		for cust, a := range want {
+			r := mustGet(t, cl, cust, wire.Linearizable)
+			if r.OrderCount != a.count || r.LastOrder != a.number {
+				t.Fatalf("restored customer %d: %d orders, last %d; the source had %d, last %d at index %d",
+					cust, r.OrderCount, r.LastOrder, a.count, a.number, saved.Index)
+			}
+		}
+		n := 0
+		for from := int32(0); from >= 0; {
+			recs, err := cl.Scan(context.Background(), from, 1000, wire.Linearizable)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(recs.Records)
+			from = recs.Next
+		}
+		if n != len(want) {
+			t.Fatalf("the restored cluster has %d customers, the source had %d at the backup", n, len(want))
+		}
+	}
+	checkRestored()
+	leader := mustLeader(t, dst)
+	if li, err := cl.Order(context.Background(), 5000, 1, wire.Regular); err != nil || li.Index <= saved.Index {
+		t.Fatalf("order on the restored cluster: %+v %v", li, err)
+	}
+	want[5000] = ack{count: 1, number: 1}
+	// Restarted with the same flags, a node starts on its restored data.
+	if err := leader.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Start(leader); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := leader.WaitUp(wctx); err != nil {
+		t.Fatal(err)
+	}
+	checkRestored()
+}
