@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 GOTESTSUM   := $(TOOLS)/gotestsum
 GOTESTSUM_VERSION := v1.13.0
 
-.PHONY: bench-etcd netdeps bench-go all build build-test run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
+.PHONY: bench-etcd testdeps bench-go all build build-test run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
 
 all: build
 
@@ -46,15 +46,20 @@ lint: $(STATICCHECK)
 # gotestsum prints a line per test as it finishes (skipped ones with their
 # reason in the summary) and the slowest tests at the end.
 TEST_JSON ?= $(BIN)/test.json
-test: lint netdeps $(GOTESTSUM)
+test: lint testdeps $(GOTESTSUM)
 	$(GOTESTSUM) --format testname --jsonfile $(TEST_JSON) -- -race -tags faults -count=1 -timeout 20m ./...
 	@echo "slowest tests:"; $(GOTESTSUM) tool slowest --jsonfile $(TEST_JSON) --threshold 10s
 
-# The chaos tests cut Raft traffic with network namespaces and iptables
-# (Debian packages iproute2 and iptables); install them if missing.
-netdeps:
-	@command -v ip >/dev/null && command -v iptables >/dev/null || \
-	  { apt-get update -qq && apt-get install -y -qq iproute2 iptables; }
+# What the tests drive besides Go, from Debian, installed if missing: the
+# chaos tests cut Raft traffic with network namespaces and iptables
+# (iproute2, iptables); the operator's page is tested in a real headless
+# browser (chromium); Prometheus scrapes a cluster and promtool checks
+# deploy/monitoring (prometheus).
+testdeps:
+	@command -v ip >/dev/null && command -v iptables >/dev/null && command -v chromium >/dev/null && \
+	  command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      iproute2 iptables chromium prometheus; }
 
 # Fuzz every decoder for a while (not part of `make test`; the checked-in
 # seed corpus is).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -40,6 +41,11 @@ type FSM struct {
 	log    hclog.Logger
 	hooks  testHooks // empty outside faults builds
 	fatal  func(error)
+
+	// applied counts the orders this replica applied since it started, by
+	// laptop type, and the retries it answered from a session (metrics).
+	applied    [2]atomic.Uint64
+	duplicates atomic.Uint64
 
 	mu sync.RWMutex
 	st *state
@@ -242,7 +248,21 @@ func (f *FSM) placeOrder(c PlaceOrder, idx uint64) Outcome {
 		return Outcome{Order: OrderResult{CustomerID: c.CustomerID, OrderNumber: c.OrderNumber, LaptopType: c.LaptopType,
 			EngineerID: c.EngineerID, ExpertID: c.ExpertID, Index: idx, OrderCount: rec.OrderCount + 1}}
 	}
-	return outcomeOf(f.st.placeOrder(c, idx, f.ttl))
+	res, err := f.st.placeOrder(c, idx, f.ttl)
+	switch {
+	case err != nil:
+	case res.Duplicate:
+		f.duplicates.Add(1)
+	default:
+		f.applied[c.LaptopType&1].Add(1)
+	}
+	return outcomeOf(res, err)
+}
+
+// OrdersApplied counts the orders this replica applied since it started,
+// regular and custom, and the retries it answered from a session.
+func (f *FSM) OrdersApplied() (regular, custom, duplicates uint64) {
+	return f.applied[LaptopRegular].Load(), f.applied[LaptopCustom].Load(), f.duplicates.Load()
 }
 
 // AppliedIndex is the index of the last entry applied to this FSM.

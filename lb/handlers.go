@@ -130,3 +130,22 @@ func (b *Balancer) Ready() error {
 
 // Status is the balancer's status, as its clients see it.
 func (b *Balancer) Status() wire.StatusInfo { return b.status() }
+
+// MemberStatuses is each backend's last status as its prober saw it (the
+// operator's page); one that does not answer has role "unreachable".
+func (b *Balancer) MemberStatuses(context.Context) []wire.StatusInfo {
+	var out []wire.StatusInfo
+	for _, be := range b.pool.list() {
+		be.mu.Lock()
+		st, ok := be.status, be.healthy
+		be.mu.Unlock()
+		if !ok {
+			st = wire.StatusInfo{ID: st.ID, Role: "unreachable"}
+			if st.ID == "" {
+				st.ID = be.addr
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}

@@ -1,12 +1,14 @@
 // Package observe is the HTTP side port of orderd and orderlb
 // (--http-addr): Prometheus metrics (orderly's own and hashicorp/raft's,
-// bridged into the same registry), liveness and readiness, and pprof.
+// bridged into the same registry), liveness and readiness, pprof, and the
+// operator's page (/, with its data at /api/cluster).
 //
 // With TLS the port is HTTPS. /livez and /readyz answer anyone (they say
-// only ok or why not, for load balancers and orchestrators); /metrics
-// needs a client certificate of the cluster (any role), /debug/pprof an
-// admin's (a CPU profile costs the process). Without TLS (--insecure)
-// everything answers everyone.
+// only ok or why not, for load balancers and orchestrators); /metrics,
+// the page and /api/cluster need a client certificate of the cluster (any
+// role; a browser without one goes through `orderctl dashboard`),
+// /debug/pprof an admin's (a CPU profile costs the process). Without TLS
+// (--insecure) everything answers everyone.
 package observe
 
 import (
@@ -34,15 +36,24 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Ready says whether the process should get traffic; an error says
 	// why not (it is the body of /readyz's 503).
-	Ready  func() error
-	Logger hclog.Logger
+	Ready func() error
+	// Status is the process's own status; Members, the status of every
+	// member of the cluster (the page's table), may be nil.
+	Status  func() wire.StatusInfo
+	Members func(ctx context.Context) []wire.StatusInfo
+	// Requests are the process's request metrics (the page's charts).
+	Requests *Requests
+	Logger   hclog.Logger
 }
 
 // Server is a running side port.
 type Server struct {
-	srv  *http.Server
-	ln   net.Listener
-	done chan struct{}
+	opt    Options
+	srv    *http.Server
+	ln     net.Listener
+	hist   *history
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the server and the history stopped
 }
 
 // Start listens on opt.Addr and serves until Close.
@@ -71,7 +82,15 @@ func Start(opt Options) (*Server, error) {
 	mux.Handle("/debug/pprof/profile", needRole(secure, adminOnly, http.HandlerFunc(pprof.Profile)))
 	mux.Handle("/debug/pprof/symbol", needRole(secure, adminOnly, http.HandlerFunc(pprof.Symbol)))
 	mux.Handle("/debug/pprof/trace", needRole(secure, adminOnly, http.HandlerFunc(pprof.Trace)))
-	s := &Server{ln: ln, done: make(chan struct{}), srv: &http.Server{
+	orders := func() uint64 {
+		if v, ok := statValue(opt.Status(), "orders_applied"); ok {
+			return v
+		}
+		return opt.Requests.ordersAnswered()
+	}
+	s := &Server{opt: opt, ln: ln, done: make(chan struct{}), hist: newHistory(opt.Status, orders, opt.Requests.orderHistogram)}
+	s.servePage(mux, func(h http.Handler) http.Handler { return needRole(secure, anyRole, h) })
+	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
@@ -79,13 +98,21 @@ func Start(opt Options) (*Server, error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          opt.Logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{}),
-	}}
+	}
 	if secure {
 		s.srv.TLSConfig = opt.TLS.HTTPServerConfig()
 		ln = tls.NewListener(ln, s.srv.TLSConfig)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	histDone := make(chan struct{})
+	go func() {
+		defer close(histDone)
+		s.hist.run(ctx)
+	}()
 	go func() {
 		defer close(s.done)
+		defer func() { <-histDone }()
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			opt.Logger.Error("http side port stopped", "error", err)
 		}
@@ -102,6 +129,7 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
+	s.cancel()
 	<-s.done
 	return err
 }

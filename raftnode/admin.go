@@ -1,9 +1,11 @@
 package raftnode
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/raft"
 
@@ -135,6 +137,9 @@ func (n *Node) stats() []wire.Stat {
 	st := []wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())}, {Name: "sessions_max", Value: uint64(limits.MaxSessions)},
 		{Name: "sessions_evicted", Value: n.fsm.Evicted()},
 		{Name: "conns_open", Value: uint64(open)}, {Name: "conns_refused", Value: refused}}
+	regular, custom, dups := n.fsm.OrdersApplied()
+	st = append(st, wire.Stat{Name: "orders_applied", Value: regular + custom}, wire.Stat{Name: "orders_applied_custom", Value: custom},
+		wire.Stat{Name: "orders_duplicate", Value: dups})
 	st = append(st, n.cfg.Bounds.Stats()...)
 	st = append(st, n.store.stats()...)
 	st = append(st, n.alarms.stats()...)
@@ -171,4 +176,36 @@ func (n *Node) Ready() error {
 		return fmt.Errorf("disk alarm: %s", own[0].Message)
 	}
 	return nil
+}
+
+// MemberStatuses is the status of every member, this node's own and the
+// others' asked over the peer connections (the operator's page); a member
+// that does not answer within ctx is listed with role "unreachable".
+func (n *Node) MemberStatuses(ctx context.Context) []wire.StatusInfo {
+	members := n.members()
+	out := make([]wire.StatusInfo, len(members))
+	var wg sync.WaitGroup
+	for i, m := range members {
+		if m.ID == n.cfg.ID {
+			out[i] = n.Status()
+			continue
+		}
+		out[i] = wire.StatusInfo{ID: m.ID, Role: "unreachable"}
+		if m.ClientAddr == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := n.peers.get(ctx, m.ClientAddr)
+			if err != nil {
+				return
+			}
+			if st, err := c.Status(ctx); err == nil {
+				out[i] = st
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }

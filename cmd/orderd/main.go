@@ -119,7 +119,7 @@ func run(args []string) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := side.Serve(node.Ready, node.Status); err != nil {
+		if err := side.Serve(node.Ready, node.Status, node.MemberStatuses); err != nil {
 			node.Close()
 			return nil, err
 		}

@@ -72,7 +72,7 @@ func run(args []string) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := side.Serve(b.Ready, b.Status); err != nil {
+		if err := side.Serve(b.Ready, b.Status, b.MemberStatuses); err != nil {
 			b.Close()
 			return nil, err
 		}

@@ -4,6 +4,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -118,14 +119,16 @@ func (s *Side) Observe() func(req wire.Message, took time.Duration, resp wire.Me
 	return s.reqs.Observe
 }
 
-// Serve starts the side port: readiness from ready, and status's numbers
-// as metrics at each scrape.
-func (s *Side) Serve(ready func() error, status func() wire.StatusInfo) error {
+// Serve starts the side port: readiness from ready, status's numbers as
+// metrics at each scrape, and the operator's page from status and
+// members (the status of every member).
+func (s *Side) Serve(ready func() error, status func() wire.StatusInfo, members func(context.Context) []wire.StatusInfo) error {
 	if s == nil {
 		return nil
 	}
 	observe.RegisterStatus(s.reg, status)
-	srv, err := observe.Start(observe.Options{Addr: s.addr, TLS: s.tls, Registry: s.reg, Ready: ready, Logger: s.log})
+	srv, err := observe.Start(observe.Options{Addr: s.addr, TLS: s.tls, Registry: s.reg, Ready: ready,
+		Status: status, Members: members, Requests: s.reqs, Logger: s.log})
 	if err != nil {
 		return err
 	}
