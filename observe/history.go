@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"orderly/wire"
 )
@@ -37,7 +37,7 @@ type event struct {
 // counters and the Order histogram the metrics already keep.
 type history struct {
 	status func() wire.StatusInfo
-	orders func() uint64       // a counter of orders (applied or answered)
+	orders func() uint64         // a counter of orders (applied or answered)
 	latest func() *dto.Histogram // the Order latency histogram
 
 	mu          sync.Mutex
