@@ -91,7 +91,10 @@ func TestSidePort(t *testing.T) {
 	mustOrders(t, []string{leader.ClientAddr}, 3, 20)
 	fams := metricsOf(t, leader.HTTPAddr)
 	for _, want := range []string{"orderly_requests_total", "orderly_request_duration_seconds", "orderly_commit_index",
-		"orderly_apply_lag", "orderly_sessions", "go_goroutines", "process_resident_memory_bytes"} {
+		"orderly_apply_lag", "orderly_sessions", "go_goroutines", "process_resident_memory_bytes",
+		"orderly_orders_applied_total", "orderly_orders_duplicate_total", "orderly_read_index_rounds_total", "orderly_read_index_reads_total",
+		"orderly_raft_entries_proposed_total", "orderly_orders_proposed_total", "orderly_log_append_duration_seconds",
+		"orderly_snapshot_duration_seconds", "orderly_snapshot_size_bytes", "orderly_disk_free_bytes", "orderly_disk_alarm"} {
 		if fams[want] == nil {
 			t.Errorf("leader's /metrics has no %s", want)
 		}
@@ -108,8 +111,18 @@ func TestSidePort(t *testing.T) {
 	if after := counterValue(fams["orderly_requests_total"], map[string]string{"op": "Order", "code": "ok"}); after-before < 20 {
 		t.Errorf("orderly_requests_total{op=Order,code=ok} moved by %v for 20 orders", after-before)
 	}
-	if metricsOf(t, b.HTTPAddr)["orderly_cache_hits"] == nil {
-		t.Error("the balancer's /metrics has no orderly_cache_hits")
+	if applied := counterValue(fams["orderly_orders_applied_total"], map[string]string{"type": "regular"}); applied < 20 {
+		t.Errorf("orderly_orders_applied_total{type=regular} is %v after 20 orders", applied)
+	}
+	if h := fams["orderly_log_append_duration_seconds"]; h == nil || h.GetMetric()[0].GetHistogram().GetSampleCount() == 0 {
+		t.Error("orderly_log_append_duration_seconds counted no log write")
+	}
+	bfams := metricsOf(t, b.HTTPAddr)
+	for _, want := range []string{"orderly_balancer_cache_hits_total", "orderly_balancer_cache_misses_total", "orderly_balancer_cache_evictions_total",
+		"orderly_balancer_retries_total", "orderly_balancer_redirects_total", "orderly_requests_in_flight", "orderly_backends_healthy", "orderly_backend_up"} {
+		if bfams[want] == nil {
+			t.Errorf("the balancer's /metrics has no %s", want)
+		}
 	}
 	// Who may read what.
 	for _, p := range []struct {

@@ -21,6 +21,9 @@ type Options struct {
 	SessionTTL time.Duration
 	// Logger; default hclog.NewNullLogger().
 	Logger hclog.Logger
+	// SnapshotPersisted, if set, is told the size and the time of each
+	// snapshot written (metrics).
+	SnapshotPersisted func(bytes uint64, took time.Duration)
 	// Fatal is called, on raft's FSM goroutine, with a
 	// *NeedsUpgradeError when a committed entry cannot be applied; it must
 	// not return (the node must stop: applying around the entry would let
@@ -41,6 +44,8 @@ type FSM struct {
 	log    hclog.Logger
 	hooks  testHooks // empty outside faults builds
 	fatal  func(error)
+	// persisted is Options.SnapshotPersisted.
+	persisted func(bytes uint64, took time.Duration)
 
 	// applied counts the orders this replica applied since it started, by
 	// laptop type, and the retries it answered from a session (metrics).
@@ -67,7 +72,7 @@ func New(opt Options) *FSM {
 	if opt.Fatal == nil {
 		opt.Fatal = func(err error) { panic(err) }
 	}
-	return &FSM{ttl: int64(opt.SessionTTL), log: opt.Logger, fatal: opt.Fatal, st: newState(), appliedCh: make(chan struct{}),
+	return &FSM{ttl: int64(opt.SessionTTL), log: opt.Logger, fatal: opt.Fatal, persisted: opt.SnapshotPersisted, st: newState(), appliedCh: make(chan struct{}),
 		forget: faults.Compiled && opt.Fault == faults.ForgetSessions,
 		lose:   faults.Compiled && opt.Fault == faults.LoseOrders}
 }
@@ -332,7 +337,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	st := f.st
-	snap := &snapshot{now: st.now, swept: st.swept, applied: st.applied, limitsSet: st.limitsSet, maxSessions: st.maxSessions, evictIdle: st.evictIdle,
+	snap := &snapshot{persisted: f.persisted, now: st.now, swept: st.swept, applied: st.applied, limitsSet: st.limitsSet, maxSessions: st.maxSessions, evictIdle: st.evictIdle,
 		records: make([]Record, 0, len(st.ids)), sessions: make([]sessionEntry, 0, len(st.sessions))}
 	for _, id := range st.ids {
 		snap.records = append(snap.records, *st.records[id])

@@ -51,19 +51,36 @@ type snapshot struct {
 	records     []Record
 	sessions    []sessionEntry
 	members     []SetMember
+	persisted   func(bytes uint64, took time.Duration) // Options.SnapshotPersisted
 }
 
 // Persist streams the snapshot into the sink; on error it cancels the sink
 // so raft never keeps a partial snapshot.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if err := s.writeTo(sink); err != nil {
+	start := time.Now()
+	cw := &countingWriter{w: sink}
+	if err := s.writeTo(cw); err != nil {
 		sink.Cancel() //nolint:errcheck // the write error is the one to report
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
 	if err := sink.Close(); err != nil {
 		return fmt.Errorf("persist snapshot: close sink: %w", err)
 	}
+	if s.persisted != nil {
+		s.persisted(cw.n, time.Since(start))
+	}
 	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n uint64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += uint64(n)
+	return n, err
 }
 
 // Release is a no-op: the snapshot holds copies, nothing shared.

@@ -124,6 +124,7 @@ type Balancer struct {
 	cancel context.CancelFunc
 
 	requests, retries, redirects, failures atomic.Uint64
+	inflight                               atomic.Int64 // requests being answered
 }
 
 // Start listens on the configured addresses and starts probing backends.

@@ -12,6 +12,8 @@ import (
 // The server has checked that the client's role allows it.
 func (b *Balancer) handle(ctx context.Context, from serve.Caller, req wire.Message) wire.Message {
 	b.requests.Add(1)
+	b.inflight.Add(1)
+	defer b.inflight.Add(-1)
 	return wire.Reply(b.serve(ctx, from.Role, req))
 }
 
@@ -111,6 +113,7 @@ func (b *Balancer) status() wire.StatusInfo {
 		{Name: "retries", Value: b.retries.Load()},
 		{Name: "redirects", Value: b.redirects.Load()},
 		{Name: "failures", Value: b.failures.Load()},
+		{Name: "requests_in_flight", Value: uint64(max(b.inflight.Load(), 0))},
 	}, b.cache.stats()...)
 	open, refused := b.server.Conns()
 	st.Stats = append(st.Stats, wire.Stat{Name: "conns_open", Value: uint64(open)}, wire.Stat{Name: "conns_refused", Value: refused})

@@ -170,6 +170,15 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge("orderly_has_leader", "1 if a leader is known.", b2f(st.LeaderID != "" || st.LeaderAddr != ""))
 	for _, s := range st.Stats {
 		name, target, _ := strings.Cut(s.Name, " ")
+		if counter, ok := counterStats[name]; ok {
+			if counter != "" {
+				d := prometheus.NewDesc(counter, "From status (orderctl status).", nil, nil)
+				if m, err := prometheus.NewConstMetric(d, prometheus.CounterValue, float64(s.Value)); err == nil {
+					ch <- m
+				}
+			}
+			continue
+		}
 		name = "orderly_" + sanitize(name)
 		if target != "" {
 			gauge(name, "From status (orderctl status).", float64(s.Value), "target", target)
@@ -177,6 +186,22 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(name, "From status (orderctl status).", float64(s.Value))
 		}
 	}
+}
+
+// counterStats are the status lines that count events: exported as
+// counters under these names ("": not exported, a metric of its own
+// covers it); every other line is a gauge named orderly_<line>.
+var counterStats = map[string]string{
+	"requests":         "", // orderly_requests_total{op,code}
+	"retries":          "orderly_balancer_retries_total",
+	"redirects":        "orderly_balancer_redirects_total",
+	"failures":         "orderly_balancer_failures_total",
+	"cache_hits":       "orderly_balancer_cache_hits_total",
+	"cache_misses":     "orderly_balancer_cache_misses_total",
+	"cache_evictions":  "orderly_balancer_cache_evictions_total",
+	"conns_refused":    "orderly_conns_refused_total",
+	"sessions_evicted": "orderly_sessions_evicted_total",
+	"log_write_errors": "orderly_log_write_errors_total",
 }
 
 func sanitize(s string) string {

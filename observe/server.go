@@ -43,7 +43,10 @@ type Options struct {
 	Members func(ctx context.Context) []wire.StatusInfo
 	// Requests are the process's request metrics (the page's charts).
 	Requests *Requests
-	Logger   hclog.Logger
+	// Orders, if set, counts the orders the page charts (a node: those it
+	// applied); else the orders this process answered.
+	Orders func() uint64
+	Logger hclog.Logger
 }
 
 // Server is a running side port.
@@ -82,11 +85,9 @@ func Start(opt Options) (*Server, error) {
 	mux.Handle("/debug/pprof/profile", needRole(secure, adminOnly, http.HandlerFunc(pprof.Profile)))
 	mux.Handle("/debug/pprof/symbol", needRole(secure, adminOnly, http.HandlerFunc(pprof.Symbol)))
 	mux.Handle("/debug/pprof/trace", needRole(secure, adminOnly, http.HandlerFunc(pprof.Trace)))
-	orders := func() uint64 {
-		if v, ok := statValue(opt.Status(), "orders_applied"); ok {
-			return v
-		}
-		return opt.Requests.ordersAnswered()
+	orders := opt.Orders
+	if orders == nil {
+		orders = opt.Requests.ordersAnswered
 	}
 	s := &Server{opt: opt, ln: ln, done: make(chan struct{}), hist: newHistory(opt.Status, orders, opt.Requests.orderHistogram)}
 	s.servePage(mux, func(h http.Handler) http.Handler { return needRole(secure, anyRole, h) })

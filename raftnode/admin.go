@@ -137,9 +137,7 @@ func (n *Node) stats() []wire.Stat {
 	st := []wire.Stat{{Name: "sessions", Value: uint64(n.fsm.Sessions())}, {Name: "sessions_max", Value: uint64(limits.MaxSessions)},
 		{Name: "sessions_evicted", Value: n.fsm.Evicted()},
 		{Name: "conns_open", Value: uint64(open)}, {Name: "conns_refused", Value: refused}}
-	regular, custom, dups := n.fsm.OrdersApplied()
-	st = append(st, wire.Stat{Name: "orders_applied", Value: regular + custom}, wire.Stat{Name: "orders_applied_custom", Value: custom},
-		wire.Stat{Name: "orders_duplicate", Value: dups})
+
 	st = append(st, n.cfg.Bounds.Stats()...)
 	st = append(st, n.store.stats()...)
 	st = append(st, n.alarms.stats()...)
@@ -176,6 +174,12 @@ func (n *Node) Ready() error {
 		return fmt.Errorf("disk alarm: %s", own[0].Message)
 	}
 	return nil
+}
+
+// OrdersApplied counts the orders this replica applied since it started.
+func (n *Node) OrdersApplied() uint64 {
+	r, c, _ := n.fsm.OrdersApplied()
+	return r + c
 }
 
 // MemberStatuses is the status of every member, this node's own and the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"orderly/faults"
 	"orderly/wire"
@@ -30,6 +31,8 @@ type watchedLogStore struct {
 	// down, for tests (a full disk, a slow one).
 	failNext atomic.Int32
 	slowBy   atomic.Int64 // nanoseconds
+	// appendSeconds times each write (a BoltDB transaction and its fsync).
+	appendSeconds prometheus.Histogram
 }
 
 // errTestWriteFailed is what failNext's writes answer.
@@ -49,11 +52,13 @@ func (s *watchedLogStore) StoreLogs(logs []*raft.Log) error {
 		time.Sleep(time.Duration(d))
 	}
 	var err error
+	start := time.Now()
 	if s.failNext.Load() > 0 && s.failNext.Add(-1) >= 0 {
 		err = errTestWriteFailed
 	} else {
 		err = s.LogStore.StoreLogs(logs)
 	}
+	s.appendSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.errors.Add(1)
 		s.nospace.Store(isNoSpace(err))

@@ -36,6 +36,7 @@ type Node struct {
 	alarms      *alarms          // the disk alarm: this node's and the cluster's
 	snaps       *raft.FileSnapshotStore
 	backups     *backups // snapshots being handed out (orderctl snapshot save)
+	snapMetrics *snapshotMetrics
 
 	// readyTerm is the term whose Barrier this leader has seen applied;
 	// reads are served only while it equals the current term (DESIGN §5).
@@ -81,7 +82,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1), backups: newBackups()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), Fault: cfg.TestFault, Fatal: n.stopForUpgrade})
+	n.snapMetrics = newSnapshotMetrics()
+	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), Fault: cfg.TestFault, Fatal: n.stopForUpgrade,
+		SnapshotPersisted: n.snapMetrics.persisted})
 	if cfg.TestFault != "" {
 		n.log.Warn("TEST FAULT ACTIVE: this node is broken on purpose", "fault", cfg.TestFault)
 	}
@@ -134,7 +137,7 @@ func (n *Node) startRaft() error {
 	if err != nil {
 		return err
 	}
-	n.store = &watchedLogStore{LogStore: db, log: n.log.Named("logstore")}
+	n.store = &watchedLogStore{LogStore: db, log: n.log.Named("logstore"), appendSeconds: newAppendHistogram()}
 	n.alarms = newAlarms(cfg.ID, cfg.DataDir, cfg.MinFree, n.store, n.log.Named("alarm"))
 	n.alarms.check(time.Now())
 	logs, err := raft.NewLogCache(4096, n.store)

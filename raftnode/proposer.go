@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -27,6 +28,9 @@ type proposer struct {
 	slots   chan struct{} // one per entry in flight
 
 	wg sync.WaitGroup // the loop and one waiter per entry in flight
+
+	// entries and orders count what was proposed (metrics: orders per entry).
+	entries, orders atomic.Uint64
 }
 
 // maxEntriesInFlight bounds the entries proposed and not yet applied. One
@@ -115,6 +119,8 @@ func (p *proposer) loop(ctx context.Context) {
 
 // submit proposes one entry and leaves a waiter to hand out the answers.
 func (p *proposer) submit(batch []*proposal) {
+	p.entries.Add(1)
+	p.orders.Add(uint64(len(batch)))
 	var data []byte
 	if len(batch) == 1 {
 		data = fsm.AppendPlaceOrder(make([]byte, 0, 48), batch[0].cmd)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -25,6 +26,10 @@ type coalescer struct {
 
 	mu   sync.Mutex
 	next *round // collects callers until the loop takes it
+
+	// rounds and reads count the rounds run and the callers they served
+	// (metrics: reads per round).
+	rounds, reads atomic.Uint64
 }
 
 type round struct {
@@ -41,6 +46,7 @@ func newCoalescer(ctx context.Context, fn func(context.Context) (uint64, error))
 
 // Do joins the next round and returns its index.
 func (c *coalescer) Do(ctx context.Context) (uint64, error) {
+	c.reads.Add(1)
 	c.mu.Lock()
 	if c.next == nil {
 		c.next = &round{done: make(chan struct{})}
@@ -87,6 +93,7 @@ func (c *coalescer) loop() {
 			close(r.done)
 			continue
 		}
+		c.rounds.Add(1)
 		r.idx, r.err = c.fn(c.ctx)
 		close(r.done)
 	}

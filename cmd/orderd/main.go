@@ -119,7 +119,8 @@ func run(args []string) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := side.Serve(node.Ready, node.Status, node.MemberStatuses); err != nil {
+		if err := side.Serve(daemon.Process{Ready: node.Ready, Status: node.Status, Members: node.MemberStatuses,
+			Orders: node.OrdersApplied, Collectors: node.Collectors()}); err != nil {
 			node.Close()
 			return nil, err
 		}

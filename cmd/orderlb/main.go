@@ -72,7 +72,7 @@ func run(args []string) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := side.Serve(b.Ready, b.Status, b.MemberStatuses); err != nil {
+		if err := side.Serve(daemon.Process{Ready: b.Ready, Status: b.Status, Members: b.MemberStatuses}); err != nil {
 			b.Close()
 			return nil, err
 		}

@@ -119,16 +119,29 @@ func (s *Side) Observe() func(req wire.Message, took time.Duration, resp wire.Me
 	return s.reqs.Observe
 }
 
-// Serve starts the side port: readiness from ready, status's numbers as
-// metrics at each scrape, and the operator's page from status and
-// members (the status of every member).
-func (s *Side) Serve(ready func() error, status func() wire.StatusInfo, members func(context.Context) []wire.StatusInfo) error {
+// Process is what a daemon tells its side port.
+type Process struct {
+	Ready      func() error                            // /readyz
+	Status     func() wire.StatusInfo                  // its lines become metrics at each scrape
+	Members    func(context.Context) []wire.StatusInfo // every member's status, for the page
+	Orders     func() uint64                           // the page's orders count; nil: orders answered
+	Collectors []prometheus.Collector                  // the process's own metrics
+}
+
+// Serve starts the side port: readiness, status's numbers as metrics at
+// each scrape, the process's own metrics, and the operator's page.
+func (s *Side) Serve(p Process) error {
 	if s == nil {
 		return nil
 	}
-	observe.RegisterStatus(s.reg, status)
-	srv, err := observe.Start(observe.Options{Addr: s.addr, TLS: s.tls, Registry: s.reg, Ready: ready,
-		Status: status, Members: members, Requests: s.reqs, Logger: s.log})
+	observe.RegisterStatus(s.reg, p.Status)
+	for _, c := range p.Collectors {
+		if err := s.reg.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	srv, err := observe.Start(observe.Options{Addr: s.addr, TLS: s.tls, Registry: s.reg, Ready: p.Ready,
+		Status: p.Status, Members: p.Members, Orders: p.Orders, Requests: s.reqs, Logger: s.log})
 	if err != nil {
 		return err
 	}
