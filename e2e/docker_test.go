@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +76,25 @@ func (d *dockerEnv) docker(service string, args ...string) {
 	if err := d.c.DockerOn(d.ctx, service, args...); err != nil {
 		d.t.Fatal(err)
 	}
+}
+
+// waitHealthy waits until docker calls every service healthy: its
+// compose healthcheck (orderctl health: /readyz of the side port) passes.
+func (d *dockerEnv) waitHealthy(when string) {
+	d.t.Helper()
+	waitFor(d.t, 60*time.Second, "every service healthy "+when, func() bool {
+		for _, svc := range append(d.c.Nodes(), "lb") {
+			id, err := d.c.Container(d.ctx, svc)
+			if err != nil {
+				return false
+			}
+			out, err := d.c.Docker(d.ctx, "inspect", "--format", "{{.State.Health.Status}}", strings.TrimSpace(id))
+			if err != nil || strings.TrimSpace(out) != "healthy" {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func (d *dockerEnv) leader(not string) string {
@@ -169,6 +189,7 @@ func TestDockerCluster(t *testing.T) {
 	d := startDockerEnv(t, ctx)
 	c := d.c
 	leader := d.leader("")
+	d.waitHealthy("after start")
 	d.place(40)
 	d.checkAll("after start")
 
