@@ -73,12 +73,16 @@ orderly is running: 3 nodes and a balancer, data under $DATA (logs: $DATA/*.log)
   balancer      $HOST:6000 (orderly protocol)  $HOST:12347 (the seed's protocol)
   client ports  $HOST:6001 $HOST:6002 $HOST:6003
   raft ports    $HOST:7001 $HOST:7002 $HOST:7003
-  http (metrics, health)  https://$HOST:8000 (balancer) https://$HOST:8001-8003 (nodes)
+  http side ports  https://$HOST:8000 (balancer) https://$HOST:8001-8003 (nodes):
+                   the operator's page, /metrics, /readyz, /livez (deploy/monitoring: Prometheus, alerts, Grafana)
 try:
   $BIN/orderctl --addr $HOST:6000 order --customer 1 --number 1 --type custom
   $BIN/orderctl --addr $HOST:6000 get --customer 1
   $BIN/orderctl --addr $HOST:6000 status      # the balancer: leader, cache hits
   $BIN/orderctl status --all                  # every node
+  $BIN/orderctl dashboard                     # the operator's page on http://127.0.0.1:8080/
+  $BIN/orderctl snapshot save backup.snap     # a backup (restore: orderd --restore, deploy/README.md)
+  $BIN/orderctl alarm list                    # disk alarms (a node under --min-free stops new orders)
   curl -s --cacert $CERTS/ca.crt --cert $CERTS/reader.crt --key $CERTS/reader.key https://$HOST:8001/metrics | head
 Ctrl-C stops everything.
 MSG

@@ -85,6 +85,15 @@ func TestMakeRunTellsTheTruth(t *testing.T) {
 	}
 	defer cl.Close()
 	mustOrdersWith(t, cl, 1, 3)
+	// The commands it advertises work against it, with its certificates.
+	for _, args := range [][]string{{"alarm", "list"}, {"snapshot", "save", filepath.Join(t.TempDir(), "b.snap")},
+		{"health", "--target", host + ":8000", "--wait", "10s"}, {"health", "--target", host + ":8001", "--wait", "10s"}} {
+		c := exec.Command(filepath.Join(bin, "orderctl"), append([]string{"--addr", host + ":6000"}, args...)...)
+		c.Env = append(os.Environ(), "ORDERLY_CERTS="+filepath.Join(data, "certs"))
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("orderctl %v against make run: %v\n%s", args, err, out)
+		}
+	}
 
 	// A second one on the same data dir is refused.
 	second, out2 := makeRun(host, data)
