@@ -179,11 +179,15 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			continue
 		}
+		v := float64(s.Value)
+		if base, ok := strings.CutSuffix(name, "_ms"); ok { // Prometheus' base unit
+			name, v = base+"_seconds", v/1000
+		}
 		name = "orderly_" + sanitize(name)
 		if target != "" {
-			gauge(name, "From status (orderctl status).", float64(s.Value), "target", target)
+			gauge(name, "From status (orderctl status).", v, "target", target)
 		} else {
-			gauge(name, "From status (orderctl status).", float64(s.Value))
+			gauge(name, "From status (orderctl status).", v)
 		}
 	}
 }
