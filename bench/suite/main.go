@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,14 +43,19 @@ func main() {
 	etcd := flag.String("etcd", "", "directory of etcd driver results: run only the scenarios etcd has, and compare")
 	tlsMode := flag.String("tls", "on", "on: mutual TLS as in production; off: --insecure; both: every scenario on a TLS cluster, then at once on a plaintext one")
 	metricsMode := flag.String("metrics", "off", "on: every process serves --http-addr and is scraped every second, as Prometheus would; off: no side port; both: each scenario with, then at once without")
+	repeat := flag.Int("repeat", 1, "run each scenario's variants this many times, alternating, and report the median of each (for A/B comparisons on a noisy machine)")
 	flag.Parse()
+	if *repeat < 1 {
+		fmt.Fprintln(os.Stderr, "bench: --repeat must be at least 1")
+		os.Exit(2)
+	}
 	for _, m := range []struct{ flag, v string }{{"--tls", *tlsMode}, {"--metrics", *metricsMode}} {
 		if m.v != "on" && m.v != "off" && m.v != "both" {
 			fmt.Fprintf(os.Stderr, "bench: %s: want on, off or both\n", m.flag)
 			os.Exit(2)
 		}
 	}
-	if err := run(*binDir, *out, *dur, *only, *etcd, *tlsMode, *metricsMode); err != nil {
+	if err := run(*binDir, *out, *dur, *only, *etcd, *tlsMode, *metricsMode, *repeat); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -184,22 +190,60 @@ func modes(flag, with, without string) []mode {
 
 // variants gives every scenario its TLS and metrics modes; "both" runs it
 // once with and at once without, so that a pair sees the same hour of a
-// noisy machine.
-func variants(ss []scenario, tlsMode, metricsMode string) []scenario {
+// noisy machine; with repeat > 1 the pairs run that many times in turn,
+// named "... #k".
+func variants(ss []scenario, tlsMode, metricsMode string, repeat int) []scenario {
 	var out []scenario
 	for _, s := range ss {
-		for _, t := range modes(tlsMode, "tls", "plaintext") {
-			for _, m := range modes(metricsMode, "metrics", "no metrics") {
-				v := s
-				v.TLS, v.Metrics, v.Name = t.on, m.on, s.Name+t.suffix+m.suffix
-				out = append(out, v)
+		for k := 1; k <= repeat; k++ {
+			for _, t := range modes(tlsMode, "tls", "plaintext") {
+				for _, m := range modes(metricsMode, "metrics", "no metrics") {
+					v := s
+					v.TLS, v.Metrics, v.Name = t.on, m.on, s.Name+t.suffix+m.suffix
+					if repeat > 1 {
+						v.Name += fmt.Sprintf(" #%d", k)
+					}
+					out = append(out, v)
+				}
 			}
 		}
 	}
 	return out
 }
 
-func run(binDir, out string, d time.Duration, only, etcdDir, tlsMode, metricsMode string) error {
+// medians reports the median throughput of each variant run several
+// times, and what metrics cost when both modes ran.
+func medians(ss []scenario, rs []*loadgen.Result) string {
+	by := map[string][]float64{}
+	var names []string
+	for i, s := range ss {
+		name, _, _ := strings.Cut(s.Name, " #")
+		if by[name] == nil {
+			names = append(names, name)
+		}
+		by[name] = append(by[name], rs[i].Throughput)
+	}
+	median := func(v []float64) float64 {
+		v = slices.Clone(v)
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	var b strings.Builder
+	b.WriteString("\n## Medians\n\n| variant | runs | median ops/s | cost of metrics |\n|---|---:|---:|---:|\n")
+	for _, n := range names {
+		cost := ""
+		if base, ok := strings.CutSuffix(n, " [metrics]"); ok && by[base+" [no metrics]"] != nil {
+			cost = fmt.Sprintf("%.1f%%", 100*(1-median(by[n])/median(by[base+" [no metrics]"])))
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %s |\n", n, len(by[n]), median(by[n]), cost)
+	}
+	return b.String()
+}
+
+func run(binDir, out string, d time.Duration, only, etcdDir, tlsMode, metricsMode string, repeat int) error {
 	tmp, err := os.MkdirTemp("", "orderly-bench")
 	if err != nil {
 		return err
@@ -223,7 +267,7 @@ func run(binDir, out string, d time.Duration, only, etcdDir, tlsMode, metricsMod
 	}()
 	var results []*loadgen.Result
 	var ran []scenario
-	for i, s := range variants(scenarios(d), tlsMode, metricsMode) {
+	for i, s := range variants(scenarios(d), tlsMode, metricsMode, repeat) {
 		if (only != "" && !strings.Contains(s.Name, only)) || (etcdDir != "" && s.Etcd == "") {
 			continue
 		}
@@ -260,6 +304,9 @@ func run(binDir, out string, d time.Duration, only, etcdDir, tlsMode, metricsMod
 		ran = append(ran, s)
 	}
 	md := report(stamp, host, d, ran, results)
+	if repeat > 1 {
+		md += medians(ran, results)
+	}
 	if etcdDir != "" {
 		cmp, err := compare(etcdDir, ran, results)
 		if err != nil {
