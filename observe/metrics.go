@@ -35,30 +35,63 @@ func BridgeGoMetrics(reg prometheus.Registerer) error {
 	conf.EnableHostname = false
 	conf.EnableHostnameLabel = false
 	conf.EnableRuntimeMetrics = false // the Go collector has them
-	// Raft's per-RPC and per-heartbeat series cost 8-9% of a node's CPU
-	// under linearizable reads (a summary observation per heartbeat, and
-	// every ReadIndex round sends heartbeats): they are dropped before the
-	// sink. orderly's own metrics cover them (read_index_rounds, the log
-	// append histogram, orders and entries proposed); what is kept is per
-	// batch, per election or per snapshot (docs/performance.md).
-	conf.FilterDefault = true
-	conf.BlockedPrefixes = blockedRaftMetrics
-	if _, err := gometrics.NewGlobal(conf, sink); err != nil {
+	if _, err := gometrics.NewGlobal(conf, droppingSink{sink}); err != nil {
 		return fmt.Errorf("raft metrics bridge: %w", err)
 	}
 	return nil
 }
 
-// blockedRaftMetrics are the hashicorp/raft series not bridged.
-var blockedRaftMetrics = []string{
-	"orderly.raft.net.",                           // every RPC: decode, enqueue, respond
-	"orderly.raft.rpc.processHeartbeat",           // every heartbeat received
-	"orderly.raft.rpc.appendEntries",              // every AppendEntries received (and its storeLogs: orderly_log_append_duration_seconds)
-	"orderly.raft.replication.heartbeat",          // every heartbeat sent, and per peer
-	"orderly.raft.replication.appendEntries.rpc.", // per peer (the labelled series stays)
-	"orderly.raft.replication.appendEntries.logs.",
-	"orderly.raft.verify_leader", // every ReadIndex round: orderly_read_index_rounds_total
-	"orderly.raft.apply",         // every entry: orderly_raft_entries_proposed_total
+// droppingSink drops hashicorp/raft's per-RPC and per-heartbeat series
+// before the Prometheus sink: a summary observation per heartbeat (and
+// every ReadIndex round sends heartbeats) cost 8-9% of a node's CPU under
+// linearizable reads; go-metrics' own prefix filter, which joins the key
+// into a string and looks it up in a radix tree for every sample, still
+// cost 2-3%. orderly's metrics cover what is dropped (ReadIndex rounds,
+// the log append histogram, orders and entries proposed); what is kept is
+// per batch, per election or per snapshot (docs/performance.md).
+type droppingSink struct{ *gmprom.PrometheusSink }
+
+// dropped reports whether key (service name first: orderly.raft...) is a
+// per-RPC or per-heartbeat series.
+func dropped(key []string) bool {
+	if len(key) < 3 || key[1] != "raft" {
+		return false
+	}
+	switch key[2] {
+	case "net": // every RPC: decode, enqueue, respond
+		return true
+	case "verify_leader", "apply": // every ReadIndex round, every entry
+		return len(key) == 3
+	case "rpc": // every heartbeat and AppendEntries received (storeLogs: orderly_log_append_duration_seconds)
+		return len(key) > 3 && (key[3] == "processHeartbeat" || key[3] == "appendEntries")
+	case "replication": // every heartbeat sent; per-peer copies of the labelled series
+		return len(key) > 3 && (key[3] == "heartbeat" || (key[3] == "appendEntries" && len(key) > 5))
+	}
+	return false
+}
+
+func (s droppingSink) IncrCounter(key []string, v float32) {
+	if !dropped(key) {
+		s.PrometheusSink.IncrCounter(key, v)
+	}
+}
+
+func (s droppingSink) IncrCounterWithLabels(key []string, v float32, l []gometrics.Label) {
+	if !dropped(key) {
+		s.PrometheusSink.IncrCounterWithLabels(key, v, l)
+	}
+}
+
+func (s droppingSink) AddSample(key []string, v float32) {
+	if !dropped(key) {
+		s.PrometheusSink.AddSample(key, v)
+	}
+}
+
+func (s droppingSink) AddSampleWithLabels(key []string, v float32, l []gometrics.Label) {
+	if !dropped(key) {
+		s.PrometheusSink.AddSampleWithLabels(key, v, l)
+	}
 }
 
 // Requests measures the requests a server answers (serve.Options.Observe).
