@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"orderly/harness"
 	"orderly/wire"
 )
 
@@ -29,15 +28,8 @@ type ack struct {
 // inspect and by orderd --restore. The restored cluster takes orders, and
 // a node restarted with the same --restore starts on its data.
 func TestBackupRestore(t *testing.T) {
-	src, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Stop()
-	lb, err := src.StartBalancer(filepath.Join(bin, "orderlb"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := startCluster(t)
+	lb := startBalancer(t, src)
 	// Load: 4 writers, 50 customers each, through the balancer, until
 	// stopped; each remembers every acknowledgement.
 	ctx, stop := context.WithCancel(context.Background())
@@ -146,12 +138,7 @@ func TestBackupRestore(t *testing.T) {
 	}
 
 	// A fresh cluster from the backup.
-	dst, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir(),
-		Extra: []string{"--restore", file}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Stop()
+	dst := startCluster(t, "--restore", file)
 	cl := mustClient(t, dst.Addrs()...)
 	checkRestored := func() {
 		t.Helper()

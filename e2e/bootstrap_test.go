@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -149,5 +150,36 @@ func TestLostDiskDoesNotVote(t *testing.T) {
 	}
 	if r := mustGet(t, mustClient(t, c.Addrs()...), 6, wire.Linearizable); r.OrderCount != 20 {
 		t.Fatalf("customer 6 has %d orders, want the 20 acknowledged", r.OrderCount)
+	}
+}
+
+// TestWipedFollowerGetsReady: a follower that lost its disk holds its
+// votes until it has caught up; once caught up it must vote again and be
+// ready (/readyz) with no election to prompt it. (It stayed unready for
+// as long as the leader stayed up: the gate opened only when a vote
+// request came; compose's healthcheck found it.)
+func TestWipedFollowerGetsReady(t *testing.T) {
+	c := startClusterWith(t, harness.ClusterConfig{HTTP: true})
+	leader := mustLeader(t, c)
+	mustOrders(t, []string{leader.ClientAddr}, 9, 20)
+	var follower *harness.Node
+	for _, n := range c.Nodes {
+		if n != leader {
+			follower = n
+		}
+	}
+	if err := follower.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	restartEmptyStopped(t, c, follower)
+	waitFor(t, 20*time.Second, follower.ID+" ready again after catching up", func() bool {
+		code, _ := httpsGet(t, follower.HTTPAddr, "/readyz", "")
+		return code == http.StatusOK
+	})
+	if now := mustLeader(t, c); now.ID != leader.ID {
+		t.Fatalf("leadership moved from %s to %s: the test wanted no election", leader.ID, now.ID)
+	}
+	if b, _ := os.ReadFile(follower.LogPath); !strings.Contains(string(b), "caught up with the leader; this node votes again") {
+		t.Fatal("the wiped follower never said it votes again")
 	}
 }

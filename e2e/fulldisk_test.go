@@ -75,12 +75,7 @@ func isNoSpace(err error) bool {
 func TestDiskAlarm(t *testing.T) {
 	dir := t.TempDir()
 	n1 := smallDisk(t, dir, "64m")
-	c, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(bin, "orderd"), Dir: dir,
-		HTTP: true, Extra: []string{"--min-free", "16MiB"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Stop)
+	c := startClusterWith(t, harness.ClusterConfig{Dir: dir, HTTP: true, Extra: []string{"--min-free", "16MiB"}})
 	cl := mustClient(t, c.Addrs()...)
 	acked := map[int32]uint64{}
 	if err := ackedOrders(cl, acked, 1, 20); err != nil {
@@ -144,12 +139,7 @@ func TestDiskAlarm(t *testing.T) {
 func TestFullDiskENOSPC(t *testing.T) {
 	dir := t.TempDir()
 	n1 := smallDisk(t, dir, "1500k")
-	c, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(bin, "orderd"), Dir: dir,
-		Extra: []string{"--min-free", "0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Stop)
+	c := startClusterWith(t, harness.ClusterConfig{Dir: dir, Extra: []string{"--min-free", "0"}})
 	// n1 must lead, so that its full disk hits the write path.
 	cl := mustClient(t, c.Addrs()...)
 	waitFor(t, 30*time.Second, "n1 to lead", func() bool {

@@ -56,8 +56,24 @@ func TestMain(m *testing.M) {
 // waits for a leader.
 func startCluster(t *testing.T, extra ...string) *harness.Cluster {
 	t.Helper()
-	dir := t.TempDir()
-	c, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, Orderd: filepath.Join(bin, "orderd"), Dir: dir, Extra: extra})
+	return startClusterWith(t, harness.ClusterConfig{Extra: extra})
+}
+
+// startClusterWith is startCluster with more of the configuration: the
+// shared certificates, the test binaries and a temporary dir unless cfg
+// says otherwise.
+func startClusterWith(t *testing.T, cfg harness.ClusterConfig) *harness.Cluster {
+	t.Helper()
+	if cfg.Certs == nil {
+		cfg.Certs = certs
+	}
+	if cfg.Orderd == "" {
+		cfg.Orderd = filepath.Join(bin, "orderd")
+	}
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	c, err := harness.StartCluster(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,15 +43,8 @@ func TestOperatorPage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium is not installed: `make test` installs it (make testdeps): %v", err)
 	}
-	c, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, HTTP: true, Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	lb, err := c.StartBalancer(filepath.Join(bin, "orderlb"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := startClusterWith(t, harness.ClusterConfig{HTTP: true})
+	lb := startBalancer(t, c)
 	listen, err := freeport.Addr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)

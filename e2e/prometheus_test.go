@@ -44,15 +44,8 @@ func TestPrometheus(t *testing.T) {
 		t.Fatalf("grafana-dashboard.json is not a dashboard with panels: %v", err)
 	}
 
-	c, err := harness.StartCluster(harness.ClusterConfig{Certs: certs, HTTP: true, Orderd: filepath.Join(bin, "orderd"), Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	lb, err := c.StartBalancer(filepath.Join(bin, "orderlb"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := startClusterWith(t, harness.ClusterConfig{HTTP: true})
+	lb := startBalancer(t, c)
 	// The local config, pointed at this cluster's ports and certificates.
 	raw, err := os.ReadFile(filepath.Join(monitoring, "prometheus-local.yml"))
 	if err != nil {

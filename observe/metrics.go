@@ -70,11 +70,7 @@ func dropped(key []string) bool {
 	return false
 }
 
-func (s droppingSink) IncrCounter(key []string, v float32) {
-	if !dropped(key) {
-		s.PrometheusSink.IncrCounter(key, v)
-	}
-}
+func (s droppingSink) IncrCounter(key []string, v float32) { s.IncrCounterWithLabels(key, v, nil) }
 
 func (s droppingSink) IncrCounterWithLabels(key []string, v float32, l []gometrics.Label) {
 	if !dropped(key) {
@@ -82,11 +78,7 @@ func (s droppingSink) IncrCounterWithLabels(key []string, v float32, l []gometri
 	}
 }
 
-func (s droppingSink) AddSample(key []string, v float32) {
-	if !dropped(key) {
-		s.PrometheusSink.AddSample(key, v)
-	}
-}
+func (s droppingSink) AddSample(key []string, v float32) { s.AddSampleWithLabels(key, v, nil) }
 
 func (s droppingSink) AddSampleWithLabels(key []string, v float32, l []gometrics.Label) {
 	if !dropped(key) {

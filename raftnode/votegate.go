@@ -89,29 +89,40 @@ func (g *voteGate) sawLeaderCommit(idx uint64) {
 // refuses reports whether a vote must be refused now, opening the gate
 // once the log has reached the target.
 func (g *voteGate) refuses() bool {
-	if !g.closed.Load() {
+	if g.tryOpen() {
 		return false
+	}
+	g.log.Warn("refusing a vote: this node lost its log and has not caught up", "target", g.target.Load())
+	return true
+}
+
+// tryOpen opens the gate if the log has reached the target, and reports
+// whether the gate is open.
+func (g *voteGate) tryOpen() bool {
+	if !g.closed.Load() {
+		return true
 	}
 	t, last := g.target.Load(), g.last.Load()
 	if t == 0 || last == nil || (*last)() < t {
-		g.log.Warn("refusing a vote: this node lost its log and has not caught up", "target", t)
-		return true
+		return false
 	}
 	if err := g.open(); err != nil {
 		g.log.Error("caught up, but cannot clear the marker; still not voting", "error", err)
-		return true
+		return false
 	}
 	g.log.Info("caught up with the leader; this node votes again", "index", t)
-	return false
+	return true
 }
 
 // askLeaderCommit learns the gate's target: while the gate holds votes,
 // it asks the leader this node follows for its commit index, over the
-// Raft port's peer RPC.
+// Raft port's peer RPC; then it opens the gate once the log has reached
+// it. Waiting for a vote request to open it left a caught-up node
+// unready (/readyz) for as long as no election came.
 func (n *Node) askLeaderCommit() {
 	defer n.wg.Done()
-	for n.gate.closed.Load() && n.gate.target.Load() == 0 {
-		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+	for !n.gate.tryOpen() {
+		if addr, _ := n.raft.LeaderWithID(); addr != "" && n.gate.target.Load() == 0 {
 			ctx, cancel := context.WithTimeout(n.ctx, probeTimeout)
 			a, err := probe(ctx, n.cfg.TLS, string(addr))
 			cancel()
