@@ -34,3 +34,34 @@ func BenchmarkApplyBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "orders/s")
 }
+
+// BenchmarkNewCustomers applies orders of new customers, 200,000 of them
+// in ascending, descending or random id order, one client: where a
+// customer's record goes in the ordered index is what differs.
+func BenchmarkNewCustomers(b *testing.B) {
+	const n = 200_000
+	orders := map[string]func(i int) int32{
+		"ascending":  func(i int) int32 { return int32(i) },
+		"descending": func(i int) int32 { return int32(n - i) },
+		"random":     func(i int) int32 { return int32((uint64(i) * 2654435761) % (1 << 31)) },
+	}
+	for _, name := range []string{"ascending", "descending", "random"} {
+		id := orders[name]
+		b.Run(name, func(b *testing.B) {
+			now := time.Now().UnixNano()
+			l := &raft.Log{Type: raft.LogCommand}
+			for range b.N {
+				f := New(Options{})
+				for i := range n {
+					l.Index = uint64(i + 1)
+					l.Data = AppendPlaceOrder(l.Data[:0], PlaceOrder{CustomerID: id(i), OrderNumber: 1,
+						ClientID: 1, Seq: uint64(i + 1), LeaderTime: now})
+					if o := ResultOf(f.Apply(l)).Outcome(0); o.Refused != 0 {
+						b.Fatalf("order %d refused: %v", i, o.Refused)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "orders/s")
+		})
+	}
+}

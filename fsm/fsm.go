@@ -338,10 +338,11 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	defer f.mu.RUnlock()
 	st := f.st
 	snap := &snapshot{persisted: f.persisted, now: st.now, swept: st.swept, applied: st.applied, limitsSet: st.limitsSet, maxSessions: st.maxSessions, evictIdle: st.evictIdle,
-		records: make([]Record, 0, len(st.ids)), sessions: make([]sessionEntry, 0, len(st.sessions))}
-	for _, id := range st.ids {
+		records: make([]Record, 0, st.ids.Len()), sessions: make([]sessionEntry, 0, len(st.sessions))}
+	st.ids.Ascend(func(id int32) bool {
 		snap.records = append(snap.records, *st.records[id])
-	}
+		return true
+	})
 	// In eviction order, which a restore must rebuild exactly.
 	for s := st.lru.head; s != nil; s = s.next {
 		e := sessionEntry{ClientID: s.id, session: *s}

@@ -62,7 +62,7 @@ func TestApplySnapshotRestore(t *testing.T) {
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(f.st, g.st) {
+	if !sameState(f.st, g.st) {
 		t.Fatal("restored state differs from the original")
 	}
 	if !bytes.Equal(data, mustSnapshot(t, g)) {
@@ -150,7 +150,7 @@ func TestSessionExpiryIsDeterministic(t *testing.T) {
 	if !reflect.DeepEqual(resA, resB) {
 		t.Fatalf("replicas answered differently:\n%v\n%v", resA, resB)
 	}
-	if !reflect.DeepEqual(a.st, b.st) {
+	if !sameState(a.st, b.st) {
 		t.Fatal("replicas reached different states")
 	}
 	if r := orderOf(resA[4]); r.Duplicate {
@@ -265,3 +265,37 @@ func TestPlaceOrdersEntry(t *testing.T) {
 // orderOf and errOf read the single order's outcome of an entry's Result.
 func orderOf(res interface{}) OrderResult { return ResultOf(res).Outcome(0).Order }
 func errOf(res interface{}) error         { return ResultOf(res).Outcome(0).Err() }
+
+// TestScanPagesInOrder: customers created in random order are scanned in
+// id order, page by page, each exactly once, with next naming the first
+// id of the next page (-1 after the last).
+func TestScanPagesInOrder(t *testing.T) {
+	f := New(Options{})
+	const n = 5000
+	now := time.Now().UnixNano()
+	want := map[int32]bool{}
+	for i := range n {
+		id := int32((uint64(i) * 2654435761) % 100_000)
+		want[id] = true
+		f.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: AppendPlaceOrder(nil, PlaceOrder{CustomerID: id, OrderNumber: 1,
+			ClientID: 3, Seq: uint64(i + 1), LeaderTime: now})})
+	}
+	seen, last := 0, int32(-1)
+	for from := int32(0); from >= 0; {
+		recs, next, _ := f.Scan(from, 333)
+		for _, r := range recs {
+			if r.CustomerID <= last || !want[r.CustomerID] {
+				t.Fatalf("scan gave customer %d after %d", r.CustomerID, last)
+			}
+			last = r.CustomerID
+			seen++
+		}
+		if next >= 0 && (len(recs) != 333 || next <= last) {
+			t.Fatalf("page of %d ending at %d says next %d", len(recs), last, next)
+		}
+		from = next
+	}
+	if seen != len(want) {
+		t.Fatalf("scan saw %d customers of %d", seen, len(want))
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/btree"
 	"github.com/hashicorp/raft"
 )
 
@@ -19,12 +20,20 @@ func setLimits(n uint32) []byte {
 }
 
 // sameState compares two replicas' states; the eviction counter is a
-// replica's own, not part of the state.
+// replica's own, not part of the state, and the id index is compared by
+// its contents (a B-tree's shape depends on the order of insertion).
 func sameState(a, b *state) bool {
 	ae, be := a.evicted, b.evicted
-	a.evicted, b.evicted = 0, 0
-	defer func() { a.evicted, b.evicted = ae, be }()
-	return reflect.DeepEqual(a, b)
+	aids, bids := a.ids, b.ids
+	a.evicted, b.evicted, a.ids, b.ids = 0, 0, nil, nil
+	defer func() { a.evicted, b.evicted, a.ids, b.ids = ae, be, aids, bids }()
+	return reflect.DeepEqual(a, b) && reflect.DeepEqual(idsOf(aids), idsOf(bids))
+}
+
+func idsOf(t *btree.BTreeG[int32]) []int32 {
+	var ids []int32
+	t.Ascend(func(id int32) bool { ids = append(ids, id); return true })
+	return ids
 }
 
 // TestSessionCap: past the cap the least recently written session idle

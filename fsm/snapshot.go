@@ -226,14 +226,15 @@ func readSnapshot(in io.Reader) (*state, error) {
 		}
 		st.maxSessions, st.evictIdle = r.u32(), time.Duration(r.u64())
 	}
-	for n := r.u64(); n > 0 && r.err == nil; n-- {
+	for n, last := r.u64(), int32(-1); n > 0 && r.err == nil; n-- {
 		rec := Record{CustomerID: r.i32(), LastOrder: r.i32(), OrderCount: r.u64(),
 			LastLaptopType: int8(r.u8()), LastIndex: r.u64()}
-		if _, dup := st.records[rec.CustomerID]; dup || (len(st.ids) > 0 && rec.CustomerID < st.ids[len(st.ids)-1]) {
+		if _, dup := st.records[rec.CustomerID]; dup || rec.CustomerID < last {
 			return nil, fmt.Errorf("%w: records out of order at customer %d", ErrCorruptSnapshot, rec.CustomerID)
 		}
+		last = rec.CustomerID
 		st.records[rec.CustomerID] = &rec
-		st.ids = append(st.ids, rec.CustomerID)
+		st.ids.ReplaceOrInsert(rec.CustomerID)
 	}
 	for n := r.u64(); n > 0 && r.err == nil; n-- {
 		id := r.u64()

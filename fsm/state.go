@@ -2,8 +2,9 @@ package fsm
 
 import (
 	"errors"
-	"sort"
 	"time"
+
+	"github.com/google/btree"
 )
 
 // DefaultSessionTTL is how long, in leader time, a client session lives
@@ -59,7 +60,7 @@ type session struct {
 // state is the data the log builds. It has no lock: FSM guards it.
 type state struct {
 	records  map[int32]*Record
-	ids      []int32 // customer ids in order, for Scan
+	ids      *btree.BTreeG[int32] // customer ids in order, for Scan and snapshots: O(log n) to insert
 	sessions map[uint64]*session
 	lru      sessionList       // the sessions, least recently written first
 	members  map[string]string // node id -> client address
@@ -78,6 +79,7 @@ type state struct {
 func newState() *state {
 	return &state{
 		records:  make(map[int32]*Record),
+		ids:      newIDs(),
 		sessions: make(map[uint64]*session),
 		members:  make(map[string]string),
 		versions: make(map[string]uint16),
@@ -151,12 +153,15 @@ func (s *state) sweepSessions(ttl int64) {
 	}
 }
 
-func (s *state) insertID(id int32) {
-	i := sort.Search(len(s.ids), func(i int) bool { return s.ids[i] >= id })
-	s.ids = append(s.ids, 0)
-	copy(s.ids[i+1:], s.ids[i:])
-	s.ids[i] = id
-}
+// insertID adds a new customer to the ordered index. A sorted slice cost
+// O(n) per new customer: new customers in descending id order ran at a
+// tenth of the ascending rate at 200,000 (BenchmarkNewCustomers).
+func (s *state) insertID(id int32) { s.ids.ReplaceOrInsert(id) }
+
+// idDegree is the B-tree's degree: nodes of up to 63 ids, 252 bytes.
+const idDegree = 32
+
+func newIDs() *btree.BTreeG[int32] { return btree.NewOrderedG[int32](idDegree) }
 
 func (s *state) get(id int32) Record {
 	if r := s.records[id]; r != nil {
@@ -168,13 +173,15 @@ func (s *state) get(id int32) Record {
 // scan returns up to limit records with id >= from, and the id to continue
 // from (-1 at the end).
 func (s *state) scan(from int32, limit int) ([]Record, int32) {
-	i := sort.Search(len(s.ids), func(i int) bool { return s.ids[i] >= from })
 	var out []Record
-	for ; i < len(s.ids) && len(out) < limit; i++ {
-		out = append(out, *s.records[s.ids[i]])
-	}
-	if i < len(s.ids) {
-		return out, s.ids[i]
-	}
-	return out, -1
+	next := int32(-1)
+	s.ids.AscendGreaterOrEqual(from, func(id int32) bool {
+		if len(out) == limit {
+			next = id
+			return false
+		}
+		out = append(out, *s.records[id])
+		return true
+	})
+	return out, next
 }
