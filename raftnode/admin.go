@@ -140,6 +140,7 @@ func (n *Node) stats() []wire.Stat {
 
 	st = append(st, n.cfg.Bounds.Stats()...)
 	st = append(st, n.store.stats()...)
+	st = append(st, wire.Stat{Name: "log_store " + n.storeKind, Value: 1})
 	st = append(st, n.alarms.stats()...)
 	return append(st, n.testStats()...)
 }

@@ -77,6 +77,9 @@ type Config struct {
 	SessionEvictIdle time.Duration
 	// RequestTimeout bounds one request: a write's Apply, a read's wait.
 	RequestTimeout time.Duration
+	// LogStore is the log store of a new data dir (StoreBoltDB or
+	// StoreWAL; "" for DefaultLogStore); an existing one keeps its own.
+	LogStore string
 	// MinFree: with less free space than this under DataDir the node
 	// raises its disk alarm and the cluster takes no new orders (alarm.go).
 	// 0: only a write that failed with ENOSPC raises it.

@@ -7,9 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 )
 
 // identityFile records which node of which cluster a data dir belongs to.
@@ -37,7 +34,7 @@ func claimDataDir(dir, nodeID string, peers []Peer) error {
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if _, serr := os.Stat(filepath.Join(dir, raftDBFile)); serr == nil {
+		if storeOf(dir) != "" {
 			return fmt.Errorf("data dir %s has a Raft log but no %s: %w", dir, identityFile, ErrForeignDataDir)
 		}
 		return writeIdentity(path, want)
@@ -84,16 +81,3 @@ var ErrDataDirInUse = errors.New("data dir in use by another orderd")
 // lockTimeout bounds the wait for the log store's file lock: a second
 // orderd on a data dir in use must say so, not hang.
 const lockTimeout = 2 * time.Second
-
-// openLogStore opens the data dir's BoltDB log store.
-func openLogStore(dir string) (*raftboltdb.BoltStore, error) {
-	db, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, raftDBFile),
-		BoltOptions: &bbolt.Options{Timeout: lockTimeout}})
-	if errors.Is(err, bbolt.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s (its log store stayed locked for %v)", ErrDataDirInUse, dir, lockTimeout)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open log store %s: %w", dir, err)
-	}
-	return db, nil
-}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"orderly/fsm"
 	"orderly/serve"
@@ -30,13 +29,14 @@ type Node struct {
 	// which start before it does.
 	raftRunning atomic.Pointer[raft.Raft]
 	port        *raftPort
-	db          *raftboltdb.BoltStore
+	db          logStore
 	logs        raft.LogStore    // the cached log store raft writes; read by waitApplied
 	store       *watchedLogStore // under the cache: write failures, for status
 	alarms      *alarms          // the disk alarm: this node's and the cluster's
 	snaps       *raft.FileSnapshotStore
 	backups     *backups // snapshots being handed out (orderctl snapshot save)
 	snapMetrics *snapshotMetrics
+	storeKind   string // boltdb or wal: the data dir's log store
 
 	// readyTerm is the term whose Barrier this leader has seen applied;
 	// reads are served only while it equals the current term (DESIGN §5).
@@ -133,10 +133,11 @@ func Open(cfg Config) (*Node, error) {
 
 func (n *Node) startRaft() error {
 	cfg := n.cfg
-	db, err := openLogStore(cfg.DataDir)
+	db, kind, err := openLogStore(cfg.DataDir, cfg.LogStore, n.log.Named("wal"))
 	if err != nil {
 		return err
 	}
+	n.storeKind = kind
 	n.store = &watchedLogStore{LogStore: db, log: n.log.Named("logstore"), appendSeconds: newAppendHistogram()}
 	n.alarms = newAlarms(cfg.ID, cfg.DataDir, cfg.MinFree, n.store, n.log.Named("alarm"))
 	n.alarms.check(time.Now())

@@ -3,8 +3,6 @@ package raftnode
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -34,7 +32,7 @@ func Recover(dataDir, nodeID string, members []Peer, log hclog.Logger) error {
 		return fmt.Errorf("recover: %w", err)
 	}
 	// A running node holds the file lock: fail instead of waiting forever.
-	db, err := openLogStore(dataDir)
+	db, _, err := openLogStore(dataDir, "", log.Named("wal"))
 	if err != nil {
 		return fmt.Errorf("recover (is the node still running? stop it first): %w", err)
 	}
@@ -66,8 +64,8 @@ func Recover(dataDir, nodeID string, members []Peer, log hclog.Logger) error {
 // checkOwnDataDir checks that dir holds nodeID's data, without creating
 // anything: recovering a wrong or empty dir must fail, not start afresh.
 func checkOwnDataDir(dir, nodeID string) error {
-	if _, err := os.Stat(filepath.Join(dir, raftDBFile)); err != nil {
-		return fmt.Errorf("data dir %s has no Raft log to recover: %w", dir, err)
+	if storeOf(dir) == "" {
+		return fmt.Errorf("data dir %s has no Raft log to recover", dir)
 	}
 	return claimDataDir(dir, nodeID, nil)
 }

@@ -36,7 +36,7 @@ var raftCurrentTermKey = []byte("CurrentTerm")
 // cluster elects a leader in the next term; nothing needs bootstrapping.
 // A data dir that already holds Raft state is refused, unless Restore
 // seeded it from this same backup, which it says and leaves alone.
-func Restore(dataDir, nodeID string, peers []Peer, path string, log hclog.Logger) error {
+func Restore(dataDir, nodeID, store string, peers []Peer, path string, log hclog.Logger) error {
 	if dataDir == "" || nodeID == "" {
 		return errors.New("restore: needs --id and --data-dir")
 	}
@@ -52,7 +52,7 @@ func Restore(dataDir, nodeID string, peers []Peer, path string, log hclog.Logger
 	}
 	defer b.Close()
 	mark := restoredMark{Index: b.Index, Term: b.Term}
-	if _, err := os.Stat(filepath.Join(dataDir, raftDBFile)); err == nil {
+	if storeOf(dataDir) != "" {
 		var have restoredMark
 		if raw, rerr := os.ReadFile(filepath.Join(dataDir, restoredFile)); rerr == nil && json.Unmarshal(raw, &have) == nil && have == mark {
 			log.Info("data dir already restored from this backup; starting on it", "index", b.Index, "term", b.Term)
@@ -73,7 +73,7 @@ func Restore(dataDir, nodeID string, peers []Peer, path string, log hclog.Logger
 	if err := claimDataDir(dataDir, nodeID, peers); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := seedSnapshot(dataDir, peers, b, log); err != nil {
+	if err := seedSnapshot(dataDir, store, peers, b, log); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	raw, _ := json.Marshal(mark)
@@ -88,8 +88,8 @@ func Restore(dataDir, nodeID string, peers []Peer, path string, log hclog.Logger
 // seedSnapshot writes the backup as the data dir's only snapshot, and
 // the backup's term as Raft's current term, so that the first election is
 // in a later term than any entry the snapshot covers.
-func seedSnapshot(dataDir string, peers []Peer, b *backup.File, log hclog.Logger) error {
-	db, err := openLogStore(dataDir)
+func seedSnapshot(dataDir, store string, peers []Peer, b *backup.File, log hclog.Logger) error {
+	db, _, err := openLogStore(dataDir, store, log.Named("wal"))
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,7 @@ func run(args []string) error {
 	maxSessions := fs.Uint64("max-sessions", uint64(cfg.MaxSessions), "client sessions the cluster keeps (the leader's value is applied); past it the least recently written is evicted and its retries get SessionExpired (0: no cap)")
 	fs.DurationVar(&cfg.SessionEvictIdle, "session-evict-idle", cfg.SessionEvictIdle, "the session cap evicts only sessions idle this long (leader time); a new client finding none is answered Overloaded")
 	minFree := daemon.SizeFlag(fs, "min-free", cfg.MinFree, "free space under --data-dir below which the node raises its disk alarm and the cluster takes no new orders (reads go on; clears by itself); 0: only a failed write raises it")
+	fs.StringVar(&cfg.LogStore, "log-store", "", "log store of a NEW data dir: wal (hashicorp/raft-wal, one fsync per append) or boltdb (default "+raftnode.DefaultLogStore+"); an existing data dir keeps its own (status: log_store)")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "log entries between snapshots")
 	restore := fs.String("restore", "", "seed an empty --data-dir of a NEW cluster (members: --peers, the same on every node) from a backup (orderctl snapshot save), then run; a data dir already seeded from the same backup starts normally")
 	recover := fs.String("recover", "", "disaster recovery, node stopped: force these members (id=raft_addr,...) onto --data-dir, then exit; see deploy/README.md")
@@ -103,7 +104,7 @@ func run(args []string) error {
 		return raftnode.Recover(cfg.DataDir, cfg.ID, members, cfg.Logger)
 	}
 	if *restore != "" {
-		if err := raftnode.Restore(cfg.DataDir, cfg.ID, cfg.Peers, *restore, cfg.Logger); err != nil {
+		if err := raftnode.Restore(cfg.DataDir, cfg.ID, cfg.LogStore, cfg.Peers, *restore, cfg.Logger); err != nil {
 			return err
 		}
 	}
