@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"orderly/harness"
 	"orderly/internal/freeport"
 )
 
@@ -45,14 +46,19 @@ func TestFlagsThatCannotLie(t *testing.T) {
 // TestDataDirInUse: a second orderd on a running node's data dir says so
 // and exits (the log store's lock wait is bounded), leaving the running
 // node alone.
-func TestDataDirInUse(t *testing.T) {
-	c := startCluster(t)
-	n1 := c.Node("n1")
+// orderdOn runs a second orderd on node n's id and data dir, on free
+// ports, with extra flags, and returns its output when it exits.
+func orderdOn(n *harness.Node, extra ...string) ([]byte, error) {
 	raftAddr, _ := freeport.Addr("127.0.0.1")
 	clientAddr, _ := freeport.Addr("127.0.0.1")
+	args := append([]string{"--id", n.ID, "--data-dir", n.DataDir, "--raft-addr", raftAddr, "--client-addr", clientAddr}, certs.Flags(n.ID)...)
+	return exec.Command(filepath.Join(bin, "orderd"), append(args, extra...)...).CombinedOutput()
+}
+
+func TestDataDirInUse(t *testing.T) {
+	c := startCluster(t)
 	start := time.Now()
-	args := append([]string{"--id", "n1", "--data-dir", n1.DataDir, "--raft-addr", raftAddr, "--client-addr", clientAddr}, certs.Flags("n1")...)
-	out, err := exec.Command(filepath.Join(bin, "orderd"), args...).CombinedOutput()
+	out, err := orderdOn(c.Node("n1"))
 	if err == nil || !strings.Contains(string(out), "data dir in use by another orderd") {
 		t.Fatalf("a second orderd on n1's data dir: %v\n%s", err, out)
 	}

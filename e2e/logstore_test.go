@@ -3,14 +3,12 @@ package e2e
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"orderly/harness"
-	"orderly/internal/freeport"
 	"orderly/wire"
 )
 
@@ -59,19 +57,15 @@ func TestWALStore(t *testing.T) {
 	}
 
 	n1 := c.Node("n1")
-	raftAddr, _ := freeport.Addr("127.0.0.1")
-	clientAddr, _ := freeport.Addr("127.0.0.1")
-	args := append([]string{"--id", "n1", "--data-dir", n1.DataDir, "--raft-addr", raftAddr, "--client-addr", clientAddr}, certs.Flags("n1")...)
 	start := time.Now()
-	if out, err := exec.Command(filepath.Join(bin, "orderd"), args...).CombinedOutput(); err == nil || !strings.Contains(string(out), "data dir in use by another orderd") {
+	if out, err := orderdOn(n1); err == nil || !strings.Contains(string(out), "data dir in use by another orderd") {
 		t.Fatalf("a second orderd on n1's WAL data dir: %v\n%s", err, out)
 	}
 	t.Logf("second orderd refused after %v", time.Since(start).Round(time.Millisecond))
 	if err := n1.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(filepath.Join(bin, "orderd"), append(args, "--log-store", "boltdb")...).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "holds a wal log store, not boltdb") {
+	if out, err := orderdOn(n1, "--log-store", "boltdb"); err == nil || !strings.Contains(string(out), "holds a wal log store, not boltdb") {
 		t.Fatalf("--log-store boltdb on a WAL data dir: %v\n%s", err, out)
 	}
 }
