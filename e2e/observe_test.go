@@ -131,6 +131,8 @@ func TestSidePort(t *testing.T) {
 	}{
 		{leader.HTTPAddr, "/livez", "", 200}, {leader.HTTPAddr, "/readyz", "", 200}, {b.HTTPAddr, "/readyz", "", 200},
 		{leader.HTTPAddr, "/metrics", "", 401}, {b.HTTPAddr, "/metrics", "", 401},
+		{leader.HTTPAddr, "/", "", 401}, {b.HTTPAddr, "/api/cluster", "", 401}, {leader.HTTPAddr, "/api/cluster", "reader", 200},
+		{b.HTTPAddr, "/", "reader", 200}, {leader.HTTPAddr, "/ui/app.js", "", 401}, {leader.HTTPAddr, "/nothing", "reader", 404},
 		{leader.HTTPAddr, "/debug/pprof/", "reader", 403}, {leader.HTTPAddr, "/debug/pprof/", "orderctl", 200},
 	} {
 		if code, body := httpsGet(t, p.addr, p.path, p.as); code != p.want {

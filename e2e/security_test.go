@@ -282,8 +282,29 @@ func TestRoles(t *testing.T) {
 		}
 		wantDenied(t, "a writer's members remove "+where.name, writer.Admin(ctx, wire.RemoveMember{ID: "n3"}))
 		wantDenied(t, "a writer's transfer-leader "+where.name, writer.Admin(ctx, wire.TransferLeader{}))
+		_, err = writer.Backup(ctx, wire.Backup{})
+		wantDenied(t, "a writer's backup "+where.name, err)
 		admin := clientAs(t, "orderctl", where.addrs...)
 		wantDenied(t, "an admin's Publish "+where.name, admin.Admin(ctx, wire.Publish{ID: leader.ID, ClientAddr: "127.0.0.1:1"}))
+	}
+	// Only a node reports a disk alarm, and only its own: anyone else
+	// could stop every order of the cluster with one.
+	for _, try := range []struct{ cert, id string }{{"orderctl", "n1"}, {"writer", "n1"}, {"orderlb", "n1"}, {"n1", "n2"}} {
+		tlsFor, err := certs.Client(try.cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := wire.Dial(ctx, leader.ClientAddr, wire.DialOptions{TLS: tlsFor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = wire.CallAs[wire.AlarmList](ctx, conn, wire.ReportAlarms{ID: try.id,
+			Alarms: []wire.Alarm{{Member: try.id, Kind: wire.AlarmNoSpace, Message: "forged"}}}, 0)
+		conn.Close()
+		wantDenied(t, try.cert+" reporting a disk alarm of "+try.id, err)
+	}
+	if _, err := clientAs(t, "writer", leader.ClientAddr).Order(ctx, 3, 99, wire.Regular); err != nil {
+		t.Errorf("an order after the forged alarm reports: %v", err)
 	}
 	// A node may publish its own address only: n1 cannot redirect the
 	// cluster's clients to an impostor by publishing as the leader.

@@ -164,6 +164,9 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data dir: required"))
 	}
+	if c.LogStore != "" && c.LogStore != StoreBoltDB && c.LogStore != StoreWAL {
+		errs = append(errs, fmt.Errorf("log store %q: want %s or %s", c.LogStore, StoreWAL, StoreBoltDB))
+	}
 	for _, a := range []struct{ name, addr string }{{"raft addr", c.RaftAddr}, {"client addr", c.ClientAddr}} {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", a.name, a.addr, err))

@@ -135,6 +135,11 @@ func TestRoles(t *testing.T) {
 		{RoleAdmin, TypePublish, false}, {RoleNode, TypePublish, true}, {RoleNode, TypeOrder, false},
 		{RoleBalancer, TypeOrder, false}, {RoleBalancer, TypeAsRole, true}, {RoleWriter, TypeAsRole, false},
 		{RoleNone, TypeGet, false}, {RoleAdmin, TypeLaptopInfo, false},
+		{RoleReader, TypeAlarms, true}, {RoleNone, TypeAlarms, false},
+		{RoleNode, TypeReportAlarms, true}, {RoleAdmin, TypeReportAlarms, false}, {RoleWriter, TypeReportAlarms, false},
+		{RoleBalancer, TypeReportAlarms, false},
+		{RoleAdmin, TypeBackup, true}, {RoleWriter, TypeBackup, false}, {RoleReader, TypeBackup, false},
+		{RoleNode, TypeBackup, false}, {RoleBalancer, TypeBackup, false}, {RoleAdmin, TypeBackupChunk, false},
 	}
 	for _, c := range cases {
 		if got := c.role.Allows(c.t); got != c.ok {
