@@ -29,24 +29,30 @@ import (
 	"orderly/wire"
 )
 
-// Options configure the side port.
-type Options struct {
-	Addr     string
-	TLS      *pki.Source // nil: plaintext (--insecure)
-	Registry *prometheus.Registry
+// Process is what a daemon tells its side port about itself.
+type Process struct {
 	// Ready says whether the process should get traffic; an error says
 	// why not (it is the body of /readyz's 503).
 	Ready func() error
-	// Status is the process's own status; Members, the status of every
-	// member of the cluster (the page's table), may be nil.
+	// Status is the process's own status (its lines become metrics at
+	// each scrape); Members, the status of every member of the cluster
+	// (the page's table), may be nil.
 	Status  func() wire.StatusInfo
 	Members func(ctx context.Context) []wire.StatusInfo
-	// Requests are the process's request metrics (the page's charts).
-	Requests *Requests
 	// Orders, if set, counts the orders the page charts (a node: those it
 	// applied); else the orders this process answered.
 	Orders func() uint64
-	Logger hclog.Logger
+}
+
+// Options configure the side port.
+type Options struct {
+	Process
+	Addr     string
+	TLS      *pki.Source // nil: plaintext (--insecure)
+	Registry *prometheus.Registry
+	// Requests are the process's request metrics (the page's charts).
+	Requests *Requests
+	Logger   hclog.Logger
 }
 
 // Server is a running side port.

@@ -44,13 +44,9 @@ func (g *globals) dashboard(ctx context.Context, target, listen string) error {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("--listen %s: must be a loopback address: whoever reaches it reads the cluster with your certificate", listen)
 	}
-	thost, _, err := net.SplitHostPort(target)
+	scheme, transport, err := g.sidePort(target)
 	if err != nil {
-		return fmt.Errorf("--target %s: %w", target, err)
-	}
-	scheme, transport := "http", http.DefaultTransport.(*http.Transport).Clone()
-	if tlsFor := g.ClientTLS(); tlsFor != nil {
-		scheme, transport.TLSClientConfig = "https", tlsFor(thost)
+		return err
 	}
 	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: scheme, Host: target})
 	proxy.Transport = transport

@@ -47,16 +47,26 @@ func healthCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// probe GETs path on target; /readyz and /livez need no certificate, but
-// the server's is checked against the CA when there is one.
-func (g *globals) probe(target, path string) (string, error) {
+// sidePort is how to reach a side port (--http-addr) at target: https
+// with this client's certificate, checking the server's against the CA;
+// http with --insecure.
+func (g *globals) sidePort(target string) (scheme string, tr *http.Transport, err error) {
 	host, _, err := net.SplitHostPort(target)
 	if err != nil {
-		return "", fmt.Errorf("--target %s: %w", target, err)
+		return "", nil, fmt.Errorf("--target %s: %w", target, err)
 	}
-	scheme, tr := "http", http.DefaultTransport.(*http.Transport).Clone()
+	scheme, tr = "http", http.DefaultTransport.(*http.Transport).Clone()
 	if tlsFor := g.ClientTLS(); tlsFor != nil {
 		scheme, tr.TLSClientConfig = "https", tlsFor(host)
+	}
+	return scheme, tr, nil
+}
+
+// probe GETs path on target (/readyz and /livez answer anyone).
+func (g *globals) probe(target, path string) (string, error) {
+	scheme, tr, err := g.sidePort(target)
+	if err != nil {
+		return "", err
 	}
 	cl := &http.Client{Timeout: g.Timeout, Transport: tr}
 	defer cl.CloseIdleConnections()

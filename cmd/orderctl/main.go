@@ -48,10 +48,15 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
+// newClient is a client of --addr with the global flags' timeouts and TLS.
+func (g *globals) newClient() (*client.Client, error) {
+	return client.New(client.Options{Addrs: g.Addrs, RetryTimeout: g.Timeout, DialTimeout: g.DialTimeout, TLS: g.ClientTLS()})
+}
+
 // withClient runs fn with a client of the cluster and a context bounded by
 // --timeout.
 func (g *globals) withClient(fn func(ctx context.Context, c *client.Client) error) error {
-	c, err := client.New(client.Options{Addrs: g.Addrs, RetryTimeout: g.Timeout, DialTimeout: g.DialTimeout, TLS: g.ClientTLS()})
+	c, err := g.newClient()
 	if err != nil {
 		return err
 	}

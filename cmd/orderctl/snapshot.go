@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"orderly/backup"
-	"orderly/client"
 	"orderly/fsm"
 	"orderly/wire"
 )
@@ -48,7 +47,7 @@ type savedJSON struct {
 // saveSnapshot reads a backup chunk by chunk into FILE.part, checks the
 // leader's digest, and renames it into place only when whole.
 func (g *globals) saveSnapshot(path string) error {
-	c, err := client.New(client.Options{Addrs: g.Addrs, RetryTimeout: g.Timeout, DialTimeout: g.DialTimeout, TLS: g.ClientTLS()})
+	c, err := g.newClient()
 	if err != nil {
 		return err
 	}

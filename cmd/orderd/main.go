@@ -12,6 +12,7 @@ import (
 	"orderly/faults"
 	"orderly/fsm"
 	"orderly/internal/daemon"
+	"orderly/observe"
 	"orderly/raftnode"
 )
 
@@ -120,8 +121,8 @@ func run(args []string) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := side.Serve(daemon.Process{Ready: node.Ready, Status: node.Status, Members: node.MemberStatuses,
-			Orders: node.OrdersApplied, Collectors: node.Collectors()}); err != nil {
+		if err := side.Serve(observe.Process{Ready: node.Ready, Status: node.Status, Members: node.MemberStatuses,
+			Orders: node.OrdersApplied}, node.Collectors()...); err != nil {
 			node.Close()
 			return nil, err
 		}

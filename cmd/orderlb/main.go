@@ -12,6 +12,7 @@ import (
 
 	"orderly/internal/daemon"
 	"orderly/lb"
+	"orderly/observe"
 	"orderly/wire"
 )
 
@@ -72,7 +73,7 @@ func run(args []string) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := side.Serve(daemon.Process{Ready: b.Ready, Status: b.Status, Members: b.MemberStatuses}); err != nil {
+		if err := side.Serve(observe.Process{Ready: b.Ready, Status: b.Status, Members: b.MemberStatuses}); err != nil {
 			b.Close()
 			return nil, err
 		}

@@ -4,7 +4,6 @@
 package daemon
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -119,29 +118,20 @@ func (s *Side) Observe() func(req wire.Message, took time.Duration, resp wire.Me
 	return s.reqs.Observe
 }
 
-// Process is what a daemon tells its side port.
-type Process struct {
-	Ready      func() error                            // /readyz
-	Status     func() wire.StatusInfo                  // its lines become metrics at each scrape
-	Members    func(context.Context) []wire.StatusInfo // every member's status, for the page
-	Orders     func() uint64                           // the page's orders count; nil: orders answered
-	Collectors []prometheus.Collector                  // the process's own metrics
-}
-
 // Serve starts the side port: readiness, status's numbers as metrics at
-// each scrape, the process's own metrics, and the operator's page.
-func (s *Side) Serve(p Process) error {
+// each scrape, the process's own metrics (collectors), and the
+// operator's page.
+func (s *Side) Serve(p observe.Process, collectors ...prometheus.Collector) error {
 	if s == nil {
 		return nil
 	}
 	observe.RegisterStatus(s.reg, p.Status)
-	for _, c := range p.Collectors {
+	for _, c := range collectors {
 		if err := s.reg.Register(c); err != nil {
 			return fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	srv, err := observe.Start(observe.Options{Addr: s.addr, TLS: s.tls, Registry: s.reg, Ready: p.Ready,
-		Status: p.Status, Members: p.Members, Orders: p.Orders, Requests: s.reqs, Logger: s.log})
+	srv, err := observe.Start(observe.Options{Process: p, Addr: s.addr, TLS: s.tls, Registry: s.reg, Requests: s.reqs, Logger: s.log})
 	if err != nil {
 		return err
 	}
