@@ -132,8 +132,10 @@ func TestBackupRestore(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "not a whole, unaltered orderly backup") {
 			t.Fatalf("orderd --restore of a %s backup: %v\n%s", name, err, out)
 		}
-		if _, err := os.Stat(filepath.Join(dir, "raft.db")); err == nil {
-			t.Fatalf("orderd --restore of a %s backup wrote a Raft log", name)
+		for _, log := range []string{"raft.db", "wal"} {
+			if _, err := os.Stat(filepath.Join(dir, log)); err == nil {
+				t.Fatalf("orderd --restore of a %s backup wrote a Raft log (%s)", name, log)
+			}
 		}
 	}
 

@@ -217,7 +217,7 @@ func TestForeignDataDirRefused(t *testing.T) {
 		}
 		cancel()
 	}
-	if _, err := os.Stat(filepath.Join(n1.DataDir, "raft.db")); err != nil {
+	if _, err := os.Stat(filepath.Join(n1.DataDir, "wal")); err != nil {
 		t.Fatal("data dir damaged:", err)
 	}
 }

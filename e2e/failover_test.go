@@ -14,10 +14,16 @@ import (
 // TestKillLeaderLosesNothing: 8 customers place 200 orders each while the
 // leader is SIGKILLed halfway. Every acknowledged order must be there once,
 // the killed node must catch up from its data dir, and a restart of the
-// whole cluster must keep everything.
+// whole cluster must keep everything. On both log stores.
 func TestKillLeaderLosesNothing(t *testing.T) {
+	for _, store := range []string{"wal", "boltdb"} {
+		t.Run(store, func(t *testing.T) { killLeaderLosesNothing(t, store) })
+	}
+}
+
+func killLeaderLosesNothing(t *testing.T, store string) {
 	const customers, orders = 8, 200
-	c := startCluster(t)
+	c := startCluster(t, "--log-store", store)
 
 	var acked [customers]atomic.Int64
 	var total atomic.Int64

@@ -2,9 +2,13 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,13 +16,13 @@ import (
 	"orderly/wire"
 )
 
-// TestWALStore: a cluster on hashicorp/raft-wal (--log-store wal) keeps
-// every acknowledged order across a SIGKILL of its leader and of every
-// node at once; status says which store; a second orderd on a data dir in
-// use is refused; asking a WAL data dir for boltdb is refused with the
-// reason.
+// TestWALStore: a cluster on hashicorp/raft-wal (the default store of a
+// new data dir) keeps every acknowledged order across a SIGKILL of its
+// leader and of every node at once; status says which store; a second
+// orderd on a data dir in use is refused; asking a WAL data dir for
+// boltdb is refused with the reason.
 func TestWALStore(t *testing.T) {
-	c := startCluster(t, "--log-store", "wal")
+	c := startCluster(t)
 	cl := mustClient(t, c.Addrs()...)
 	mustOrdersWith(t, cl, 1, 30)
 	for _, n := range c.Nodes {
@@ -67,5 +71,86 @@ func TestWALStore(t *testing.T) {
 	}
 	if out, err := orderdOn(n1, "--log-store", "boltdb"); err == nil || !strings.Contains(string(out), "holds a wal log store, not boltdb") {
 		t.Fatalf("--log-store boltdb on a WAL data dir: %v\n%s", err, out)
+	}
+}
+
+// TestLogStoreMove moves a running cluster from BoltDB to the WAL the way
+// deploy/README.md says: one node at a time, stop it (SIGTERM: a leader
+// hands over first), empty its data dir, start it with --log-store wal,
+// wait for /readyz (caught up, votes released) before the next. Four
+// customers order all the while; every acknowledged order is there once.
+func TestLogStoreMove(t *testing.T) {
+	c := startClusterWith(t, harness.ClusterConfig{HTTP: true, Extra: []string{"--log-store", "boltdb"}})
+	const customers = 4
+	var acked [customers]atomic.Int64
+	stop := make(chan struct{})
+	errs := make(chan error, customers)
+	var wg sync.WaitGroup
+	for i := range customers {
+		wg.Add(1)
+		go func(cust int32) {
+			defer wg.Done()
+			cl := mustClient(t, c.Addrs()...)
+			for k := int32(1); ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := cl.Order(context.Background(), cust, k, wire.Regular); err != nil {
+					errs <- fmt.Errorf("customer %d order %d: %w", cust, k, err)
+					return
+				}
+				acked[cust].Add(1)
+			}
+		}(int32(i))
+	}
+	total := func() (n int64) {
+		for i := range acked {
+			n += acked[i].Load()
+		}
+		return n
+	}
+
+	for _, n := range c.Nodes {
+		before := total()
+		if err := n.Terminate(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Wipe(); err != nil {
+			t.Fatal(err)
+		}
+		n.Args = []string{"--log-store", "wal"}
+		if err := c.Start(n); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 60*time.Second, n.ID+" on the WAL, caught up and ready", func() bool {
+			code, _ := httpsGet(t, n.HTTPAddr, "/readyz", "")
+			return code == http.StatusOK
+		})
+		st, err := harness.Status(context.Background(), n.ClientAddr, certs.Admin())
+		if err != nil || statOf(st, "log_store wal") != 1 {
+			t.Fatalf("%s after the move: %v %+v", n.ID, err, st.Stats)
+		}
+		waitFor(t, 20*time.Second, "orders after moving "+n.ID, func() bool { return total() > before+100 })
+		t.Logf("%s moved to the WAL; %d orders acknowledged so far", n.ID, total())
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	cl := mustClient(t, c.Addrs()...)
+	for i := range customers {
+		r := mustGet(t, cl, int32(i), wire.Linearizable)
+		if int64(r.OrderCount) != acked[i].Load() || int64(r.LastOrder) != acked[i].Load() {
+			t.Fatalf("customer %d: %d orders (last %d), %d acknowledged", i, r.OrderCount, r.LastOrder, acked[i].Load())
+		}
+	}
+	for _, n := range c.Nodes {
+		if _, err := os.Stat(filepath.Join(n.DataDir, "raft.db")); err == nil {
+			t.Fatalf("%s still has its BoltDB log", n.ID)
+		}
 	}
 }

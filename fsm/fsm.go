@@ -29,10 +29,25 @@ type Options struct {
 	// not return (the node must stop: applying around the entry would let
 	// replicas diverge). Default: panic.
 	Fatal func(error)
+	// Changes, if set, is told of every order applied and every restore
+	// (the change feed, package feed).
+	Changes Changes
 	// Fault breaks the FSM on purpose (faults.ForgetSessions or
 	// faults.LoseOrders), so the chaos checker can be shown to catch it.
 	// Honoured only in a build with -tags faults.
 	Fault string
+}
+
+// Changes is told, on raft's FSM goroutine and under the state's lock,
+// of what the state machine did. It must not block: a slow watcher of
+// the change feed must never hold up applying.
+type Changes interface {
+	// Applied: the orders applied (retries answered from a session are
+	// not) by entries up to through, in index order. orders is reused
+	// after the call.
+	Applied(orders []OrderResult, through uint64)
+	// Restored: the state was replaced by a snapshot at through.
+	Restored(through uint64)
 }
 
 // FSM is the order state machine behind raft. It implements
@@ -51,6 +66,9 @@ type FSM struct {
 	// laptop type, and the retries it answered from a session (metrics).
 	applied    [2]atomic.Uint64
 	duplicates atomic.Uint64
+
+	changes Changes       // Options.Changes; nil: none
+	batch   []OrderResult // the orders of the batch being applied, for changes
 
 	mu sync.RWMutex
 	st *state
@@ -73,8 +91,9 @@ func New(opt Options) *FSM {
 		opt.Fatal = func(err error) { panic(err) }
 	}
 	return &FSM{ttl: int64(opt.SessionTTL), log: opt.Logger, fatal: opt.Fatal, persisted: opt.SnapshotPersisted, st: newState(), appliedCh: make(chan struct{}),
-		forget: faults.Compiled && opt.Fault == faults.ForgetSessions,
-		lose:   faults.Compiled && opt.Fault == faults.LoseOrders}
+		changes: opt.Changes,
+		forget:  faults.Compiled && opt.Fault == faults.ForgetSessions,
+		lose:    faults.Compiled && opt.Fault == faults.LoseOrders}
 }
 
 // Apply applies one committed log entry.
@@ -177,6 +196,10 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 		f.st.applied = l.Index
 	}
+	if f.changes != nil {
+		f.changes.Applied(f.batch, f.st.applied)
+		f.batch = f.batch[:0]
+	}
 	close(f.appliedCh)
 	f.appliedCh = make(chan struct{})
 	f.mu.Unlock()
@@ -260,6 +283,9 @@ func (f *FSM) placeOrder(c PlaceOrder, idx uint64) Outcome {
 		f.duplicates.Add(1)
 	default:
 		f.applied[c.LaptopType&1].Add(1)
+		if f.changes != nil {
+			f.batch = append(f.batch, res)
+		}
 	}
 	return outcomeOf(res, err)
 }

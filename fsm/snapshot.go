@@ -157,6 +157,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.st = st
+	if f.changes != nil {
+		f.changes.Restored(st.applied)
+	}
 	close(f.appliedCh)
 	f.appliedCh = make(chan struct{})
 	f.mu.Unlock()

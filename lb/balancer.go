@@ -125,6 +125,7 @@ type Balancer struct {
 
 	requests, retries, redirects, failures atomic.Uint64
 	inflight                               atomic.Int64 // requests being answered
+	watchers                               atomic.Int64 // Watch streams relayed
 }
 
 // Start listens on the configured addresses and starts probing backends.
@@ -160,7 +161,7 @@ func Start(cfg Config) (*Balancer, error) {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pool.run(b.ctx)
 	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, Bounds: cfg.Bounds,
-		Observe: cfg.Observe, TLS: serverTLS, Logger: b.log.Named("server")})
+		Observe: cfg.Observe, TLS: serverTLS, Stream: b.watch, Logger: b.log.Named("server")})
 	if legacyLn != nil {
 		b.legacy = startLegacy(legacyLn, b)
 	}

@@ -114,6 +114,7 @@ func (b *Balancer) status() wire.StatusInfo {
 		{Name: "redirects", Value: b.redirects.Load()},
 		{Name: "failures", Value: b.failures.Load()},
 		{Name: "requests_in_flight", Value: uint64(max(b.inflight.Load(), 0))},
+		{Name: "watchers", Value: uint64(max(b.watchers.Load(), 0))},
 	}, b.cache.stats()...)
 	open, refused := b.server.Conns()
 	st.Stats = append(st.Stats, wire.Stat{Name: "conns_open", Value: uint64(open)}, wire.Stat{Name: "conns_refused", Value: refused})

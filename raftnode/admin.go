@@ -141,6 +141,9 @@ func (n *Node) stats() []wire.Stat {
 	st = append(st, n.cfg.Bounds.Stats()...)
 	st = append(st, n.store.stats()...)
 	st = append(st, wire.Stat{Name: "log_store " + n.storeKind, Value: 1})
+	floor, _ := n.feed.Position()
+	st = append(st, wire.Stat{Name: "watchers", Value: uint64(n.watchers.Load())},
+		wire.Stat{Name: "watch_oldest_index", Value: floor})
 	st = append(st, n.alarms.stats()...)
 	return append(st, n.testStats()...)
 }

@@ -60,6 +60,11 @@ type Config struct {
 	Peers []Peer
 	// Experts is the size of the expert pool that builds custom orders.
 	Experts int
+	// WatchHistory is how many applied orders the node keeps in memory
+	// for watchers (about 48 bytes each): a watcher may resume from any
+	// of them; older ones answer Compacted, and a watcher that falls
+	// further behind than this is cut off.
+	WatchHistory int
 	// ExpertQueue bounds how many custom orders may wait for an expert
 	// before the node answers Overloaded.
 	ExpertQueue int
@@ -117,6 +122,7 @@ func DefaultConfig() Config {
 	return Config{
 		Experts:            4,
 		ExpertQueue:        1024,
+		WatchHistory:       DefaultWatchHistory,
 		MaxFrame:           1 << 20,
 		Bounds:             serve.DefaultBounds(),
 		MaxSessions:        1_000_000,
@@ -183,6 +189,9 @@ func (c Config) Validate() error {
 	}
 	if c.Experts < 1 {
 		errs = append(errs, fmt.Errorf("experts %d: need at least 1", c.Experts))
+	}
+	if c.WatchHistory < 1 || c.WatchHistory > 1<<26 {
+		errs = append(errs, fmt.Errorf("watch history %d: want 1 to %d orders", c.WatchHistory, 1<<26))
 	}
 	if c.ExpertQueue < 0 {
 		errs = append(errs, fmt.Errorf("expert queue %d: must not be negative", c.ExpertQueue))

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
+	"orderly/feed"
 	"orderly/fsm"
 	"orderly/serve"
 	"orderly/wire"
@@ -49,6 +50,8 @@ type Node struct {
 	remoteIndex *coalescer // ReadIndex asked of the leader
 	experts     *expertPool
 	server      *serve.Server
+	feed        *feed.Ring   // the change feed: recent applied orders
+	watchers    atomic.Int64 // open Watch streams
 
 	// mayBootstrap: the data dir was empty and --peers given; see
 	// bootstrapWhenSafe.
@@ -83,8 +86,9 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1), backups: newBackups()}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.snapMetrics = newSnapshotMetrics()
+	n.feed = feed.New(cfg.WatchHistory, 0)
 	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), Fault: cfg.TestFault, Fatal: n.stopForUpgrade,
-		SnapshotPersisted: n.snapMetrics.persisted})
+		SnapshotPersisted: n.snapMetrics.persisted, Changes: &feedChanges{ring: n.feed}})
 	if cfg.TestFault != "" {
 		n.log.Warn("TEST FAULT ACTIVE: this node is broken on purpose", "fault", cfg.TestFault)
 	}
@@ -114,7 +118,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
-		Bounds: cfg.Bounds, TLS: serverTLS, Observe: cfg.Observe, Logger: n.log.Named("server")})
+		Bounds: cfg.Bounds, TLS: serverTLS, Observe: cfg.Observe, Stream: n.watch, Logger: n.log.Named("server")})
 	n.server = srv
 	n.wg.Add(1)
 	go n.watchLeadership()
@@ -122,6 +126,7 @@ func Open(cfg Config) (*Node, error) {
 	n.every(time.Second, n.setLimitsIfNeeded)
 	n.every(alarmPeriod, n.watchDisk)
 	n.every(backupIdle/3, n.backups.reap)
+	n.every(feedProgress, n.advanceFeed)
 	n.startTestProposer()
 	if n.mayBootstrap {
 		n.wg.Add(1)

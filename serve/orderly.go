@@ -21,6 +21,34 @@ import (
 // panic and must return when ctx is done.
 type Handler func(ctx context.Context, from Caller, req wire.Message) wire.Message
 
+// StreamHandler serves a request answered by a stream (wire.Watch): it
+// sends frames with send, which blocks while the client has not read the
+// connection's reply budget, until ctx ends (the client went away) or it
+// has a last word, which it returns (nil: none). The connection then
+// closes: a watching connection carries nothing else.
+type StreamHandler func(ctx context.Context, from Caller, req wire.Message, send func(context.Context, wire.Message) error) wire.Message
+
+// streamSendBuffer caps the kernel's send buffer of a streaming
+// connection (it would otherwise grow to megabytes for a client that does
+// not read): with the reply budget, it bounds what a watcher holds, and
+// a watcher that stops reading is soon blocked, then cut off.
+const streamSendBuffer = 256 << 10
+
+// capSendBuffer sets c's TCP send buffer, under TLS too.
+func capSendBuffer(c net.Conn, size int) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tcp, ok := c.(*net.TCPConn); ok {
+		tcp.SetWriteBuffer(size) //nolint:errcheck // a bigger buffer only delays the cut-off
+	}
+}
+
+// streamLastWord bounds how long a stream's last frames may take to leave
+// before its connection closes: a watcher cut off for not reading would
+// otherwise hold it until the write timeout.
+const streamLastWord = time.Second
+
 // Caller is who sent a request.
 type Caller struct {
 	// ConnID numbers the connection (a node uses it as the engineer id of
@@ -55,6 +83,9 @@ type Options struct {
 	// bounds what it may ask. Without it (--insecure) nothing is checked:
 	// every client may send every request.
 	TLS *tls.Config
+	// Stream, if set, serves the requests answered by a stream of frames
+	// (wire.Watch); without it they are refused.
+	Stream StreamHandler
 	// Observe, if set, is told of every request a handler answered, with
 	// the time from its read to its answer (metrics).
 	Observe func(req wire.Message, took time.Duration, resp wire.Message)
@@ -193,6 +224,16 @@ func (s *Server) serveConn(c net.Conn) {
 			send(wire.AppendFrame(nil, f.ID, wire.Errorf(wire.CodeOverloaded, "rate limit: %s may send %g requests per second", who.Name, s.opt.RateLimit)))
 			continue
 		}
+		if _, ok := req.(wire.Watch); ok {
+			if s.opt.Stream == nil {
+				send(wire.AppendFrame(nil, f.ID, wire.Errorf(wire.CodeBadRequest, "%s is not served here", req.Type())))
+				continue
+			}
+			cancel() // requests in flight end; the connection is the stream's now
+			reqs.Wait()
+			s.stream(c, fr, fw, budget, from, f.ID, req)
+			return
+		}
 		// The reply's bytes are reserved before the request runs: a client
 		// that does not read its replies stops being read.
 		reserved := replyBound(req)
@@ -224,6 +265,50 @@ func (s *Server) serveConn(c net.Conn) {
 			_ = fw.Send(frame)
 		})
 	}
+}
+
+// stream serves one streaming request on c until the handler ends or the
+// client goes: anything the client sends after it (or its leaving) ends
+// the stream. The connection's idle bound no longer applies to the
+// reads (a watcher sends nothing); its write bound does, and the reply
+// budget bounds what a watcher that does not read can make the server
+// hold.
+func (s *Server) stream(c net.Conn, fr *wire.FrameReader, fw *wire.FrameWriter, budget *replyBudget, from Caller, id uint64, req wire.Message) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	fr.SetTimeouts(c, 0, s.opt.FrameTimeout)
+	c.SetReadDeadline(time.Time{}) //nolint:errcheck // a failed clear fails the read, which ends the stream
+	capSendBuffer(c, streamSendBuffer)
+	reader := make(chan struct{})
+	go func() {
+		defer close(reader)
+		defer cancel()
+		_, _ = fr.ReadFrame() // nothing is expected: a frame, EOF or an error ends the stream
+	}()
+	send := func(sctx context.Context, m wire.Message) error {
+		frame := wire.AppendFrame(nil, id, m)
+		if err := budget.acquire(sctx, fw.Stopped(), int64(len(frame))); err != nil {
+			return err
+		}
+		return fw.Send(frame)
+	}
+	if last := s.opt.Stream(ctx, from, req, send); last != nil {
+		_ = fw.Send(wire.AppendFrame(nil, id, last))
+	}
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		fw.Drain()
+	}()
+	t := time.NewTimer(streamLastWord)
+	select {
+	case <-drained:
+	case <-t.C:
+	}
+	t.Stop()
+	c.Close() // also ends a write the client never read, and so the drain
+	<-drained
+	<-reader
 }
 
 // deadlineSlot is how long requests of one connection share a deadline.

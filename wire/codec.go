@@ -88,6 +88,8 @@ func appendI32(dst []byte, v int32) []byte { return binary.BigEndian.AppendUint3
 
 func appendU16(dst []byte, v uint16) []byte { return binary.BigEndian.AppendUint16(dst, v) }
 
+func appendU32(dst []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(dst, v) }
+
 func appendU64(dst []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(dst, v) }
 
 // appendStr appends a uint16-prefixed string, cutting it at maxString bytes

@@ -43,6 +43,23 @@ type response struct {
 
 // Dial connects to an orderly server and performs the handshake.
 func Dial(ctx context.Context, addr string, opt DialOptions) (*Conn, error) {
+	nc, err := dialServer(ctx, addr, &opt)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{
+		nc:      nc,
+		fw:      NewFrameWriter(nc, 1024),
+		done:    make(chan struct{}),
+		pending: make(map[uint64]chan response),
+	}
+	go c.readLoop(NewFrameReader(nc, opt.MaxFrame))
+	return c, nil
+}
+
+// dialServer connects, with TLS if opt says so, and performs the
+// handshake.
+func dialServer(ctx context.Context, addr string, opt *DialOptions) (net.Conn, error) {
 	if opt.Timeout == 0 {
 		opt.Timeout = 3 * time.Second
 	}
@@ -71,14 +88,7 @@ func Dial(ctx context.Context, addr string, opt DialOptions) (*Conn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	c := &Conn{
-		nc:      nc,
-		fw:      NewFrameWriter(nc, 1024),
-		done:    make(chan struct{}),
-		pending: make(map[uint64]chan response),
-	}
-	go c.readLoop(NewFrameReader(nc, opt.MaxFrame))
-	return c, nil
+	return nc, nil
 }
 
 // Addr is the server's address.

@@ -151,6 +151,12 @@ func Decode(t Type, b []byte) (Message, error) {
 		return DecodeBackup(b)
 	case TypeBackupChunk:
 		return DecodeBackupChunk(b)
+	case TypeWatch:
+		return DecodeWatch(b)
+	case TypeEvents:
+		return DecodeEvents(b)
+	case TypeCompacted:
+		return DecodeCompacted(b)
 	}
 	return nil, fmt.Errorf("decode: %w %d", ErrUnknownType, uint8(t))
 }

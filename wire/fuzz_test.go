@@ -80,6 +80,9 @@ func FuzzDecodeAlarmList(f *testing.F)      { fuzzDecoder(f, TypeAlarmList) }
 func FuzzDecodeReportAlarms(f *testing.F)   { fuzzDecoder(f, TypeReportAlarms) }
 func FuzzDecodeBackup(f *testing.F)         { fuzzDecoder(f, TypeBackup) }
 func FuzzDecodeBackupChunk(f *testing.F)    { fuzzDecoder(f, TypeBackupChunk) }
+func FuzzDecodeWatch(f *testing.F)          { fuzzDecoder(f, TypeWatch) }
+func FuzzDecodeEvents(f *testing.F)         { fuzzDecoder(f, TypeEvents) }
+func FuzzDecodeCompacted(f *testing.F)      { fuzzDecoder(f, TypeCompacted) }
 
 // FuzzReadFrame feeds any byte stream to the frame reader and every
 // decoder behind it, as a server's read loop does.

@@ -31,6 +31,9 @@ const (
 	TypeReportAlarms   Type = 21 // ReportAlarms -> AlarmList (node to leader)
 	TypeBackup         Type = 22 // Backup -> BackupChunk
 	TypeBackupChunk    Type = 23 //
+	TypeWatch          Type = 24 // Watch -> a stream of Events, ended by Compacted or an Error
+	TypeEvents         Type = 25 //
+	TypeCompacted      Type = 26 //
 	TypeError          Type = 255
 )
 
@@ -43,7 +46,8 @@ var typeNames = map[Type]string{
 	TypeRemoveMember: "RemoveMember", TypeTransferLeader: "TransferLeader",
 	TypeOK: "OK", TypePublish: "Publish", TypeError: "Error", TypeAsRole: "AsRole",
 	TypeAlarms: "Alarms", TypeAlarmList: "AlarmList", TypeReportAlarms: "ReportAlarms",
-	TypeBackup: "Backup", TypeBackupChunk: "BackupChunk",
+	TypeBackup: "Backup", TypeBackupChunk: "BackupChunk", TypeWatch: "Watch", TypeEvents: "Events",
+	TypeCompacted: "Compacted",
 }
 
 func (t Type) String() string {

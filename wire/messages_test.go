@@ -47,6 +47,13 @@ func samples() []Message {
 		Backup{Token: 1 << 63, Offset: 262144},
 		BackupChunk{Token: 5, Index: 1000, Term: 3, Size: 9, Offset: 0, Data: []byte("snapshot!"), Members: members},
 		BackupChunk{Token: 5, Index: 1000, Term: 3, Size: 9, Offset: 9, SHA256: make([]byte, 32), Last: true},
+		Watch{From: 0, Customer: WatchAll},
+		Watch{From: 1 << 40, Customer: 7},
+		Events{Through: 12},
+		Events{Through: 99, Events: []Event{{Index: 98, CustomerID: 7, OrderNumber: 3, LaptopType: Custom, EngineerID: 2, ExpertID: 1, OrderCount: 3},
+			{Index: 99, CustomerID: 1 << 30, OrderNumber: -5, EngineerID: 4, ExpertID: -1, OrderCount: 1}}},
+		Compacted{Oldest: 501, Message: "from index 3: the node holds orders from index 501"},
+		AsRole{Role: RoleReader, Msg: Watch{From: 5, Customer: WatchAll}},
 	}
 }
 
@@ -140,6 +147,9 @@ func TestRoles(t *testing.T) {
 		{RoleBalancer, TypeReportAlarms, false},
 		{RoleAdmin, TypeBackup, true}, {RoleWriter, TypeBackup, false}, {RoleReader, TypeBackup, false},
 		{RoleNode, TypeBackup, false}, {RoleBalancer, TypeBackup, false}, {RoleAdmin, TypeBackupChunk, false},
+		{RoleReader, TypeWatch, true}, {RoleNode, TypeWatch, true}, {RoleBalancer, TypeWatch, true}, {RoleNone, TypeWatch, false},
+		{RoleAdmin, TypeEvents, false}, {RoleAdmin, TypeCompacted, false},
+		{RoleBalancer, TypeReadIndex, true}, {RoleReader, TypeReadIndex, false}, {RoleAdmin, TypeReadIndex, false},
 	}
 	for _, c := range cases {
 		if got := c.role.Allows(c.t); got != c.ok {

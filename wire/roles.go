@@ -12,11 +12,11 @@ type Role uint8
 
 const (
 	RoleNone     Role = 0
-	RoleReader   Role = 1 // get, scan, status, members list
+	RoleReader   Role = 1 // get, scan, status, members list, watch
 	RoleWriter   Role = 2 // reader + orders
 	RoleAdmin    Role = 3 // writer + membership and leadership changes
 	RoleNode     Role = 4 // reader + ReadIndex and Publish (of its own id) for peers
-	RoleBalancer Role = 5 // reader + AsRole: forwards its client's role
+	RoleBalancer Role = 5 // reader + ReadIndex + AsRole: forwards its client's role
 )
 
 var roleNames = [...]string{RoleNone: "none", RoleReader: "reader", RoleWriter: "writer",
@@ -46,13 +46,17 @@ func (r Role) ClientRole() bool { return r == RoleReader || r == RoleWriter || r
 // Allows reports whether role r may send a request of type t.
 func (r Role) Allows(t Type) bool {
 	switch t {
-	case TypeGet, TypeScan, TypeStatus, TypeMembers, TypeAlarms:
+	case TypeGet, TypeScan, TypeStatus, TypeMembers, TypeAlarms, TypeWatch:
 		return r != RoleNone
 	case TypeOrder:
 		return r == RoleWriter || r == RoleAdmin
 	case TypeAddMember, TypeRemoveMember, TypeTransferLeader, TypeBackup:
 		return r == RoleAdmin
-	case TypeReadIndex, TypePublish, TypeReportAlarms:
+	case TypeReadIndex:
+		// A balancer answers linearizable reads from its cache behind
+		// the leader's read index (lb/linearizable.go).
+		return r == RoleNode || r == RoleBalancer
+	case TypePublish, TypeReportAlarms:
 		return r == RoleNode
 	case TypeAsRole:
 		return r == RoleBalancer || r == RoleAdmin

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -254,4 +258,73 @@ func (g *globals) admin(what string, req wire.Message) error {
 		}
 		return g.Print(map[string]string{"result": "ok"}, "ok\n")
 	})
+}
+
+func watchCmd(g *globals) *cobra.Command {
+	var customer int32
+	var from uint64
+	var count int
+	var forD time.Duration
+	cmd := &cobra.Command{
+		Use:   "watch [--customer C] [--from-index I] [--count N] [--for D]",
+		Short: "follow every applied order in index order (the change feed), resuming after a lost connection",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			c, err := g.newClient()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer cancel()
+			if forD > 0 {
+				ctx, cancel = context.WithTimeout(ctx, forD)
+				defer cancel()
+			}
+			seen := 0
+			errDone := errors.New("done")
+			err = c.Watch(ctx, from, customer, func(e wire.Events) error {
+				for _, ev := range e.Events {
+					if g.JSON {
+						if err := g.Print(eventJSON{Index: ev.Index, Customer: ev.CustomerID, Order: ev.OrderNumber, Type: ev.LaptopType.String(),
+							Engineer: ev.EngineerID, Expert: ev.ExpertID, OrderCount: ev.OrderCount}, ""); err != nil {
+							return err
+						}
+					} else {
+						fmt.Fprintf(g.Out, "%d customer %d order %d (%s) engineer %d expert %d, %d orders\n",
+							ev.Index, ev.CustomerID, ev.OrderNumber, ev.LaptopType, ev.EngineerID, ev.ExpertID, ev.OrderCount)
+					}
+					if seen++; count > 0 && seen >= count {
+						return errDone
+					}
+				}
+				return nil
+			})
+			var compacted wire.Compacted
+			switch {
+			case errors.Is(err, errDone):
+				return nil
+			case errors.As(err, &compacted):
+				return fmt.Errorf("watch: %w; resume with --from-index %d after re-reading the state (orderctl scan)", err, compacted.Oldest)
+			case err != nil:
+				return fmt.Errorf("watch: %w", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Int32Var(&customer, "customer", wire.WatchAll, "only this customer's orders (-1: every customer)")
+	cmd.Flags().Uint64Var(&from, "from-index", 0, "start at this Raft index (0: from now)")
+	cmd.Flags().IntVar(&count, "count", 0, "stop after this many orders (0: no limit)")
+	cmd.Flags().DurationVar(&forD, "for", 0, "stop after this long (0: until interrupted)")
+	return cmd
+}
+
+type eventJSON struct {
+	Index      uint64 `json:"index"`
+	Customer   int32  `json:"customer"`
+	Order      int32  `json:"order"`
+	Type       string `json:"type"`
+	Engineer   int32  `json:"engineer"`
+	Expert     int32  `json:"expert"`
+	OrderCount uint64 `json:"order_count"`
 }

@@ -1,0 +1,65 @@
+package lb
+
+import (
+	"context"
+	"errors"
+
+	"orderly/feed"
+	"orderly/serve"
+	"orderly/wire"
+)
+
+// watch forwards a Watch to the leader (the node least behind) with the
+// client's role, on a connection of its own, and relays every frame. A
+// lost node is no concern of the client's: the balancer resumes on
+// another node from the last frame it relayed, so the client sees one
+// stream, in order, each entry once.
+func (b *Balancer) watch(ctx context.Context, from serve.Caller, req wire.Message, send func(context.Context, wire.Message) error) wire.Message {
+	w, ok := req.(wire.Watch)
+	if !ok {
+		return wire.Errorf(wire.CodeBadRequest, "%s is not a stream request", req.Type())
+	}
+	if err := w.Validate(); err != nil {
+		return wire.Errorf(wire.CodeBadRequest, "watch: %v", err)
+	}
+	b.watchers.Add(1)
+	defer b.watchers.Add(-1)
+	src := b.feedSource(from.Role)
+	err := feed.Follow(ctx, src, w, func(_ string, e wire.Events) error { return send(ctx, e) })
+	var c wire.Compacted
+	var we *wire.Error
+	switch {
+	case err == nil, ctx.Err() != nil:
+		return nil
+	case errors.As(err, &c):
+		return c
+	case errors.As(err, &we):
+		return we
+	}
+	b.log.Debug("watch ended", "error", err)
+	return nil
+}
+
+// feedSource reads the feed from the leader, or any node with state when
+// no leader is known, as role (the client's; none on a plaintext port).
+func (b *Balancer) feedSource(role wire.Role) feed.Source {
+	return feed.Source{
+		Pick: func(int) string {
+			if be := b.pool.writer(); be != nil {
+				return be.addr
+			}
+			if be := b.pool.reader(); be != nil {
+				return be.addr
+			}
+			b.pool.pokeAll()
+			return b.pool.list()[0].addr
+		},
+		Dial: b.pool.dial,
+		Wrap: func(w wire.Watch) wire.Message {
+			if role == wire.RoleNone {
+				return w
+			}
+			return wire.AsRole{Role: role, Msg: w}
+		},
+	}
+}

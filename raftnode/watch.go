@@ -1,0 +1,170 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"orderly/feed"
+	"orderly/fsm"
+	"orderly/serve"
+	"orderly/wire"
+)
+
+// DefaultWatchHistory is --watch-history's default: 262,144 orders
+// (about 12 MiB), five seconds at the fastest this cluster writes.
+const DefaultWatchHistory = 1 << 18
+
+const (
+	// feedProgress is how often the feed learns of applied entries that
+	// carry no orders (no-ops, barriers), while someone watches.
+	feedProgress = 20 * time.Millisecond
+	// filteredProgress is how often a watcher of one customer hears how
+	// far the node has applied when none of it was that customer's.
+	filteredProgress = 100 * time.Millisecond
+	// slowCheck is how often a watcher blocked on a client that does not
+	// read looks whether the feed has left it behind.
+	slowCheck = 100 * time.Millisecond
+)
+
+// feedChanges puts what the state machine applies into the feed.
+type feedChanges struct {
+	ring *feed.Ring
+	buf  []wire.Event
+}
+
+func (c *feedChanges) Applied(orders []fsm.OrderResult, through uint64) {
+	c.buf = c.buf[:0]
+	for _, o := range orders {
+		c.buf = append(c.buf, wire.Event{Index: o.Index, CustomerID: o.CustomerID, OrderNumber: o.OrderNumber,
+			LaptopType: wire.LaptopType(o.LaptopType), EngineerID: o.EngineerID, ExpertID: o.ExpertID, OrderCount: o.OrderCount})
+	}
+	c.ring.Append(c.buf, through)
+}
+
+func (c *feedChanges) Restored(through uint64) { c.ring.Reset(through) }
+
+// advanceFeed tells the feed of applied entries past the last order that
+// carry none (a new leader's no-op, a barrier): a watcher learns that
+// nothing happened up to them, as it would from an order.
+func (n *Node) advanceFeed() {
+	if n.watchers.Load() == 0 {
+		return
+	}
+	applied, _ := n.fsm.Applied()
+	raftApplied := n.raft.AppliedIndex()
+	if raftApplied <= applied {
+		return
+	}
+	if last, err := n.lastCommand(applied, raftApplied); err == nil && last <= applied {
+		n.feed.Advance(raftApplied)
+	}
+}
+
+// errTooSlow ends a watcher whose client has not read while the feed
+// moved past what the node still holds for it.
+var errTooSlow = errors.New("watcher too slow")
+
+// watch serves a Watch stream: the orders applied from w.From on, whole
+// entries per frame, in index order, until the client goes. It reads the
+// feed at its own pace and never holds up applying; if it falls behind
+// what the feed holds it is cut off with Compacted.
+func (n *Node) watch(ctx context.Context, _ serve.Caller, req wire.Message, send func(context.Context, wire.Message) error) wire.Message {
+	w, ok := req.(wire.Watch)
+	if !ok {
+		return wire.Errorf(wire.CodeBadRequest, "%s is not a stream request", req.Type())
+	}
+	if err := w.Validate(); err != nil {
+		return wire.Errorf(wire.CodeBadRequest, "watch: %v", err)
+	}
+	n.watchers.Add(1)
+	defer n.watchers.Add(-1)
+	var next atomic.Uint64 // the first index not yet sent
+	if w.From == 0 {
+		_, through := n.feed.Position()
+		next.Store(through + 1)
+	} else {
+		next.Store(w.From)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	n.wg.Add(1)
+	go func() { // cuts off a watcher the feed has left behind while it was blocked
+		defer n.wg.Done()
+		t := time.NewTicker(slowCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if floor, _ := n.feed.Position(); floor > next.Load() {
+					cancel(errTooSlow)
+					return
+				}
+			}
+		}
+	}()
+	progress := time.NewTicker(filteredProgress)
+	defer progress.Stop()
+	var buf []wire.Event
+	sent := next.Load() - 1 // the Through the client last heard
+	for first := true; ; first = false {
+		events, through, changed, err := n.feed.Read(buf[:0], next.Load(), wire.MaxEvents/2, w.Customer)
+		if err != nil {
+			return n.compacted(err, !first)
+		}
+		if through >= next.Load() {
+			if len(events) > 0 || w.Customer == wire.WatchAll {
+				if err := send(ctx, wire.Events{Through: through, Events: events}); err != nil {
+					return n.streamEnd(ctx, err)
+				}
+				sent = through
+			}
+			next.Store(through + 1)
+			buf = events
+			continue
+		}
+		select {
+		case <-changed:
+		case <-progress.C:
+			if sent < through {
+				if err := send(ctx, wire.Events{Through: through}); err != nil {
+					return n.streamEnd(ctx, err)
+				}
+				sent = through
+			}
+		case <-ctx.Done():
+			return n.streamEnd(ctx, ctx.Err())
+		}
+	}
+}
+
+// compacted is the last word of a watch whose position the feed no
+// longer holds: asked for (resumed too late) or fallen behind.
+func (n *Node) compacted(err error, streaming bool) wire.Message {
+	var c wire.Compacted
+	if !errors.As(err, &c) {
+		return wire.Errorf(wire.CodeInternal, "watch: %v", err)
+	}
+	if streaming {
+		c.Message = fmt.Sprintf("watcher too slow: it fell behind the %d orders node %s keeps (--watch-history); %s",
+			n.cfg.WatchHistory, n.cfg.ID, c.Message)
+	}
+	return c
+}
+
+// streamEnd is the last word of a stream whose send failed or whose
+// context ended: Compacted for a watcher cut off as too slow, nothing
+// when the client went away.
+func (n *Node) streamEnd(ctx context.Context, err error) wire.Message {
+	if errors.Is(context.Cause(ctx), errTooSlow) {
+		floor, _ := n.feed.Position()
+		n.log.Info("watcher cut off: too slow", "oldest", floor)
+		return n.compacted(wire.Compacted{Oldest: floor, Message: "the client did not read while the feed moved on"}, true)
+	}
+	n.log.Debug("watch ended", "error", err)
+	return nil
+}
