@@ -183,4 +183,15 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRestored()
+	// Nothing sent this cluster's client to the old one (the addresses
+	// the old nodes published are not restored: NotLeader hints once led
+	// a write there, and the client then waited for the old cluster's
+	// index here).
+	st, err := dst.Status(context.Background(), mustLeader(t, dst).ClientAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen := cl.SeenIndex(); seen > st.LastIndex {
+		t.Fatalf("the client has seen index %d, past the restored cluster's last %d: it was sent to the old cluster", seen, st.LastIndex)
+	}
 }

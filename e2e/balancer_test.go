@@ -117,10 +117,11 @@ func TestBalancerSurvivesLeaderKills(t *testing.T) {
 	}
 }
 
-// TestBalancerReads: linearizable reads through the balancer are never
-// stale under concurrent writes; session reads see the client's own
-// writes (served from the cache); stale reads return a value that was
-// written at some time.
+// TestBalancerReads: linearizable reads through the balancer, answered
+// from its coherent cache behind a read index, are never stale under
+// concurrent writes and a SIGKILL of the leader; session reads see the
+// client's own writes (served from the cache); stale reads return a value
+// that was written at some time.
 func TestBalancerReads(t *testing.T) {
 	c := startCluster(t)
 	b := startBalancer(t, c, "--cache-size", "1000")
@@ -181,6 +182,10 @@ func TestBalancerReads(t *testing.T) {
 	}()
 
 	time.Sleep(100 * time.Millisecond)
+	waitFor(t, 30*time.Second, "a third of the reads", func() bool { return reads.Load() >= 8*200/3 || t.Failed() })
+	if err := mustLeader(t, c).Kill(); err != nil {
+		t.Fatal(err)
+	}
 	for reads.Load() < 8*200 && !t.Failed() {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -190,9 +195,13 @@ func TestBalancerReads(t *testing.T) {
 		t.Fatalf("only %d writes during the reads: the check did not overlap writes", acked.Load())
 	}
 	st := lbStats(t, b.Addr)
-	t.Logf("%d reads under %d writes, %d stale; cache hits %d misses %d", reads.Load(), acked.Load(), stale.Load(), st["cache_hits"], st["cache_misses"])
+	t.Logf("%d reads under %d writes and a leader kill, %d stale; cache hits %d (linearizable %d) misses %d",
+		reads.Load(), acked.Load(), stale.Load(), st["cache_hits"], st["cache_linearizable_hits"], st["cache_misses"])
 	if st["cache_hits"] < 100 {
 		t.Errorf("cache hits %d: session reads after the client's own writes should be served from the cache", st["cache_hits"])
+	}
+	if st["cache_linearizable_hits"] < 100 || st["cache_coherent"] != 1 {
+		t.Errorf("linearizable cache hits %d, coherent %d: the balancer should answer them from its cache", st["cache_linearizable_hits"], st["cache_coherent"])
 	}
 }
 
@@ -200,7 +209,7 @@ func TestBalancerReads(t *testing.T) {
 // misses and evictions, and a write refreshes its customer's entry.
 func TestBalancerCache(t *testing.T) {
 	c := startCluster(t)
-	b := startBalancer(t, c, "--cache-size", "5")
+	b := startBalancer(t, c, "--cache-size", "5", "--cache-linearizable=false")
 	cl := mustClient(t, b.Addr)
 	ctx := context.Background()
 	for cust := range int32(20) {
@@ -218,7 +227,7 @@ func TestBalancerCache(t *testing.T) {
 			t.Fatalf("customer %d: last order %d, want 1", cust, r.LastOrder)
 		}
 	}
-	// Linearizable reads never use the cache.
+	// Linearizable reads do not use the cache without its feed.
 	mustGet(t, cl, 19, wire.Linearizable)
 	after := lbStats(t, b.Addr)
 	if hits := after["cache_hits"] - st["cache_hits"]; hits != 5 {

@@ -61,6 +61,9 @@ func TestChaosCheckerCatchesFaults(t *testing.T) {
 		{faults.LoseOrders, "acknowledged orders lost"},
 		{faults.ForgetSessions, "orders applied twice"},
 		{faults.SessionIgnoresIndex, "session reads: read-your-writes and monotonic"},
+		// The balancer answers linearizable reads from its cache without
+		// waiting for its feed to reach the read index.
+		{faults.BalancerSkipsFeedWait, "linearizable (porcupine, per customer)"},
 		// The cluster refuses every write: nothing lost, nothing doubled.
 		{faults.RefuseWrites, progressCheck},
 		// The nemesis never heals: a node never recovers after its fault.

@@ -41,10 +41,15 @@ const (
 	// ProposeV2Ungated: the same without waiting for every member, as a
 	// leader with a broken version gate would.
 	ProposeV2Ungated = "propose-v2-ungated"
+	// BalancerSkipsFeedWait: the balancer answers linearizable reads from
+	// its cache without waiting for its change feed to reach the read
+	// index (orderlb honours it; nodes ignore it).
+	BalancerSkipsFeedWait = "balancer-skips-feed-wait"
 )
 
 // All lists every fault, for flag help and validation.
-var All = []string{StaleReads, ForgetSessions, LoseOrders, SessionIgnoresIndex, RefuseWrites, ProposeV2, ProposeV2Ungated}
+var All = []string{StaleReads, ForgetSessions, LoseOrders, SessionIgnoresIndex, RefuseWrites, ProposeV2, ProposeV2Ungated,
+	BalancerSkipsFeedWait}
 
 // Validate says whether name may be set in this build: "" always may; a
 // fault only in a faults build, and only one of All.

@@ -334,6 +334,15 @@ func (f *FSM) MemberVersion(id string) uint16 {
 	return max(f.st.versions[id], 1)
 }
 
+// ForgetClientAddrs drops the client addresses members published: a
+// state restored into a new cluster (orderd --restore) must not send its
+// clients to the old cluster's nodes. Each node publishes its own again.
+func (f *FSM) ForgetClientAddrs() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.st.members)
+}
+
 // Sessions is the number of live client sessions (for status and tests).
 func (f *FSM) Sessions() int {
 	f.mu.RLock()

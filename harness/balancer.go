@@ -38,7 +38,7 @@ func (c *Cluster) StartBalancer(orderlb string, extra ...string) (*Balancer, err
 		args = append(args, "--http-addr", b.HTTPAddr)
 	}
 	args = append(args, extra...)
-	if err := b.start(orderlb, args, nil); err != nil {
+	if err := b.start(orderlb, args, c.cfg.Env); err != nil {
 		return nil, err
 	}
 	c.Balancers = append(c.Balancers, b)

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"orderly/faults"
+	"orderly/internal/coalesce"
 	"orderly/pki"
 	"orderly/serve"
 	"orderly/wire"
@@ -22,6 +25,10 @@ type Config struct {
 	LegacyListen string   // the seed's protocol; empty: off
 	Backends     []string // node client addresses
 	CacheSize    int      // LRU entries; 0 disables the cache
+	// LinearizableCache: with a cache, follow the leader's change feed
+	// and answer linearizable reads from the cache behind a read index
+	// (linearizable.go). Off, linearizable reads all go to the nodes.
+	LinearizableCache bool
 	// ReadConsistency is the level of reads on the legacy port, whose
 	// requests cannot say.
 	ReadConsistency wire.Consistency
@@ -45,13 +52,16 @@ type Config struct {
 	// (metrics; serve.Options.Observe).
 	Observe func(req wire.Message, took time.Duration, resp wire.Message)
 	Logger  hclog.Logger
+	// TestFault breaks the balancer on purpose (faults.BalancerSkipsFeedWait)
+	// so the chaos checker can be shown to catch it; only in a faults build.
+	TestFault string
 }
 
 // DefaultConfig returns a Config with every default filled in.
 func DefaultConfig() Config {
 	return Config{ReadConsistency: wire.Linearizable, RetryTimeout: 5 * time.Second,
 		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: time.Second, MaxFrame: wire.DefaultMaxFrame,
-		LegacyIdleTimeout: 2 * time.Minute, Bounds: serve.DefaultBounds()}
+		LegacyIdleTimeout: 2 * time.Minute, Bounds: serve.DefaultBounds(), LinearizableCache: true}
 }
 
 // MaxFrameLimit is the largest MaxFrame the balancer accepts.
@@ -60,6 +70,9 @@ const MaxFrameLimit = 64 << 20
 // Validate reports everything wrong with c at once; it never changes c.
 func (c Config) Validate() error {
 	var errs []error
+	if err := faults.Validate(c.TestFault); err != nil {
+		errs = append(errs, err)
+	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
 	}
@@ -114,18 +127,22 @@ func isLoopback(host string) bool {
 
 // Balancer is a running orderlb.
 type Balancer struct {
-	cfg    Config
-	log    hclog.Logger
-	pool   *pool
-	cache  *cache
-	server *serve.Server
-	legacy *legacyServer
-	ctx    context.Context
-	cancel context.CancelFunc
+	cfg   Config
+	log   hclog.Logger
+	pool  *pool
+	cache *cache
+	// readIndex batches the read-index rounds of linearizable reads
+	// answered from the cache; nil without a coherent cache.
+	readIndex *coalesce.Coalescer
+	server    *serve.Server
+	legacy    *legacyServer
+	ctx       context.Context
+	cancel    context.CancelFunc
 
 	requests, retries, redirects, failures atomic.Uint64
-	inflight                               atomic.Int64 // requests being answered
-	watchers                               atomic.Int64 // Watch streams relayed
+	inflight                               atomic.Int64   // requests being answered
+	watchers                               atomic.Int64   // Watch streams relayed
+	wg                                     sync.WaitGroup // followFeed
 }
 
 // Start listens on the configured addresses and starts probing backends.
@@ -160,6 +177,11 @@ func Start(cfg Config) (*Balancer, error) {
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.pool.run(b.ctx)
+	if c != nil && cfg.LinearizableCache {
+		b.readIndex = coalesce.New(b.ctx, b.leaderReadIndex)
+		b.wg.Add(1)
+		go b.followFeed()
+	}
 	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, Bounds: cfg.Bounds,
 		Observe: cfg.Observe, TLS: serverTLS, Stream: b.watch, Logger: b.log.Named("server")})
 	if legacyLn != nil {
@@ -189,4 +211,8 @@ func (b *Balancer) Close() {
 	}
 	b.cancel()
 	b.pool.wait()
+	b.wg.Wait()
+	if b.readIndex != nil {
+		b.readIndex.Wait()
+	}
 }

@@ -73,3 +73,53 @@ func TestCacheOff(t *testing.T) {
 		t.Fatal("a disabled cache answered")
 	}
 }
+
+func event(id, number int32, idx uint64) wire.Event {
+	return wire.Event{Index: idx, CustomerID: id, OrderNumber: number, OrderCount: uint64(number), EngineerID: 1, ExpertID: -1}
+}
+
+// TestCacheFollowsTheFeed: the feed updates cached entries (and only
+// those), moves the position linearizable reads wait for, and keeps out
+// a record read from a node that is older than the position (it may lack
+// an order the feed has passed).
+func TestCacheFollowsTheFeed(t *testing.T) {
+	c, _ := newCache(10)
+	c.put(rec(1, 3, 30))
+	c.put(rec(2, 7, 20))
+	if _, ok := c.getLinearizable(1, 30, false); ok {
+		t.Fatal("a linearizable read was answered before the feed started")
+	}
+	c.follow(wire.Events{Through: 35}, true) // the feed starts: what was cached may be older than it
+	if c.lru.Len() != 0 {
+		t.Fatalf("a fresh feed kept %d entries of before", c.lru.Len())
+	}
+	c.put(rec(1, 3, 34)) // read at 34, before the feed's 35: it may lack an order at 35
+	c.put(rec(2, 7, 36)) // read at 36: as new as the feed
+	if _, ok := c.lru.Peek(1); ok {
+		t.Fatal("a record older than the feed's position was cached")
+	}
+	if _, ok := c.getLinearizable(2, 37, false); ok {
+		t.Fatal("a read at index 37 was answered from a cache the feed has brought to 35")
+	}
+	c.follow(wire.Events{Through: 40, Events: []wire.Event{event(2, 8, 38), event(3, 1, 39)}}, false)
+	r, ok := c.getLinearizable(2, 37, false)
+	if !ok || r.LastOrder != 8 || r.OrderCount != 8 || r.ReadIndex != 40 {
+		t.Fatalf("customer 2 after the feed's order 8 at 38: %+v %v", r, ok)
+	}
+	if _, ok := c.lru.Peek(3); ok {
+		t.Fatal("the feed added a customer the cache did not hold")
+	}
+	// An event the entry already holds changes nothing.
+	c.put(rec(4, 2, 45))
+	c.follow(wire.Events{Through: 46, Events: []wire.Event{event(4, 2, 44)}}, false)
+	if r, _ := c.lru.Peek(4); r.ReadIndex != 45 || r.LastOrder != 2 {
+		t.Fatalf("an older event rewrote an entry: %+v", r)
+	}
+	// The test fault answers without the wait.
+	if _, ok := c.getLinearizable(2, 100, true); !ok {
+		t.Fatal("skipWait did not answer")
+	}
+	if pos, coherent := c.position(); pos != 46 || !coherent {
+		t.Fatalf("position %d coherent %v", pos, coherent)
+	}
+}

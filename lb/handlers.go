@@ -74,6 +74,11 @@ func (b *Balancer) get(ctx context.Context, role wire.Role, g wire.Get) (wire.Re
 	if rec, ok := b.cache.get(g.CustomerID, g.Consistency, g.MinIndex); ok {
 		return rec, nil
 	}
+	if g.Consistency == wire.Linearizable {
+		if rec, ok := b.linearizableFromCache(ctx, g); ok {
+			return rec, nil
+		}
+	}
 	resp, err := b.forward(ctx, role, false, g)
 	if err != nil {
 		return wire.Record{}, err

@@ -14,6 +14,7 @@ import (
 
 	"orderly/feed"
 	"orderly/fsm"
+	"orderly/internal/coalesce"
 	"orderly/serve"
 	"orderly/wire"
 )
@@ -45,9 +46,9 @@ type Node struct {
 	readyCh   chan struct{} // poked when readyTerm moves
 
 	peers       *peerPool
-	proposer    *proposer  // packs waiting orders into one entry
-	localIndex  *coalescer // ReadIndex as leader
-	remoteIndex *coalescer // ReadIndex asked of the leader
+	proposer    *proposer           // packs waiting orders into one entry
+	localIndex  *coalesce.Coalescer // ReadIndex as leader
+	remoteIndex *coalesce.Coalescer // ReadIndex asked of the leader
 	experts     *expertPool
 	server      *serve.Server
 	feed        *feed.Ring   // the change feed: recent applied orders
@@ -99,12 +100,12 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.peers = newPeerPool(dial)
 	n.experts = newExpertPool(cfg.Experts, cfg.ExpertQueue)
-	n.localIndex = newCoalescer(n.ctx, n.leaderReadIndex)
-	n.remoteIndex = newCoalescer(n.ctx, n.askLeaderReadIndex)
+	n.localIndex = coalesce.New(n.ctx, n.leaderReadIndex)
+	n.remoteIndex = coalesce.New(n.ctx, n.askLeaderReadIndex)
 	if err := n.startRaft(); err != nil {
 		n.cancel()
-		n.localIndex.wait()
-		n.remoteIndex.wait()
+		n.localIndex.Wait()
+		n.remoteIndex.Wait()
 		return nil, err
 	}
 	n.proposer = newProposer(n.ctx, n.raft, cfg.RequestTimeout)
@@ -113,8 +114,8 @@ func Open(cfg Config) (*Node, error) {
 		n.cancel()
 		n.shutdownRaft()
 		n.proposer.wait()
-		n.localIndex.wait()
-		n.remoteIndex.wait()
+		n.localIndex.Wait()
+		n.remoteIndex.Wait()
 		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
@@ -372,8 +373,8 @@ func (n *Node) Close() error {
 	n.server.Close()
 	n.cancel()
 	n.wg.Wait()
-	n.localIndex.wait()
-	n.remoteIndex.wait()
+	n.localIndex.Wait()
+	n.remoteIndex.Wait()
 	n.peers.close()
 	n.backups.closeAll()
 	err := n.shutdownRaft()

@@ -3,104 +3,11 @@ package raftnode
 import (
 	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
 	"orderly/wire"
 )
-
-// coalescer batches concurrent callers of an expensive index lookup (a
-// VerifyLeader round, or a ReadIndex RPC to the leader) into one call.
-//
-// A caller may only share a round that starts after it arrived: the
-// round's index must cover every write acknowledged before the caller's
-// read began. So callers that arrive while a round is running wait for
-// the next one, which starts as soon as the running one ends.
-type coalescer struct {
-	fn   func(context.Context) (uint64, error)
-	ctx  context.Context
-	kick chan struct{}
-	done chan struct{}
-
-	mu   sync.Mutex
-	next *round // collects callers until the loop takes it
-
-	// rounds and reads count the rounds run and the callers they served
-	// (metrics: reads per round).
-	rounds, reads atomic.Uint64
-}
-
-type round struct {
-	done chan struct{}
-	idx  uint64
-	err  error
-}
-
-func newCoalescer(ctx context.Context, fn func(context.Context) (uint64, error)) *coalescer {
-	c := &coalescer{fn: fn, ctx: ctx, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	go c.loop()
-	return c
-}
-
-// Do joins the next round and returns its index.
-func (c *coalescer) Do(ctx context.Context) (uint64, error) {
-	c.reads.Add(1)
-	c.mu.Lock()
-	if c.next == nil {
-		c.next = &round{done: make(chan struct{})}
-	}
-	r := c.next
-	c.mu.Unlock()
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-	select {
-	case <-r.done:
-		return r.idx, r.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-}
-
-func (c *coalescer) loop() {
-	defer close(c.done)
-	for {
-		select {
-		case <-c.ctx.Done():
-			c.mu.Lock()
-			r := c.next
-			c.next = nil
-			c.mu.Unlock()
-			if r != nil {
-				r.err = wire.Errorf(wire.CodeUnavailable, "node shutting down")
-				close(r.done)
-			}
-			return
-		case <-c.kick:
-		}
-		c.mu.Lock()
-		r := c.next
-		c.next = nil
-		c.mu.Unlock()
-		if r == nil {
-			continue
-		}
-		if c.ctx.Err() != nil { // shutting down: do not start another round
-			r.err = wire.Errorf(wire.CodeUnavailable, "node shutting down")
-			close(r.done)
-			continue
-		}
-		c.rounds.Add(1)
-		r.idx, r.err = c.fn(c.ctx)
-		close(r.done)
-	}
-}
-
-// wait blocks until the loop has stopped (after its ctx ended).
-func (c *coalescer) wait() { <-c.done }
 
 // leaderReadIndex is one ReadIndex round on the leader (Ongaro's thesis
 // §6.4): once an entry of its term is committed, it takes its commit

@@ -67,13 +67,18 @@ func Restore(dataDir, nodeID, store string, peers []Peer, path string, log hclog
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := fsm.New(fsm.Options{}).Restore(io.NopCloser(r)); err != nil {
+	state := fsm.New(fsm.Options{})
+	if err := state.Restore(io.NopCloser(r)); err != nil {
 		return fmt.Errorf("restore: backup %s: %w", path, err)
 	}
+	// The client addresses the old cluster's nodes published would send
+	// this cluster's clients (NotLeader hints) to the old one: each node
+	// publishes its own again.
+	state.ForgetClientAddrs()
 	if err := claimDataDir(dataDir, nodeID, peers); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := seedSnapshot(dataDir, store, peers, b, log); err != nil {
+	if err := seedSnapshot(dataDir, store, peers, b, state, log); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	raw, _ := json.Marshal(mark)
@@ -85,10 +90,10 @@ func Restore(dataDir, nodeID, store string, peers []Peer, path string, log hclog
 	return nil
 }
 
-// seedSnapshot writes the backup as the data dir's only snapshot, and
-// the backup's term as Raft's current term, so that the first election is
-// in a later term than any entry the snapshot covers.
-func seedSnapshot(dataDir, store string, peers []Peer, b *backup.File, log hclog.Logger) error {
+// seedSnapshot writes state, the backup's, as the data dir's only
+// snapshot, and the backup's term as Raft's current term, so that the
+// first election is in a later term than any entry the snapshot covers.
+func seedSnapshot(dataDir, store string, peers []Peer, b *backup.File, state *fsm.FSM, log hclog.Logger) error {
 	db, _, err := openLogStore(dataDir, store, log.Named("wal"))
 	if err != nil {
 		return err
@@ -108,15 +113,12 @@ func seedSnapshot(dataDir, store string, peers []Peer, b *backup.File, log hclog
 	if err != nil {
 		return fmt.Errorf("create snapshot: %w", err)
 	}
-	r, err := b.Snapshot()
-	if err == nil {
-		_, err = io.Copy(sink, r)
-	}
+	snap, err := state.Snapshot()
 	if err != nil {
-		sink.Cancel() //nolint:errcheck // the copy's error is the one to report
+		sink.Cancel() //nolint:errcheck // the snapshot's error is the one to report
 		return fmt.Errorf("write snapshot: %w", err)
 	}
-	if err := sink.Close(); err != nil {
+	if err := snap.Persist(sink); err != nil { // closes or cancels the sink
 		return fmt.Errorf("write snapshot: %w", err)
 	}
 	if err := db.SetUint64(raftCurrentTermKey, b.Term); err != nil {

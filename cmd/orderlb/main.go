@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"orderly/faults"
 	"orderly/internal/daemon"
 	"orderly/lb"
 	"orderly/observe"
@@ -31,6 +32,7 @@ func run(args []string) error {
 	fs.BoolVar(&cfg.LegacyPublic, "legacy-public", false, "let --legacy-listen be a non-loopback address: anyone who reaches it places orders, without TLS")
 	backends := fs.String("backends", "", "node client addresses host:port,... (required)")
 	fs.IntVar(&cfg.CacheSize, "cache-size", 10000, "LRU cache entries (0: no cache)")
+	fs.BoolVar(&cfg.LinearizableCache, "cache-linearizable", cfg.LinearizableCache, "follow the leader's change feed and answer linearizable reads from the cache behind a read index (false: they all go to the nodes)")
 	cons := fs.String("read-consistency", "linearizable", "level of reads on the seed port: linearizable, session or stale")
 	fs.DurationVar(&cfg.RetryTimeout, "retry-timeout", cfg.RetryTimeout, "bound on one request with its retries on other nodes")
 	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", cfg.ProbeInterval, "Status probe interval of a healthy node")
@@ -57,8 +59,13 @@ func run(args []string) error {
 	if cfg.MaxFrame, err = maxFrame(); err != nil {
 		return err
 	}
+	// Deliberately not a flag, and "" unless built with -tags faults.
+	cfg.TestFault = faults.FromEnv()
 	if cfg.Logger, err = df.Logger("orderlb"); err != nil {
 		return err
+	}
+	if cfg.TestFault != "" {
+		cfg.Logger.Warn("TEST FAULT ACTIVE: this balancer is broken on purpose", "fault", cfg.TestFault)
 	}
 	if cfg.TLS, err = df.TLS(cfg.Logger); err != nil {
 		return err

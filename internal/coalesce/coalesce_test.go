@@ -1,4 +1,4 @@
-package raftnode
+package coalesce
 
 import (
 	"context"
@@ -17,13 +17,13 @@ func TestCoalescerBatchesAndNeverReusesAnOlderRound(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var rounds atomic.Int64
 	var index atomic.Uint64 // "commit index": grows while rounds run
-	c := newCoalescer(ctx, func(context.Context) (uint64, error) {
+	c := New(ctx, func(context.Context) (uint64, error) {
 		rounds.Add(1)
 		idx := index.Load() // the round's index is read at its start
 		time.Sleep(2 * time.Millisecond)
 		return idx, nil
 	})
-	defer func() { cancel(); c.wait() }()
+	defer func() { cancel(); c.Wait() }()
 
 	const callers = 200
 	var wg sync.WaitGroup
@@ -54,7 +54,7 @@ func TestCoalescerBatchesAndNeverReusesAnOlderRound(t *testing.T) {
 func TestCoalescerShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	block := make(chan struct{})
-	c := newCoalescer(ctx, func(ctx context.Context) (uint64, error) {
+	c := New(ctx, func(ctx context.Context) (uint64, error) {
 		<-block
 		return 0, ctx.Err()
 	})
@@ -79,5 +79,5 @@ func TestCoalescerShutdown(t *testing.T) {
 	if code, ok := wire.CodeOf(err); !ok || code != wire.CodeUnavailable {
 		t.Errorf("caller waiting at shutdown: %v, want Unavailable", err)
 	}
-	c.wait()
+	c.Wait()
 }
