@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +26,16 @@ func runChaos(t *testing.T, opt chaos.Options) *report.Report {
 	opt.BinDir = bin
 	opt.ReportDir = filepath.Join(t.TempDir(), "report")
 	opt.Logf = t.Logf
+	t.Cleanup(func() { // the report and the processes' logs outlive a failed run
+		if t.Failed() {
+			keep := filepath.Join(artifactDir(t), strings.ReplaceAll(t.Name(), "/", "-"))
+			if err := keepReport(opt.ReportDir, keep); err != nil {
+				t.Logf("keep the chaos report: %v", err)
+			} else {
+				t.Logf("chaos report and logs kept in %s", keep)
+			}
+		}
+	})
 	rep, err := chaos.Run(context.Background(), opt)
 	if err != nil {
 		t.Fatalf("chaos run: %v", err)
@@ -32,6 +44,29 @@ func runChaos(t *testing.T, opt chaos.Options) *report.Report {
 		t.Logf("summary:\n%s", md)
 	}
 	return rep
+}
+
+// keepReport copies a chaos report's files and the processes' logs (not
+// the data dirs) from dir to keep.
+func keepReport(dir, keep string) error {
+	os.RemoveAll(keep)
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if !slices.Contains([]string{".log", ".md", ".html", ".png", ".csv", ".json"}, filepath.Ext(path)) || strings.Contains(path, "data") {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, path)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(keep, rel)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(keep, rel), b, 0o644)
+	})
 }
 
 // TestChaosShort is the short chaos run of `make test`: a fixed seed,
