@@ -54,6 +54,10 @@ type Config struct {
 	// requests per system call, the way etcd's benchmark shares gRPC
 	// connections among its clients.
 	Conns        int
+	// Watchers follow the change feed (every customer, from the start)
+	// during the run, each on a connection of its own; the result says
+	// how many orders reached them.
+	Watchers     int
 	RetryTimeout time.Duration
 	// FirstCustomer offsets customer ids, so runs can use disjoint ones.
 	FirstCustomer int32

@@ -38,6 +38,10 @@ type Result struct {
 	Write       Summary       `json:"write_latency"`
 	Read        Summary       `json:"read_latency"`
 	Timeline    []Second      `json:"timeline"`
+	// Watched is how many orders the watchers received (each counted per
+	// watcher), WatchedPerSec per watcher per second.
+	Watched       int64   `json:"watched,omitempty"`
+	WatchedPerSec float64 `json:"watched_per_s,omitempty"`
 	FirstErrors []string      `json:"first_errors,omitempty"`
 }
 
@@ -88,6 +92,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
+	var watched atomic.Int64
+	wctx, stopWatch := context.WithCancel(ctx)
+	var wwg sync.WaitGroup
+	for range cfg.Watchers {
+		c, err := client.New(client.Options{Addrs: cfg.Addrs, RetryTimeout: cfg.RetryTimeout, TLS: cfg.TLS})
+		if err != nil {
+			stopWatch()
+			return nil, err
+		}
+		defer c.Close()
+		wwg.Add(1)
+		go func() {
+			defer wwg.Done()
+			c.Watch(wctx, 0, wire.WatchAll, func(e wire.Events) error { //nolint:errcheck // a watch that ends early shows as fewer orders watched
+				watched.Add(int64(len(e.Events)))
+				return nil
+			})
+		}()
+	}
+
 	tl := newTimeline()
 	var ops, errs atomic.Int64
 	start := time.Now()
@@ -103,6 +127,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	stopProgress()
+	time.Sleep(watchGrace(cfg.Watchers)) // the last orders' events are on their way
+	stopWatch()
+	wwg.Wait()
 
 	res := &Result{Customers: cfg.Customers, Pipeline: cfg.Pipeline, Conns: nclients, Mix: cfg.Mix, ReadPct: cfg.ReadPct,
 		Consistency: cfg.Consistency.String(), Addrs: cfg.Addrs, Elapsed: elapsed, ElapsedSec: elapsed.Seconds()}
@@ -127,10 +154,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Ops, res.Writes, res.Reads = all.TotalCount(), writes.TotalCount(), reads.TotalCount()
 	res.Throughput = float64(res.Ops) / elapsed.Seconds()
 	res.Timeline = tl.seconds()
+	if cfg.Watchers > 0 {
+		res.Watched = watched.Load()
+		res.WatchedPerSec = float64(res.Watched) / float64(cfg.Watchers) / elapsed.Seconds()
+	}
 	if full := int(elapsed / time.Second); full >= 1 && len(res.Timeline) > full {
 		res.Timeline = res.Timeline[:full] // the last second is partial
 	}
 	return res, nil
+}
+
+// watchGrace is how long watchers go on after the load stops.
+func watchGrace(watchers int) time.Duration {
+	if watchers == 0 {
+		return 0
+	}
+	return 200 * time.Millisecond
 }
 
 // customer is shared by its pipelined workers.

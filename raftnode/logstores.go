@@ -13,7 +13,6 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
 	"go.etcd.io/bbolt"
 )
 
@@ -89,12 +88,12 @@ func openLogStore(dir, want string, log hclog.Logger) (logStore, string, error) 
 }
 
 // walStore is raft-wal with orderly's lock on the data dir: raft-wal's
-// meta database would wait for a second process forever. It owns the meta
-// database because raft-wal v0.4.0's Close leaves it open (and locked: a
-// second open in the same process, as after orderd --restore, would hang).
+// meta database would wait for a second process forever. (v0.4.2 at
+// least: v0.4.0's Close left the meta database locked, so orderd
+// --restore hung reopening it, and it could not reopen a log whose tail
+// Raft had truncated after a crash, hashicorp/raft-wal#31.)
 type walStore struct {
 	*wal.WAL
-	meta *metadb.BoltMetaDB
 	lock *os.File
 }
 
@@ -107,14 +106,12 @@ func openWAL(dir string, log hclog.Logger) (*walStore, error) {
 		lock.Close()
 		return nil, fmt.Errorf("open log store %s: %w", dir, err)
 	}
-	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(filepath.Join(dir, walDir), wal.WithSegmentSize(walSegmentSize), wal.WithLogger(log), wal.WithMetaStore(meta))
+	w, err := wal.Open(filepath.Join(dir, walDir), wal.WithSegmentSize(walSegmentSize), wal.WithLogger(log))
 	if err != nil {
-		meta.Close()
 		lock.Close()
 		return nil, fmt.Errorf("open log store %s: %w", dir, err)
 	}
-	return &walStore{WAL: w, meta: meta, lock: lock}, nil
+	return &walStore{WAL: w, lock: lock}, nil
 }
 
 // lockFile takes an exclusive flock on path within lockTimeout.
@@ -140,12 +137,9 @@ func lockFile(path string) (*os.File, error) {
 	}
 }
 
-// Close closes the WAL and its meta database, then lets the data dir go.
+// Close closes the WAL, then lets the data dir go.
 func (s *walStore) Close() error {
 	err := s.WAL.Close()
-	if merr := s.meta.Close(); err == nil {
-		err = merr
-	}
 	s.lock.Close() // closing the file drops the flock
 	return err
 }

@@ -43,3 +43,49 @@ func TestLogStoreReopens(t *testing.T) {
 		})
 	}
 }
+
+// TestWALReopensAfterTailTruncation: Raft clears a log suffix (a follower
+// whose tail a new leader overrides), the node crashes, and the WAL must
+// open and read again. raft-wal v0.4.0 sealed the segment without its
+// index and failed with "sealed segment has no index block" (chaos found
+// it after restart-all; hashicorp/raft-wal#31, fixed in v0.4.1).
+func TestWALReopensAfterTailTruncation(t *testing.T) {
+	dir := t.TempDir()
+	db, _, err := openLogStore(dir, StoreWAL, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs []*raft.Log
+	for i := uint64(1); i <= 20; i++ {
+		logs = append(logs, &raft.Log{Index: i, Term: 1, Data: []byte{byte(i)}})
+	}
+	if err := db.StoreLogs(logs); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteRange(15, 20); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.StoreLogs([]*raft.Log{{Index: 15, Term: 2, Data: []byte("new")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, _, err = openLogStore(dir, "", hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var l raft.Log
+	for _, i := range []uint64{1, 14, 15} {
+		if err := db.GetLog(i, &l); err != nil {
+			t.Fatalf("log %d after the truncated tail and a reopen: %v", i, err)
+		}
+	}
+	if string(l.Data) != "new" || l.Term != 2 {
+		t.Fatalf("log 15 is %+v, want the new term's", l)
+	}
+	if last, _ := db.LastIndex(); last != 15 {
+		t.Fatalf("last index %d, want 15", last)
+	}
+}

@@ -48,8 +48,18 @@ func main() {
 	op := flag.String("op", "put", "put, get (linearizable) or get-serializable")
 	conns := flag.Int("conns", 16, "etcd clients (gRPC connections) shared by the workers, as etcd's own benchmark tool does")
 	out := flag.String("json", "", "write the result here")
+	leaderOnly := flag.Bool("leader-only", false, "send to the leader only (as orderly's \"via leader\" rows do), not spread over the members (etcd's client default, which pays a forward on followers)")
 	flag.Parse()
-	res, err := run(strings.Split(*endpoints, ","), *clients, min(*conns, *clients), *dur, *op)
+	eps := strings.Split(*endpoints, ",")
+	if *leaderOnly {
+		leader, err := findLeader(eps)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "etcd-driver:", err)
+			os.Exit(1)
+		}
+		eps = []string{leader}
+	}
+	res, err := run(eps, *clients, min(*conns, *clients), *dur, *op)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "etcd-driver:", err)
 		os.Exit(1)
@@ -133,6 +143,24 @@ func run(endpoints []string, clients, conns int, dur time.Duration, op string) (
 		Throughput: float64(all.TotalCount()) / elapsed.Seconds(),
 		Latency: summary{Count: all.TotalCount(), Mean: all.Mean() / 1000, P50: ms(all.ValueAtQuantile(50)), P90: ms(all.ValueAtQuantile(90)),
 			P99: ms(all.ValueAtQuantile(99)), P999: ms(all.ValueAtQuantile(99.9)), Max: ms(all.Max())}}, nil
+}
+
+// findLeader asks each member's status and returns the leader's endpoint.
+func findLeader(endpoints []string) (string, error) {
+	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return "", fmt.Errorf("connect: %w", err)
+	}
+	defer c.Close()
+	for _, ep := range endpoints {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := c.Status(ctx, ep)
+		cancel()
+		if err == nil && st.Leader == st.Header.MemberId {
+			return ep, nil
+		}
+	}
+	return "", fmt.Errorf("no leader among %v", endpoints)
 }
 
 func key(i int) string { return fmt.Sprintf("customer/%d", i) }

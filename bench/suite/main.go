@@ -43,6 +43,7 @@ func main() {
 	etcd := flag.String("etcd", "", "directory of etcd driver results: run only the scenarios etcd has, and compare")
 	tlsMode := flag.String("tls", "on", "on: mutual TLS as in production; off: --insecure; both: every scenario on a TLS cluster, then at once on a plaintext one")
 	metricsMode := flag.String("metrics", "off", "on: every process serves --http-addr and is scraped every second, as Prometheus would; off: no side port; both: each scenario with, then at once without")
+	etcdLabel := flag.String("etcd-label", "", "the etcd version and round, for the comparison's heading")
 	repeat := flag.Int("repeat", 1, "run each scenario's variants this many times, alternating, and report the median of each (for A/B comparisons on a noisy machine)")
 	flag.Parse()
 	if *repeat < 1 {
@@ -55,7 +56,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	if err := run(*binDir, *out, *dur, *only, *etcd, *tlsMode, *metricsMode, *repeat); err != nil {
+	if err := run(*binDir, *out, *dur, *only, *etcd, *etcdLabel, *tlsMode, *metricsMode, *repeat); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -75,7 +76,11 @@ func scenarios(d time.Duration) []scenario {
 		if etcd != "" {
 			etcd = fmt.Sprintf("%s-%d", etcd, c)
 		}
-		return scenario{Name: fmt.Sprintf("%s reads c=%d via balancer", cons, c), Target: "balancer", Experts: 4, Etcd: etcd,
+		name := fmt.Sprintf("%s reads c=%d via balancer", cons, c)
+		if cons != wire.Session {
+			name += " (cache)"
+		}
+		return scenario{Name: name, Target: "balancer", Experts: 4, Etcd: etcd,
 			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, ReadPct: 100, Consistency: cons, Pipeline: 1, Conns: conns}}
 	}
 	custom := func(experts int) scenario {
@@ -243,7 +248,7 @@ func medians(ss []scenario, rs []*loadgen.Result) string {
 	return b.String()
 }
 
-func run(binDir, out string, d time.Duration, only, etcdDir, tlsMode, metricsMode string, repeat int) error {
+func run(binDir, out string, d time.Duration, only, etcdDir, etcdLabel, tlsMode, metricsMode string, repeat int) error {
 	tmp, err := os.MkdirTemp("", "orderly-bench")
 	if err != nil {
 		return err
@@ -308,7 +313,7 @@ func run(binDir, out string, d time.Duration, only, etcdDir, tlsMode, metricsMod
 		md += medians(ran, results)
 	}
 	if etcdDir != "" {
-		cmp, err := compare(etcdDir, ran, results)
+		cmp, err := compare(etcdDir, etcdLabel, ran, results)
 		if err != nil {
 			return err
 		}
@@ -355,9 +360,14 @@ type etcdResult struct {
 }
 
 // compare puts each orderly scenario next to its etcd counterpart.
-func compare(dir string, ss []scenario, rs []*loadgen.Result) (string, error) {
+func compare(dir, label string, ss []scenario, rs []*loadgen.Result) (string, error) {
 	var b strings.Builder
-	b.WriteString("\n## orderly vs etcd (same machine, same load shapes, fsync on)\n\n")
+	fmt.Fprintf(&b, "\n## orderly vs etcd (same machine, same load shapes, fsync on; %s)\n\n", label)
+	b.WriteString("etcd's puts go to its leader only, as orderly's \"via leader\" rows do; its gets are spread over the members. " +
+		"The balancer rows marked *cache* are answered from the balancer's cache: linearizable ones behind a read index " +
+		"from the leader and the change feed (nothing stale), stale ones from whatever it holds. etcd has no such cache: " +
+		"its serializable gets (any member's local state, possibly stale) are the closest, and its linearizable gets pay a " +
+		"read index round on every member.\n\n")
 	b.WriteString("| scenario | etcd run | orderly ops/s | etcd ops/s | ratio | orderly p99 ms | etcd p99 ms |\n|---|---|---:|---:|---:|---:|---:|\n")
 	for i, s := range ss {
 		raw, err := os.ReadFile(filepath.Join(dir, s.Etcd+".json"))

@@ -67,6 +67,7 @@ func benchCmd(g *cli.Globals) *cobra.Command {
 	f.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (0: when the orders are done)")
 	f.IntVar(&cfg.Pipeline, "pipeline", 1, "requests in flight per customer")
 	f.IntVar(&cfg.Conns, "conns", 0, "connections the customers share (0: one per customer)")
+	f.IntVar(&cfg.Watchers, "watchers", 0, "watchers of the change feed (every order, from the start) during the run; the result says how many orders reached them")
 	f.IntVar(&first, "first-customer", 0, "id of the first customer")
 	f.StringVar(&jsonPath, "json-file", "", "write the result as JSON to this file")
 	f.StringVar(&timeline, "timeline", "", "write the per-second timeline as CSV to this file, and a chart next to it (.png)")
@@ -128,6 +129,9 @@ func printBench(g *cli.Globals, r *loadgen.Result) {
 		r.Customers, r.Pipeline, r.Conns, r.Mix, r.ReadPct, r.Consistency, strings.Join(r.Addrs, ","))
 	fmt.Fprintf(g.Out, "  %d ops (%d writes, %d reads) in %.2fs: %.0f ops/s\n", r.Ops, r.Writes, r.Reads, r.ElapsedSec, r.Throughput)
 	fmt.Fprintf(g.Out, "  errors %d, retries %d, redirects %d\n", r.Errors, r.Retries, r.Redirects)
+	if r.Watched > 0 {
+		fmt.Fprintf(g.Out, "  watchers received %d orders: %.0f orders/s each\n", r.Watched, r.WatchedPerSec)
+	}
 	line := func(name string, s loadgen.Summary) {
 		if s.Count == 0 {
 			return
