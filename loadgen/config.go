@@ -53,7 +53,7 @@ type Config struct {
 	// the seed's client did. Shared connections carry many customers'
 	// requests per system call, the way etcd's benchmark shares gRPC
 	// connections among its clients.
-	Conns        int
+	Conns int
 	// Watchers follow the change feed (every customer, from the start)
 	// during the run, each on a connection of its own; the result says
 	// how many orders reached them.

@@ -25,24 +25,24 @@ type Result struct {
 	Consistency string   `json:"consistency"`
 	Addrs       []string `json:"addrs"`
 
-	Elapsed     time.Duration `json:"-"`
-	ElapsedSec  float64       `json:"elapsed_s"`
-	Ops         int64         `json:"ops"`
-	Writes      int64         `json:"writes"`
-	Reads       int64         `json:"reads"`
-	Errors      int64         `json:"errors"`
-	Retries     uint64        `json:"retries"`
-	Redirects   uint64        `json:"redirects"`
-	Throughput  float64       `json:"ops_per_s"`
-	Latency     Summary       `json:"latency"`
-	Write       Summary       `json:"write_latency"`
-	Read        Summary       `json:"read_latency"`
-	Timeline    []Second      `json:"timeline"`
+	Elapsed    time.Duration `json:"-"`
+	ElapsedSec float64       `json:"elapsed_s"`
+	Ops        int64         `json:"ops"`
+	Writes     int64         `json:"writes"`
+	Reads      int64         `json:"reads"`
+	Errors     int64         `json:"errors"`
+	Retries    uint64        `json:"retries"`
+	Redirects  uint64        `json:"redirects"`
+	Throughput float64       `json:"ops_per_s"`
+	Latency    Summary       `json:"latency"`
+	Write      Summary       `json:"write_latency"`
+	Read       Summary       `json:"read_latency"`
+	Timeline   []Second      `json:"timeline"`
 	// Watched is how many orders the watchers received (each counted per
 	// watcher), WatchedPerSec per watcher per second.
-	Watched       int64   `json:"watched,omitempty"`
-	WatchedPerSec float64 `json:"watched_per_s,omitempty"`
-	FirstErrors []string      `json:"first_errors,omitempty"`
+	Watched       int64    `json:"watched,omitempty"`
+	WatchedPerSec float64  `json:"watched_per_s,omitempty"`
+	FirstErrors   []string `json:"first_errors,omitempty"`
 }
 
 // Run drives the cluster as cfg says and returns what it measured. It
