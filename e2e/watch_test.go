@@ -264,3 +264,82 @@ func TestSlowWatcherCutOff(t *testing.T) {
 	}
 	t.Logf("the cut-off watcher read %d frames, then its connection ended", frames)
 }
+
+// TestWatchMisuse: a Watch of a negative customer is refused; past
+// --max-watchers a Watch is Overloaded and the node says so; a frame sent
+// on a watching connection ends the stream (the connection carries
+// nothing else); a reader (the least role) may watch.
+func TestWatchMisuse(t *testing.T) {
+	c := startCluster(t, "--max-watchers", "2")
+	n := c.Nodes[0]
+	dial := wire.DialOptions{TLS: certs.Admin()}
+	ctx := context.Background()
+	bad, err := wire.DialWatch(ctx, n.ClientAddr, dial, wire.Watch{Customer: -5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	var we *wire.Error
+	if _, err := bad.Next(); !errors.As(err, &we) || we.Code != wire.CodeBadRequest {
+		t.Fatalf("watch of customer -5: %v, want BadRequest", err)
+	}
+	readerTLS, err := certs.Client("reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streams []*wire.WatchStream
+	for range 2 {
+		s, err := wire.DialWatch(ctx, n.ClientAddr, wire.DialOptions{TLS: readerTLS}, wire.Watch{Customer: wire.WatchAll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		streams = append(streams, s)
+	}
+	waitFor(t, 10*time.Second, "two watchers", func() bool {
+		st, err := harness.Status(ctx, n.ClientAddr, certs.Admin())
+		return err == nil && statOf(st, "watchers") == 2
+	})
+	third, err := wire.DialWatch(ctx, n.ClientAddr, dial, wire.Watch{Customer: wire.WatchAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	if _, err := third.Next(); !errors.As(err, &we) || we.Code != wire.CodeOverloaded || !strings.Contains(we.Message, "--max-watchers") {
+		t.Fatalf("a third watcher past --max-watchers 2: %v, want Overloaded", err)
+	}
+	// A reader's stream carries orders.
+	mustOrderctl(t, c.Addrs(), "order", "--customer", "1", "--number", "1")
+	for {
+		e, err := streams[0].Next()
+		if err != nil {
+			t.Fatalf("reader's watch: %v", err)
+		}
+		if len(e.Events) > 0 {
+			break
+		}
+	}
+	// Anything sent on a watching connection ends its stream.
+	raw := rawDial(t, n.ClientAddr)
+	helloOK(t, raw)
+	raw.Write(wire.AppendFrame(nil, 1, wire.Watch{Customer: wire.WatchAll}))
+	raw.Write(wire.AppendFrame(nil, 2, wire.Status{}))
+	raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	fr := wire.NewFrameReader(raw, 0)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal("a watching connection that was sent a Status is still open")
+			}
+			break
+		}
+		if f.ID == 2 {
+			t.Fatal("a watching connection answered a Status")
+		}
+	}
+	waitFor(t, 10*time.Second, "the ended watch to be let go", func() bool {
+		st, err := harness.Status(ctx, n.ClientAddr, certs.Admin())
+		return err == nil && statOf(st, "watchers") == 2
+	})
+}

@@ -65,6 +65,10 @@ type Config struct {
 	// of them; older ones answer Compacted, and a watcher that falls
 	// further behind than this is cut off.
 	WatchHistory int
+	// MaxWatchers bounds the Watch streams a node serves at once (each
+	// holds a goroutine, a reply budget and a socket buffer); past it a
+	// Watch is answered Overloaded.
+	MaxWatchers int
 	// ExpertQueue bounds how many custom orders may wait for an expert
 	// before the node answers Overloaded.
 	ExpertQueue int
@@ -123,6 +127,7 @@ func DefaultConfig() Config {
 		Experts:            4,
 		ExpertQueue:        1024,
 		WatchHistory:       DefaultWatchHistory,
+		MaxWatchers:        DefaultMaxWatchers,
 		MaxFrame:           1 << 20,
 		Bounds:             serve.DefaultBounds(),
 		MaxSessions:        1_000_000,
@@ -192,6 +197,9 @@ func (c Config) Validate() error {
 	}
 	if c.WatchHistory < 1 || c.WatchHistory > 1<<26 {
 		errs = append(errs, fmt.Errorf("watch history %d: want 1 to %d orders", c.WatchHistory, 1<<26))
+	}
+	if c.MaxWatchers < 1 {
+		errs = append(errs, fmt.Errorf("max watchers %d: want at least 1", c.MaxWatchers))
 	}
 	if c.ExpertQueue < 0 {
 		errs = append(errs, fmt.Errorf("expert queue %d: must not be negative", c.ExpertQueue))

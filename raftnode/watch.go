@@ -17,6 +17,9 @@ import (
 // (about 12 MiB), five seconds at the fastest this cluster writes.
 const DefaultWatchHistory = 1 << 18
 
+// DefaultMaxWatchers is --max-watchers' default.
+const DefaultMaxWatchers = 1000
+
 const (
 	// feedProgress is how often the feed learns of applied entries that
 	// carry no orders (no-ops, barriers), while someone watches.
@@ -79,7 +82,10 @@ func (n *Node) watch(ctx context.Context, _ serve.Caller, req wire.Message, send
 	if err := w.Validate(); err != nil {
 		return wire.Errorf(wire.CodeBadRequest, "watch: %v", err)
 	}
-	n.watchers.Add(1)
+	if n.watchers.Add(1) > int64(n.cfg.MaxWatchers) {
+		n.watchers.Add(-1)
+		return wire.Errorf(wire.CodeOverloaded, "node %s serves %d watchers already (--max-watchers)", n.cfg.ID, n.cfg.MaxWatchers)
+	}
 	defer n.watchers.Add(-1)
 	var next atomic.Uint64 // the first index not yet sent
 	if w.From == 0 {

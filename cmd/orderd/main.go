@@ -43,6 +43,7 @@ func run(args []string) error {
 	peers := fs.String("peers", "", "initial members as id=raft_addr,... (same on every node; empty: join an existing cluster)")
 	fs.IntVar(&cfg.Experts, "experts", cfg.Experts, "size of the expert pool for custom orders")
 	fs.IntVar(&cfg.ExpertQueue, "expert-queue", cfg.ExpertQueue, "custom orders that may wait for an expert before Overloaded")
+	fs.IntVar(&cfg.MaxWatchers, "max-watchers", cfg.MaxWatchers, "Watch streams served at once; past it a watch is answered Overloaded")
 	fs.IntVar(&cfg.WatchHistory, "watch-history", cfg.WatchHistory, "applied orders kept in memory for watchers (about 48 bytes each): how far back a watcher may resume, and how far behind it may fall before it is cut off")
 	maxFrame := daemon.FrameFlag(fs, cfg.MaxFrame)
 	daemon.BoundsFlags(fs, &cfg.Bounds)
