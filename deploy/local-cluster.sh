@@ -64,7 +64,7 @@ for i in 1 2 3; do
     --raft-addr "$HOST:700$i" --client-addr "$HOST:600$i" --http-addr "$HOST:800$i" --peers "$PEERS" $(tls "n$i") "$@"
 done
 start orderlb "$DATA/orderlb.log" "$BIN/orderlb" --listen "$HOST:6000" --legacy-listen "$HOST:12347" \
-  --backends "$HOST:6001,$HOST:6002,$HOST:6003" --http-addr "$HOST:8000" $(tls orderlb)
+  --backends "$HOST:6001,$HOST:6002,$HOST:6003" --http-addr "$HOST:8000" $(tls orderlb) ${LB_FLAGS:-}
 
 cat <<MSG
 orderly is running: 3 nodes and a balancer, data under $DATA (logs: $DATA/*.log)
