@@ -36,3 +36,14 @@ for round in 1 2; do
     down $d
   done
 done
+
+# How fast one watcher catches up on a backlog: ~200,000 orders written
+# (inside --watch-history), then a watcher from index 1 for 2 s while a
+# single customer orders.
+d=/tmp/feed-ab-backlog; up $d ""
+./bin/ordertest bench --addr $A --customers 256 --conns 16 --orders 0 --duration 10s --quiet >/dev/null 2>&1
+for round in 1 2; do
+  r=$(./bin/ordertest bench --addr $A --customers 1 --orders 0 --duration 2s --watchers 1 --watch-from 1 --quiet 2>&1 | grep -E "watchers")
+  echo "round $round catch-up from index 1: $r"
+done
+down $d

@@ -57,7 +57,10 @@ type Config struct {
 	// Watchers follow the change feed (every customer, from the start)
 	// during the run, each on a connection of its own; the result says
 	// how many orders reached them.
-	Watchers     int
+	Watchers int
+	// WatchFrom is the index the watchers start at (0: now); an old one
+	// measures how fast a watcher catches up on a backlog.
+	WatchFrom    uint64
 	RetryTimeout time.Duration
 	// FirstCustomer offsets customer ids, so runs can use disjoint ones.
 	FirstCustomer int32

@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		wwg.Add(1)
 		go func() {
 			defer wwg.Done()
-			c.Watch(wctx, 0, wire.WatchAll, func(e wire.Events) error { //nolint:errcheck // a watch that ends early shows as fewer orders watched
+			c.Watch(wctx, cfg.WatchFrom, wire.WatchAll, func(e wire.Events) error { //nolint:errcheck // a watch that ends early shows as fewer orders watched
 				watched.Add(int64(len(e.Events)))
 				return nil
 			})
