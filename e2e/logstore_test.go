@@ -2,13 +2,10 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,35 +79,8 @@ func TestWALStore(t *testing.T) {
 func TestLogStoreMove(t *testing.T) {
 	c := startClusterWith(t, harness.ClusterConfig{HTTP: true, Extra: []string{"--log-store", "boltdb"}})
 	const customers = 4
-	var acked [customers]atomic.Int64
-	stop := make(chan struct{})
-	errs := make(chan error, customers)
-	var wg sync.WaitGroup
-	for i := range customers {
-		wg.Add(1)
-		go func(cust int32) {
-			defer wg.Done()
-			cl := mustClient(t, c.Addrs()...)
-			for k := int32(1); ; k++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := cl.Order(context.Background(), cust, k, wire.Regular); err != nil {
-					errs <- fmt.Errorf("customer %d order %d: %w", cust, k, err)
-					return
-				}
-				acked[cust].Add(1)
-			}
-		}(int32(i))
-	}
-	total := func() (n int64) {
-		for i := range acked {
-			n += acked[i].Load()
-		}
-		return n
-	}
+	o := startOrdering(t, c.Addrs(), customers, 0)
+	total := o.total
 
 	for _, n := range c.Nodes {
 		before := total()
@@ -135,17 +105,12 @@ func TestLogStoreMove(t *testing.T) {
 		waitFor(t, 20*time.Second, "orders after moving "+n.ID, func() bool { return total() > before+100 })
 		t.Logf("%s moved to the WAL; %d orders acknowledged so far", n.ID, total())
 	}
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	o.stop(t, false)
 	cl := mustClient(t, c.Addrs()...)
 	for i := range customers {
 		r := mustGet(t, cl, int32(i), wire.Linearizable)
-		if int64(r.OrderCount) != acked[i].Load() || int64(r.LastOrder) != acked[i].Load() {
-			t.Fatalf("customer %d: %d orders (last %d), %d acknowledged", i, r.OrderCount, r.LastOrder, acked[i].Load())
+		if int64(r.OrderCount) != o.acked[i].Load() || int64(r.LastOrder) != o.acked[i].Load() {
+			t.Fatalf("customer %d: %d orders (last %d), %d acknowledged", i, r.OrderCount, r.LastOrder, o.acked[i].Load())
 		}
 	}
 	for _, n := range c.Nodes {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,5 +178,62 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ordering is customers 0..n-1 placing orders 1, 2, 3... through addrs,
+// each on a client of its own, from startOrdering until they have placed
+// max each (0: until stop).
+type ordering struct {
+	acked []atomic.Int64 // per customer, acknowledged
+	quit  chan struct{}
+	wg    sync.WaitGroup
+	errs  chan error
+}
+
+func startOrdering(t *testing.T, addrs []string, customers int, max int32) *ordering {
+	t.Helper()
+	o := &ordering{acked: make([]atomic.Int64, customers), quit: make(chan struct{}), errs: make(chan error, customers)}
+	for i := range customers {
+		o.wg.Add(1)
+		go func(cust int32) {
+			defer o.wg.Done()
+			cl := mustClient(t, addrs...)
+			for k := int32(1); max == 0 || k <= max; k++ {
+				select {
+				case <-o.quit:
+					return
+				default:
+				}
+				if _, err := cl.Order(context.Background(), cust, k, wire.Regular); err != nil {
+					o.errs <- fmt.Errorf("customer %d order %d: %w", cust, k, err)
+					return
+				}
+				o.acked[cust].Add(1)
+			}
+		}(int32(i))
+	}
+	return o
+}
+
+// total is the orders acknowledged so far.
+func (o *ordering) total() (n int64) {
+	for i := range o.acked {
+		n += o.acked[i].Load()
+	}
+	return n
+}
+
+// stop ends the ordering (or, with a max, waits for it) and fails the
+// test on the first error a customer met.
+func (o *ordering) stop(t *testing.T, wait bool) {
+	t.Helper()
+	if !wait {
+		close(o.quit)
+	}
+	o.wg.Wait()
+	close(o.errs)
+	for err := range o.errs {
+		t.Fatal(err)
 	}
 }

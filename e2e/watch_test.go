@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -87,32 +86,13 @@ func TestWatch(t *testing.T) {
 	one, oneDone := follow(t, mustClient(t, c.Addrs()...), 0, 3)
 
 	const customers, orders = 4, 150
-	var acked [customers]atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, customers)
-	for i := range customers {
-		wg.Add(1)
-		go func(cust int32) {
-			defer wg.Done()
-			cl := mustClient(t, lb.Addr)
-			for k := int32(1); k <= orders; k++ {
-				if _, err := cl.Order(context.Background(), cust, k, wire.Regular); err != nil {
-					errs <- err
-					return
-				}
-				acked[cust].Add(1)
-			}
-		}(int32(i))
-	}
+	o := startOrdering(t, []string{lb.Addr}, customers, orders)
+	acked := o.acked
 	waitFor(t, 30*time.Second, "a third of the orders", func() bool { return acked[0].Load() >= orders/3 })
 	if err := leader.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	o.stop(t, true)
 	for name, w := range map[string]*watched{"via the balancer": viaLB, "from the killed leader on": onLeader} {
 		waitFor(t, 20*time.Second, "the watcher "+name+" to see every order", func() bool {
 			for i := range customers {
