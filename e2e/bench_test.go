@@ -58,3 +58,36 @@ func TestBenchThroughBalancer(t *testing.T) {
 		t.Fatalf("cluster holds %d orders of the bench's customers, bench acknowledged %d", orders, res.Writes)
 	}
 }
+
+// TestBenchThroughSeedPort: `ordertest bench --seed-port` speaks the
+// seed's protocol to the balancer's seed port, one connection per
+// customer; every order it counts is in the cluster once.
+func TestBenchThroughSeedPort(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	out := filepath.Join(t.TempDir(), "result.json")
+	cmd := exec.Command(filepath.Join(bin, "ordertest"), "--addr", b.LegacyAddr, "bench", "--seed-port", "--customers", "6",
+		"--orders", "40", "--reads", "25", "--first-customer", "200", "--json-file", out, "--quiet")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ordertest bench --seed-port: %v\n%s", err, msg)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res loadgen.Result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("bench JSON: %v", err)
+	}
+	if res.Ops != 6*40 || res.Errors != 0 || res.Reads == 0 || res.Writes == 0 {
+		t.Fatalf("seed-port bench did %d ops (%d writes, %d reads), %d errors; want 240, both kinds, no errors", res.Ops, res.Writes, res.Reads, res.Errors)
+	}
+	cl := mustClient(t, b.Addr)
+	var orders uint64
+	for cust := int32(200); cust < 206; cust++ {
+		orders += mustGet(t, cl, cust, wire.Linearizable).OrderCount
+	}
+	if int64(orders) != res.Writes {
+		t.Fatalf("cluster holds %d orders of the seed-port bench's customers, it acknowledged %d", orders, res.Writes)
+	}
+}

@@ -58,6 +58,11 @@ type Config struct {
 	// during the run, each on a connection of its own; the result says
 	// how many orders reached them.
 	Watchers int
+	// Seed speaks the seed's protocol to Addrs[0], a balancer's seed port,
+	// as the seed's client did: one connection per customer, one request
+	// in flight (Conns, Pipeline, Consistency and TLS do not apply: the
+	// port reads at the balancer's --read-consistency).
+	Seed bool
 	// WatchFrom is the index the watchers start at (0: now); an old one
 	// measures how fast a watcher catches up on a backlog.
 	WatchFrom    uint64
@@ -86,6 +91,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("read share %d%%: want 0-100", c.ReadPct)
 	case c.Pipeline <= 0:
 		return fmt.Errorf("pipeline %d: want at least 1", c.Pipeline)
+	case c.Seed && c.Pipeline > 1:
+		return fmt.Errorf("pipeline %d: the seed's protocol has one request in flight per connection", c.Pipeline)
 	case c.Conns < 0:
 		return fmt.Errorf("conns %d is negative", c.Conns)
 	case c.FirstCustomer < 0:

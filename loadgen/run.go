@@ -63,6 +63,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if nclients == 0 || nclients > cfg.Customers {
 		nclients = cfg.Customers
 	}
+	if cfg.Seed {
+		nclients = 0
+	}
 	clients := make([]*client.Client, nclients)
 	defer func() {
 		for _, c := range clients {
@@ -80,6 +83,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		clients[i] = c
 	}
 	for i := range cfg.Customers {
+		if cfg.Seed {
+			sc, err := dialSeed(ctx, cfg.Addrs[0])
+			if err != nil {
+				return nil, err
+			}
+			defer sc.close()
+			workers = append(workers, &worker{cfg: &cfg, cust: &customer{id: cfg.FirstCustomer + int32(i)}, seed: sc,
+				rng: rand.New(rand.NewPCG(uint64(i), 0)), writes: newHistogram(), reads: newHistogram()})
+			continue
+		}
 		c := clients[i%nclients]
 		cust := &customer{id: cfg.FirstCustomer + int32(i), c: c}
 		for p := range cfg.Pipeline {
@@ -147,6 +160,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	for _, c := range clients {
+		if c == nil {
+			continue
+		}
 		res.Retries += c.Stats.Retries.Load()
 		res.Redirects += c.Stats.Redirects.Load()
 	}
@@ -172,6 +188,11 @@ func watchGrace(watchers int) time.Duration {
 	return 200 * time.Millisecond
 }
 
+func pastDeadline(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
 // customer is shared by its pipelined workers.
 type customer struct {
 	id   int32
@@ -184,6 +205,7 @@ type worker struct {
 	cfg     *Config
 	cust    *customer
 	session *client.Session
+	seed    *seedConn // with Config.Seed, instead of the session
 	rng     *rand.Rand
 
 	// Two histograms per worker, merged into the overall one at the end:
@@ -204,8 +226,11 @@ func (w *worker) run(ctx context.Context, start time.Time, tl *timeline, ops, er
 		err := w.op(ctx, read, int32(n))
 		d := time.Since(t0)
 		if err != nil {
-			if ctx.Err() != nil {
-				return // cut off by the deadline: neither an error nor a sample
+			if ctx.Err() != nil || pastDeadline(ctx) {
+				// Cut off by the deadline (a connection's own deadline,
+				// the seed port's, may fire before ctx says so): neither
+				// an error nor a sample.
+				return
 			}
 			w.errors++
 			errs.Add(1)
@@ -226,6 +251,16 @@ func (w *worker) run(ctx context.Context, start time.Time, tl *timeline, ops, er
 }
 
 func (w *worker) op(ctx context.Context, read bool, n int32) error {
+	if w.seed != nil {
+		typ := int32(2)
+		if !read {
+			typ = 0
+			if w.cfg.Mix == MixCustom || (w.cfg.Mix == MixMixed && n%2 == 0) {
+				typ = 1
+			}
+		}
+		return w.seed.do(ctx, w.cust.id, n, typ)
+	}
 	if read {
 		_, err := w.cust.c.Get(ctx, w.cust.id, w.cfg.Consistency)
 		return err

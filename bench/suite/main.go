@@ -83,6 +83,16 @@ func scenarios(d time.Duration) []scenario {
 		return scenario{Name: name, Target: "balancer", Experts: 4, Etcd: etcd,
 			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, ReadPct: 100, Consistency: cons, Pipeline: 1, Conns: conns}}
 	}
+	// The seed's client: one plaintext connection per customer to the
+	// balancer's seed port, one request in flight (issue 15 item 6).
+	seed := func(c, reads int, etcd string) scenario {
+		what := "writes"
+		if reads > 0 {
+			what = "linearizable reads"
+		}
+		return scenario{Name: fmt.Sprintf("%s c=%d via seed port (a connection per customer)", what, c), Target: "seed port", Experts: 4, Etcd: etcd,
+			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, ReadPct: reads, Pipeline: 1, Seed: true}}
+	}
 	custom := func(experts int) scenario {
 		return scenario{Name: fmt.Sprintf("custom orders c=64 experts=%d via balancer", experts), Target: "balancer", Experts: experts,
 			Config: loadgen.Config{Customers: 64, Duration: d, Mix: loadgen.MixCustom, Pipeline: 1, Conns: conns}}
@@ -92,6 +102,7 @@ func scenarios(d time.Duration) []scenario {
 		w(1, "balancer"), w(16, "balancer"), w(64, "balancer"), w(256, "balancer"),
 		r(16, wire.Linearizable), r(256, wire.Linearizable),
 		r(64, wire.Session), r(256, wire.Stale),
+		seed(64, 0, "put-64"), seed(256, 100, "get-256"),
 		custom(2), custom(8),
 	}
 }
@@ -285,8 +296,11 @@ func run(binDir, out string, d time.Duration, only, etcdDir, etcdLabel, tlsMode,
 			envs[key] = e
 		}
 		s.Config.Addrs, s.Config.TLS = e.c.Addrs(), e.c.ClientTLS()
-		if s.Target == "balancer" {
+		switch s.Target {
+		case "balancer":
 			s.Config.Addrs = []string{e.lb.Addr}
+		case "seed port":
+			s.Config.Addrs = []string{e.lb.LegacyAddr}
 		}
 		if s.Config.ReadPct > 0 {
 			// Reads need records: the write scenarios made customers 0-255.
