@@ -18,22 +18,9 @@ func TestBenchThroughBalancer(t *testing.T) {
 	c := startCluster(t)
 	b := startBalancer(t, c)
 	dir := t.TempDir()
-	out := filepath.Join(dir, "result.json")
 	tl := filepath.Join(dir, "timeline.csv")
-	cmd := exec.Command(filepath.Join(bin, "ordertest"), "--addr", b.Addr, "bench", "--customers", "8", "--orders", "50",
-		"--type", "mixed", "--reads", "20", "--consistency", "session", "--pipeline", "2", "--conns", "3", "--first-customer", "100",
-		"--json-file", out, "--timeline", tl, "--quiet")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ordertest bench: %v\n%s", err, msg)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res loadgen.Result
-	if err := json.Unmarshal(raw, &res); err != nil {
-		t.Fatalf("bench JSON: %v", err)
-	}
+	res := runBench(t, b.Addr, "--customers", "8", "--orders", "50", "--type", "mixed", "--reads", "20", "--consistency", "session",
+		"--pipeline", "2", "--conns", "3", "--first-customer", "100", "--timeline", tl)
 	if res.Ops != 8*50 || res.Errors != 0 || res.Writes+res.Reads != res.Ops || res.Reads == 0 {
 		t.Fatalf("bench did %d ops (%d writes, %d reads), %d errors; want 400 with some reads and no errors", res.Ops, res.Writes, res.Reads, res.Errors)
 	}
@@ -49,9 +36,36 @@ func TestBenchThroughBalancer(t *testing.T) {
 		}
 	}
 	// The cluster saw every write once.
-	cl := mustClient(t, b.Addr)
+	checkBenchWrites(t, b.Addr, 100, 8, res)
+}
+
+// runBench runs ordertest bench against addr with args and returns its
+// JSON result.
+func runBench(t *testing.T, addr string, args ...string) loadgen.Result {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "result.json")
+	argv := append([]string{"--addr", addr, "bench", "--json-file", out, "--quiet"}, args...)
+	if msg, err := exec.Command(filepath.Join(bin, "ordertest"), argv...).CombinedOutput(); err != nil {
+		t.Fatalf("ordertest bench %v: %v\n%s", args, err, msg)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res loadgen.Result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("bench JSON: %v", err)
+	}
+	return res
+}
+
+// checkBenchWrites: the n customers from first hold exactly the orders
+// the bench acknowledged.
+func checkBenchWrites(t *testing.T, addr string, first, n int32, res loadgen.Result) {
+	t.Helper()
+	cl := mustClient(t, addr)
 	var orders uint64
-	for cust := int32(100); cust < 108; cust++ {
+	for cust := first; cust < first+n; cust++ {
 		orders += mustGet(t, cl, cust, wire.Linearizable).OrderCount
 	}
 	if int64(orders) != res.Writes {
@@ -65,29 +79,9 @@ func TestBenchThroughBalancer(t *testing.T) {
 func TestBenchThroughSeedPort(t *testing.T) {
 	c := startCluster(t)
 	b := startBalancer(t, c)
-	out := filepath.Join(t.TempDir(), "result.json")
-	cmd := exec.Command(filepath.Join(bin, "ordertest"), "--addr", b.LegacyAddr, "bench", "--seed-port", "--customers", "6",
-		"--orders", "40", "--reads", "25", "--first-customer", "200", "--json-file", out, "--quiet")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ordertest bench --seed-port: %v\n%s", err, msg)
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res loadgen.Result
-	if err := json.Unmarshal(raw, &res); err != nil {
-		t.Fatalf("bench JSON: %v", err)
-	}
+	res := runBench(t, b.LegacyAddr, "--seed-port", "--customers", "6", "--orders", "40", "--reads", "25", "--first-customer", "200")
 	if res.Ops != 6*40 || res.Errors != 0 || res.Reads == 0 || res.Writes == 0 {
 		t.Fatalf("seed-port bench did %d ops (%d writes, %d reads), %d errors; want 240, both kinds, no errors", res.Ops, res.Writes, res.Reads, res.Errors)
 	}
-	cl := mustClient(t, b.Addr)
-	var orders uint64
-	for cust := int32(200); cust < 206; cust++ {
-		orders += mustGet(t, cl, cust, wire.Linearizable).OrderCount
-	}
-	if int64(orders) != res.Writes {
-		t.Fatalf("cluster holds %d orders of the seed-port bench's customers, it acknowledged %d", orders, res.Writes)
-	}
+	checkBenchWrites(t, b.Addr, 200, 6, res)
 }

@@ -235,6 +235,20 @@ func TestRaftPortRefusesForgers(t *testing.T) {
 	}
 }
 
+// connAs is a raw connection to addr presenting certificate name.
+func connAs(t *testing.T, name, addr string) *wire.Conn {
+	t.Helper()
+	tlsFor, err := certs.Client(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := wire.Dial(context.Background(), addr, wire.DialOptions{TLS: tlsFor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 func clientAs(t *testing.T, name string, addrs ...string) *client.Client {
 	t.Helper()
 	tlsFor, err := certs.Client(name)
@@ -290,15 +304,8 @@ func TestRoles(t *testing.T) {
 	// Only a node reports a disk alarm, and only its own: anyone else
 	// could stop every order of the cluster with one.
 	for _, try := range []struct{ cert, id string }{{"orderctl", "n1"}, {"writer", "n1"}, {"orderlb", "n1"}, {"n1", "n2"}} {
-		tlsFor, err := certs.Client(try.cert)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := wire.Dial(ctx, leader.ClientAddr, wire.DialOptions{TLS: tlsFor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = wire.CallAs[wire.AlarmList](ctx, conn, wire.ReportAlarms{ID: try.id,
+		conn := connAs(t, try.cert, leader.ClientAddr)
+		_, err := wire.CallAs[wire.AlarmList](ctx, conn, wire.ReportAlarms{ID: try.id,
 			Alarms: []wire.Alarm{{Member: try.id, Kind: wire.AlarmNoSpace, Message: "forged"}}}, 0)
 		conn.Close()
 		wantDenied(t, try.cert+" reporting a disk alarm of "+try.id, err)
@@ -324,15 +331,8 @@ func TestRoles(t *testing.T) {
 		{"writer", wire.AsRole{Role: wire.RoleAdmin, Msg: wire.RemoveMember{ID: victim.ID}}},
 		{"orderlb", wire.AsRole{Role: wire.RoleNode, Msg: wire.Publish{ID: victim.ID, ClientAddr: "127.0.0.1:1"}}},
 	} {
-		tlsFor, err := certs.Client(try.cert)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := wire.Dial(ctx, leader.ClientAddr, wire.DialOptions{TLS: tlsFor})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = conn.Admin(ctx, try.req)
+		conn := connAs(t, try.cert, leader.ClientAddr)
+		err := conn.Admin(ctx, try.req)
 		conn.Close()
 		if code, _ := wire.CodeOf(err); err == nil || (code != wire.CodePermissionDenied && code != wire.CodeBadRequest) {
 			t.Errorf("%s sending %s as %s: %v, want refused", try.cert, try.req.Msg.Type(), try.req.Role, err)

@@ -1,8 +1,9 @@
 // Package feed is the change feed's memory on a node: the most recent
 // applied orders in index order, shared by every watcher of the node.
-// The state machine appends to it and never waits for a watcher; each
-// watcher reads from its own position, and one that falls behind what
-// the ring still holds is told so (Compacted) and cut off.
+// The state machine appends to it (it is the FSM's fsm.Changes) and never
+// waits for a watcher; each watcher reads from its own position, and one
+// that falls behind what the ring still holds is told so (Compacted) and
+// cut off.
 package feed
 
 import (
@@ -10,13 +11,16 @@ import (
 	"sort"
 	"sync"
 
+	"orderly/fsm"
 	"orderly/wire"
 )
 
-// Ring holds the last events applied, at most its capacity.
+// Ring holds the last orders applied, at most its capacity. It keeps
+// them as the state machine hands them over: turning them into wire
+// events is the watchers' work, not Apply's.
 type Ring struct {
 	mu  sync.Mutex
-	buf []wire.Event // circular
+	buf []fsm.OrderResult // circular
 	// head is the position of the oldest event in buf, n how many are held.
 	head, n int
 	// floor: every event with an index >= floor is held (or not applied
@@ -28,16 +32,18 @@ type Ring struct {
 // New returns an empty ring of capacity events whose state is applied up
 // to through (the state machine's applied index when the node started).
 func New(capacity int, through uint64) *Ring {
-	return &Ring{buf: make([]wire.Event, max(capacity, 1)), floor: through + 1, through: through,
+	return &Ring{buf: make([]fsm.OrderResult, max(capacity, 1)), floor: through + 1, through: through,
 		changed: make(chan struct{})}
 }
 
-// Append adds the events of applied entries up to through, in index
-// order; the oldest events make room. It never blocks on a watcher.
-func (r *Ring) Append(events []wire.Event, through uint64) {
+var _ fsm.Changes = (*Ring)(nil)
+
+// Applied adds the orders of applied entries up to through, in index
+// order; the oldest make room. It never blocks on a watcher.
+func (r *Ring) Applied(orders []fsm.OrderResult, through uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, e := range events {
+	for _, e := range orders {
 		if r.n == len(r.buf) {
 			old := r.buf[r.head]
 			r.head = (r.head + 1) % len(r.buf)
@@ -66,9 +72,9 @@ func (r *Ring) advance(through uint64) {
 	r.changed = make(chan struct{})
 }
 
-// Reset forgets every event: the state machine was replaced by a
+// Restored forgets every order: the state machine was replaced by a
 // snapshot at through, and orders before it can no longer be told.
-func (r *Ring) Reset(through uint64) {
+func (r *Ring) Restored(through uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.head, r.n = 0, 0
@@ -100,7 +106,7 @@ func (r *Ring) Read(dst []wire.Event, from uint64, limit int, customer int32) (e
 	if from > r.through {
 		return dst, r.through, r.changed, nil
 	}
-	at := func(i int) *wire.Event { return &r.buf[(r.head+i)%len(r.buf)] }
+	at := func(i int) *fsm.OrderResult { return &r.buf[(r.head+i)%len(r.buf)] }
 	i := sort.Search(r.n, func(i int) bool { return at(i).Index >= from })
 	through = r.through
 	limit = max(limit, 1)
@@ -113,7 +119,8 @@ func (r *Ring) Read(dst []wire.Event, from uint64, limit int, customer int32) (e
 		}
 		taken++
 		if customer == wire.WatchAll || e.CustomerID == customer {
-			dst = append(dst, *e)
+			dst = append(dst, wire.Event{Index: e.Index, CustomerID: e.CustomerID, OrderNumber: e.OrderNumber,
+				LaptopType: wire.LaptopType(e.LaptopType), EngineerID: e.EngineerID, ExpertID: e.ExpertID, OrderCount: e.OrderCount})
 		}
 	}
 	return dst, through, r.changed, nil

@@ -5,11 +5,12 @@ import (
 	"sync"
 	"testing"
 
+	"orderly/fsm"
 	"orderly/wire"
 )
 
-func ev(index uint64, customer int32) wire.Event {
-	return wire.Event{Index: index, CustomerID: customer, OrderNumber: int32(index), OrderCount: index}
+func ev(index uint64, customer int32) fsm.OrderResult {
+	return fsm.OrderResult{Index: index, CustomerID: customer, OrderNumber: int32(index), OrderCount: index}
 }
 
 func indexes(es []wire.Event) []uint64 {
@@ -26,9 +27,9 @@ func TestReadWholeEntriesInOrder(t *testing.T) {
 		t.Fatalf("new ring at %d..%d", floor, through)
 	}
 	// Entry 12 packs three orders; 13 is a no-op; 14 has one.
-	r.Append([]wire.Event{ev(11, 1), ev(12, 1), ev(12, 2), ev(12, 3)}, 12)
+	r.Applied([]fsm.OrderResult{ev(11, 1), ev(12, 1), ev(12, 2), ev(12, 3)}, 12)
 	r.Advance(13)
-	r.Append([]wire.Event{ev(14, 2)}, 14)
+	r.Applied([]fsm.OrderResult{ev(14, 2)}, 14)
 
 	got, through, _, err := r.Read(nil, 11, 2, wire.WatchAll)
 	if err != nil || through != 13 || len(got) != 4 {
@@ -47,7 +48,7 @@ func TestReadWholeEntriesInOrder(t *testing.T) {
 	if err != nil || len(got) != 0 || through != 14 || changed == nil {
 		t.Fatalf("from 15: %v %d %v", indexes(got), through, err)
 	}
-	r.Append([]wire.Event{ev(15, 1)}, 15)
+	r.Applied([]fsm.OrderResult{ev(15, 1)}, 15)
 	select {
 	case <-changed:
 	default:
@@ -57,13 +58,13 @@ func TestReadWholeEntriesInOrder(t *testing.T) {
 
 func TestCompactedWhenOverwrittenOrReset(t *testing.T) {
 	r := New(4, 0)
-	r.Append([]wire.Event{ev(1, 1), ev(2, 1), ev(2, 2), ev(3, 1)}, 3)
-	r.Append([]wire.Event{ev(4, 1)}, 4) // pushes out entry 1
+	r.Applied([]fsm.OrderResult{ev(1, 1), ev(2, 1), ev(2, 2), ev(3, 1)}, 3)
+	r.Applied([]fsm.OrderResult{ev(4, 1)}, 4) // pushes out entry 1
 	var c wire.Compacted
 	if _, _, _, err := r.Read(nil, 1, 10, wire.WatchAll); !errors.As(err, &c) || c.Oldest != 2 {
 		t.Fatalf("read from 1 after it was overwritten: %v", err)
 	}
-	r.Append([]wire.Event{ev(5, 1)}, 5) // pushes out half of entry 2: all of it goes
+	r.Applied([]fsm.OrderResult{ev(5, 1)}, 5) // pushes out half of entry 2: all of it goes
 	if _, _, _, err := r.Read(nil, 2, 10, wire.WatchAll); !errors.As(err, &c) || c.Oldest != 3 {
 		t.Fatalf("read from 2 after part of it was overwritten: %v", err)
 	}
@@ -71,7 +72,7 @@ func TestCompactedWhenOverwrittenOrReset(t *testing.T) {
 	if err != nil || through != 5 || len(got) != 3 {
 		t.Fatalf("from 3: %v through %d %v", indexes(got), through, err)
 	}
-	r.Reset(100)
+	r.Restored(100)
 	if _, _, _, err := r.Read(nil, 6, 10, wire.WatchAll); !errors.As(err, &c) || c.Oldest != 101 {
 		t.Fatalf("read from 6 after a snapshot at 100: %v", err)
 	}
@@ -120,7 +121,7 @@ func TestWatchersNeverBlockTheWriter(t *testing.T) {
 		}()
 	}
 	for i := uint64(1); i <= total; i++ {
-		r.Append([]wire.Event{ev(i, int32(i%7))}, i)
+		r.Applied([]fsm.OrderResult{ev(i, int32(i%7))}, i)
 	}
 	wg.Wait()
 }

@@ -14,14 +14,7 @@ import (
 // lost node is no concern of the client's: the balancer resumes on
 // another node from the last frame it relayed, so the client sees one
 // stream, in order, each entry once.
-func (b *Balancer) watch(ctx context.Context, from serve.Caller, req wire.Message, send func(context.Context, wire.Message) error) wire.Message {
-	w, ok := req.(wire.Watch)
-	if !ok {
-		return wire.Errorf(wire.CodeBadRequest, "%s is not a stream request", req.Type())
-	}
-	if err := w.Validate(); err != nil {
-		return wire.Errorf(wire.CodeBadRequest, "watch: %v", err)
-	}
+func (b *Balancer) watch(ctx context.Context, from serve.Caller, w wire.Watch, send func(context.Context, wire.Message) error) wire.Message {
 	b.watchers.Add(1)
 	defer b.watchers.Add(-1)
 	src := b.feedSource(from.Role)

@@ -89,7 +89,7 @@ func Open(cfg Config) (*Node, error) {
 	n.snapMetrics = newSnapshotMetrics()
 	n.feed = feed.New(cfg.WatchHistory, 0)
 	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), Fault: cfg.TestFault, Fatal: n.stopForUpgrade,
-		SnapshotPersisted: n.snapMetrics.persisted, Changes: &feedChanges{ring: n.feed}})
+		SnapshotPersisted: n.snapMetrics.persisted, Changes: n.feed})
 	if cfg.TestFault != "" {
 		n.log.Warn("TEST FAULT ACTIVE: this node is broken on purpose", "fault", cfg.TestFault)
 	}

@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"orderly/feed"
-	"orderly/fsm"
 	"orderly/serve"
 	"orderly/wire"
 )
@@ -31,23 +29,6 @@ const (
 	// read looks whether the feed has left it behind.
 	slowCheck = 100 * time.Millisecond
 )
-
-// feedChanges puts what the state machine applies into the feed.
-type feedChanges struct {
-	ring *feed.Ring
-	buf  []wire.Event
-}
-
-func (c *feedChanges) Applied(orders []fsm.OrderResult, through uint64) {
-	c.buf = c.buf[:0]
-	for _, o := range orders {
-		c.buf = append(c.buf, wire.Event{Index: o.Index, CustomerID: o.CustomerID, OrderNumber: o.OrderNumber,
-			LaptopType: wire.LaptopType(o.LaptopType), EngineerID: o.EngineerID, ExpertID: o.ExpertID, OrderCount: o.OrderCount})
-	}
-	c.ring.Append(c.buf, through)
-}
-
-func (c *feedChanges) Restored(through uint64) { c.ring.Reset(through) }
 
 // advanceFeed tells the feed of applied entries past the last order that
 // carry none (a new leader's no-op, a barrier): a watcher learns that
@@ -74,14 +55,7 @@ var errTooSlow = errors.New("watcher too slow")
 // entries per frame, in index order, until the client goes. It reads the
 // feed at its own pace and never holds up applying; if it falls behind
 // what the feed holds it is cut off with Compacted.
-func (n *Node) watch(ctx context.Context, _ serve.Caller, req wire.Message, send func(context.Context, wire.Message) error) wire.Message {
-	w, ok := req.(wire.Watch)
-	if !ok {
-		return wire.Errorf(wire.CodeBadRequest, "%s is not a stream request", req.Type())
-	}
-	if err := w.Validate(); err != nil {
-		return wire.Errorf(wire.CodeBadRequest, "watch: %v", err)
-	}
+func (n *Node) watch(ctx context.Context, _ serve.Caller, w wire.Watch, send func(context.Context, wire.Message) error) wire.Message {
 	if n.watchers.Add(1) > int64(n.cfg.MaxWatchers) {
 		n.watchers.Add(-1)
 		return wire.Errorf(wire.CodeOverloaded, "node %s serves %d watchers already (--max-watchers)", n.cfg.ID, n.cfg.MaxWatchers)

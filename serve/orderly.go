@@ -21,12 +21,13 @@ import (
 // panic and must return when ctx is done.
 type Handler func(ctx context.Context, from Caller, req wire.Message) wire.Message
 
-// StreamHandler serves a request answered by a stream (wire.Watch): it
-// sends frames with send, which blocks while the client has not read the
-// connection's reply budget, until ctx ends (the client went away) or it
-// has a last word, which it returns (nil: none). The connection then
-// closes: a watching connection carries nothing else.
-type StreamHandler func(ctx context.Context, from Caller, req wire.Message, send func(context.Context, wire.Message) error) wire.Message
+// StreamHandler serves a Watch, answered by a stream: it sends frames
+// with send, which blocks while the client has not read the connection's
+// reply budget, until ctx ends (the client went away) or it has a last
+// word, which it returns (nil: none). The connection then closes: a
+// watching connection carries nothing else. The server has checked the
+// Watch's fields.
+type StreamHandler func(ctx context.Context, from Caller, w wire.Watch, send func(context.Context, wire.Message) error) wire.Message
 
 // streamSendBuffer caps the kernel's send buffer of a streaming
 // connection (it would otherwise grow to megabytes for a client that does
@@ -224,14 +225,18 @@ func (s *Server) serveConn(c net.Conn) {
 			send(wire.AppendFrame(nil, f.ID, wire.Errorf(wire.CodeOverloaded, "rate limit: %s may send %g requests per second", who.Name, s.opt.RateLimit)))
 			continue
 		}
-		if _, ok := req.(wire.Watch); ok {
+		if w, ok := req.(wire.Watch); ok {
 			if s.opt.Stream == nil {
 				send(wire.AppendFrame(nil, f.ID, wire.Errorf(wire.CodeBadRequest, "%s is not served here", req.Type())))
 				continue
 			}
+			if err := w.Validate(); err != nil {
+				send(wire.AppendFrame(nil, f.ID, wire.Errorf(wire.CodeBadRequest, "watch: %v", err)))
+				continue
+			}
 			cancel() // requests in flight end; the connection is the stream's now
 			reqs.Wait()
-			s.stream(c, fr, fw, budget, from, f.ID, req)
+			s.stream(c, fr, fw, budget, from, f.ID, w)
 			return
 		}
 		// The reply's bytes are reserved before the request runs: a client
@@ -273,7 +278,7 @@ func (s *Server) serveConn(c net.Conn) {
 // reads (a watcher sends nothing); its write bound does, and the reply
 // budget bounds what a watcher that does not read can make the server
 // hold.
-func (s *Server) stream(c net.Conn, fr *wire.FrameReader, fw *wire.FrameWriter, budget *replyBudget, from Caller, id uint64, req wire.Message) {
+func (s *Server) stream(c net.Conn, fr *wire.FrameReader, fw *wire.FrameWriter, budget *replyBudget, from Caller, id uint64, w wire.Watch) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	fr.SetTimeouts(c, 0, s.opt.FrameTimeout)
@@ -292,7 +297,7 @@ func (s *Server) stream(c net.Conn, fr *wire.FrameReader, fw *wire.FrameWriter, 
 		}
 		return fw.Send(frame)
 	}
-	if last := s.opt.Stream(ctx, from, req, send); last != nil {
+	if last := s.opt.Stream(ctx, from, w, send); last != nil {
 		_ = fw.Send(wire.AppendFrame(nil, id, last))
 	}
 	drained := make(chan struct{})
