@@ -18,11 +18,20 @@ import (
 // balancer's own; a plaintext client's request (--insecure, role none)
 // goes as it is.
 func (b *Balancer) forward(ctx context.Context, role wire.Role, write bool, req wire.Message) (wire.Message, error) {
-	if role != wire.RoleNone {
-		req = wire.AsRole{Role: role, Msg: req}
+	return retry.Do(ctx, b.retryPolicy(), &forwarded{b: b, write: write, req: asRole(role, req)})
+}
+
+// asRole wraps req so that the node serves it with the client's role.
+func asRole(role wire.Role, req wire.Message) wire.Message {
+	if role == wire.RoleNone {
+		return req
 	}
-	return retry.Do(ctx, retry.Policy{Timeout: b.cfg.RetryTimeout, MaxBackoff: 100 * time.Millisecond,
-		Retries: &b.retries, Redirects: &b.redirects}, &forwarded{b: b, write: write, req: req})
+	return wire.AsRole{Role: role, Msg: req}
+}
+
+func (b *Balancer) retryPolicy() retry.Policy {
+	return retry.Policy{Timeout: b.cfg.RetryTimeout, MaxBackoff: 100 * time.Millisecond,
+		Retries: &b.retries, Redirects: &b.redirects}
 }
 
 // forwarded is one request's side of the retry loop: it picks a backend

@@ -84,6 +84,15 @@ func (p Policy) AttemptTimeout() time.Duration { return max(p.Timeout/3, time.Se
 // a time, not a derived context: contexts cost a lock on the parent per
 // call, and the balancer makes many calls on one connection's context.
 func Do(ctx context.Context, p Policy, a Attempter) (wire.Message, error) {
+	return Resume(ctx, p, a, nil)
+}
+
+// Resume is Do after a first attempt made elsewhere failed with first
+// (nil: none was made): the loop goes on from there, knowing whether that
+// attempt may have been applied. The Attempter's Failed must know the
+// node of that attempt. The balancer's forwarding without a waiting
+// goroutine hands its failures over so.
+func Resume(ctx context.Context, p Policy, a Attempter, first error) (wire.Message, error) {
 	deadline := time.Now().Add(p.Timeout)
 	backoff := minBackoff
 	unknown := false // a write attempt may have reached the log
@@ -116,8 +125,11 @@ func Do(ctx context.Context, p Policy, a Attempter) (wire.Message, error) {
 			}
 			backoff = min(max(backoff*2, minBackoff), p.MaxBackoff)
 		}
-		resp, err := a.Try(ctx, max(min(p.AttemptTimeout(), time.Until(deadline)), time.Millisecond))
-		if err == nil {
+		var resp wire.Message
+		var err error
+		if attempt == 0 && first != nil {
+			err = first
+		} else if resp, err = a.Try(ctx, max(min(p.AttemptTimeout(), time.Until(deadline)), time.Millisecond)); err == nil {
 			return resp, nil
 		}
 		last = err

@@ -87,6 +87,12 @@ type Options struct {
 	// Stream, if set, serves the requests answered by a stream of frames
 	// (wire.Watch); without it they are refused.
 	Stream StreamHandler
+	// Async, if set, is offered each request before a worker is: it may
+	// take it (true) and answer later by calling answer once, from any
+	// goroutine; answer does not block. A request it leaves runs on a
+	// worker through the Handler. The balancer forwards orders so: no
+	// goroutine of its own waits for the leader's answer.
+	Async func(ctx context.Context, from Caller, req wire.Message, answer func(wire.Message)) bool
 	// Observe, if set, is told of every request a handler answered, with
 	// the time from its read to its answer (metrics).
 	Observe func(req wire.Message, took time.Duration, resp wire.Message)
@@ -253,22 +259,51 @@ func (s *Server) serveConn(c net.Conn) {
 		if s.opt.Observe != nil {
 			read = time.Now()
 		}
-		s.work.run(func() {
-			defer func() { <-sem; reqs.Done() }()
-			resp := s.h(rctx, from, req)
+		// reply sends the answer within the reply budget. It blocks only
+		// if mayBlock; else it says whether it could do without.
+		reply := func(resp wire.Message, mayBlock bool) bool {
+			frame := wire.AppendFrame(nil, fid, resp)
+			n := int64(len(frame))
+			if n > reserved && !mayBlock {
+				return false
+			}
 			if s.opt.Observe != nil {
 				s.opt.Observe(req, time.Since(read), resp)
 			}
-			frame := wire.AppendFrame(nil, fid, resp)
-			if n := int64(len(frame)); n > reserved {
+			if n > reserved {
 				if budget.acquire(ctx, fw.Stopped(), n-reserved) != nil {
-					return
+					<-sem
+					reqs.Done()
+					return true
 				}
 			} else {
 				budget.release(reserved - n)
 			}
-			_ = fw.Send(frame)
-		})
+			if !mayBlock {
+				if sent, err := fw.TrySend(frame); !sent && err == nil {
+					// The client's queue is full: a worker waits for room.
+					s.work.run(func() {
+						_ = fw.Send(frame)
+						<-sem
+						reqs.Done()
+					})
+					return true
+				}
+			} else {
+				_ = fw.Send(frame)
+			}
+			<-sem
+			reqs.Done()
+			return true
+		}
+		if s.opt.Async != nil && s.opt.Async(rctx, from, req, func(resp wire.Message) {
+			if !reply(resp, false) {
+				s.work.run(func() { reply(resp, true) })
+			}
+		}) {
+			continue
+		}
+		s.work.run(func() { reply(s.h(rctx, from, req), true) })
 	}
 }
 

@@ -32,13 +32,25 @@ type Conn struct {
 
 	mu      sync.Mutex
 	nextID  uint64
-	pending map[uint64]chan response
+	pending map[uint64]call
 	err     error // why the connection ended
+
+	sweeping sync.Once      // Go starts the sweeper on first use
+	sweeper  sync.WaitGroup // the sweeper, which ends with the read loop
 }
 
 type response struct {
 	typ     Type
 	payload []byte
+}
+
+// call is a request waiting for its answer: a Call's channel, or a Go's
+// callback with its deadline.
+type call struct {
+	ch       chan response
+	done     func(Message, error)
+	req      Type
+	deadline time.Time
 }
 
 // Dial connects to an orderly server and performs the handshake.
@@ -51,7 +63,7 @@ func Dial(ctx context.Context, addr string, opt DialOptions) (*Conn, error) {
 		nc:      nc,
 		fw:      NewFrameWriter(nc, 1024),
 		done:    make(chan struct{}),
-		pending: make(map[uint64]chan response),
+		pending: make(map[uint64]call),
 	}
 	go c.readLoop(NewFrameReader(nc, opt.MaxFrame))
 	return c, nil
@@ -103,13 +115,30 @@ func (c *Conn) readLoop(fr *FrameReader) {
 			return
 		}
 		c.mu.Lock()
-		ch, ok := c.pending[f.ID]
+		p, ok := c.pending[f.ID]
 		delete(c.pending, f.ID)
 		c.mu.Unlock()
-		if ok { // a response to a cancelled call is dropped
-			ch <- response{typ: f.Type, payload: append([]byte(nil), f.Payload...)}
+		switch {
+		case !ok: // a response to a cancelled call is dropped
+		case p.done != nil:
+			p.done(answer(p.req, f.Type, f.Payload))
+		default:
+			p.ch <- response{typ: f.Type, payload: append([]byte(nil), f.Payload...)}
 		}
 	}
+}
+
+// answer decodes the response to a request of type req; an Error answer
+// is returned as *Error.
+func answer(req, typ Type, payload []byte) (Message, error) {
+	m, err := Decode(typ, payload)
+	if err != nil {
+		return nil, fmt.Errorf("response to %s: %w", req, err)
+	}
+	if e, isErr := m.(*Error); isErr {
+		return nil, e
+	}
+	return m, nil
 }
 
 // shut records why the connection ended and fails every pending call.
@@ -118,11 +147,15 @@ func (c *Conn) shut(err error) {
 	if c.err == nil {
 		c.err = err
 	}
-	pending := c.pending
-	c.pending = map[uint64]chan response{}
+	pending, why := c.pending, c.err
+	c.pending = map[uint64]call{}
 	c.mu.Unlock()
-	for _, ch := range pending {
-		close(ch)
+	for _, p := range pending {
+		if p.done != nil {
+			p.done(nil, why)
+		} else {
+			close(p.ch)
+		}
 	}
 	c.nc.Close()
 	c.fw.Close()
@@ -139,6 +172,7 @@ func (c *Conn) Err() error {
 func (c *Conn) Close() error {
 	c.shut(errors.New("wire: connection closed"))
 	<-c.done
+	c.sweeper.Wait()
 	return nil
 }
 
@@ -167,7 +201,7 @@ func (c *Conn) CallTimeout(ctx context.Context, req Message, timeout time.Durati
 	}
 	c.nextID++
 	id := c.nextID
-	c.pending[id] = ch
+	c.pending[id] = call{ch: ch}
 	c.mu.Unlock()
 
 	if err := c.fw.Send(AppendFrame(nil, id, req)); err != nil {
@@ -185,20 +219,82 @@ func (c *Conn) CallTimeout(ctx context.Context, req Message, timeout time.Durati
 		if !ok {
 			return nil, c.Err()
 		}
-		m, err := Decode(r.typ, r.payload)
-		if err != nil {
-			return nil, fmt.Errorf("response to %s: %w", req.Type(), err)
-		}
-		if e, isErr := m.(*Error); isErr {
-			return nil, e
-		}
-		return m, nil
+		return answer(req.Type(), r.typ, r.payload)
 	case <-ctx.Done():
 		c.forget(id)
 		return nil, ctx.Err()
 	case <-expired:
 		c.forget(id)
 		return nil, ErrNoAnswer
+	}
+}
+
+// ErrBusy is Go's refusal when the connection's send queue is full: the
+// request was not sent.
+var ErrBusy = errors.New("wire: connection's send queue is full")
+
+// sweepEvery is how often Go's deadlines are checked: a late answer is
+// reported at most this much after its timeout.
+const sweepEvery = 50 * time.Millisecond
+
+// Go sends req without waiting for its answer: done is called once with
+// what Call would return (ErrNoAnswer if nothing came within timeout, the
+// connection's end if it broke first). It runs on the connection's read
+// goroutine (or the one that closed it, or the deadline sweeper), so it
+// must not block. An error from Go itself means req was not sent (the
+// connection is gone, or its queue is full: ErrBusy) and done will not be
+// called. The balancer forwards orders this way: no goroutine of its own
+// waits for the leader's answer.
+func (c *Conn) Go(req Message, timeout time.Duration, done func(Message, error)) error {
+	c.sweeping.Do(func() {
+		c.sweeper.Add(1)
+		go c.sweep()
+	})
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return err
+	}
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = call{done: done, req: req.Type(), deadline: time.Now().Add(timeout)}
+	c.mu.Unlock()
+	if sent, err := c.fw.TrySend(AppendFrame(nil, id, req)); !sent {
+		c.forget(id)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrConnLost, err)
+		}
+		return ErrBusy
+	}
+	return nil
+}
+
+// sweep ends Go's calls whose deadline passed, until the connection ends.
+func (c *Conn) sweep() {
+	defer c.sweeper.Done()
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	var late []call
+	for {
+		select {
+		case <-c.done:
+			return
+		case now := <-t.C:
+			c.mu.Lock()
+			for id, p := range c.pending {
+				if p.done != nil && now.After(p.deadline) {
+					late = append(late, p)
+					delete(c.pending, id)
+				}
+			}
+			c.mu.Unlock()
+			for i, p := range late {
+				p.done(nil, ErrNoAnswer)
+				late[i] = call{}
+			}
+			late = late[:0]
+		}
 	}
 }
 
