@@ -60,8 +60,12 @@ type Client struct {
 
 	mu     sync.Mutex
 	conns  map[string]*wire.Conn
+	// dials in progress, by address: calls that need the same address
+	// wait for one dial rather than each making its own TLS handshake.
+	dials map[string]*dial
 	leader string // last known leader address
 	next   int    // rotation over Addrs
+	closed bool   // a dial that ends after Close closes its connection
 }
 
 // New returns a Client; it dials lazily.
@@ -82,7 +86,7 @@ func New(opt Options) (*Client, error) {
 		}
 		opt.ClientID = id
 	}
-	c := &Client{opt: opt, conns: make(map[string]*wire.Conn)}
+	c := &Client{opt: opt, conns: make(map[string]*wire.Conn), dials: make(map[string]*dial)}
 	c.def = &Session{c: c, id: opt.ClientID}
 	return c, nil
 }
@@ -134,6 +138,7 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	conns := c.conns
 	c.conns = map[string]*wire.Conn{}
+	c.closed = true
 	c.mu.Unlock()
 	for _, conn := range conns {
 		conn.Close()

@@ -126,32 +126,53 @@ func (c *Client) rotate(failed string) {
 	}
 }
 
+// dial is one connection attempt that concurrent calls share.
+type dial struct {
+	done chan struct{}
+	conn *wire.Conn
+	err  error
+}
+
+// conn is the connection to addr, dialled if there is none (once for all
+// the calls that need it at that moment: 256 customers starting at once
+// on 16 clients made 256 TLS handshakes, not 16).
 func (c *Client) conn(ctx context.Context, addr string) (*wire.Conn, error) {
 	c.mu.Lock()
 	if conn := c.conns[addr]; conn != nil && conn.Err() == nil {
 		c.mu.Unlock()
 		return conn, nil
 	}
+	if d := c.dials[addr]; d != nil {
+		c.mu.Unlock()
+		select {
+		case <-d.done:
+			return d.conn, d.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	d := &dial{done: make(chan struct{})}
+	c.dials[addr] = d
 	c.mu.Unlock()
+
 	dctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	conn, err := wire.Dial(dctx, addr, wire.DialOptions{Timeout: time.Second, MaxFrame: c.opt.MaxFrame, TLS: c.opt.TLS})
-	if err != nil {
-		return nil, err
-	}
+	d.conn, d.err = wire.Dial(dctx, addr, wire.DialOptions{Timeout: time.Second, MaxFrame: c.opt.MaxFrame, TLS: c.opt.TLS})
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if old := c.conns[addr]; old != nil {
-		if old.Err() == nil {
-			// Another call dialed at the same moment and won: share its
-			// connection. Closing it would fail the calls already on it.
-			conn.Close()
-			return old, nil
-		}
-		old.Close()
+	delete(c.dials, addr)
+	if d.err == nil && c.closed {
+		d.conn.Close()
+		d.conn, d.err = nil, errors.New("client: closed")
 	}
-	c.conns[addr] = conn
-	return conn, nil
+	if d.err == nil {
+		if old := c.conns[addr]; old != nil {
+			old.Close() // broken, or we would not have dialled
+		}
+		c.conns[addr] = d.conn
+	}
+	c.mu.Unlock()
+	close(d.done)
+	return d.conn, d.err
 }
 
 func (c *Client) drop(addr string, conn *wire.Conn) {

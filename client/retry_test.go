@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,4 +137,51 @@ func TestSessionRenewsAfterSessionExpired(t *testing.T) {
 	if len(seen) != 3 || seen[2].Seq != 1 || seen[2].ClientID == seen[0].ClientID || seen[2].OrderNumber != 2 {
 		t.Fatalf("orders seen: %+v; want the second write resent as seq 1 of a new client", seen)
 	}
+}
+
+// Calls that start together on a fresh client share one dial: 64
+// customers on one client make one connection (and one TLS handshake),
+// not 64.
+func TestConcurrentCallsShareOneDial(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingListener{Listener: ln}
+	srv := serve.Orderly(counted, func(context.Context, serve.Caller, wire.Message) wire.Message {
+		return wire.StatusInfo{ID: "n1", Role: "leader", Term: 1}
+	}, serve.Options{})
+	defer srv.Close()
+	c, err := New(Options{Addrs: []string{ln.Addr().String()}, RetryTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Status(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := counted.accepted.Load(); n != 1 {
+		t.Fatalf("64 concurrent first calls opened %d connections, want 1", n)
+	}
+}
+
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
 }
