@@ -58,11 +58,11 @@ type Client struct {
 	def  *Session
 	seen atomic.Uint64 // highest index seen, for session reads
 
-	mu     sync.Mutex
-	conns  map[string]*wire.Conn
+	mu    sync.Mutex
+	conns map[string]*wire.Conn
 	// dials in progress, by address: calls that need the same address
 	// wait for one dial rather than each making its own TLS handshake.
-	dials map[string]*dial
+	dials  map[string]*dial
 	leader string // last known leader address
 	next   int    // rotation over Addrs
 	closed bool   // a dial that ends after Close closes its connection
