@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"bytes"
+	"io"
 	"testing"
 	"time"
 
@@ -64,4 +66,54 @@ func BenchmarkNewCustomers(b *testing.B) {
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "orders/s")
 		})
 	}
+}
+
+// BenchmarkSnapshotMillion is the state of 1,000,000 customers placed in
+// random id order (issue 15 item 5): "take" is FSM.Snapshot, the part
+// that holds the FSM (raft calls it on the FSM's goroutine, so no order
+// is applied meanwhile); "persist" writes it out (to memory here, off the
+// FSM's goroutine in raft); "restore" reads it back into a new FSM.
+func BenchmarkSnapshotMillion(b *testing.B) {
+	const n = 1_000_000
+	f := New(Options{})
+	now := time.Now().UnixNano()
+	l := &raft.Log{Type: raft.LogCommand}
+	for i := range n {
+		l.Index = uint64(i + 1)
+		id := int32((uint64(i+1) * 2654435761) % (1 << 31))
+		l.Data = AppendPlaceOrder(l.Data[:0], PlaceOrder{CustomerID: id, OrderNumber: 1, ClientID: 1, Seq: uint64(i + 1), LeaderTime: now})
+		if o := ResultOf(f.Apply(l)).Outcome(0); o.Refused != 0 {
+			b.Fatalf("order %d refused: %v", i, o.Refused)
+		}
+	}
+	var image bytes.Buffer
+	b.Run("take", func(b *testing.B) {
+		for range b.N {
+			if _, err := f.Snapshot(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("persist", func(b *testing.B) {
+		snap, err := f.Snapshot()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
+			image.Reset()
+			if err := snap.(*snapshot).writeTo(&image); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(image.Len())/(1<<20), "MiB")
+	})
+	b.Run("restore", func(b *testing.B) {
+		for range b.N {
+			g := New(Options{})
+			if err := g.Restore(io.NopCloser(bytes.NewReader(image.Bytes()))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -373,11 +373,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	defer f.mu.RUnlock()
 	st := f.st
 	snap := &snapshot{persisted: f.persisted, now: st.now, swept: st.swept, applied: st.applied, limitsSet: st.limitsSet, maxSessions: st.maxSessions, evictIdle: st.evictIdle,
-		records: make([]Record, 0, st.ids.Len()), sessions: make([]sessionEntry, 0, len(st.sessions))}
-	st.ids.Ascend(func(id int32) bool {
-		snap.records = append(snap.records, *st.records[id])
-		return true
-	})
+		records: st.records.Clone(), sessions: make([]sessionEntry, 0, len(st.sessions))}
 	// In eviction order, which a restore must rebuild exactly.
 	for s := st.lru.head; s != nil; s = s.next {
 		e := sessionEntry{ClientID: s.id, session: *s}
@@ -412,10 +408,11 @@ type Summary struct {
 func (f *FSM) Summary() Summary {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	s := Summary{Applied: f.st.applied, Customers: len(f.st.records), Sessions: len(f.st.sessions), Members: map[string]string{}}
-	for _, r := range f.st.records {
+	s := Summary{Applied: f.st.applied, Customers: f.st.records.Len(), Sessions: len(f.st.sessions), Members: map[string]string{}}
+	f.st.records.Ascend(func(r Record) bool {
 		s.Orders += r.OrderCount
-	}
+		return true
+	})
 	for id, addr := range f.st.members {
 		s.Members[id] = addr
 	}

@@ -20,20 +20,20 @@ func setLimits(n uint32) []byte {
 }
 
 // sameState compares two replicas' states; the eviction counter is a
-// replica's own, not part of the state, and the id index is compared by
-// its contents (a B-tree's shape depends on the order of insertion).
+// replica's own, not part of the state, and the records are compared by
+// their contents (a B-tree's shape depends on the order of insertion).
 func sameState(a, b *state) bool {
 	ae, be := a.evicted, b.evicted
-	aids, bids := a.ids, b.ids
-	a.evicted, b.evicted, a.ids, b.ids = 0, 0, nil, nil
-	defer func() { a.evicted, b.evicted, a.ids, b.ids = ae, be, aids, bids }()
-	return reflect.DeepEqual(a, b) && reflect.DeepEqual(idsOf(aids), idsOf(bids))
+	ar, br := a.records, b.records
+	a.evicted, b.evicted, a.records, b.records = 0, 0, nil, nil
+	defer func() { a.evicted, b.evicted, a.records, b.records = ae, be, ar, br }()
+	return reflect.DeepEqual(a, b) && reflect.DeepEqual(recordsOf(ar), recordsOf(br))
 }
 
-func idsOf(t *btree.BTreeG[int32]) []int32 {
-	var ids []int32
-	t.Ascend(func(id int32) bool { ids = append(ids, id); return true })
-	return ids
+func recordsOf(t *btree.BTreeG[Record]) []Record {
+	var rs []Record
+	t.Ascend(func(r Record) bool { rs = append(rs, r); return true })
+	return rs
 }
 
 // TestSessionCap: past the cap the least recently written session idle
@@ -135,10 +135,11 @@ func TestVersionTwoSnapshotRestores(t *testing.T) {
 	b = be.AppendUint64(b, uint64(s.now))
 	b = be.AppendUint64(b, uint64(s.swept))
 	b = be.AppendUint64(b, s.applied)
-	b = be.AppendUint64(b, uint64(len(s.records)))
-	for _, r := range s.records {
+	b = be.AppendUint64(b, uint64(s.records.Len()))
+	s.records.Ascend(func(r Record) bool {
 		b = appendRecord(b, r)
-	}
+		return true
+	})
 	b = be.AppendUint64(b, uint64(len(s.sessions)))
 	for _, id := range []uint64{10, 20, 30} {
 		for _, e := range s.sessions {

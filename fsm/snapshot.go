@@ -10,6 +10,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/google/btree"
 	"github.com/hashicorp/raft"
 )
 
@@ -48,7 +49,7 @@ type snapshot struct {
 	limitsSet   bool
 	maxSessions uint32
 	evictIdle   time.Duration
-	records     []Record
+	records     *btree.BTreeG[Record] // a clone: the FSM's own goes on (records.go)
 	sessions    []sessionEntry
 	members     []SetMember
 	persisted   func(bytes uint64, took time.Duration) // Options.SnapshotPersisted
@@ -83,7 +84,8 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Release is a no-op: the snapshot holds copies, nothing shared.
+// Release is a no-op: the records' clone is the garbage collector's once
+// dropped; the rest are copies.
 func (s *snapshot) Release() {}
 
 func (s *snapshot) writeTo(w io.Writer) error {
@@ -102,12 +104,13 @@ func (s *snapshot) writeTo(w io.Writer) error {
 	}
 	b = be.AppendUint32(append(b, limits), s.maxSessions)
 	b = be.AppendUint64(b, uint64(s.evictIdle))
-	b = be.AppendUint64(b, uint64(len(s.records)))
+	b = be.AppendUint64(b, uint64(s.records.Len()))
 	bw.Write(b) //nolint:errcheck // bufio keeps the first error for Flush
-	for _, r := range s.records {
+	s.records.Ascend(func(r Record) bool {
 		b = appendRecord(b[:0], r)
 		bw.Write(b) //nolint:errcheck
-	}
+		return true
+	})
 	bw.Write(be.AppendUint64(b[:0], uint64(len(s.sessions)))) //nolint:errcheck
 	for _, e := range s.sessions {
 		b = be.AppendUint64(b[:0], e.ClientID)
@@ -232,12 +235,11 @@ func readSnapshot(in io.Reader) (*state, error) {
 	for n, last := r.u64(), int32(-1); n > 0 && r.err == nil; n-- {
 		rec := Record{CustomerID: r.i32(), LastOrder: r.i32(), OrderCount: r.u64(),
 			LastLaptopType: int8(r.u8()), LastIndex: r.u64()}
-		if _, dup := st.records[rec.CustomerID]; dup || rec.CustomerID < last {
+		if rec.CustomerID <= last {
 			return nil, fmt.Errorf("%w: records out of order at customer %d", ErrCorruptSnapshot, rec.CustomerID)
 		}
 		last = rec.CustomerID
-		st.records[rec.CustomerID] = &rec
-		st.ids.ReplaceOrInsert(rec.CustomerID)
+		st.records.ReplaceOrInsert(rec)
 	}
 	for n := r.u64(); n > 0 && r.err == nil; n-- {
 		id := r.u64()

@@ -59,8 +59,10 @@ type session struct {
 
 // state is the data the log builds. It has no lock: FSM guards it.
 type state struct {
-	records  map[int32]*Record
-	ids      *btree.BTreeG[int32] // customer ids in order, for Scan and snapshots: O(log n) to insert
+	// records in customer id order (Scan, snapshots): O(log n) to find
+	// and to insert, and a snapshot clones the tree in O(1) and writes
+	// it out while orders go on (records.go).
+	records  *btree.BTreeG[Record]
 	sessions map[uint64]*session
 	lru      sessionList       // the sessions, least recently written first
 	members  map[string]string // node id -> client address
@@ -78,8 +80,7 @@ type state struct {
 
 func newState() *state {
 	return &state{
-		records:  make(map[int32]*Record),
-		ids:      newIDs(),
+		records:  newRecords(),
 		sessions: make(map[uint64]*session),
 		members:  make(map[string]string),
 		versions: make(map[string]uint16),
@@ -123,16 +124,13 @@ func (s *state) placeOrder(c PlaceOrder, idx uint64, ttl int64) (OrderResult, er
 		}
 	}
 
-	rec := s.records[c.CustomerID]
-	if rec == nil {
-		rec = &Record{CustomerID: c.CustomerID}
-		s.records[c.CustomerID] = rec
-		s.insertID(c.CustomerID)
-	}
+	rec, _ := s.records.Get(Record{CustomerID: c.CustomerID})
+	rec.CustomerID = c.CustomerID
 	rec.LastOrder = c.OrderNumber
 	rec.OrderCount++
 	rec.LastLaptopType = int8(c.LaptopType)
 	rec.LastIndex = idx
+	s.records.ReplaceOrInsert(rec)
 
 	res := OrderResult{CustomerID: c.CustomerID, OrderNumber: c.OrderNumber, LaptopType: c.LaptopType,
 		EngineerID: c.EngineerID, ExpertID: c.ExpertID, Index: idx, OrderCount: rec.OrderCount}
@@ -153,19 +151,9 @@ func (s *state) sweepSessions(ttl int64) {
 	}
 }
 
-// insertID adds a new customer to the ordered index. A sorted slice cost
-// O(n) per new customer: new customers in descending id order ran at a
-// tenth of the ascending rate at 200,000 (BenchmarkNewCustomers).
-func (s *state) insertID(id int32) { s.ids.ReplaceOrInsert(id) }
-
-// idDegree is the B-tree's degree: nodes of up to 63 ids, 252 bytes.
-const idDegree = 32
-
-func newIDs() *btree.BTreeG[int32] { return btree.NewOrderedG[int32](idDegree) }
-
 func (s *state) get(id int32) Record {
-	if r := s.records[id]; r != nil {
-		return *r
+	if r, ok := s.records.Get(Record{CustomerID: id}); ok {
+		return r
 	}
 	return Record{CustomerID: id, LastOrder: -1, LastLaptopType: -1}
 }
@@ -175,12 +163,12 @@ func (s *state) get(id int32) Record {
 func (s *state) scan(from int32, limit int) ([]Record, int32) {
 	var out []Record
 	next := int32(-1)
-	s.ids.AscendGreaterOrEqual(from, func(id int32) bool {
+	s.records.AscendGreaterOrEqual(Record{CustomerID: from}, func(r Record) bool {
 		if len(out) == limit {
-			next = id
+			next = r.CustomerID
 			return false
 		}
-		out = append(out, *s.records[id])
+		out = append(out, r)
 		return true
 	})
 	return out, next

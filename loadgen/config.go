@@ -69,6 +69,12 @@ type Config struct {
 	RetryTimeout time.Duration
 	// FirstCustomer offsets customer ids, so runs can use disjoint ones.
 	FirstCustomer int32
+	// NewCustomers, if set, makes every order the first of a customer the
+	// cluster has not seen: that many of them, their ids in a random order
+	// over [0, 2^31) (NewCustomerID), shared out among the customers'
+	// workers; the run ends when all are placed (or at Duration).
+	// FirstCustomer and Orders do not apply; no reads.
+	NewCustomers int
 	// Progress, when set, gets a live line every second: rewritten in
 	// place on a terminal, or a plain line per second with PlainProgress
 	// (a log file, a pipe).
@@ -85,8 +91,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("customers %d: want at least 1", c.Customers)
 	case c.Orders < 0:
 		return fmt.Errorf("orders %d is negative", c.Orders)
-	case c.Orders == 0 && c.Duration <= 0:
-		return errors.New("give a number of orders, a duration, or both")
+	case c.NewCustomers < 0:
+		return fmt.Errorf("new customers %d is negative", c.NewCustomers)
+	case c.NewCustomers > 0 && (c.ReadPct > 0 || c.Seed):
+		return errors.New("new customers: every operation is a first order, through the orderly port (no reads, no seed port)")
+	case c.Orders == 0 && c.Duration <= 0 && c.NewCustomers == 0:
+		return errors.New("give a number of orders, a duration, new customers, or some of them")
 	case c.ReadPct < 0 || c.ReadPct > 100:
 		return fmt.Errorf("read share %d%%: want 0-100", c.ReadPct)
 	case c.Pipeline <= 0:
@@ -101,3 +111,9 @@ func (c Config) Validate() error {
 	_, err := ParseMix(string(c.Mix))
 	return err
 }
+
+// NewCustomerID is the id of the k-th new customer (k from 1): k times an
+// odd number, modulo 2^31, is a bijection of [0, 2^31), so no id repeats
+// and they come in no useful order: each lands at a random place in the
+// state machine's ordered index.
+func NewCustomerID(k int) int32 { return int32((uint64(k) * 2654435761) % (1 << 31)) }

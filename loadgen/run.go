@@ -127,6 +127,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	tl := newTimeline()
 	var ops, errs atomic.Int64
+	var placed atomic.Int64 // new customers handed out (Config.NewCustomers)
+	for _, w := range workers {
+		w.placed = &placed
+	}
 	start := time.Now()
 	stopProgress := startProgress(cfg.Progress, cfg.PlainProgress, start, &ops, &errs)
 	var wg sync.WaitGroup
@@ -213,17 +217,24 @@ type worker struct {
 	writes, reads *hdrhistogram.Histogram
 	errors        int64
 	firstErrors   []string
+	placed        *atomic.Int64 // shared count of new customers handed out
 }
 
 func (w *worker) run(ctx context.Context, start time.Time, tl *timeline, ops, errs *atomic.Int64) {
 	for ctx.Err() == nil {
-		n := w.cust.next.Add(1)
-		if w.cfg.Orders > 0 && n > int64(w.cfg.Orders) {
+		id, n := w.cust.id, w.cust.next.Add(1)
+		if w.cfg.NewCustomers > 0 {
+			k := int(w.placed.Add(1))
+			if k > w.cfg.NewCustomers {
+				return
+			}
+			id, n = NewCustomerID(k), 1
+		} else if w.cfg.Orders > 0 && n > int64(w.cfg.Orders) {
 			return
 		}
 		read := w.rng.IntN(100) < w.cfg.ReadPct
 		t0 := time.Now()
-		err := w.op(ctx, read, int32(n))
+		err := w.op(ctx, read, id, int32(n))
 		d := time.Since(t0)
 		if err != nil {
 			if ctx.Err() != nil || pastDeadline(ctx) {
@@ -250,7 +261,7 @@ func (w *worker) run(ctx context.Context, start time.Time, tl *timeline, ops, er
 	}
 }
 
-func (w *worker) op(ctx context.Context, read bool, n int32) error {
+func (w *worker) op(ctx context.Context, read bool, id, n int32) error {
 	if w.seed != nil {
 		typ := int32(2)
 		if !read {
@@ -259,17 +270,17 @@ func (w *worker) op(ctx context.Context, read bool, n int32) error {
 				typ = 1
 			}
 		}
-		return w.seed.do(ctx, w.cust.id, n, typ)
+		return w.seed.do(ctx, id, n, typ)
 	}
 	if read {
-		_, err := w.cust.c.Get(ctx, w.cust.id, w.cfg.Consistency)
+		_, err := w.cust.c.Get(ctx, id, w.cfg.Consistency)
 		return err
 	}
 	typ := wire.Regular
 	if w.cfg.Mix == MixCustom || (w.cfg.Mix == MixMixed && n%2 == 0) {
 		typ = wire.Custom
 	}
-	_, err := w.session.Order(ctx, w.cust.id, n, typ)
+	_, err := w.session.Order(ctx, id, n, typ)
 	return err
 }
 

@@ -93,6 +93,12 @@ func scenarios(d time.Duration) []scenario {
 		return scenario{Name: fmt.Sprintf("%s c=%d via seed port (a connection per customer)", what, c), Target: "seed port", Experts: 4, Etcd: etcd,
 			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, ReadPct: reads, Pipeline: 1, Seed: true}}
 	}
+	// A million customers the cluster has not seen, in random id order
+	// (issue 15 item 5): against "writes c=256 via leader", whose orders
+	// are for 256 existing customers. The state it leaves is what the
+	// snapshot and restore rows measure (stateRows).
+	fresh := scenario{Name: fmt.Sprintf("new customers in random order c=256 via leader (%d)", newCustomers), Target: "leader", Experts: 4,
+		Config: loadgen.Config{Customers: 256, NewCustomers: newCustomers, Duration: 5 * time.Minute, Mix: loadgen.MixRegular, Pipeline: 1, Conns: conns}}
 	custom := func(experts int) scenario {
 		return scenario{Name: fmt.Sprintf("custom orders c=64 experts=%d via balancer", experts), Target: "balancer", Experts: experts,
 			Config: loadgen.Config{Customers: 64, Duration: d, Mix: loadgen.MixCustom, Pipeline: 1, Conns: conns}}
@@ -104,12 +110,17 @@ func scenarios(d time.Duration) []scenario {
 		r(64, wire.Session), r(256, wire.Stale),
 		seed(64, 0, "put-64"), seed(256, 100, "get-256"),
 		custom(2), custom(8),
+		fresh,
 	}
 }
+
+// newCustomers is how many the new-customers scenario places.
+const newCustomers = 1_000_000
 
 // env is a running cluster with its balancer.
 type env struct {
 	c          *harness.Cluster
+	certs      *harness.Certs // nil: plaintext
 	lb         *harness.Balancer
 	stopScrape func()
 }
@@ -145,7 +156,7 @@ func start(binDir, dir string, experts int, secure, metrics bool) (*env, error) 
 		c.Stop()
 		return nil, err
 	}
-	e := &env{c: c, lb: lb}
+	e := &env{c: c, lb: lb, certs: cfg.Certs}
 	if metrics {
 		e.stopScrape = scrape(c, lb)
 	}
@@ -283,6 +294,7 @@ func run(binDir, out string, d time.Duration, only, etcdDir, etcdLabel, tlsMode,
 	}()
 	var results []*loadgen.Result
 	var ran []scenario
+	var state string // stateRows of the new-customers scenario
 	for i, s := range variants(scenarios(d), tlsMode, metricsMode, repeat) {
 		if (only != "" && !strings.Contains(s.Name, only)) || (etcdDir != "" && s.Etcd == "") {
 			continue
@@ -321,8 +333,15 @@ func run(binDir, out string, d time.Duration, only, etcdDir, etcdLabel, tlsMode,
 		}
 		results = append(results, res)
 		ran = append(ran, s)
+		if s.Config.NewCustomers > 0 {
+			rows, err := stateRows(binDir, filepath.Join(tmp, fmt.Sprintf("restore-%d", i)), e, s.Experts)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.Name, err)
+			}
+			state += rows
+		}
 	}
-	md := report(stamp, host, d, ran, results)
+	md := report(stamp, host, d, ran, results) + scaling(ran, results) + state
 	if repeat > 1 {
 		md += medians(ran, results)
 	}

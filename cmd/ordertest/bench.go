@@ -39,7 +39,10 @@ func benchCmd(g *cli.Globals) *cobra.Command {
 			if cmd.Flags().Changed("duration") && !cmd.Flags().Changed("orders") {
 				cfg.Orders = 0
 			}
-			if cfg.Orders == 0 && cfg.Duration == 0 {
+			if cfg.NewCustomers > 0 && !cmd.Flags().Changed("orders") {
+				cfg.Orders = 0 // each new customer orders once
+			}
+			if cfg.Orders == 0 && cfg.Duration == 0 && cfg.NewCustomers == 0 {
 				return fmt.Errorf("--orders 0 needs a --duration")
 			}
 			cfg.Addrs, cfg.FirstCustomer, cfg.RetryTimeout, cfg.TLS = g.Addrs, int32(first), g.Timeout, g.ClientTLS()
@@ -71,6 +74,7 @@ func benchCmd(g *cli.Globals) *cobra.Command {
 	f.BoolVar(&cfg.Seed, "seed-port", false, "speak the seed's protocol to the first --addr (a balancer's --legacy-listen), one connection per customer, as the seed's client")
 	f.IntVar(&cfg.Watchers, "watchers", 0, "watchers of the change feed (every order, from the start) during the run; the result says how many orders reached them")
 	f.IntVar(&first, "first-customer", 0, "id of the first customer")
+	f.IntVar(&cfg.NewCustomers, "new-customers", 0, "every order is a new customer's first: this many, ids in a random order (the run ends when all are placed); --customers of them at a time")
 	f.StringVar(&jsonPath, "json-file", "", "write the result as JSON to this file")
 	f.StringVar(&timeline, "timeline", "", "write the per-second timeline as CSV to this file, and a chart next to it (.png)")
 	f.BoolVar(&quiet, "quiet", false, "no live progress line")
