@@ -1,7 +1,6 @@
 package lb
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -56,8 +55,14 @@ func (s *legacyServer) serveConn(c net.Conn) {
 	}
 	sess := &legacySession{clientID: binary.BigEndian.Uint64(id[:]) | 1}
 	req := make([]byte, legacyRequestLen)
+	var deadlineSet time.Time
 	for {
-		c.SetReadDeadline(time.Now().Add(s.idleTimeout)) //nolint:errcheck // a failed set shows up as a read error
+		// Pushed forward at most once a second: a connection idle for
+		// idleTimeout (give or take that second) is closed.
+		if now := time.Now(); now.Sub(deadlineSet) > time.Second {
+			deadlineSet = now
+			c.SetReadDeadline(now.Add(s.idleTimeout)) //nolint:errcheck // a failed set shows up as a read error
+		}
 		if _, err := io.ReadFull(c, req); err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				log.Warn("closing legacy connection", "error", err)
@@ -85,8 +90,10 @@ func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
 	customer := int32(be.Uint32(req[0:]))
 	number := int32(be.Uint32(req[4:]))
 	kind := int32(be.Uint32(req[8:]))
-	ctx, cancel := context.WithCancel(s.b.ctx)
-	defer cancel()
+	// The balancer's own context: a request ends with its answer or its
+	// retry budget, and a context of its own cost a lock on that shared
+	// parent per request.
+	ctx := s.b.ctx
 	switch kind {
 	case legacyRegular, legacyCustom:
 		sess.seq++
