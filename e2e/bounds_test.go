@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -254,4 +255,51 @@ func TestPipeliningWithoutReadingIsBounded(t *testing.T) {
 		nc.Close()
 	}
 	waitFor(t, 15*time.Second, "the balancer to drop the greedy connections", func() bool { return openConns() <= baseline })
+}
+
+// TestOrdersWithoutReadingBlockNoOne: the balancer answers orders from the
+// goroutine that reads its leader connection (lb/async.go), for every
+// client at once. A client that pipelines orders and reads none of the
+// answers fills its reply queue and the kernel's buffers; answering it
+// must not hold that goroutine, or everyone's orders would wait behind
+// it. Other customers order through the balancer meanwhile, without an
+// error.
+func TestOrdersWithoutReadingBlockNoOne(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	nc := rawDial(t, b.Addr)
+	nc.SetDeadline(time.Time{})
+	if tc, ok := nc.(*tls.Conn); ok {
+		tc.NetConn().(*net.TCPConn).SetReadBuffer(4096) //nolint:errcheck // a bigger buffer only takes more orders to fill
+	}
+	helloOK(t, nc)
+	go func() {
+		var batch []byte
+		for i := range 200_000 {
+			batch = wire.AppendFrame(batch, uint64(i+1), wire.Order{CustomerID: 9999, OrderNumber: int32(i), ClientID: 77, Seq: uint64(i + 1)})
+			if len(batch) > 64<<10 {
+				if _, err := nc.Write(batch); err != nil {
+					return // closed at the end of the test
+				}
+				batch = batch[:0]
+			}
+		}
+	}()
+	defer nc.Close()
+	time.Sleep(3 * time.Second) // its answers pile up
+	o := startOrdering(t, []string{b.Addr}, 4, 50)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o.wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("4 customers placed %d of 200 orders in 60 s beside a client that reads nothing", o.total())
+	}
+	o.stop(t, true)
+	if n := o.total(); n != 200 {
+		t.Fatalf("%d of 200 orders acknowledged", n)
+	}
 }
