@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -263,20 +262,22 @@ func TestPipeliningWithoutReadingIsBounded(t *testing.T) {
 // answers fills its reply queue and the kernel's buffers; answering it
 // must not hold that goroutine, or everyone's orders would wait behind
 // it. Other customers order through the balancer meanwhile, without an
-// error.
+// error. (Checked against a build whose answer blocks on a full queue:
+// their orders then time out.)
 func TestOrdersWithoutReadingBlockNoOne(t *testing.T) {
 	c := startCluster(t)
-	b := startBalancer(t, c)
+	// A reply budget big enough that the answers, not the budget, fill
+	// the client's queue first.
+	b := startBalancer(t, c, "--max-reply-bytes", "67108864")
 	nc := rawDial(t, b.Addr)
 	nc.SetDeadline(time.Time{})
-	if tc, ok := nc.(*tls.Conn); ok {
-		tc.NetConn().(*net.TCPConn).SetReadBuffer(4096) //nolint:errcheck // a bigger buffer only takes more orders to fill
-	}
 	helloOK(t, nc)
 	go func() {
 		var batch []byte
 		for i := range 200_000 {
-			batch = wire.AppendFrame(batch, uint64(i+1), wire.Order{CustomerID: 9999, OrderNumber: int32(i), ClientID: 77, Seq: uint64(i + 1)})
+			// Many customers: a Raft entry carries one order per customer,
+			// so orders for one customer only would be slow for that alone.
+			batch = wire.AppendFrame(batch, uint64(i+1), wire.Order{CustomerID: 10_000 + int32(i%1000), OrderNumber: int32(i), ClientID: 77, Seq: uint64(i + 1)})
 			if len(batch) > 64<<10 {
 				if _, err := nc.Write(batch); err != nil {
 					return // closed at the end of the test
@@ -286,7 +287,20 @@ func TestOrdersWithoutReadingBlockNoOne(t *testing.T) {
 		}
 	}()
 	defer nc.Close()
-	time.Sleep(3 * time.Second) // its answers pile up
+	// Its answers pile up until the balancer stops reading it: the
+	// balancer's request count stands still (but for these Status calls).
+	last, still := uint64(0), 0
+	waitFor(t, 60*time.Second, "the client that reads nothing to be stopped", func() bool {
+		n := lbStats(t, b.Addr)["requests"]
+		if n <= last+1 && n > 1000 {
+			still++
+		} else {
+			still = 0
+		}
+		last = n
+		return still >= 10
+	})
+	t.Logf("the balancer stopped reading the client after %d of its orders", last)
 	o := startOrdering(t, []string{b.Addr}, 4, 50)
 	done := make(chan struct{})
 	go func() {
@@ -295,8 +309,8 @@ func TestOrdersWithoutReadingBlockNoOne(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("4 customers placed %d of 200 orders in 60 s beside a client that reads nothing", o.total())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("4 customers placed %d of 200 orders in 30 s beside a client that reads nothing", o.total())
 	}
 	o.stop(t, true)
 	if n := o.total(); n != 200 {
