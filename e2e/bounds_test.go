@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -316,4 +317,48 @@ func TestOrdersWithoutReadingBlockNoOne(t *testing.T) {
 	if n := o.total(); n != 200 {
 		t.Fatalf("%d of 200 orders acknowledged", n)
 	}
+}
+
+// TestOneCustomerFloodStarvesNoOne: an entry carries one order per
+// customer, so a client that pipelines orders for one customer gets one
+// order per entry. The leader must not make everyone else wait out that
+// queue: four customers ordering beside such a flood (reading its answers,
+// a thousand orders in flight) get every order acknowledged, without an
+// error. Before the proposer packed fairly, their orders waited behind
+// the flood, timed out, were resent to the back of it, and failed.
+func TestOneCustomerFloodStarvesNoOne(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	nc := rawDial(t, b.Addr)
+	nc.SetDeadline(time.Time{})
+	helloOK(t, nc)
+	defer nc.Close()
+	go io.Copy(io.Discard, nc) //nolint:errcheck // the flood reads its answers, and ends when closed
+	go func() {
+		var batch []byte
+		for i := range 100_000 {
+			batch = wire.AppendFrame(batch, uint64(i+1), wire.Order{CustomerID: 9999, OrderNumber: int32(i), ClientID: 77, Seq: uint64(i + 1)})
+			if len(batch) > 4<<10 {
+				if _, err := nc.Write(batch); err != nil {
+					return // closed at the end of the test
+				}
+				batch = batch[:0]
+			}
+		}
+	}()
+	waitFor(t, 30*time.Second, "the flood to reach the leader", func() bool { return lbStats(t, b.Addr)["requests"] > 2000 })
+	start := time.Now()
+	o := startOrdering(t, []string{b.Addr}, 4, 50)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o.wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("4 customers placed %d of 200 orders in 30 s beside a one-customer flood", o.total())
+	}
+	o.stop(t, true)
+	t.Logf("200 orders of 4 customers in %v beside a one-customer flood", time.Since(start).Round(time.Millisecond))
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -41,6 +42,20 @@ func TestProbeRound(t *testing.T) {
 	tc := newTestCluster(t)
 	leader := tc.leader()
 	term := leader.raft.CurrentTerm()
+	// Every node holds the leader's first entry before the probe (a
+	// follower may not have it yet when the leader is elected).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		caughtUp := true
+		for _, n := range tc.nodes {
+			caughtUp = caughtUp && n.raft.LastIndex() >= 2
+		}
+		if caughtUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the followers never got the leader's first entry")
+		}
+	}
 	dead, err := freeport.Addr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)

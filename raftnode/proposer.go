@@ -78,15 +78,25 @@ func (p *proposer) propose(ctx context.Context, cmd fsm.PlaceOrder) (fsm.Outcome
 	}
 }
 
+// lookAhead bounds how many waiting orders the loop holds and scans for
+// one entry.
+const lookAhead = 4 * fsm.MaxOrdersPerEntry
+
+// loop packs entries. An entry holds at most one order per customer, so
+// that an order's index names one state of its record; an order whose
+// customer is taken waits for the next entry, and so does every later
+// order of its client (a client's orders are applied in the order it sent
+// them). Every other waiting order goes in: a client that floods one
+// customer gets one order per entry, not a queue that everyone behind it
+// waits out (TestOneCustomerFloodStarvesNoOne).
 func (p *proposer) loop(ctx context.Context) {
 	defer p.wg.Done()
-	var carry *proposal // the first order of the next entry
+	var waiting []*proposal // arrived, not yet proposed, in arrival order
 	for {
-		first := carry
-		carry = nil
-		if first == nil {
+		if len(waiting) == 0 {
 			select {
-			case first = <-p.in:
+			case pr := <-p.in:
+				waiting = append(waiting, pr)
 			case <-ctx.Done():
 				return
 			}
@@ -94,27 +104,47 @@ func (p *proposer) loop(ctx context.Context) {
 		select { // while Raft is busy, more orders queue up for this entry
 		case p.slots <- struct{}{}:
 		case <-ctx.Done():
-			first.done <- proposed{err: wire.Errorf(wire.CodeUnavailable, "node shutting down; order not proposed")}
+			for _, pr := range waiting {
+				pr.done <- proposed{err: wire.Errorf(wire.CodeUnavailable, "node shutting down; order not proposed")}
+			}
 			return
 		}
-		batch := []*proposal{first}
-		customers := map[int32]bool{first.cmd.CustomerID: true}
-	fill:
-		for len(batch) < fsm.MaxOrdersPerEntry {
+	drain:
+		for len(waiting) < lookAhead {
 			select {
 			case pr := <-p.in:
-				if customers[pr.cmd.CustomerID] {
-					carry = pr // one order per customer and entry
-					break fill
-				}
-				customers[pr.cmd.CustomerID] = true
-				batch = append(batch, pr)
+				waiting = append(waiting, pr)
 			default:
-				break fill
+				break drain
 			}
 		}
+		var batch []*proposal
+		batch, waiting = pack(waiting)
 		p.submit(batch)
 	}
+}
+
+// pack takes from waiting the orders of one entry: in arrival order, the
+// first order of each customer, skipping a client whose earlier order was
+// skipped. It returns the entry and the rest, still in arrival order.
+func pack(waiting []*proposal) (batch, rest []*proposal) {
+	customers := make(map[int32]bool, len(waiting))
+	var held map[uint64]bool // clients with an order left for later
+	rest = waiting[:0:0]
+	for _, pr := range waiting {
+		c := pr.cmd
+		if len(batch) == fsm.MaxOrdersPerEntry || customers[c.CustomerID] || held[c.ClientID] {
+			if held == nil {
+				held = make(map[uint64]bool)
+			}
+			held[c.ClientID] = true
+			rest = append(rest, pr)
+			continue
+		}
+		customers[c.CustomerID] = true
+		batch = append(batch, pr)
+	}
+	return batch, rest
 }
 
 // submit proposes one entry and leaves a waiter to hand out the answers.
