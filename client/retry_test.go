@@ -63,11 +63,7 @@ func TestConcurrentFirstCallsShareOneConnection(t *testing.T) {
 		return wire.LaptopInfo{CustomerID: o.CustomerID, OrderNumber: o.OrderNumber, Index: 1}
 	}, serve.Options{})
 	defer srv.Close()
-	c, err := New(Options{Addrs: []string{ln.Addr().String()}, RetryTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := clientOf(t, ln.Addr().String())
 	const calls = 32
 	errs := make(chan error, calls)
 	for i := range calls {
@@ -152,11 +148,7 @@ func TestConcurrentCallsShareOneDial(t *testing.T) {
 		return wire.StatusInfo{ID: "n1", Role: "leader", Term: 1}
 	}, serve.Options{})
 	defer srv.Close()
-	c, err := New(Options{Addrs: []string{ln.Addr().String()}, RetryTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := clientOf(t, ln.Addr().String())
 	var wg sync.WaitGroup
 	for range 64 {
 		wg.Add(1)
@@ -184,4 +176,15 @@ func (l *countingListener) Accept() (net.Conn, error) {
 		l.accepted.Add(1)
 	}
 	return c, err
+}
+
+// clientOf is a client of addr, closed at the end of the test.
+func clientOf(t *testing.T, addr string) *Client {
+	t.Helper()
+	c, err := New(Options{Addrs: []string{addr}, RetryTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -303,17 +303,7 @@ func TestOrdersWithoutReadingBlockNoOne(t *testing.T) {
 	})
 	t.Logf("the balancer stopped reading the client after %d of its orders", last)
 	o := startOrdering(t, []string{b.Addr}, 4, 50)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		o.wg.Wait()
-	}()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("4 customers placed %d of 200 orders in 30 s beside a client that reads nothing", o.total())
-	}
-	o.stop(t, true)
+	o.finish(t, 30*time.Second, "beside a client that reads nothing")
 	if n := o.total(); n != 200 {
 		t.Fatalf("%d of 200 orders acknowledged", n)
 	}
@@ -349,16 +339,6 @@ func TestOneCustomerFloodStarvesNoOne(t *testing.T) {
 	waitFor(t, 30*time.Second, "the flood to reach the leader", func() bool { return lbStats(t, b.Addr)["requests"] > 2000 })
 	start := time.Now()
 	o := startOrdering(t, []string{b.Addr}, 4, 50)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		o.wg.Wait()
-	}()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("4 customers placed %d of 200 orders in 30 s beside a one-customer flood", o.total())
-	}
-	o.stop(t, true)
+	o.finish(t, 30*time.Second, "beside a one-customer flood")
 	t.Logf("200 orders of 4 customers in %v beside a one-customer flood", time.Since(start).Round(time.Millisecond))
 }

@@ -224,6 +224,24 @@ func (o *ordering) total() (n int64) {
 	return n
 }
 
+// finish waits for an ordering with a max to end, failing the test if it
+// takes longer than within (the count so far says how far it got) or if a
+// customer met an error.
+func (o *ordering) finish(t *testing.T, within time.Duration, beside string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o.wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(within):
+		t.Fatalf("%d customers placed %d orders in %v %s", len(o.acked), o.total(), within, beside)
+	}
+	o.stop(t, true)
+}
+
 // stop ends the ordering (or, with a max, waits for it) and fails the
 // test on the first error a customer met.
 func (o *ordering) stop(t *testing.T, wait bool) {

@@ -3,14 +3,12 @@ package lb
 import (
 	"context"
 	"net"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"orderly/internal/procio"
 	"orderly/serve"
 	"orderly/wire"
 )
@@ -108,20 +106,9 @@ func benchOrders(b *testing.B, addr string, customers, conns int) {
 // syscalls is this process's read and write system calls so far, or -1
 // where /proc/self/io cannot say.
 func syscalls() int64 {
-	raw, err := os.ReadFile("/proc/self/io")
-	if err != nil {
+	r, w, ok := procio.Syscalls()
+	if !ok {
 		return -1
 	}
-	var n int64
-	for _, line := range strings.Split(string(raw), "\n") {
-		k, v, _ := strings.Cut(line, ": ")
-		if k == "syscr" || k == "syscw" {
-			c, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				return -1
-			}
-			n += c
-		}
-	}
-	return n
+	return r + w
 }

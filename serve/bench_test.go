@@ -3,12 +3,10 @@ package serve
 import (
 	"context"
 	"net"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 
+	"orderly/internal/procio"
 	"orderly/wire"
 )
 
@@ -49,20 +47,11 @@ func BenchmarkConnPipelined(b *testing.B) {
 	}
 }
 
-// writeSyscalls is this process's write system calls so far, or -1 where
-// /proc/self/io cannot say.
+// writeSyscalls is this process's write system calls so far, or -1
+// where /proc/self/io cannot say.
 func writeSyscalls() int64 {
-	raw, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			if err == nil {
-				return n
-			}
-		}
+	if _, w, ok := procio.Syscalls(); ok {
+		return w
 	}
 	return -1
 }
