@@ -78,25 +78,23 @@ func (p *proposer) propose(ctx context.Context, cmd fsm.PlaceOrder) (fsm.Outcome
 	}
 }
 
-// lookAhead bounds how many waiting orders the loop holds and scans for
-// one entry.
-const lookAhead = 4 * fsm.MaxOrdersPerEntry
+// drainPerEntry bounds how many arrived orders the loop takes in before
+// packing one entry; the rest wait in p.in for the next.
+const drainPerEntry = 8 * fsm.MaxOrdersPerEntry
 
 // loop packs entries. An entry holds at most one order per customer, so
-// that an order's index names one state of its record; an order whose
-// customer is taken waits for the next entry, and so does every later
-// order of its client (a client's orders are applied in the order it sent
-// them). Every other waiting order goes in: a client that floods one
-// customer gets one order per entry, not a queue that everyone behind it
-// waits out (TestOneCustomerFloodStarvesNoOne).
+// that an order's index names one state of its record, and a client's
+// orders are applied in the order it sent them. Orders wait per client
+// (waiting): a client that floods one customer gets one order per entry
+// and holds no one else up (TestOneCustomerFloodStarvesNoOne).
 func (p *proposer) loop(ctx context.Context) {
 	defer p.wg.Done()
-	var waiting []*proposal // arrived, not yet proposed, in arrival order
+	w := newWaiting()
 	for {
-		if len(waiting) == 0 {
+		if w.n == 0 {
 			select {
 			case pr := <-p.in:
-				waiting = append(waiting, pr)
+				w.add(pr)
 			case <-ctx.Done():
 				return
 			}
@@ -104,47 +102,89 @@ func (p *proposer) loop(ctx context.Context) {
 		select { // while Raft is busy, more orders queue up for this entry
 		case p.slots <- struct{}{}:
 		case <-ctx.Done():
-			for _, pr := range waiting {
-				pr.done <- proposed{err: wire.Errorf(wire.CodeUnavailable, "node shutting down; order not proposed")}
-			}
+			w.fail(wire.Errorf(wire.CodeUnavailable, "node shutting down; order not proposed"))
 			return
 		}
 	drain:
-		for len(waiting) < lookAhead {
+		for range drainPerEntry {
 			select {
 			case pr := <-p.in:
-				waiting = append(waiting, pr)
+				w.add(pr)
 			default:
 				break drain
 			}
 		}
-		var batch []*proposal
-		batch, waiting = pack(waiting)
-		p.submit(batch)
+		p.submit(w.pack())
 	}
 }
 
-// pack takes from waiting the orders of one entry: in arrival order, the
-// first order of each customer, skipping a client whose earlier order was
-// skipped. It returns the entry and the rest, still in arrival order.
-func pack(waiting []*proposal) (batch, rest []*proposal) {
-	customers := make(map[int32]bool, len(waiting))
-	var held map[uint64]bool // clients with an order left for later
-	rest = waiting[:0:0]
-	for _, pr := range waiting {
-		c := pr.cmd
-		if len(batch) == fsm.MaxOrdersPerEntry || customers[c.CustomerID] || held[c.ClientID] {
-			if held == nil {
-				held = make(map[uint64]bool)
-			}
-			held[c.ClientID] = true
-			rest = append(rest, pr)
-			continue
-		}
-		customers[c.CustomerID] = true
-		batch = append(batch, pr)
+// waiting holds the orders not yet proposed, per client; clients are in
+// the order their oldest waiting order arrived.
+type waiting struct {
+	clients []*clientOrders
+	byID    map[uint64]*clientOrders
+	n       int // orders
+}
+
+type clientOrders struct {
+	id     uint64
+	orders []*proposal // in arrival order
+}
+
+func newWaiting() *waiting { return &waiting{byID: make(map[uint64]*clientOrders)} }
+
+func (w *waiting) add(pr *proposal) {
+	q := w.byID[pr.cmd.ClientID]
+	if q == nil {
+		q = &clientOrders{id: pr.cmd.ClientID}
+		w.byID[q.id] = q
+		w.clients = append(w.clients, q)
 	}
-	return batch, rest
+	q.orders = append(q.orders, pr)
+	w.n++
+}
+
+// pack takes the orders of one entry: client by client, each client's
+// orders in order until one is for a customer already in the entry (that
+// one and the client's later orders wait), at most fsm.MaxOrdersPerEntry.
+// The cost is one step per waiting client, not per waiting order.
+func (w *waiting) pack() []*proposal {
+	var batch []*proposal
+	customers := make(map[int32]bool)
+	for _, q := range w.clients {
+		for len(q.orders) > 0 && len(batch) < fsm.MaxOrdersPerEntry && !customers[q.orders[0].cmd.CustomerID] {
+			pr := q.orders[0]
+			q.orders[0] = nil
+			q.orders = q.orders[1:]
+			customers[pr.cmd.CustomerID] = true
+			batch = append(batch, pr)
+		}
+		if len(batch) == fsm.MaxOrdersPerEntry {
+			break
+		}
+	}
+	w.n -= len(batch)
+	kept := w.clients[:0]
+	for _, q := range w.clients {
+		if len(q.orders) > 0 {
+			kept = append(kept, q)
+		} else {
+			delete(w.byID, q.id)
+		}
+	}
+	clear(w.clients[len(kept):])
+	w.clients = kept
+	return batch
+}
+
+// fail answers every waiting order with err.
+func (w *waiting) fail(err error) {
+	for _, q := range w.clients {
+		for _, pr := range q.orders {
+			pr.done <- proposed{err: err}
+		}
+	}
+	*w = *newWaiting()
 }
 
 // submit proposes one entry and leaves a waiter to hand out the answers.
