@@ -35,14 +35,11 @@ func (b *Balancer) start(ctx context.Context, from serve.Caller, req wire.Messag
 	fwd := asRole(from.Role, o)
 	b.inflight.Add(1)
 	err := conn.Go(fwd, b.retryPolicy().AttemptTimeout(), func(m wire.Message, err error) {
+		li, err := b.ordered(m, err)
 		if err == nil {
-			if li, ok := m.(wire.LaptopInfo); ok {
-				b.cache.wrote(li)
-				b.inflight.Add(-1)
-				answer(li)
-				return
-			}
-			err = wire.Errorf(wire.CodeInternal, "order answered with %s", m.Type())
+			b.inflight.Add(-1)
+			answer(li)
+			return
 		}
 		// This runs on the leader connection's reader: the retry loop,
 		// which waits, gets a goroutine. The client connection's request
@@ -51,15 +48,7 @@ func (b *Balancer) start(ctx context.Context, from serve.Caller, req wire.Messag
 		go func() {
 			defer b.inflight.Add(-1)
 			f := &forwarded{b: b, write: true, req: fwd, be: be, conn: conn}
-			resp, err := retry.Resume(ctx, b.retryPolicy(), f, err)
-			if err == nil {
-				if li, ok := resp.(wire.LaptopInfo); ok {
-					b.cache.wrote(li)
-				} else {
-					resp, err = nil, wire.Errorf(wire.CodeInternal, "order answered with %s", resp.Type())
-				}
-			}
-			answer(wire.Reply(resp, err))
+			answer(wire.Reply(b.ordered(retry.Resume(ctx, b.retryPolicy(), f, err))))
 		}()
 	})
 	if err != nil {

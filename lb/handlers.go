@@ -56,7 +56,12 @@ func (b *Balancer) serve(ctx context.Context, role wire.Role, req wire.Message) 
 
 // order forwards a write and refreshes the cache from its answer.
 func (b *Balancer) order(ctx context.Context, role wire.Role, o wire.Order) (wire.LaptopInfo, error) {
-	resp, err := b.forward(ctx, role, true, o)
+	return b.ordered(b.forward(ctx, role, true, o))
+}
+
+// ordered checks a node's answer to an order and refreshes the cache
+// from it.
+func (b *Balancer) ordered(resp wire.Message, err error) (wire.LaptopInfo, error) {
 	if err != nil {
 		return wire.LaptopInfo{}, err
 	}

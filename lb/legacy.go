@@ -55,14 +55,9 @@ func (s *legacyServer) serveConn(c net.Conn) {
 	}
 	sess := &legacySession{clientID: binary.BigEndian.Uint64(id[:]) | 1}
 	req := make([]byte, legacyRequestLen)
-	var deadlineSet time.Time
+	idle := wire.NewIdleDeadline(c.SetReadDeadline, s.idleTimeout)
 	for {
-		// Pushed forward at most once a second: a connection idle for
-		// idleTimeout (give or take that second) is closed.
-		if now := time.Now(); now.Sub(deadlineSet) > time.Second {
-			deadlineSet = now
-			c.SetReadDeadline(now.Add(s.idleTimeout)) //nolint:errcheck // a failed set shows up as a read error
-		}
+		idle.Push() // a connection idle for idleTimeout is closed
 		if _, err := io.ReadFull(c, req); err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				log.Warn("closing legacy connection", "error", err)

@@ -25,12 +25,33 @@ func TestConfigValidate(t *testing.T) {
 		"bad mix":          func(c *Config) { c.Mix = "gold" },
 		"negative first":   func(c *Config) { c.FirstCustomer = -1 },
 		"negative conns":   func(c *Config) { c.Conns = -1 },
+		"seed, pipelined":  func(c *Config) { c.Seed, c.Pipeline = true, 2 },
+		"negative new":     func(c *Config) { c.NewCustomers = -1 },
+		"new, with reads":  func(c *Config) { c.NewCustomers, c.ReadPct = 10, 50 },
+		"new, seed port":   func(c *Config) { c.NewCustomers, c.Seed = 10, true },
 	} {
 		c := ok
 		mod(&c)
 		if c.Validate() == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	fresh := ok
+	fresh.Orders, fresh.NewCustomers = 0, 10 // ends when they are placed
+	if err := fresh.Validate(); err != nil {
+		t.Fatalf("new customers without orders or a duration refused: %v", err)
+	}
+}
+
+// New customers' ids never repeat and are never negative.
+func TestNewCustomerIDsAreDistinct(t *testing.T) {
+	seen := make(map[int32]bool)
+	for k := 1; k <= 200_000; k++ {
+		id := NewCustomerID(k)
+		if id < 0 || seen[id] {
+			t.Fatalf("customer %d: id %d (negative or repeated)", k, id)
+		}
+		seen[id] = true
 	}
 }
 

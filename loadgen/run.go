@@ -262,23 +262,16 @@ func (w *worker) run(ctx context.Context, start time.Time, tl *timeline, ops, er
 }
 
 func (w *worker) op(ctx context.Context, read bool, id, n int32) error {
-	if w.seed != nil {
-		typ := int32(2)
-		if !read {
-			typ = 0
-			if w.cfg.Mix == MixCustom || (w.cfg.Mix == MixMixed && n%2 == 0) {
-				typ = 1
-			}
-		}
-		return w.seed.do(ctx, id, n, typ)
-	}
-	if read {
-		_, err := w.cust.c.Get(ctx, id, w.cfg.Consistency)
-		return err
-	}
 	typ := wire.Regular
 	if w.cfg.Mix == MixCustom || (w.cfg.Mix == MixMixed && n%2 == 0) {
 		typ = wire.Custom
+	}
+	switch {
+	case w.seed != nil:
+		return w.seed.do(ctx, id, n, read, typ)
+	case read:
+		_, err := w.cust.c.Get(ctx, id, w.cfg.Consistency)
+		return err
 	}
 	_, err := w.session.Order(ctx, id, n, typ)
 	return err

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"orderly/wire"
 )
 
 // seedConn is one customer's connection to a balancer's seed port
@@ -26,9 +28,14 @@ func dialSeed(ctx context.Context, addr string) (*seedConn, error) {
 	return &seedConn{nc: nc}, nil
 }
 
-// do sends one request (type 0 regular order, 1 custom, 2 read) and reads
-// its answer; customer -1 in it is the seed's failure.
-func (s *seedConn) do(ctx context.Context, customer, number, typ int32) error {
+// do sends one request (an order of type typ, or a read) and reads its
+// answer; customer -1 in it is the seed's failure. The seed's request
+// types: 0 regular order, 1 custom, 2 read.
+func (s *seedConn) do(ctx context.Context, customer, number int32, read bool, typ wire.LaptopType) error {
+	kind := int32(typ)
+	if read {
+		kind = 2
+	}
 	dl, ok := ctx.Deadline()
 	if !ok {
 		dl = time.Now().Add(seedTimeout)
@@ -37,12 +44,12 @@ func (s *seedConn) do(ctx context.Context, customer, number, typ int32) error {
 	req := s.buf[:12]
 	binary.BigEndian.PutUint32(req[0:], uint32(customer))
 	binary.BigEndian.PutUint32(req[4:], uint32(number))
-	binary.BigEndian.PutUint32(req[8:], uint32(typ))
+	binary.BigEndian.PutUint32(req[8:], uint32(kind))
 	if _, err := s.nc.Write(req); err != nil {
 		return fmt.Errorf("seed port: %w", err)
 	}
 	n := 20
-	if typ == 2 {
+	if read {
 		n = 8
 	}
 	if _, err := io.ReadFull(s.nc, s.buf[:n]); err != nil {

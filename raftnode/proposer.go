@@ -177,14 +177,13 @@ func (w *waiting) pack() []*proposal {
 	return batch
 }
 
-// fail answers every waiting order with err.
+// fail answers every waiting order with err (the loop is ending).
 func (w *waiting) fail(err error) {
 	for _, q := range w.clients {
 		for _, pr := range q.orders {
 			pr.done <- proposed{err: err}
 		}
 	}
-	*w = *newWaiting()
 }
 
 // submit proposes one entry and leaves a waiter to hand out the answers.

@@ -259,51 +259,44 @@ func (s *Server) serveConn(c net.Conn) {
 		if s.opt.Observe != nil {
 			read = time.Now()
 		}
-		// reply sends the answer within the reply budget. It blocks only
-		// if mayBlock; else it says whether it could do without.
-		reply := func(resp wire.Message, mayBlock bool) bool {
-			frame := wire.AppendFrame(nil, fid, resp)
-			n := int64(len(frame))
-			if n > reserved && !mayBlock {
-				return false
-			}
+		// frameOf encodes the answer (and tells Observe of it).
+		frameOf := func(resp wire.Message) []byte {
 			if s.opt.Observe != nil {
 				s.opt.Observe(req, time.Since(read), resp)
 			}
-			if n > reserved {
+			return wire.AppendFrame(nil, fid, resp)
+		}
+		// deliver queues the answer within the reply budget, waiting for
+		// room in either, and frees the request's slot.
+		deliver := func(frame []byte) {
+			defer func() { <-sem; reqs.Done() }()
+			if n := int64(len(frame)); n > reserved {
 				if budget.acquire(ctx, fw.Stopped(), n-reserved) != nil {
-					<-sem
-					reqs.Done()
-					return true
+					return
 				}
 			} else {
 				budget.release(reserved - n)
 			}
-			if !mayBlock {
-				if sent, err := fw.TrySend(frame); !sent && err == nil {
-					// The client's queue is full: a worker waits for room.
-					s.work.run(func() {
-						_ = fw.Send(frame)
-						<-sem
-						reqs.Done()
-					})
-					return true
-				}
-			} else {
-				_ = fw.Send(frame)
-			}
-			<-sem
-			reqs.Done()
-			return true
+			_ = fw.Send(frame)
 		}
 		if s.opt.Async != nil && s.opt.Async(rctx, from, req, func(resp wire.Message) {
-			if !reply(resp, false) {
-				s.work.run(func() { reply(resp, true) })
+			// Called from a goroutine that serves other connections too:
+			// it never waits here. An answer that would wait (bigger than
+			// reserved, or a full queue) goes to a worker.
+			frame := frameOf(resp)
+			if n := int64(len(frame)); n <= reserved {
+				if sent, err := fw.TrySend(frame); sent || err != nil {
+					budget.release(reserved - n)
+					<-sem
+					reqs.Done()
+					return
+				}
 			}
+			s.work.run(func() { deliver(frame) })
 		}) {
 			continue
 		}
-		s.work.run(func() { reply(s.h(rctx, from, req), true) })
+		s.work.run(func() { deliver(frameOf(s.h(rctx, from, req))) })
 	}
 }
 

@@ -132,9 +132,9 @@ type FrameReader struct {
 	// io.ReadFull's interface argument and cost an allocation per frame.
 	lb [4]byte
 
-	conn       deadliner     // SetTimeouts: where to set read deadlines
-	idle, body time.Duration // SetTimeouts
-	idleUntil  time.Time     // the idle deadline last set
+	conn deadliner     // SetTimeouts: where to set read deadlines
+	body time.Duration // SetTimeouts
+	idle IdleDeadline  // SetTimeouts
 }
 
 // NewFrameReader reads frames of at most max bytes (0 means DefaultMaxFrame).
@@ -153,7 +153,10 @@ type deadliner interface{ SetReadDeadline(time.Time) error }
 // peer that declares a frame and sends it slowly, or never, is cut off).
 // Zero leaves that wait unbounded.
 func (fr *FrameReader) SetTimeouts(c deadliner, idle, body time.Duration) {
-	fr.conn, fr.idle, fr.body = c, idle, body
+	fr.conn, fr.body, fr.idle = c, body, IdleDeadline{}
+	if c != nil {
+		fr.idle = NewIdleDeadline(c.SetReadDeadline, idle)
+	}
 }
 
 // growStep is how much a frame's buffer grows at a time: a declared length
@@ -163,7 +166,7 @@ const growStep = 64 << 10
 // ReadFrame reads the next frame. A length over the maximum or under the
 // header size is an error, and the stream can no longer be trusted.
 func (fr *FrameReader) ReadFrame() (Frame, error) {
-	fr.setIdleDeadline()
+	fr.idle.Push()
 	if _, err := io.ReadFull(fr.r, fr.lb[:]); err != nil {
 		return Frame{}, err
 	}
@@ -179,7 +182,7 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 		if err := fr.conn.SetReadDeadline(time.Now().Add(fr.body)); err != nil {
 			return Frame{}, fmt.Errorf("read frame body: %w", err)
 		}
-		fr.idleUntil = time.Time{} // the idle deadline must be set again
+		fr.idle.Forget() // the idle deadline must be set again
 	}
 	b := fr.buf[:0]
 	for len(b) < n {
@@ -198,20 +201,6 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 		fr.buf = b // keep small buffers; a big one goes back to the GC with its frame
 	}
 	return Frame{Type: Type(b[0]), ID: binary.BigEndian.Uint64(b[1:9]), Payload: b[9:]}, nil
-}
-
-// setIdleDeadline moves the idle deadline, at most once a second: a
-// deadline per frame would cost a timer update per request.
-func (fr *FrameReader) setIdleDeadline() {
-	if fr.conn == nil || fr.idle <= 0 {
-		return
-	}
-	now := time.Now()
-	if !fr.idleUntil.IsZero() && fr.idleUntil.Sub(now) > fr.idle-time.Second {
-		return
-	}
-	fr.idleUntil = now.Add(fr.idle)
-	fr.conn.SetReadDeadline(fr.idleUntil) //nolint:errcheck // a failed set shows as a read error
 }
 
 func noEOF(err error) error {

@@ -34,10 +34,8 @@ type FrameWriter struct {
 	err     error
 
 	// Set before the first Send (see OnWritten, WriteTimeout).
-	written      func(n int)
-	conn         net.Conn
-	writeTimeout time.Duration
-	deadlineSet  time.Time
+	written  func(n int)
+	deadline IdleDeadline
 }
 
 // OnWritten asks the writer to call f with each frame's size once the
@@ -47,7 +45,9 @@ func (fw *FrameWriter) OnWritten(f func(n int)) { fw.written = f }
 // WriteTimeout closes the writer (and so the connection's replies) when
 // c takes no bytes for d: a client that never reads does not hold a
 // connection for ever. Call it before the first Send.
-func (fw *FrameWriter) WriteTimeout(c net.Conn, d time.Duration) { fw.conn, fw.writeTimeout = c, d }
+func (fw *FrameWriter) WriteTimeout(c net.Conn, d time.Duration) {
+	fw.deadline = NewIdleDeadline(c.SetWriteDeadline, d)
+}
 
 // NewFrameWriter starts the writer goroutine, which holds up to depth
 // frames queued; Close stops it.
@@ -205,14 +205,7 @@ func (fw *FrameWriter) loop() {
 
 // write hands one frame to the buffer; false means the writer failed.
 func (fw *FrameWriter) write(f []byte) bool {
-	if fw.conn != nil && fw.writeTimeout > 0 {
-		// Pushed forward at most once a second: a deadline per frame
-		// costs more than it buys.
-		if now := time.Now(); now.Sub(fw.deadlineSet) > time.Second {
-			fw.deadlineSet = now
-			fw.conn.SetWriteDeadline(now.Add(fw.writeTimeout)) //nolint:errcheck // a failed deadline fails the write
-		}
-	}
+	fw.deadline.Push()
 	if _, err := fw.w.Write(f); err != nil {
 		fw.fail(err)
 		return false
