@@ -54,6 +54,13 @@ func (w *watched) add(e wire.Events) error {
 	return w.err
 }
 
+// failed is the first thing the watcher saw wrong (it then stops).
+func (w *watched) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
 func (w *watched) seen(customer int32) uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -83,7 +90,13 @@ func TestWatch(t *testing.T) {
 	leader := mustLeader(t, c)
 	// This one starts on the leader, which dies: it must resume on another.
 	onLeader, leaderDone := follow(t, mustClient(t, append([]string{leader.ClientAddr}, c.Addrs()...)...), 1, wire.WatchAll)
-	one, oneDone := follow(t, mustClient(t, c.Addrs()...), 0, 3)
+	// From the index after what is applied now, not 0 ("from now"): the
+	// watch may reach its node after the first orders are applied.
+	st, err := c.Status(context.Background(), leader.ClientAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, oneDone := follow(t, mustClient(t, c.Addrs()...), st.AppliedIndex+1, 3)
 
 	const customers, orders = 4, 150
 	o := startOrdering(t, []string{lb.Addr}, customers, orders)
@@ -95,6 +108,9 @@ func TestWatch(t *testing.T) {
 	o.stop(t, true)
 	for name, w := range map[string]*watched{"via the balancer": viaLB, "from the killed leader on": onLeader} {
 		waitFor(t, 20*time.Second, "the watcher "+name+" to see every order", func() bool {
+			if w.failed() != nil {
+				return true // reported below
+			}
 			for i := range customers {
 				if w.seen(int32(i)) != uint64(acked[i].Load()) {
 					return false
@@ -106,8 +122,10 @@ func TestWatch(t *testing.T) {
 			t.Fatalf("watcher %s: %v", name, w.err)
 		}
 	}
-	waitFor(t, 20*time.Second, "the watcher of customer 3", func() bool { return one.seen(3) == uint64(acked[3].Load()) })
-	if one.seen(0) != 0 || one.err != nil {
+	waitFor(t, 20*time.Second, "the watcher of customer 3", func() bool {
+		return one.failed() != nil || one.seen(3) == uint64(acked[3].Load())
+	})
+	if one.seen(0) != 0 || one.failed() != nil {
 		t.Fatalf("the watcher of customer 3 saw customer 0's orders, or: %v", one.err)
 	}
 	for _, done := range []<-chan error{lbDone, leaderDone, oneDone} {
@@ -136,7 +154,7 @@ func TestWatch(t *testing.T) {
 	if err := leader.WaitUp(wctx); err != nil {
 		t.Fatal(err)
 	}
-	st, err := harness.Status(context.Background(), leader.ClientAddr, certs.Admin())
+	st, err = harness.Status(context.Background(), leader.ClientAddr, certs.Admin())
 	if err != nil {
 		t.Fatal(err)
 	}
