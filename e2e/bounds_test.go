@@ -320,11 +320,40 @@ func TestOrdersWithoutReadingBlockNoOne(t *testing.T) {
 func TestOneCustomerFloodStarvesNoOne(t *testing.T) {
 	c := startCluster(t)
 	leader := mustLeader(t, c)
-	for k := range 4 {
-		nc := rawDial(t, leader.ClientAddr)
+	floodOneCustomer(t, leader.ClientAddr, 4)
+	start := time.Now()
+	o := startOrdering(t, []string{leader.ClientAddr}, 4, 50)
+	o.finish(t, 60*time.Second, "beside a one-customer flood")
+	t.Logf("200 orders of 4 customers in %v beside a one-customer flood", time.Since(start).Round(time.Millisecond))
+}
+
+// TestOneCustomerFloodThroughBalancerStarvesNoOne: the same flood through
+// the balancer, whose one connection to the leader carries every client's
+// orders, and which the leader reads at most --max-inflight requests of at
+// a time. The balancer shares that window among its client connections,
+// turn by turn (lb/share.go); without that the flood filled it and every
+// other order queued behind thousands of the flood's, and timed out.
+func TestOneCustomerFloodThroughBalancerStarvesNoOne(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	floodOneCustomer(t, b.Addr, 4)
+	start := time.Now()
+	o := startOrdering(t, []string{b.Addr}, 4, 50)
+	o.finish(t, 20*time.Second, "beside a one-customer flood through the balancer")
+	t.Logf("200 orders of 4 customers in %v beside a one-customer flood through the balancer", time.Since(start).Round(time.Millisecond))
+}
+
+// floodOneCustomer opens conns connections to addr, each with a client id
+// of its own, and pipelines orders for customer 9999 on them (reading and
+// dropping the answers) until the test ends; it returns once the flood
+// has had two seconds to fill the queues in its way.
+func floodOneCustomer(t *testing.T, addr string, conns int) {
+	t.Helper()
+	for k := range conns {
+		nc := rawDial(t, addr)
 		nc.SetDeadline(time.Time{})
 		helloOK(t, nc)
-		defer nc.Close()
+		t.Cleanup(func() { nc.Close() })
 		go io.Copy(io.Discard, nc) //nolint:errcheck // the flood reads its answers, and ends when closed
 		go func() {
 			var batch []byte
@@ -339,9 +368,5 @@ func TestOneCustomerFloodStarvesNoOne(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(2 * time.Second) // the flood fills the leader's queue
-	start := time.Now()
-	o := startOrdering(t, []string{leader.ClientAddr}, 4, 50)
-	o.finish(t, 60*time.Second, "beside a one-customer flood")
-	t.Logf("200 orders of 4 customers in %v beside a one-customer flood", time.Since(start).Round(time.Millisecond))
+	time.Sleep(2 * time.Second)
 }

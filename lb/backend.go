@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"orderly/serve"
 	"orderly/wire"
 )
 
@@ -21,10 +22,15 @@ type backend struct {
 	lastErr error
 
 	kick chan struct{} // asks the prober to probe now
+
+	// share is the window of the connection that orders may take, shared
+	// by the client connections (share.go); sized from the node's status.
+	share *share
 }
 
 func newBackend(addr string) *backend {
-	return &backend{addr: addr, kick: make(chan struct{}, 1)}
+	return &backend{addr: addr, kick: make(chan struct{}, 1),
+		share: newShare(windowShare(serve.DefaultBounds().MaxInFlight))}
 }
 
 // usable returns the backend's connection if it is healthy.
@@ -101,6 +107,11 @@ func (b *backend) probe(ctx context.Context, timeout time.Duration, dial wire.Di
 	}
 	b.conn, b.healthy, b.status, b.lastErr = conn, true, st, nil
 	b.mu.Unlock()
+	for _, s := range st.Stats {
+		if s.Name == serve.StatMaxInFlight && s.Value > 0 {
+			b.share.resize(windowShare(int(min(s.Value, 1<<20))))
+		}
+	}
 	return st, true
 }
 

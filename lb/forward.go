@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"orderly/retry"
+	"orderly/serve"
 	"orderly/wire"
 )
 
@@ -17,8 +18,20 @@ import (
 // The node serves it with the client's role (wire.AsRole), never with the
 // balancer's own; a plaintext client's request (--insecure, role none)
 // goes as it is.
-func (b *Balancer) forward(ctx context.Context, role wire.Role, write bool, req wire.Message) (wire.Message, error) {
-	return retry.Do(ctx, b.retryPolicy(), &forwarded{b: b, write: write, req: asRole(role, req)})
+func (b *Balancer) forward(ctx context.Context, from client, write bool, req wire.Message) (wire.Message, error) {
+	return retry.Do(ctx, b.retryPolicy(), &forwarded{b: b, write: write, req: asRole(from.role, req), lane: from.lane})
+}
+
+// client is who a request comes from: the role the node serves it with,
+// and its lane in the share of the leader connection (share.go).
+type client struct {
+	role wire.Role
+	lane uint64
+}
+
+// orderlyClient is a client of the orderly port: a lane per connection.
+func orderlyClient(from serve.Caller) client {
+	return client{role: from.Role, lane: uint64(uint32(from.ConnID))}
 }
 
 // asRole wraps req so that the node serves it with the client's role.
@@ -40,6 +53,7 @@ type forwarded struct {
 	b     *Balancer
 	write bool
 	req   wire.Message
+	lane  uint64     // the client's, for writes (share.go)
 	be    *backend   // of the last attempt
 	conn  *wire.Conn // of the last attempt
 }
@@ -55,7 +69,37 @@ func (f *forwarded) Try(ctx context.Context, timeout time.Duration) (wire.Messag
 	if f.conn = f.be.usable(); f.conn == nil {
 		return nil, fmt.Errorf("%w: no connection to %s", retry.ErrNotSent, f.be.addr)
 	}
-	return f.conn.CallTimeout(ctx, f.req, timeout)
+	if !f.write {
+		return f.conn.CallTimeout(ctx, f.req, timeout)
+	}
+	// A write waits for its turn in the leader connection's window
+	// (share.go) within the attempt's time, and holds its slot until the
+	// node is through with it, which may be after the attempt gave up.
+	start := time.Now()
+	if !f.be.share.wait(ctx, f.lane, timeout) {
+		return nil, fmt.Errorf("%w: no turn on the connection to %s in %v", retry.ErrNotSent, f.be.addr, timeout)
+	}
+	type result struct {
+		m   wire.Message
+		err error
+	}
+	answered := make(chan result, 1)
+	err := f.conn.Go(f.req, max(timeout-time.Since(start), time.Millisecond), func(m wire.Message, err error) {
+		answered <- result{m, err}
+	}, f.be.share.release)
+	if err != nil { // not sent: the connection is gone, or its queue is full
+		f.be.share.release()
+		if f.conn.Err() != nil {
+			f.be.fail(f.conn, err)
+		}
+		return nil, fmt.Errorf("%w: %v", retry.ErrNotSent, err)
+	}
+	select {
+	case r := <-answered:
+		return r.m, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (f *forwarded) Failed(fl retry.Failure, err error) (bool, error) {

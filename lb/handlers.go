@@ -14,16 +14,16 @@ func (b *Balancer) handle(ctx context.Context, from serve.Caller, req wire.Messa
 	b.requests.Add(1)
 	b.inflight.Add(1)
 	defer b.inflight.Add(-1)
-	return wire.Reply(b.serve(ctx, from.Role, req))
+	return wire.Reply(b.serve(ctx, orderlyClient(from), req))
 }
 
-func (b *Balancer) serve(ctx context.Context, role wire.Role, req wire.Message) (wire.Message, error) {
+func (b *Balancer) serve(ctx context.Context, from client, req wire.Message) (wire.Message, error) {
 	switch r := req.(type) {
 	case wire.Order:
 		if err := r.Validate(); err != nil {
 			return nil, wire.Errorf(wire.CodeBadRequest, "order: %v", err)
 		}
-		li, err := b.order(ctx, role, r)
+		li, err := b.order(ctx, from, r)
 		if err != nil {
 			return nil, err
 		}
@@ -32,7 +32,7 @@ func (b *Balancer) serve(ctx context.Context, role wire.Role, req wire.Message) 
 		if err := r.Validate(); err != nil {
 			return nil, wire.Errorf(wire.CodeBadRequest, "get: %v", err)
 		}
-		rec, err := b.get(ctx, role, r)
+		rec, err := b.get(ctx, from, r)
 		if err != nil {
 			return nil, err
 		}
@@ -41,22 +41,22 @@ func (b *Balancer) serve(ctx context.Context, role wire.Role, req wire.Message) 
 		if err := r.Validate(); err != nil {
 			return nil, wire.Errorf(wire.CodeBadRequest, "scan: %v", err)
 		}
-		return b.forward(ctx, role, false, r)
+		return b.forward(ctx, from, false, r)
 	case wire.Status:
 		return b.status(), nil
 	case wire.Members:
-		return b.forward(ctx, role, false, r)
+		return b.forward(ctx, from, false, r)
 	case wire.Alarms:
-		return b.forward(ctx, role, true, r)
+		return b.forward(ctx, from, true, r)
 	case wire.AddMember, wire.RemoveMember, wire.TransferLeader, wire.Backup:
-		return b.forward(ctx, role, true, r)
+		return b.forward(ctx, from, true, r)
 	}
 	return nil, wire.Errorf(wire.CodeBadRequest, "%s is not a request a balancer takes", req.Type())
 }
 
 // order forwards a write and refreshes the cache from its answer.
-func (b *Balancer) order(ctx context.Context, role wire.Role, o wire.Order) (wire.LaptopInfo, error) {
-	return b.ordered(b.forward(ctx, role, true, o))
+func (b *Balancer) order(ctx context.Context, from client, o wire.Order) (wire.LaptopInfo, error) {
+	return b.ordered(b.forward(ctx, from, true, o))
 }
 
 // ordered checks a node's answer to an order and refreshes the cache
@@ -75,7 +75,7 @@ func (b *Balancer) ordered(resp wire.Message, err error) (wire.LaptopInfo, error
 
 // get answers from the cache when the level allows it, else from a node,
 // and keeps what the node said.
-func (b *Balancer) get(ctx context.Context, role wire.Role, g wire.Get) (wire.Record, error) {
+func (b *Balancer) get(ctx context.Context, from client, g wire.Get) (wire.Record, error) {
 	if rec, ok := b.cache.get(g.CustomerID, g.Consistency, g.MinIndex); ok {
 		return rec, nil
 	}
@@ -84,7 +84,7 @@ func (b *Balancer) get(ctx context.Context, role wire.Role, g wire.Get) (wire.Re
 			return rec, nil
 		}
 	}
-	resp, err := b.forward(ctx, role, false, g)
+	resp, err := b.forward(ctx, from, false, g)
 	if err != nil {
 		return wire.Record{}, err
 	}

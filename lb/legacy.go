@@ -46,6 +46,14 @@ type legacySession struct {
 	seen     uint64
 }
 
+// client is the session as a client of the balancer: a writer (the seed's
+// port has no identity; it listens on loopback unless said otherwise),
+// whose lane in the leader connection's share is its client id (a
+// collision with another lane, one in 2^32, only merges two turns).
+func (sess *legacySession) client() client {
+	return client{role: wire.RoleWriter, lane: sess.clientID}
+}
+
 func (s *legacyServer) serveConn(c net.Conn) {
 	log := s.b.log.Named("legacy").With("remote", c.RemoteAddr().String())
 	var id [8]byte
@@ -97,7 +105,7 @@ func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
 		if err := o.Validate(); err != nil {
 			return failedInfo(), err
 		}
-		li, err := s.b.order(ctx, wire.RoleWriter, o)
+		li, err := s.b.order(ctx, sess.client(), o)
 		if err != nil {
 			return failedInfo(), err
 		}
@@ -108,7 +116,7 @@ func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
 		if err := g.Validate(); err != nil {
 			return failedRecord(), err
 		}
-		rec, err := s.b.get(ctx, wire.RoleWriter, g)
+		rec, err := s.b.get(ctx, sess.client(), g)
 		if err != nil {
 			return failedRecord(), err
 		}

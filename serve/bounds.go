@@ -60,11 +60,15 @@ func (b Bounds) Check() []error {
 	return errs
 }
 
+// StatMaxInFlight names MaxInFlight in status: a balancer sizes its share
+// of a node's connection window by it.
+const StatMaxInFlight = "inflight_max_per_conn"
+
 // Stats are the bounds as status lines.
 func (b Bounds) Stats() []wire.Stat {
 	return []wire.Stat{
 		{Name: "conns_max", Value: uint64(b.MaxConns)},
-		{Name: "inflight_max_per_conn", Value: uint64(b.MaxInFlight)},
+		{Name: StatMaxInFlight, Value: uint64(b.MaxInFlight)},
 		{Name: "reply_bytes_max_per_conn", Value: uint64(b.MaxReplyBytes)},
 		{Name: "rate_limit_per_client", Value: uint64(b.RateLimit)},
 		{Name: "handshake_timeout_ms", Value: uint64(b.HandshakeTimeout.Milliseconds())},

@@ -45,10 +45,12 @@ type response struct {
 }
 
 // call is a request waiting for its answer: a Call's channel, or a Go's
-// callback with its deadline.
+// callback with its deadline. A Go call whose deadline passed stays, done
+// nil, until its answer comes or the connection ends, for settled.
 type call struct {
 	ch       chan response
 	done     func(Message, error)
+	settled  func()
 	req      Type
 	deadline time.Time
 }
@@ -120,10 +122,13 @@ func (c *Conn) readLoop(fr *FrameReader) {
 		c.mu.Unlock()
 		switch {
 		case !ok: // a response to a cancelled call is dropped
+		case p.ch != nil:
+			p.ch <- response{typ: f.Type, payload: append([]byte(nil), f.Payload...)}
 		case p.done != nil:
 			p.done(answer(p.req, f.Type, f.Payload))
-		default:
-			p.ch <- response{typ: f.Type, payload: append([]byte(nil), f.Payload...)}
+		}
+		if ok && p.settled != nil {
+			p.settled()
 		}
 	}
 }
@@ -151,10 +156,14 @@ func (c *Conn) shut(err error) {
 	c.pending = map[uint64]call{}
 	c.mu.Unlock()
 	for _, p := range pending {
-		if p.done != nil {
-			p.done(nil, why)
-		} else {
+		switch {
+		case p.ch != nil:
 			close(p.ch)
+		case p.done != nil:
+			p.done(nil, why)
+		}
+		if p.settled != nil {
+			p.settled()
 		}
 	}
 	c.nc.Close()
@@ -239,13 +248,17 @@ const sweepEvery = 50 * time.Millisecond
 
 // Go sends req without waiting for its answer: done is called once with
 // what Call would return (ErrNoAnswer if nothing came within timeout, the
-// connection's end if it broke first). It runs on the connection's read
-// goroutine (or the one that closed it, or the deadline sweeper), so it
-// must not block. An error from Go itself means req was not sent (the
-// connection is gone, or its queue is full: ErrBusy) and done will not be
-// called. The balancer forwards orders this way: no goroutine of its own
-// waits for the leader's answer.
-func (c *Conn) Go(req Message, timeout time.Duration, done func(Message, error)) error {
+// connection's end if it broke first). settled, if not nil, is called
+// once when the server is through with req: its answer came (however
+// late) or the connection ended; until then the server counts req
+// against the connection's window (the balancer's share of that window
+// frees a slot on it, not at a timeout). Both run on the
+// connection's read goroutine (or the one that closed it, or the
+// deadline sweeper), so they must not block. An error from Go itself
+// means req was not sent (the connection is gone, or its queue is full:
+// ErrBusy) and neither will be called. The balancer forwards orders this
+// way: no goroutine of its own waits for the leader's answer.
+func (c *Conn) Go(req Message, timeout time.Duration, done func(Message, error), settled func()) error {
 	c.sweeping.Do(func() {
 		c.sweeper.Add(1)
 		go c.sweep()
@@ -258,7 +271,7 @@ func (c *Conn) Go(req Message, timeout time.Duration, done func(Message, error))
 	}
 	c.nextID++
 	id := c.nextID
-	c.pending[id] = call{done: done, req: req.Type(), deadline: time.Now().Add(timeout)}
+	c.pending[id] = call{done: done, settled: settled, req: req.Type(), deadline: time.Now().Add(timeout)}
 	c.mu.Unlock()
 	if sent, err := c.fw.TrySend(AppendFrame(nil, id, req)); !sent {
 		c.forget(id)
@@ -285,7 +298,12 @@ func (c *Conn) sweep() {
 			for id, p := range c.pending {
 				if p.done != nil && now.After(p.deadline) {
 					late = append(late, p)
-					delete(c.pending, id)
+					if p.settled == nil {
+						delete(c.pending, id)
+					} else {
+						p.done = nil // waits for its answer, for settled
+						c.pending[id] = p
+					}
 				}
 			}
 			c.mu.Unlock()

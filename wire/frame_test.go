@@ -160,3 +160,90 @@ func TestConnPipelines(t *testing.T) {
 		t.Fatalf("after an error: %v", err)
 	}
 }
+
+// heldServer answers each order only when the test sends on the returned
+// channel: a node slower than its clients' timeouts.
+func heldServer(t *testing.T) (string, chan<- struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	release := make(chan struct{})
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		if ServerHandshake(nc, time.Second) != nil {
+			return
+		}
+		fr := NewFrameReader(nc, 0)
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if _, ok := <-release; !ok {
+				return
+			}
+			if _, err := nc.Write(AppendFrame(nil, f.ID, LaptopInfo{Index: f.ID})); err != nil {
+				return
+			}
+		}
+	}()
+	return ln.Addr().String(), release
+}
+
+// Go's settled comes when the server is through with the request: with
+// an answer in time, with an answer after done said ErrNoAnswer, or when
+// the connection ends; never at the timeout.
+func TestGoSettled(t *testing.T) {
+	addr, release := heldServer(t)
+	c, err := Dial(context.Background(), addr, DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	type outcome struct {
+		m   Message
+		err error
+	}
+	done, settled := make(chan outcome, 1), make(chan struct{}, 1)
+	send := func(timeout time.Duration) {
+		t.Helper()
+		if err := c.Go(Order{CustomerID: 1}, timeout, func(m Message, err error) { done <- outcome{m, err} },
+			func() { settled <- struct{}{} }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// In time: done with the answer, then settled.
+	send(time.Minute)
+	release <- struct{}{}
+	if o := <-done; o.err != nil {
+		t.Fatalf("answered in time: %v", o.err)
+	}
+	<-settled
+	// Late: done says ErrNoAnswer at the timeout; settled waits for the answer.
+	send(10 * time.Millisecond)
+	if o := <-done; !errors.Is(o.err, ErrNoAnswer) {
+		t.Fatalf("past its timeout: %v, want ErrNoAnswer", o.err)
+	}
+	select {
+	case <-settled:
+		t.Fatal("settled before the server answered")
+	case <-time.After(3 * sweepEvery):
+	}
+	release <- struct{}{}
+	<-settled
+	// Unanswered when the connection ends: done with the end, then settled.
+	send(time.Minute)
+	c.Close()
+	if o := <-done; o.err == nil {
+		t.Fatal("connection closed: want an error")
+	}
+	<-settled
+	close(release)
+}

@@ -1,0 +1,190 @@
+package lb
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// share divides the window of the balancer's connection to one node among
+// the balancer's client connections. The node reads at most its
+// --max-inflight requests of a connection at a time, and the balancer
+// carries every client's orders on that one connection: without a share,
+// a client that pipelines a thousand orders for one customer (which go
+// one per Raft entry) fills the window, and every other client's order
+// waits in the connection behind all of them (e2e
+// TestOneCustomerFloodThroughBalancerStarvesNoOne: 35 s for 200 orders).
+// With it, an order that finds the window full waits in its client's
+// lane, and a slot that comes back goes to the next lane in turn: a client
+// waits for a slot and its turn, never behind another client's queue.
+//
+// A lane is keyed by client connection (laneKey); it exists while it has
+// orders waiting.
+type share struct {
+	mu    sync.Mutex
+	size  int // slots in all
+	used  int // slots taken; below size only while no lane waits
+	lanes map[uint64]*lane
+	turns []*lane // lanes with orders waiting, in the order they are served
+}
+
+type lane struct {
+	key     uint64
+	waiting []func() bool
+}
+
+// windowShare is the part of a node's connection window that the
+// balancer's orders may take: the rest is kept for its probes, read-index
+// rounds and reads, which must not wait behind orders.
+func windowShare(nodeWindow int) int { return max(nodeWindow-nodeWindow/8, 1) }
+
+func newShare(size int) *share {
+	return &share{size: size, lanes: map[uint64]*lane{}}
+}
+
+// take runs send now if a slot is free, or later, in its lane's turn, on
+// the goroutine of the release that frees a slot. send reports whether
+// it took the slot (sent something that will release it); if not, the
+// slot goes on to the next in turn. send must not block.
+func (s *share) take(key uint64, send func() bool) {
+	if !s.tryTake() {
+		s.enqueue(key, send)
+		return
+	}
+	if !send() {
+		s.release()
+	}
+}
+
+// tryTake takes a free slot if there is one.
+func (s *share) tryTake() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.used < s.size && len(s.turns) == 0 {
+		s.used++
+		return true
+	}
+	return false
+}
+
+// enqueue is take for a send that found no free slot: it waits in its
+// lane. If a slot came free meanwhile, it runs at once.
+func (s *share) enqueue(key uint64, send func() bool) {
+	s.mu.Lock()
+	l := s.lanes[key]
+	if l == nil {
+		l = &lane{key: key}
+		s.lanes[key] = l
+		s.turns = append(s.turns, l)
+	}
+	l.waiting = append(l.waiting, send)
+	if s.used >= s.size {
+		s.mu.Unlock()
+		return
+	}
+	// Released between tryTake and here: take the slot for whoever is
+	// first in turn (which may be another lane).
+	s.used++
+	first := s.next()
+	s.mu.Unlock()
+	if !first() {
+		s.release()
+	}
+}
+
+// release gives a slot back: to the first order of the next lane in
+// turn, or to the free slots when no one waits (or the share shrank).
+func (s *share) release() {
+	for {
+		s.mu.Lock()
+		var send func() bool
+		if s.used <= s.size {
+			send = s.next()
+		}
+		if send == nil {
+			s.used--
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		if send() {
+			return
+		}
+	}
+}
+
+// next takes the first waiting send of the lane whose turn it is, and
+// moves that lane to the back of the turns; s.mu held.
+func (s *share) next() func() bool {
+	if len(s.turns) == 0 {
+		return nil
+	}
+	l := s.turns[0]
+	s.turns = s.turns[1:]
+	send := l.waiting[0]
+	l.waiting[0] = nil
+	l.waiting = l.waiting[1:]
+	if len(l.waiting) > 0 {
+		s.turns = append(s.turns, l)
+	} else {
+		delete(s.lanes, l.key)
+	}
+	return send
+}
+
+// wait takes a slot for a caller that waits for it (the retry loop):
+// true when it has one, to give back with release; false if ctx ended or
+// timeout passed first.
+func (s *share) wait(ctx context.Context, key uint64, timeout time.Duration) bool {
+	if s.tryTake() {
+		return true
+	}
+	const waiting, granted, abandoned = 0, 1, 2
+	var state atomic.Int32
+	ready := make(chan struct{})
+	s.take(key, func() bool {
+		if !state.CompareAndSwap(waiting, granted) {
+			return false // its caller left: the slot goes on
+		}
+		close(ready)
+		return true
+	})
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ready:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	if !state.CompareAndSwap(waiting, abandoned) {
+		s.release() // granted as it gave up
+	}
+	return false
+}
+
+// resize sets the number of slots (the node's window changed): slots
+// added go to waiting orders first; slots removed are taken back as they
+// come free.
+func (s *share) resize(size int) {
+	s.mu.Lock()
+	if size == s.size {
+		s.mu.Unlock()
+		return
+	}
+	s.size = size
+	for s.used < s.size {
+		send := s.next()
+		if send == nil {
+			break
+		}
+		s.used++
+		s.mu.Unlock()
+		if !send() {
+			s.release()
+		}
+		s.mu.Lock()
+	}
+	s.mu.Unlock()
+}

@@ -1,0 +1,196 @@
+package lb
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// granted records the order in which sends got a slot.
+type granted struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (g *granted) send(name string) func() bool {
+	return func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.got = append(g.got, name)
+		return true
+	}
+}
+
+func (g *granted) list() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.got...)
+}
+
+func (g *granted) want(t *testing.T, want ...string) {
+	t.Helper()
+	got := g.list()
+	if len(got) != len(want) {
+		t.Fatalf("granted %v, want %v", got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("granted %v, want %v", got, want)
+		}
+	}
+}
+
+func (s *share) taken() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used
+}
+
+// A lane that queued many orders does not go before one that queued one:
+// slots go lane by lane.
+func TestShareTakesLanesInTurn(t *testing.T) {
+	s := newShare(2)
+	var g granted
+	s.take(1, g.send("flood1"))
+	s.take(1, g.send("flood2"))
+	g.want(t, "flood1", "flood2") // free slots: at once
+	for i := range 3 {
+		s.take(1, g.send("flood"+string(rune('3'+i))))
+	}
+	s.take(2, g.send("other"))
+	g.want(t, "flood1", "flood2")
+	s.release()
+	s.release()
+	g.want(t, "flood1", "flood2", "flood3", "other")
+	s.release()
+	s.release()
+	g.want(t, "flood1", "flood2", "flood3", "other", "flood4", "flood5")
+	s.release()
+	s.release()
+	if n := s.taken(); n != 0 {
+		t.Fatalf("%d slots taken after every release", n)
+	}
+	if len(s.lanes) != 0 || len(s.turns) != 0 {
+		t.Fatalf("lanes %v, turns %d left after every send ran", s.lanes, len(s.turns))
+	}
+}
+
+// A send that does not take its slot (it answered without sending) hands
+// it to the next in turn, at once and on take's goroutine too.
+func TestShareSlotNotTakenGoesOn(t *testing.T) {
+	s := newShare(1)
+	var g granted
+	s.take(1, func() bool { return false })
+	if n := s.taken(); n != 0 {
+		t.Fatalf("a send that did not take its slot left %d taken", n)
+	}
+	s.take(1, g.send("a"))
+	s.take(2, func() bool { return false })
+	s.take(3, g.send("c"))
+	s.release()
+	g.want(t, "a", "c")
+	s.release()
+	if n := s.taken(); n != 0 {
+		t.Fatalf("%d slots taken after every release", n)
+	}
+}
+
+func TestShareWait(t *testing.T) {
+	s := newShare(1)
+	ctx := context.Background()
+	if !s.wait(ctx, 1, time.Second) {
+		t.Fatal("no slot from an empty share")
+	}
+	if s.wait(ctx, 2, 20*time.Millisecond) {
+		t.Fatal("a slot from a full share")
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if s.wait(cancelled, 2, time.Minute) {
+		t.Fatal("a slot after the caller's context ended")
+	}
+	// Those two left their places in the turns: a release must pass over
+	// them to the one still waiting.
+	got := make(chan bool)
+	go func() { got <- s.wait(ctx, 3, time.Minute) }()
+	waitUntil(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.lanes[3] != nil })
+	s.release()
+	if !<-got {
+		t.Fatal("the waiting caller got no slot from a release")
+	}
+	s.release()
+	if n := s.taken(); n != 0 {
+		t.Fatalf("%d slots taken after every release", n)
+	}
+}
+
+func TestShareResize(t *testing.T) {
+	s := newShare(1)
+	var g granted
+	s.take(1, g.send("a"))
+	s.take(2, g.send("b"))
+	s.take(3, g.send("c"))
+	s.resize(2) // the new slot goes to the first waiting
+	g.want(t, "a", "b")
+	s.resize(1) // taken back as slots come free
+	s.release()
+	g.want(t, "a", "b")
+	s.release()
+	g.want(t, "a", "b", "c")
+	s.release()
+	if n := s.taken(); n != 0 {
+		t.Fatalf("%d slots taken after every release", n)
+	}
+}
+
+// Many clients take and give back at once (-race): every send runs once,
+// no more than the share's slots are out at a time, and all come back.
+func TestShareConcurrent(t *testing.T) {
+	const size, clients, each = 8, 16, 500
+	s := newShare(size)
+	var mu sync.Mutex
+	out, most, ran := 0, 0, 0
+	done := make(chan struct{}, size)
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				s.take(uint64(c), func() bool {
+					mu.Lock()
+					out++
+					ran++
+					most = max(most, out)
+					mu.Unlock()
+					done <- struct{}{}
+					return true
+				})
+			}
+		}()
+	}
+	// The "node": answers sends, which releases their slots.
+	for range clients * each {
+		<-done
+		mu.Lock()
+		out--
+		mu.Unlock()
+		s.release()
+	}
+	wg.Wait()
+	if ran != clients*each || most > size || s.taken() != 0 {
+		t.Fatalf("ran %d of %d, at most %d out of %d slots, %d taken at the end", ran, clients*each, most, size, s.taken())
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
