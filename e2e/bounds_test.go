@@ -319,12 +319,7 @@ func TestOrdersWithoutReadingBlockNoOne(t *testing.T) {
 // were resent to the back of it, and failed.
 func TestOneCustomerFloodStarvesNoOne(t *testing.T) {
 	c := startCluster(t)
-	leader := mustLeader(t, c)
-	floodOneCustomer(t, leader.ClientAddr, 4)
-	start := time.Now()
-	o := startOrdering(t, []string{leader.ClientAddr}, 4, 50)
-	o.finish(t, 60*time.Second, "beside a one-customer flood")
-	t.Logf("200 orders of 4 customers in %v beside a one-customer flood", time.Since(start).Round(time.Millisecond))
+	ordersBesideFlood(t, mustLeader(t, c).ClientAddr, 60*time.Second, "beside a one-customer flood")
 }
 
 // TestOneCustomerFloodThroughBalancerStarvesNoOne: the same flood through
@@ -335,21 +330,17 @@ func TestOneCustomerFloodStarvesNoOne(t *testing.T) {
 // other order queued behind thousands of the flood's, and timed out.
 func TestOneCustomerFloodThroughBalancerStarvesNoOne(t *testing.T) {
 	c := startCluster(t)
-	b := startBalancer(t, c)
-	floodOneCustomer(t, b.Addr, 4)
-	start := time.Now()
-	o := startOrdering(t, []string{b.Addr}, 4, 50)
-	o.finish(t, 20*time.Second, "beside a one-customer flood through the balancer")
-	t.Logf("200 orders of 4 customers in %v beside a one-customer flood through the balancer", time.Since(start).Round(time.Millisecond))
+	ordersBesideFlood(t, startBalancer(t, c).Addr, 20*time.Second, "beside a one-customer flood through the balancer")
 }
 
-// floodOneCustomer opens conns connections to addr, each with a client id
+// ordersBesideFlood opens four connections to addr, each with a client id
 // of its own, and pipelines orders for customer 9999 on them (reading and
-// dropping the answers) until the test ends; it returns once the flood
-// has had two seconds to fill the queues in its way.
-func floodOneCustomer(t *testing.T, addr string, conns int) {
+// dropping the answers) until the test ends; after two seconds, for the
+// flood to fill the queues in its way, four other customers place 50
+// orders each through addr, which must all be acknowledged within.
+func ordersBesideFlood(t *testing.T, addr string, within time.Duration, beside string) {
 	t.Helper()
-	for k := range conns {
+	for k := range 4 {
 		nc := rawDial(t, addr)
 		nc.SetDeadline(time.Time{})
 		helloOK(t, nc)
@@ -369,4 +360,8 @@ func floodOneCustomer(t *testing.T, addr string, conns int) {
 		}()
 	}
 	time.Sleep(2 * time.Second)
+	start := time.Now()
+	o := startOrdering(t, []string{addr}, 4, 50)
+	o.finish(t, within, beside)
+	t.Logf("200 orders of 4 customers in %v %s", time.Since(start).Round(time.Millisecond), beside)
 }

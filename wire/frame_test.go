@@ -82,9 +82,9 @@ func TestHandshake(t *testing.T) {
 	}
 }
 
-// echoServer answers every Order with a LaptopInfo, in reverse order of a
-// batch, so that the client must match responses by request id.
-func echoServer(t *testing.T) string {
+// testServer accepts one connection on 127.0.0.1, performs the server's
+// handshake and hands it to serve; the test's cleanup waits for serve.
+func testServer(t *testing.T, serve func(nc net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -103,6 +103,15 @@ func echoServer(t *testing.T) string {
 		if ServerHandshake(nc, time.Second) != nil {
 			return
 		}
+		serve(nc)
+	}()
+	return ln.Addr().String()
+}
+
+// echoServer answers every Order with a LaptopInfo, in reverse order of a
+// batch, so that the client must match responses by request id.
+func echoServer(t *testing.T) string {
+	return testServer(t, func(nc net.Conn) {
 		fr := NewFrameReader(nc, 0)
 		fw := NewFrameWriter(nc, 16)
 		defer fw.Close()
@@ -120,8 +129,7 @@ func echoServer(t *testing.T) string {
 				return
 			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 func TestConnPipelines(t *testing.T) {
@@ -165,21 +173,8 @@ func TestConnPipelines(t *testing.T) {
 // channel: a node slower than its clients' timeouts.
 func heldServer(t *testing.T) (string, chan<- struct{}) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	release := make(chan struct{})
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		if ServerHandshake(nc, time.Second) != nil {
-			return
-		}
+	addr := testServer(t, func(nc net.Conn) {
 		fr := NewFrameReader(nc, 0)
 		for {
 			f, err := fr.ReadFrame()
@@ -193,8 +188,9 @@ func heldServer(t *testing.T) (string, chan<- struct{}) {
 				return
 			}
 		}
-	}()
-	return ln.Addr().String(), release
+	})
+	t.Cleanup(func() { close(release) }) // runs before testServer's wait
+	return addr, release
 }
 
 // Go's settled comes when the server is through with the request: with
@@ -245,5 +241,4 @@ func TestGoSettled(t *testing.T) {
 		t.Fatal("connection closed: want an error")
 	}
 	<-settled
-	close(release)
 }
