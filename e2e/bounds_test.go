@@ -333,14 +333,25 @@ func TestOneCustomerFloodThroughBalancerStarvesNoOne(t *testing.T) {
 	ordersBesideFlood(t, startBalancer(t, c).Addr, 20*time.Second, "beside a one-customer flood through the balancer")
 }
 
-// ordersBesideFlood opens four connections to addr, each with a client id
-// of its own, and pipelines orders for customer 9999 on them (reading and
-// dropping the answers) until the test ends; after two seconds, for the
-// flood to fill the queues in its way, four other customers place 50
-// orders each through addr, which must all be acknowledged within.
+// ordersBesideFlood floods customer 9999 through addr from four
+// connections; then four other customers place 50 orders each through
+// addr, which must all be acknowledged within.
 func ordersBesideFlood(t *testing.T, addr string, within time.Duration, beside string) {
 	t.Helper()
-	for k := range 4 {
+	floodOneCustomer(t, addr, 4, 100_000)
+	start := time.Now()
+	o := startOrdering(t, []string{addr}, 4, 50)
+	o.finish(t, within, beside)
+	t.Logf("200 orders of 4 customers in %v %s", time.Since(start).Round(time.Millisecond), beside)
+}
+
+// floodOneCustomer opens conns connections to addr, each with a client id
+// of its own, and pipelines perConn orders for customer 9999 on each
+// (reading and dropping the answers); it returns after two seconds, for
+// the flood to fill the queues in its way. The test's end closes them.
+func floodOneCustomer(t *testing.T, addr string, conns, perConn int) {
+	t.Helper()
+	for k := range conns {
 		nc := rawDial(t, addr)
 		nc.SetDeadline(time.Time{})
 		helloOK(t, nc)
@@ -348,9 +359,9 @@ func ordersBesideFlood(t *testing.T, addr string, within time.Duration, beside s
 		go io.Copy(io.Discard, nc) //nolint:errcheck // the flood reads its answers, and ends when closed
 		go func() {
 			var batch []byte
-			for i := range 100_000 {
+			for i := range perConn {
 				batch = wire.AppendFrame(batch, uint64(i+1), wire.Order{CustomerID: 9999, OrderNumber: int32(i), ClientID: uint64(70 + k), Seq: uint64(i + 1)})
-				if len(batch) > 4<<10 {
+				if len(batch) > 4<<10 || i == perConn-1 {
 					if _, err := nc.Write(batch); err != nil {
 						return // closed at the end of the test
 					}
@@ -360,8 +371,54 @@ func ordersBesideFlood(t *testing.T, addr string, within time.Duration, beside s
 		}()
 	}
 	time.Sleep(2 * time.Second)
+}
+
+// TestSeedPortTakesTurnsBesideManyConnections: the balancer's share of
+// the leader connection goes by client, then by connection (lb/share.go).
+// A client floods customer 9999 from 512 connections of one certificate;
+// four customers of the seed's port (a client of its own there) order
+// beside it, and each of their orders waits for about one turn, not for a
+// turn of each of the 512 connections, each of which frees its slot only
+// when its order's Raft entry is applied (by connection alone 200 of their
+// orders took 7.7 s; by client 0.4 s).
+func TestSeedPortTakesTurnsBesideManyConnections(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	floodOneCustomer(t, b.Addr, 512, 100)
 	start := time.Now()
-	o := startOrdering(t, []string{addr}, 4, 50)
-	o.finish(t, within, beside)
-	t.Logf("200 orders of 4 customers in %v %s", time.Since(start).Round(time.Millisecond), beside)
+	errs := make(chan error, 4)
+	for k := range 4 {
+		nc := plainDial(t, b.LegacyAddr)
+		nc.SetDeadline(time.Now().Add(8 * time.Second)) // by connection alone: some 15 s
+		go func() {
+			errs <- seedOrders(nc, int32(100+k), 100)
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatalf("seed port beside 512 flooding connections (8 s for 100 orders each): %v", err)
+		}
+	}
+	t.Logf("400 orders of 4 seed-port customers in %v beside 512 flooding connections", time.Since(start).Round(time.Millisecond))
+}
+
+// seedOrders places orders 1..n for customer on a seed-protocol
+// connection, one at a time, and checks each answer.
+func seedOrders(nc net.Conn, customer int32, n int32) error {
+	answer := make([]byte, 20)
+	for k := int32(1); k <= n; k++ {
+		req := binary.BigEndian.AppendUint32(nil, uint32(customer))
+		req = binary.BigEndian.AppendUint32(req, uint32(k))
+		req = binary.BigEndian.AppendUint32(req, 0)
+		if _, err := nc.Write(req); err != nil {
+			return fmt.Errorf("customer %d order %d: %w", customer, k, err)
+		}
+		if _, err := io.ReadFull(nc, answer); err != nil {
+			return fmt.Errorf("customer %d order %d: %w", customer, k, err)
+		}
+		if got := int32(binary.BigEndian.Uint32(answer)); got != customer {
+			return fmt.Errorf("customer %d order %d: answered for customer %d (-1: failed)", customer, k, got)
+		}
+	}
+	return nil
 }

@@ -81,7 +81,7 @@ func (b *Balancer) send(ctx context.Context, c client, be *backend, conn *wire.C
 
 // answered ends an order start sent: with the leader's answer, or in the
 // retry loop after a failed attempt.
-func (b *Balancer) answered(ctx context.Context, lane uint64, be *backend, conn *wire.Conn, fwd wire.Message, answer func(wire.Message), m wire.Message, err error) {
+func (b *Balancer) answered(ctx context.Context, lane laneID, be *backend, conn *wire.Conn, fwd wire.Message, answer func(wire.Message), m wire.Message, err error) {
 	li, err := b.ordered(m, err)
 	if err == nil {
 		b.inflight.Add(-1)

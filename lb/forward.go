@@ -26,12 +26,13 @@ func (b *Balancer) forward(ctx context.Context, from client, write bool, req wir
 // and its lane in the share of the leader connection (share.go).
 type client struct {
 	role wire.Role
-	lane uint64
+	lane laneID
 }
 
-// orderlyClient is a client of the orderly port: a lane per connection.
+// orderlyClient is a client of the orderly port: its certificate's name
+// (empty on a plaintext port), a lane per connection.
 func orderlyClient(from serve.Caller) client {
-	return client{role: from.Role, lane: uint64(uint32(from.ConnID))}
+	return client{role: from.Role, lane: laneID{client: from.Name, conn: uint64(uint32(from.ConnID))}}
 }
 
 // asRole wraps req so that the node serves it with the client's role.
@@ -53,7 +54,7 @@ type forwarded struct {
 	b     *Balancer
 	write bool
 	req   wire.Message
-	lane  uint64     // the client's, for writes (share.go)
+	lane  laneID     // the client's, for writes (share.go)
 	be    *backend   // of the last attempt
 	conn  *wire.Conn // of the last attempt
 }

@@ -46,12 +46,17 @@ type legacySession struct {
 	seen     uint64
 }
 
+// legacyClient names the seed's port in the leader connection's share, a
+// client of its own whose connections together take one client's turns.
+// orderctl certs issues no name with a space (a certificate from another
+// CA named so would only share these turns).
+const legacyClient = " seed port"
+
 // client is the session as a client of the balancer: a writer (the seed's
 // port has no identity; it listens on loopback unless said otherwise),
-// whose lane in the leader connection's share is its client id (a
-// collision with another lane, one in 2^32, only merges two turns).
+// whose lane is its client id.
 func (sess *legacySession) client() client {
-	return client{role: wire.RoleWriter, lane: sess.clientID}
+	return client{role: wire.RoleWriter, lane: laneID{client: legacyClient, conn: sess.clientID}}
 }
 
 func (s *legacyServer) serveConn(c net.Conn) {

@@ -8,29 +8,45 @@ import (
 )
 
 // share divides the window of the balancer's connection to one node among
-// the balancer's client connections. The node reads at most its
-// --max-inflight requests of a connection at a time, and the balancer
-// carries every client's orders on that one connection: without a share,
-// a client that pipelines a thousand orders for one customer (which go
-// one per Raft entry) fills the window, and every other client's order
-// waits in the connection behind all of them (e2e
+// the balancer's clients. The node reads at most its --max-inflight
+// requests of a connection at a time, and the balancer carries every
+// client's orders on that one connection: without a share, a client that
+// pipelines a thousand orders for one customer (which go one per Raft
+// entry) fills the window, and every other client's order waits in the
+// connection behind all of them (e2e
 // TestOneCustomerFloodThroughBalancerStarvesNoOne: 35 s for 200 orders).
-// With it, an order that finds the window full waits in its client's
-// lane, and a slot that comes back goes to the next lane in turn: a client
+// With it, an order that finds the window full waits in its connection's
+// lane, and a slot that comes back goes to the next in turn: a client
 // waits for a slot and its turn, never behind another client's queue.
 //
-// A lane is keyed by client connection (laneKey); it exists while it has
-// orders waiting.
+// Turns go first by client (a certificate name; the seed's port is one
+// client), then by connection within it: a client that opens a thousand
+// connections gets the turns of one client, and a connection shared by
+// nobody else is not held up by its client's other connections either.
+// A lane exists while it has orders waiting.
 type share struct {
-	mu    sync.Mutex
-	size  int // slots in all
-	used  int // slots taken; below size only while no lane waits
-	lanes map[uint64]*lane
-	turns []*lane // lanes with orders waiting, in the order they are served
+	mu     sync.Mutex
+	size   int // slots in all
+	used   int // slots taken; below size only while no lane waits
+	groups map[string]*group
+	turns  []*group // clients with orders waiting, in the order they are served
+}
+
+// laneID names a lane: the client and its connection.
+type laneID struct {
+	client string
+	conn   uint64
+}
+
+// group is one client's lanes.
+type group struct {
+	client string
+	lanes  map[uint64]*lane
+	turns  []*lane // its connections with orders waiting, in turn
 }
 
 type lane struct {
-	key     uint64
+	conn    uint64
 	waiting []func() bool
 }
 
@@ -40,16 +56,16 @@ type lane struct {
 func windowShare(nodeWindow int) int { return max(nodeWindow-nodeWindow/8, 1) }
 
 func newShare(size int) *share {
-	return &share{size: size, lanes: map[uint64]*lane{}}
+	return &share{size: size, groups: map[string]*group{}}
 }
 
 // take runs send now if a slot is free, or later, in its lane's turn, on
 // the goroutine of the release that frees a slot. send reports whether
 // it took the slot (sent something that will release it); if not, the
 // slot goes on to the next in turn. send must not block.
-func (s *share) take(key uint64, send func() bool) {
+func (s *share) take(id laneID, send func() bool) {
 	if !s.tryTake() {
-		s.enqueue(key, send)
+		s.enqueue(id, send)
 		return
 	}
 	if !send() {
@@ -70,13 +86,19 @@ func (s *share) tryTake() bool {
 
 // enqueue is take for a send that found no free slot: it waits in its
 // lane. If a slot came free meanwhile, it runs at once.
-func (s *share) enqueue(key uint64, send func() bool) {
+func (s *share) enqueue(id laneID, send func() bool) {
 	s.mu.Lock()
-	l := s.lanes[key]
+	g := s.groups[id.client]
+	if g == nil {
+		g = &group{client: id.client, lanes: map[uint64]*lane{}}
+		s.groups[id.client] = g
+		s.turns = append(s.turns, g)
+	}
+	l := g.lanes[id.conn]
 	if l == nil {
-		l = &lane{key: key}
-		s.lanes[key] = l
-		s.turns = append(s.turns, l)
+		l = &lane{conn: id.conn}
+		g.lanes[id.conn] = l
+		g.turns = append(g.turns, l)
 	}
 	l.waiting = append(l.waiting, send)
 	if s.used >= s.size {
@@ -114,21 +136,29 @@ func (s *share) release() {
 	}
 }
 
-// next takes the first waiting send of the lane whose turn it is, and
-// moves that lane to the back of the turns; s.mu held.
+// next takes the first waiting send of the lane whose turn it is (the
+// next client's next connection), and moves that lane and that client to
+// the back of their turns; s.mu held.
 func (s *share) next() func() bool {
 	if len(s.turns) == 0 {
 		return nil
 	}
-	l := s.turns[0]
+	g := s.turns[0]
 	s.turns = s.turns[1:]
+	l := g.turns[0]
+	g.turns = g.turns[1:]
 	send := l.waiting[0]
 	l.waiting[0] = nil
 	l.waiting = l.waiting[1:]
 	if len(l.waiting) > 0 {
-		s.turns = append(s.turns, l)
+		g.turns = append(g.turns, l)
 	} else {
-		delete(s.lanes, l.key)
+		delete(g.lanes, l.conn)
+	}
+	if len(g.turns) > 0 {
+		s.turns = append(s.turns, g)
+	} else {
+		delete(s.groups, g.client)
 	}
 	return send
 }
@@ -136,14 +166,14 @@ func (s *share) next() func() bool {
 // wait takes a slot for a caller that waits for it (the retry loop):
 // true when it has one, to give back with release; false if ctx ended or
 // timeout passed first.
-func (s *share) wait(ctx context.Context, key uint64, timeout time.Duration) bool {
+func (s *share) wait(ctx context.Context, id laneID, timeout time.Duration) bool {
 	if s.tryTake() {
 		return true
 	}
 	const waiting, granted, abandoned = 0, 1, 2
 	var state atomic.Int32
 	ready := make(chan struct{})
-	s.take(key, func() bool {
+	s.take(id, func() bool {
 		if !state.CompareAndSwap(waiting, granted) {
 			return false // its caller left: the slot goes on
 		}

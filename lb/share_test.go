@@ -2,6 +2,7 @@ package lb
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +42,9 @@ func (g *granted) want(t *testing.T, want ...string) {
 	}
 }
 
+// conn is connection n of client "c".
+func conn(n uint64) laneID { return laneID{client: "c", conn: n} }
+
 func (s *share) taken() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -52,13 +56,13 @@ func (s *share) taken() int {
 func TestShareTakesLanesInTurn(t *testing.T) {
 	s := newShare(2)
 	var g granted
-	s.take(1, g.send("flood1"))
-	s.take(1, g.send("flood2"))
+	s.take(conn(1), g.send("flood1"))
+	s.take(conn(1), g.send("flood2"))
 	g.want(t, "flood1", "flood2") // free slots: at once
 	for i := range 3 {
-		s.take(1, g.send("flood"+string(rune('3'+i))))
+		s.take(conn(1), g.send("flood"+string(rune('3'+i))))
 	}
-	s.take(2, g.send("other"))
+	s.take(conn(2), g.send("other"))
 	g.want(t, "flood1", "flood2")
 	s.release()
 	s.release()
@@ -71,8 +75,30 @@ func TestShareTakesLanesInTurn(t *testing.T) {
 	if n := s.taken(); n != 0 {
 		t.Fatalf("%d slots taken after every release", n)
 	}
-	if len(s.lanes) != 0 || len(s.turns) != 0 {
-		t.Fatalf("lanes %v, turns %d left after every send ran", s.lanes, len(s.turns))
+	if len(s.groups) != 0 || len(s.turns) != 0 {
+		t.Fatalf("groups %v, turns %d left after every send ran", s.groups, len(s.turns))
+	}
+}
+
+// A client with many connections gets one client's turns: here "flood"
+// queues on three connections, "b" on one; b goes every other turn, and
+// flood's connections take turns among themselves.
+func TestShareTurnsGoByClientThenConnection(t *testing.T) {
+	s := newShare(1)
+	var g granted
+	s.take(laneID{"flood", 1}, g.send("f1a"))
+	for _, c := range []uint64{1, 2, 3} {
+		s.take(laneID{"flood", c}, g.send(fmt.Sprintf("f%db", c)))
+	}
+	s.take(laneID{"b", 1}, g.send("b1"))
+	s.take(laneID{"b", 1}, g.send("b2"))
+	for range 5 {
+		s.release()
+	}
+	g.want(t, "f1a", "f1b", "b1", "f2b", "b2", "f3b")
+	s.release()
+	if n := s.taken(); n != 0 {
+		t.Fatalf("%d slots taken after every release", n)
 	}
 }
 
@@ -81,13 +107,13 @@ func TestShareTakesLanesInTurn(t *testing.T) {
 func TestShareSlotNotTakenGoesOn(t *testing.T) {
 	s := newShare(1)
 	var g granted
-	s.take(1, func() bool { return false })
+	s.take(conn(1), func() bool { return false })
 	if n := s.taken(); n != 0 {
 		t.Fatalf("a send that did not take its slot left %d taken", n)
 	}
-	s.take(1, g.send("a"))
-	s.take(2, func() bool { return false })
-	s.take(3, g.send("c"))
+	s.take(conn(1), g.send("a"))
+	s.take(conn(2), func() bool { return false })
+	s.take(conn(3), g.send("c"))
 	s.release()
 	g.want(t, "a", "c")
 	s.release()
@@ -99,22 +125,26 @@ func TestShareSlotNotTakenGoesOn(t *testing.T) {
 func TestShareWait(t *testing.T) {
 	s := newShare(1)
 	ctx := context.Background()
-	if !s.wait(ctx, 1, time.Second) {
+	if !s.wait(ctx, conn(1), time.Second) {
 		t.Fatal("no slot from an empty share")
 	}
-	if s.wait(ctx, 2, 20*time.Millisecond) {
+	if s.wait(ctx, conn(2), 20*time.Millisecond) {
 		t.Fatal("a slot from a full share")
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if s.wait(cancelled, 2, time.Minute) {
+	if s.wait(cancelled, conn(2), time.Minute) {
 		t.Fatal("a slot after the caller's context ended")
 	}
 	// Those two left their places in the turns: a release must pass over
 	// them to the one still waiting.
 	got := make(chan bool)
-	go func() { got <- s.wait(ctx, 3, time.Minute) }()
-	waitUntil(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.lanes[3] != nil })
+	go func() { got <- s.wait(ctx, conn(3), time.Minute) }()
+	waitUntil(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.groups["c"] != nil && s.groups["c"].lanes[3] != nil
+	})
 	s.release()
 	if !<-got {
 		t.Fatal("the waiting caller got no slot from a release")
@@ -128,9 +158,9 @@ func TestShareWait(t *testing.T) {
 func TestShareResize(t *testing.T) {
 	s := newShare(1)
 	var g granted
-	s.take(1, g.send("a"))
-	s.take(2, g.send("b"))
-	s.take(3, g.send("c"))
+	s.take(conn(1), g.send("a"))
+	s.take(conn(2), g.send("b"))
+	s.take(conn(3), g.send("c"))
 	s.resize(2) // the new slot goes to the first waiting
 	g.want(t, "a", "b")
 	s.resize(1) // taken back as slots come free
@@ -158,7 +188,7 @@ func TestShareConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range each {
-				s.take(uint64(c), func() bool {
+				s.take(conn(uint64(c)), func() bool {
 					mu.Lock()
 					out++
 					ran++
