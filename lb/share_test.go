@@ -3,9 +3,14 @@ package lb
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"orderly/serve"
+	"orderly/wire"
 )
 
 // granted records the order in which sends got a slot.
@@ -223,4 +228,111 @@ func waitUntil(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// An order that waits for its turn longer than the retry budget is
+// answered Overloaded and never sent (surely not applied), and one whose
+// client left while it waited is not sent either; the orders that held
+// the slots are answered as usual. The node here takes two orders of a
+// connection at a time, and answers an order for each token it is given.
+func TestOrderWaitingPastItsBudgetIsNotSent(t *testing.T) {
+	var seen atomic.Int32
+	tokens := make(chan struct{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := serve.Orderly(ln, func(ctx context.Context, _ serve.Caller, req wire.Message) wire.Message {
+		switch r := req.(type) {
+		case wire.Status:
+			return wire.StatusInfo{ID: "n1", Role: "leader", Term: 1, Stats: []wire.Stat{{Name: serve.StatMaxInFlight, Value: 2}}}
+		case wire.Order:
+			seen.Add(1)
+			<-tokens
+			return wire.LaptopInfo{CustomerID: r.CustomerID, OrderNumber: r.OrderNumber, Index: 1}
+		}
+		return wire.Errorf(wire.CodeBadRequest, "not here")
+	}, serve.Options{})
+	defer node.Close()
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.Backends, cfg.RetryTimeout = "127.0.0.1:0", []string{ln.Addr().String()}, 300*time.Millisecond
+	b, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	defer close(tokens) // before the balancer and the node close, on any way out
+	waitUntil(t, func() bool { be := b.pool.currentLeader(); return be != nil && be.share.size == 2 })
+	waiting := func(n int) func() bool { // orders waiting in lanes of the one plaintext client
+		return func() bool {
+			s := b.pool.currentLeader().share
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return n == 0 && len(s.groups) == 0 || s.groups[""] != nil && len(s.groups[""].lanes) == n
+		}
+	}
+
+	dial := func() *wire.Conn {
+		c, err := wire.Dial(context.Background(), b.Addr(), wire.DialOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	type result struct {
+		li  wire.LaptopInfo
+		err error
+	}
+	order := func(c *wire.Conn, customer int32, out chan<- result) {
+		li, err := c.Order(context.Background(), wire.Order{CustomerID: customer, OrderNumber: 1, ClientID: uint64(customer), Seq: 1})
+		out <- result{li, err}
+	}
+	holder, waiter, leaver := dial(), dial(), dial()
+	held := make(chan result, 4)
+	hold := func(first int32) { // two orders take both slots
+		t.Helper()
+		before := seen.Load()
+		go order(holder, first, held)
+		go order(holder, first+1, held)
+		waitUntil(t, func() bool { return seen.Load() == before+2 })
+	}
+	answerHeld := func() {
+		t.Helper()
+		tokens <- struct{}{}
+		tokens <- struct{}{}
+		for range 2 {
+			if r := <-held; r.err != nil {
+				t.Fatalf("an order that held a slot: %v", r.err)
+			}
+		}
+	}
+
+	// Past its budget: Overloaded, not sent.
+	hold(1)
+	waited := make(chan result, 1)
+	go order(waiter, 3, waited)
+	waitUntil(t, waiting(1))
+	time.Sleep(2 * cfg.RetryTimeout)
+	answerHeld()
+	if r := <-waited; code(r.err) != wire.CodeOverloaded {
+		t.Fatalf("an order that waited past its budget: %v, %v; want Overloaded", r.li, r.err)
+	}
+	// Its client gone: not sent, however soon its turn comes.
+	hold(4)
+	go order(leaver, 6, make(chan result, 1))
+	waitUntil(t, waiting(1))
+	leaver.Close()
+	time.Sleep(50 * time.Millisecond) // for the balancer to see it go
+	answerHeld()
+	waitUntil(t, waiting(0))
+	time.Sleep(50 * time.Millisecond) // for a wrongly sent order to arrive
+	if n := seen.Load(); n != 4 {
+		t.Fatalf("the node saw %d orders, want the 4 that held the slots", n)
+	}
+}
+
+func code(err error) wire.Code {
+	c, _ := wire.CodeOf(err)
+	return c
 }
