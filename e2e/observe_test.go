@@ -119,7 +119,8 @@ func TestSidePort(t *testing.T) {
 	}
 	bfams := metricsOf(t, b.HTTPAddr)
 	for _, want := range []string{"orderly_balancer_cache_hits_total", "orderly_balancer_cache_misses_total", "orderly_balancer_cache_evictions_total",
-		"orderly_balancer_retries_total", "orderly_balancer_redirects_total", "orderly_requests_in_flight", "orderly_backends_healthy", "orderly_backend_up"} {
+		"orderly_balancer_retries_total", "orderly_balancer_redirects_total", "orderly_requests_in_flight", "orderly_backends_healthy", "orderly_backend_up",
+		"orderly_orders_waiting_turn", "orderly_balancer_orders_turn_expired_total"} {
 		if bfams[want] == nil {
 			t.Errorf("the balancer's /metrics has no %s", want)
 		}

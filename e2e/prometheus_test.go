@@ -135,8 +135,8 @@ func TestPrometheus(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if n := strings.Count(string(b), `"type":"alerting"`); n != 9 {
-		t.Fatalf("Prometheus loaded %d alert rules, want 9: %s", n, tail(b, 500))
+	if n := strings.Count(string(b), `"type":"alerting"`); n != 10 {
+		t.Fatalf("Prometheus loaded %d alert rules, want 10: %s", n, tail(b, 500))
 	}
 	if strings.Contains(string(b), `"health":"err"`) {
 		t.Fatalf("an alert rule fails to evaluate: %s", b)

@@ -64,6 +64,7 @@ func (b *Balancer) send(ctx context.Context, c client, be *backend, conn *wire.C
 			return false
 		}
 		if waited := time.Since(queued); waited > b.cfg.RetryTimeout {
+			b.turnsExpired.Add(1)
 			b.inflight.Add(-1)
 			answer(wire.Errorf(wire.CodeOverloaded, "balancer: order waited %v for its turn on the leader connection; not sent", waited.Round(time.Millisecond)))
 			return false

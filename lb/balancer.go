@@ -140,6 +140,7 @@ type Balancer struct {
 	cancel    context.CancelFunc
 
 	requests, retries, redirects, failures atomic.Uint64
+	turnsExpired                           atomic.Uint64  // orders not sent: waited past the budget for a turn
 	inflight                               atomic.Int64   // requests being answered
 	watchers                               atomic.Int64   // Watch streams relayed
 	wg                                     sync.WaitGroup // followFeed

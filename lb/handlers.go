@@ -102,7 +102,9 @@ func (b *Balancer) status() wire.StatusInfo {
 	healthy := uint64(0)
 	var up []wire.Stat
 	leader := b.pool.currentLeader()
+	waiting := 0
 	for _, be := range b.pool.list() {
+		waiting += be.share.waiting()
 		be.mu.Lock()
 		ns, ok := be.status, be.healthy
 		be.mu.Unlock()
@@ -125,6 +127,8 @@ func (b *Balancer) status() wire.StatusInfo {
 		{Name: "failures", Value: b.failures.Load()},
 		{Name: "requests_in_flight", Value: uint64(max(b.inflight.Load(), 0))},
 		{Name: "watchers", Value: uint64(max(b.watchers.Load(), 0))},
+		{Name: "orders_waiting_turn", Value: uint64(waiting)},
+		{Name: "orders_turn_expired", Value: b.turnsExpired.Load()},
 	}, b.cache.stats()...)
 	open, refused := b.server.Conns()
 	st.Stats = append(st.Stats, wire.Stat{Name: "conns_open", Value: uint64(open)}, wire.Stat{Name: "conns_refused", Value: refused})

@@ -28,6 +28,7 @@ type share struct {
 	mu     sync.Mutex
 	size   int // slots in all
 	used   int // slots taken; below size only while no lane waits
+	queued int // sends waiting in lanes
 	groups map[string]*group
 	turns  []*group // clients with orders waiting, in the order they are served
 }
@@ -101,6 +102,7 @@ func (s *share) enqueue(id laneID, send func() bool) {
 		g.turns = append(g.turns, l)
 	}
 	l.waiting = append(l.waiting, send)
+	s.queued++
 	if s.used >= s.size {
 		s.mu.Unlock()
 		return
@@ -150,6 +152,7 @@ func (s *share) next() func() bool {
 	send := l.waiting[0]
 	l.waiting[0] = nil
 	l.waiting = l.waiting[1:]
+	s.queued--
 	if len(l.waiting) > 0 {
 		g.turns = append(g.turns, l)
 	} else {
@@ -161,6 +164,13 @@ func (s *share) next() func() bool {
 		delete(s.groups, g.client)
 	}
 	return send
+}
+
+// waiting is the number of sends waiting for their turn (status).
+func (s *share) waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queued
 }
 
 // wait takes a slot for a caller that waits for it (the retry loop):

@@ -313,11 +313,14 @@ func TestOrderWaitingPastItsBudgetIsNotSent(t *testing.T) {
 	waited := make(chan result, 1)
 	go order(waiter, 3, waited)
 	waitUntil(t, waiting(1))
+	stat(t, b, "orders_waiting_turn", 1)
 	time.Sleep(2 * cfg.RetryTimeout)
 	answerHeld()
 	if r := <-waited; code(r.err) != wire.CodeOverloaded {
 		t.Fatalf("an order that waited past its budget: %v, %v; want Overloaded", r.li, r.err)
 	}
+	stat(t, b, "orders_turn_expired", 1)
+	stat(t, b, "orders_waiting_turn", 0)
 	// Its client gone: not sent, however soon its turn comes.
 	hold(4)
 	go order(leaver, 6, make(chan result, 1))
@@ -335,4 +338,18 @@ func TestOrderWaitingPastItsBudgetIsNotSent(t *testing.T) {
 func code(err error) wire.Code {
 	c, _ := wire.CodeOf(err)
 	return c
+}
+
+// stat checks one line of the balancer's status.
+func stat(t *testing.T, b *Balancer, name string, want uint64) {
+	t.Helper()
+	for _, s := range b.Status().Stats {
+		if s.Name == name {
+			if s.Value != want {
+				t.Fatalf("status %s = %d, want %d", name, s.Value, want)
+			}
+			return
+		}
+	}
+	t.Fatalf("status has no %s", name)
 }

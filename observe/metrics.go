@@ -241,16 +241,17 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 // counters under these names ("": not exported, a metric of its own
 // covers it); every other line is a gauge named orderly_<line>.
 var counterStats = map[string]string{
-	"requests":         "", // orderly_requests_total{op,code}
-	"retries":          "orderly_balancer_retries_total",
-	"redirects":        "orderly_balancer_redirects_total",
-	"failures":         "orderly_balancer_failures_total",
-	"cache_hits":       "orderly_balancer_cache_hits_total",
-	"cache_misses":     "orderly_balancer_cache_misses_total",
-	"cache_evictions":  "orderly_balancer_cache_evictions_total",
-	"conns_refused":    "orderly_conns_refused_total",
-	"sessions_evicted": "orderly_sessions_evicted_total",
-	"log_write_errors": "orderly_log_write_errors_total",
+	"requests":            "", // orderly_requests_total{op,code}
+	"retries":             "orderly_balancer_retries_total",
+	"redirects":           "orderly_balancer_redirects_total",
+	"failures":            "orderly_balancer_failures_total",
+	"orders_turn_expired": "orderly_balancer_orders_turn_expired_total",
+	"cache_hits":          "orderly_balancer_cache_hits_total",
+	"cache_misses":        "orderly_balancer_cache_misses_total",
+	"cache_evictions":     "orderly_balancer_cache_evictions_total",
+	"conns_refused":       "orderly_conns_refused_total",
+	"sessions_evicted":    "orderly_sessions_evicted_total",
+	"log_write_errors":    "orderly_log_write_errors_total",
 }
 
 func sanitize(s string) string {
