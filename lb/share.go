@@ -52,9 +52,10 @@ type lane struct {
 }
 
 // windowShare is the part of a node's connection window that the
-// balancer's orders may take: the rest is kept for its probes, read-index
-// rounds and reads, which must not wait behind orders.
-func windowShare(nodeWindow int) int { return max(nodeWindow-nodeWindow/8, 1) }
+// balancer's orders may take: the rest (an eighth, at least one) is kept
+// for its probes, read-index rounds and reads, which must not wait behind
+// orders. A window of one has nothing to keep.
+func windowShare(nodeWindow int) int { return max(nodeWindow-max(nodeWindow/8, 1), 1) }
 
 func newShare(size int) *share {
 	return &share{size: size, groups: map[string]*group{}}

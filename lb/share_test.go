@@ -179,6 +179,14 @@ func TestShareResize(t *testing.T) {
 	}
 }
 
+func TestWindowShareKeepsRoom(t *testing.T) {
+	for window, want := range map[int]int{1: 1, 2: 1, 3: 2, 8: 7, 16: 14, 1024: 896} {
+		if got := windowShare(window); got != want {
+			t.Errorf("windowShare(%d) = %d, want %d", window, got, want)
+		}
+	}
+}
+
 // Many clients take and give back at once (-race): every send runs once,
 // no more than the share's slots are out at a time, and all come back.
 func TestShareConcurrent(t *testing.T) {
@@ -233,8 +241,9 @@ func waitUntil(t *testing.T, cond func() bool) {
 // An order that waits for its turn longer than the retry budget is
 // answered Overloaded and never sent (surely not applied), and one whose
 // client left while it waited is not sent either; the orders that held
-// the slots are answered as usual. The node here takes two orders of a
-// connection at a time, and answers an order for each token it is given.
+// the slots are answered as usual. The node here takes three requests of
+// a connection at a time (orders two of them), and answers an order for
+// each token it is given.
 func TestOrderWaitingPastItsBudgetIsNotSent(t *testing.T) {
 	var seen atomic.Int32
 	tokens := make(chan struct{})
@@ -245,7 +254,7 @@ func TestOrderWaitingPastItsBudgetIsNotSent(t *testing.T) {
 	node := serve.Orderly(ln, func(ctx context.Context, _ serve.Caller, req wire.Message) wire.Message {
 		switch r := req.(type) {
 		case wire.Status:
-			return wire.StatusInfo{ID: "n1", Role: "leader", Term: 1, Stats: []wire.Stat{{Name: serve.StatMaxInFlight, Value: 2}}}
+			return wire.StatusInfo{ID: "n1", Role: "leader", Term: 1, Stats: []wire.Stat{{Name: serve.StatMaxInFlight, Value: 3}}}
 		case wire.Order:
 			seen.Add(1)
 			<-tokens
