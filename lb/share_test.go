@@ -50,6 +50,16 @@ func (g *granted) want(t *testing.T, want ...string) {
 // conn is connection n of client "c".
 func conn(n uint64) laneID { return laneID{client: "c", conn: n} }
 
+// mustBeIdle checks that every slot came back and no lane is left.
+func (s *share) mustBeIdle(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.used != 0 || s.queued != 0 || len(s.groups) != 0 || len(s.turns) != 0 {
+		t.Fatalf("after every release: %d slots taken, %d sends queued, %d clients in turn", s.used, s.queued, len(s.turns))
+	}
+}
+
 func (s *share) taken() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -77,12 +87,7 @@ func TestShareTakesLanesInTurn(t *testing.T) {
 	g.want(t, "flood1", "flood2", "flood3", "other", "flood4", "flood5")
 	s.release()
 	s.release()
-	if n := s.taken(); n != 0 {
-		t.Fatalf("%d slots taken after every release", n)
-	}
-	if len(s.groups) != 0 || len(s.turns) != 0 {
-		t.Fatalf("groups %v, turns %d left after every send ran", s.groups, len(s.turns))
-	}
+	s.mustBeIdle(t)
 }
 
 // A client with many connections gets one client's turns: here "flood"
@@ -102,9 +107,7 @@ func TestShareTurnsGoByClientThenConnection(t *testing.T) {
 	}
 	g.want(t, "f1a", "f1b", "b1", "f2b", "b2", "f3b")
 	s.release()
-	if n := s.taken(); n != 0 {
-		t.Fatalf("%d slots taken after every release", n)
-	}
+	s.mustBeIdle(t)
 }
 
 // A send that does not take its slot (it answered without sending) hands
@@ -122,9 +125,7 @@ func TestShareSlotNotTakenGoesOn(t *testing.T) {
 	s.release()
 	g.want(t, "a", "c")
 	s.release()
-	if n := s.taken(); n != 0 {
-		t.Fatalf("%d slots taken after every release", n)
-	}
+	s.mustBeIdle(t)
 }
 
 func TestShareWait(t *testing.T) {
@@ -155,9 +156,7 @@ func TestShareWait(t *testing.T) {
 		t.Fatal("the waiting caller got no slot from a release")
 	}
 	s.release()
-	if n := s.taken(); n != 0 {
-		t.Fatalf("%d slots taken after every release", n)
-	}
+	s.mustBeIdle(t)
 }
 
 func TestShareResize(t *testing.T) {
@@ -174,9 +173,7 @@ func TestShareResize(t *testing.T) {
 	s.release()
 	g.want(t, "a", "b", "c")
 	s.release()
-	if n := s.taken(); n != 0 {
-		t.Fatalf("%d slots taken after every release", n)
-	}
+	s.mustBeIdle(t)
 }
 
 func TestWindowShareKeepsRoom(t *testing.T) {
