@@ -80,27 +80,7 @@ func (f *forwarded) Try(ctx context.Context, timeout time.Duration) (wire.Messag
 	if !f.be.share.wait(ctx, f.lane, timeout) {
 		return nil, fmt.Errorf("%w: no turn on the connection to %s in %v", retry.ErrNotSent, f.be.addr, timeout)
 	}
-	type result struct {
-		m   wire.Message
-		err error
-	}
-	answered := make(chan result, 1)
-	err := f.conn.Go(f.req, max(timeout-time.Since(start), time.Millisecond), func(m wire.Message, err error) {
-		answered <- result{m, err}
-	}, f.be.share.release)
-	if err != nil { // not sent: the connection is gone, or its queue is full
-		f.be.share.release()
-		if f.conn.Err() != nil {
-			f.be.fail(f.conn, err)
-		}
-		return nil, fmt.Errorf("%w: %v", retry.ErrNotSent, err)
-	}
-	select {
-	case r := <-answered:
-		return r.m, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return f.conn.CallSettled(ctx, f.req, max(timeout-time.Since(start), time.Millisecond), f.be.share.release)
 }
 
 func (f *forwarded) Failed(fl retry.Failure, err error) (bool, error) {

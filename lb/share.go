@@ -61,20 +61,6 @@ func newShare(size int) *share {
 	return &share{size: size, groups: map[string]*group{}}
 }
 
-// take runs send now if a slot is free, or later, in its lane's turn, on
-// the goroutine of the release that frees a slot. send reports whether
-// it took the slot (sent something that will release it); if not, the
-// slot goes on to the next in turn. send must not block.
-func (s *share) take(id laneID, send func() bool) {
-	if !s.tryTake() {
-		s.enqueue(id, send)
-		return
-	}
-	if !send() {
-		s.release()
-	}
-}
-
 // tryTake takes a free slot if there is one.
 func (s *share) tryTake() bool {
 	s.mu.Lock()
@@ -86,8 +72,11 @@ func (s *share) tryTake() bool {
 	return false
 }
 
-// enqueue is take for a send that found no free slot: it waits in its
-// lane. If a slot came free meanwhile, it runs at once.
+// enqueue queues send, which found no free slot, in its lane: it runs
+// later, in its lane's turn, on the goroutine of the release that frees a
+// slot, and reports whether it took the slot (sent something that will
+// release it); if not, the slot goes on to the next in turn. send must
+// not block. If a slot came free meanwhile, it runs at once.
 func (s *share) enqueue(id laneID, send func() bool) {
 	s.mu.Lock()
 	g := s.groups[id.client]
@@ -184,7 +173,7 @@ func (s *share) wait(ctx context.Context, id laneID, timeout time.Duration) bool
 	const waiting, granted, abandoned = 0, 1, 2
 	var state atomic.Int32
 	ready := make(chan struct{})
-	s.take(id, func() bool {
+	s.enqueue(id, func() bool {
 		if !state.CompareAndSwap(waiting, granted) {
 			return false // its caller left: the slot goes on
 		}

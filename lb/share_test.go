@@ -47,6 +47,18 @@ func (g *granted) want(t *testing.T, want ...string) {
 	}
 }
 
+// take is what Balancer.start does with an order: a free slot at once,
+// else wait in the lane.
+func (s *share) take(id laneID, send func() bool) {
+	if !s.tryTake() {
+		s.enqueue(id, send)
+		return
+	}
+	if !send() {
+		s.release()
+	}
+}
+
 // conn is connection n of client "c".
 func conn(n uint64) laneID { return laneID{client: "c", conn: n} }
 

@@ -45,8 +45,8 @@ type response struct {
 }
 
 // call is a request waiting for its answer: a Call's channel, or a Go's
-// callback with its deadline. A Go call whose deadline passed stays, done
-// nil, until its answer comes or the connection ends, for settled.
+// callback with its deadline. A call with a settled that gave up waiting
+// stays, with neither, until its answer comes or the connection ends.
 type call struct {
 	ch       chan response
 	done     func(Message, error)
@@ -201,20 +201,36 @@ func (c *Conn) Call(ctx context.Context, req Message) (Message, error) {
 // a busy parent, which every retrying client and the balancer would
 // otherwise pay per attempt (docs/performance.md).
 func (c *Conn) CallTimeout(ctx context.Context, req Message, timeout time.Duration) (Message, error) {
+	return c.call(ctx, req, timeout, nil)
+}
+
+// CallSettled is CallTimeout that also calls settled once, as Go does,
+// when the server is through with req: its answer came (also after the
+// call gave up) or the connection ended; or at once if req was not sent.
+func (c *Conn) CallSettled(ctx context.Context, req Message, timeout time.Duration, settled func()) (Message, error) {
+	return c.call(ctx, req, timeout, settled)
+}
+
+func (c *Conn) call(ctx context.Context, req Message, timeout time.Duration, settled func()) (Message, error) {
 	ch := make(chan response, 1)
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
+		if settled != nil {
+			settled()
+		}
 		return nil, err
 	}
 	c.nextID++
 	id := c.nextID
-	c.pending[id] = call{ch: ch}
+	c.pending[id] = call{ch: ch, settled: settled}
 	c.mu.Unlock()
 
 	if err := c.fw.Send(AppendFrame(nil, id, req)); err != nil {
-		c.forget(id)
+		if c.forget(id) && settled != nil { // else the connection's end settled it
+			settled()
+		}
 		return nil, fmt.Errorf("%w: %v", ErrConnLost, err)
 	}
 	var expired <-chan time.Time
@@ -230,12 +246,32 @@ func (c *Conn) CallTimeout(ctx context.Context, req Message, timeout time.Durati
 		}
 		return answer(req.Type(), r.typ, r.payload)
 	case <-ctx.Done():
-		c.forget(id)
+		c.abandon(id)
 		return nil, ctx.Err()
 	case <-expired:
-		c.forget(id)
+		c.abandon(id)
 		return nil, ErrNoAnswer
 	}
+}
+
+// abandon stops waiting for id's answer: the call is forgotten, or, with
+// a settled to call, kept without a waiter until its answer comes.
+func (c *Conn) abandon(id uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.pending[id]; ok {
+		c.abandonLocked(id, p)
+	}
+}
+
+// abandonLocked is abandon of the pending call p; c.mu held.
+func (c *Conn) abandonLocked(id uint64, p call) {
+	if p.settled == nil {
+		delete(c.pending, id)
+		return
+	}
+	p.ch, p.done = nil, nil
+	c.pending[id] = p
 }
 
 // ErrBusy is Go's refusal when the connection's send queue is full: the
@@ -298,12 +334,7 @@ func (c *Conn) sweep() {
 			for id, p := range c.pending {
 				if p.done != nil && now.After(p.deadline) {
 					late = append(late, p)
-					if p.settled == nil {
-						delete(c.pending, id)
-					} else {
-						p.done = nil // waits for its answer, for settled
-						c.pending[id] = p
-					}
+					c.abandonLocked(id, p)
 				}
 			}
 			c.mu.Unlock()
@@ -316,10 +347,14 @@ func (c *Conn) sweep() {
 	}
 }
 
-func (c *Conn) forget(id uint64) {
+// forget drops a call that was not sent; false if the connection's end
+// took it first.
+func (c *Conn) forget(id uint64) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.pending[id]
 	delete(c.pending, id)
-	c.mu.Unlock()
+	return ok
 }
 
 // CallAs is CallTimeout with the response type checked.

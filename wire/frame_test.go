@@ -242,3 +242,64 @@ func TestGoSettled(t *testing.T) {
 	}
 	<-settled
 }
+
+// CallSettled's settled comes as Go's does: after an answer in time, after
+// a late answer the call gave up on (timeout or ctx), at the connection's
+// end; and at once for a call on a closed connection, which sends nothing.
+func TestCallSettled(t *testing.T) {
+	addr, release := heldServer(t)
+	c, err := Dial(context.Background(), addr, DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	settled := make(chan struct{}, 1)
+	mark := func() { settled <- struct{}{} }
+	got := func() {
+		t.Helper()
+		select {
+		case <-settled:
+		case <-time.After(5 * time.Second):
+			t.Fatal("not settled in 5 s")
+		}
+	}
+	notYet := func() {
+		t.Helper()
+		select {
+		case <-settled:
+			t.Fatal("settled before the server answered")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// In time.
+	go func() { release <- struct{}{} }()
+	if _, err := c.CallSettled(context.Background(), Order{CustomerID: 1}, time.Minute, mark); err != nil {
+		t.Fatalf("answered in time: %v", err)
+	}
+	got()
+	// Past its timeout, then past its context: settled waits for the answer.
+	if _, err := c.CallSettled(context.Background(), Order{CustomerID: 1}, 10*time.Millisecond, mark); !errors.Is(err, ErrNoAnswer) {
+		t.Fatalf("past its timeout: %v, want ErrNoAnswer", err)
+	}
+	notYet()
+	release <- struct{}{}
+	got()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := c.CallSettled(ctx, Order{CustomerID: 1}, time.Minute, mark); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("past its context: %v", err)
+	}
+	notYet()
+	release <- struct{}{}
+	got()
+	// Unanswered when the connection ends; then one never sent.
+	if _, err := c.CallSettled(context.Background(), Order{CustomerID: 1}, 10*time.Millisecond, mark); err == nil {
+		t.Fatal("want ErrNoAnswer")
+	}
+	c.Close()
+	got()
+	if _, err := c.CallSettled(context.Background(), Order{CustomerID: 1}, time.Minute, mark); err == nil {
+		t.Fatal("a call on a closed connection: want an error")
+	}
+	got()
+}
