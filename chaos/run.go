@@ -182,10 +182,10 @@ func Run(ctx context.Context, opt Options) (*report.Report, error) {
 	rep := &report.Report{Seed: opt.Seed, Nemeses: opt.Nemeses, Fault: opt.Fault, Duration: opt.Duration, Interrupted: interrupted, Ops: len(ops),
 		OpCounts: report.CountOps(ops), Faults: faults, Outages: report.Outages(ops, faults), Load: opt.Load}
 	rep.PeakRate, rep.MeanRate = report.Rates(ops, opt.Duration)
-	lost, dup := validate.Counts(ops, final, w.DoubleApply())
+	lost, failedApplied, dup := validate.Counts(ops, final, w.DoubleApply(), faults)
 	rep.Verdicts = []validate.Verdict{
 		validate.Linearizable(ops, 2*time.Minute, filepath.Join(opt.ReportDir, "linearizability.html")),
-		lost, dup, validate.Sessions(ops),
+		lost, failedApplied, dup, validate.Sessions(ops),
 		validate.Progress(ops, faults, validate.Bounds{MinOrders: opt.MinOrders, MinReads: opt.MinReads, RecoverWithin: opt.RecoverWithin}, finalWrite),
 	}
 	if err := report.Write(opt.ReportDir, rep, ops); err != nil {

@@ -8,6 +8,27 @@
 // anything but the last seq is refused). Client.Order uses the client's
 // default session; NewSession gives more writers the same connections,
 // which pipelines their requests. Reads may be concurrent.
+//
+// # Outcomes of a write
+//
+// A write ends in one of three ways, and only the first two are sure:
+//
+//   - answered (nil error): applied once, at the index in the answer;
+//   - refused: an error whose wire.Code says the node turned this attempt
+//     away before raft.Apply (NotLeader, Unavailable, Overloaded,
+//     BadRequest, PermissionDenied, StaleSeq, NoSpace), and no earlier
+//     attempt of the same seq may have been applied: surely not applied;
+//   - unknown (errors.Is(err, ErrUnknownOutcome)): some attempt was lost
+//     (no answer, a Timeout, Internal or SessionExpired), so the write may
+//     have been applied, now or later.
+//
+// A refusal is sure only for the attempt that received it. Once any
+// attempt of a seq has had an unknown outcome, the Session remembers: every
+// later error for that seq, from Order's own retries, from RetryLast, after
+// SessionExpired or on a new connection, is ErrUnknownOutcome, until an
+// answer for that seq arrives (the first one, if it was applied, or its
+// application now). A caller who is told "unknown" settles it with
+// RetryLast, never by placing the order again under a new seq.
 package client
 
 import (
@@ -109,6 +130,9 @@ type Session struct {
 	writeMu sync.Mutex // one write in flight: seq order is the session's order
 	seq     uint64
 	last    wire.Order // the last write sent, for RetryLast
+	// unsure: an attempt of last may have been applied and no answer for
+	// it has come; until one does, every error for it is unknown.
+	unsure bool
 }
 
 // NewSession returns a writer with a fresh random client id that shares
@@ -159,20 +183,21 @@ func (s *Session) Order(ctx context.Context, customer, number int32, typ wire.La
 	defer s.writeMu.Unlock()
 	s.seq++
 	s.last = wire.Order{CustomerID: customer, OrderNumber: number, LaptopType: typ, ClientID: s.id, Seq: s.seq}
-	li, err := s.send(ctx, s.last)
-	if code, ok := wire.CodeOf(err); !ok || code != wire.CodeSessionExpired {
+	s.unsure = false
+	li, err := s.send(ctx)
+	if code, ok := wire.CodeOf(err); !ok || code != wire.CodeSessionExpired || errors.Is(err, ErrUnknownOutcome) {
 		return li, err
 	}
 	// The cluster forgot this session (idle past its TTL, or evicted at
-	// the cluster's cap): what follows goes in a new one. If no attempt
-	// of this write had an unknown outcome it was not applied, and it is
-	// sent again as the new session's first write.
-	if rerr := s.renew(); rerr != nil || errors.Is(err, ErrUnknownOutcome) {
+	// the cluster's cap) and no attempt of this write had an unknown
+	// outcome, so it was not applied: it is sent again as a new session's
+	// first write.
+	if err := s.renew(); err != nil {
 		return li, err
 	}
 	s.seq = 1
 	s.last.ClientID, s.last.Seq = s.id, s.seq
-	return s.send(ctx, s.last)
+	return s.send(ctx)
 }
 
 // renew gives the session a new client id; its writes start again at 1.
@@ -188,20 +213,30 @@ func (s *Session) renew() error {
 // RetryLast sends the session's last order again with the same seq: the
 // way to settle a write that failed with ErrUnknownOutcome. The cluster
 // applies it at most once; if it was applied, the answer is the first
-// one's (same index).
+// one's (same index). While no answer has come, an error is
+// ErrUnknownOutcome however this resend was refused (see the package
+// comment).
 func (s *Session) RetryLast(ctx context.Context) (wire.LaptopInfo, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if s.seq == 0 {
+	if s.last.Seq == 0 {
 		return wire.LaptopInfo{}, errors.New("client: no write to retry")
 	}
-	return s.send(ctx, s.last)
+	return s.send(ctx)
 }
 
-func (s *Session) send(ctx context.Context, o wire.Order) (wire.LaptopInfo, error) {
-	li, err := doAs[wire.LaptopInfo](ctx, s.c, true, o)
-	if err == nil {
+// send sends the session's last write and keeps what its outcome says
+// about that write's fate.
+func (s *Session) send(ctx context.Context) (wire.LaptopInfo, error) {
+	li, err := doAs[wire.LaptopInfo](ctx, s.c, true, s.last)
+	switch {
+	case err == nil:
+		s.unsure = false
 		s.c.observe(li.Index)
+	case errors.Is(err, ErrUnknownOutcome):
+		s.unsure = true
+	case s.unsure:
+		err = fmt.Errorf("%w: an earlier attempt of seq %d may have been applied; this one: %w", ErrUnknownOutcome, s.last.Seq, err)
 	}
 	return li, err
 }

@@ -17,7 +17,9 @@ import (
 var ErrUnreachable = errors.New("unreachable")
 
 // ErrUnknownOutcome wraps the last error of a write that may or may not
-// have been applied when the client gave up.
+// have been applied when the client gave up. It wraps the last attempt's
+// error too, but that error's code (NotLeader, say) is that attempt's
+// fate, not the write's: check for ErrUnknownOutcome first.
 var ErrUnknownOutcome = errors.New("outcome unknown")
 
 // doAs is do with the answer's type checked.
@@ -93,8 +95,12 @@ func (a *call) GiveUp(last error, unknown bool, why error) error {
 	if last == nil {
 		last = why
 	}
+	if _, refusal := wire.CodeOf(why); refusal {
+		// A sure refusal of a resend: an earlier attempt was lost.
+		return fmt.Errorf("%w: an earlier attempt may have been applied; the last was refused: %w", ErrUnknownOutcome, last)
+	}
 	if unknown {
-		return fmt.Errorf("%w: gave up after %v: %v", ErrUnknownOutcome, a.c.opt.RetryTimeout, last)
+		return fmt.Errorf("%w: gave up after %v: %w", ErrUnknownOutcome, a.c.opt.RetryTimeout, last)
 	}
 	return fmt.Errorf("gave up after %v: %w", a.c.opt.RetryTimeout, last)
 }

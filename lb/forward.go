@@ -103,17 +103,23 @@ func (f *forwarded) Failed(fl retry.Failure, err error) (bool, error) {
 
 // GiveUp turns the last error into the answer for the client: Timeout
 // (outcome unknown, retry with the same seq) if a write may have been
-// applied, Unavailable otherwise. A client that went away gets nothing:
-// there is no one to answer, and nothing says the node is unwell.
+// applied, however the last attempt was refused; else the refusal, or
+// Unavailable when the budget ran out. A client that went away gets
+// nothing: there is no one to answer, and nothing says the node is unwell.
 func (f *forwarded) GiveUp(last error, unknown bool, why error) error {
-	if !errors.Is(why, retry.ErrBudgetSpent) {
+	_, refusal := wire.CodeOf(why)
+	if !refusal && !errors.Is(why, retry.ErrBudgetSpent) {
 		return why
 	}
 	b := f.b
-	b.failures.Add(1)
 	if f.write && unknown {
-		return wire.Errorf(wire.CodeTimeout, "balancer: outcome unknown after %v: %v", b.cfg.RetryTimeout, last)
+		b.failures.Add(1)
+		return wire.Errorf(wire.CodeTimeout, "balancer: outcome unknown: an attempt may have been applied; the last: %v", last)
 	}
+	if refusal {
+		return why
+	}
+	b.failures.Add(1)
 	var we *wire.Error
 	if errors.As(last, &we) && we.Code != wire.CodeNotLeader {
 		return we

@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"orderly/internal/wait"
 	"orderly/serve"
 	"orderly/wire"
 )
@@ -111,6 +112,12 @@ func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
 			return failedInfo(), err
 		}
 		li, err := s.b.order(ctx, sess.client(), o)
+		if code, ok := wire.CodeOf(err); err != nil && (!ok || code.Unknown()) {
+			li, err = s.settle(sess, o, err)
+			if err != nil {
+				return nil, err // no answer: the seed's -1 would say "not applied"
+			}
+		}
 		if err != nil {
 			return failedInfo(), err
 		}
@@ -129,6 +136,32 @@ func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
 		return appendInt32s(nil, rec.CustomerID, rec.LastOrder), nil
 	}
 	return failedRecord(), fmt.Errorf("unknown request type %d", kind)
+}
+
+// legacySettleFor bounds how long the balancer resends a seed order whose
+// outcome is unknown: longer than a cluster's worst recovery from losing
+// every node at once (12.5 s in the chaos runs, docs/chaos.md).
+const legacySettleFor = time.Minute
+
+// settle resends an order whose outcome is unknown, with its (client_id,
+// seq), until an answer comes (the first one, if it had been applied, or
+// its application now). The seed's client cannot do it: its protocol has
+// no sequence numbers, and its only failure answer says "not applied".
+// A refused resend says nothing of the attempt that was lost, so only an
+// answer ends the wait; if none comes, the connection closes unanswered.
+func (s *legacyServer) settle(sess *legacySession, o wire.Order, first error) (wire.LaptopInfo, error) {
+	deadline := time.Now().Add(legacySettleFor)
+	err := first
+	for time.Now().Before(deadline) && s.b.ctx.Err() == nil {
+		if !wait.Sleep(s.b.ctx, 50*time.Millisecond) {
+			break
+		}
+		var li wire.LaptopInfo
+		if li, err = s.b.order(s.b.ctx, sess.client(), o); err == nil {
+			return li, nil
+		}
+	}
+	return wire.LaptopInfo{}, fmt.Errorf("order of customer %d (seq %d): outcome still unknown after %v: %w", o.CustomerID, o.Seq, legacySettleFor, err)
 }
 
 func failedInfo() []byte   { return appendInt32s(nil, -1, -1, -1, -1, -1) }

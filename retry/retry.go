@@ -55,8 +55,10 @@ type Attempter interface {
 	// cannot help (no address speaks orderly, for one).
 	Failed(f Failure, err error) (leaderKnown bool, stop error)
 	// GiveUp turns the last error into the caller's answer: unknown says
-	// whether a write may have been applied; why is ctx.Err() or
-	// ErrBudgetSpent.
+	// whether a write may have been applied; why is ctx.Err(),
+	// ErrBudgetSpent, or (only with unknown) the sure refusal that ended
+	// the loop: a refusal is sure for the attempt that got it, and says
+	// nothing of an earlier attempt whose outcome was unknown.
 	GiveUp(last error, unknown bool, why error) error
 }
 
@@ -98,6 +100,14 @@ func Resume(ctx context.Context, p Policy, a Attempter, first error) (wire.Messa
 	unknown := false // a write attempt may have reached the log
 	redirects := 0   // NotLeader answers in a row
 	var last error
+	// refused ends the loop on an answer that retrying cannot change. It
+	// is the call's answer only if no attempt may have been applied.
+	refused := func(err error) error {
+		if unknown {
+			return a.GiveUp(err, true, err)
+		}
+		return err
+	}
 	over := func() error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -170,10 +180,7 @@ func Resume(ctx context.Context, p Policy, a Attempter, first error) (wire.Messa
 			// Final for now (the same seq meets the same refusal; a full
 			// disk takes longer than a retry's patience). Applied only if
 			// an earlier attempt's outcome was unknown.
-			if unknown {
-				return nil, a.GiveUp(last, true, err)
-			}
-			return nil, err
+			return nil, refused(err)
 		case code.Unknown():
 			unknown = true
 		case code == wire.CodeUnavailable || code == wire.CodeOverloaded:
@@ -181,7 +188,7 @@ func Resume(ctx context.Context, p Policy, a Attempter, first error) (wire.Messa
 				return nil, stop
 			}
 		default: // BadRequest, StaleSeq, ...: retrying cannot help
-			return nil, err
+			return nil, refused(err)
 		}
 		if why := over(); why != nil {
 			return nil, a.GiveUp(last, unknown, why)

@@ -133,3 +133,26 @@ func TestAttempterStops(t *testing.T) {
 		t.Fatalf("err %v after %d tries (gave up %v): want the attempter's stop after one", err, s.tries, s.gaveUp)
 	}
 }
+
+// TestRefusalAfterLostAttempt: a sure refusal answers the attempt that got
+// it, not an earlier one that was lost; the call's outcome stays unknown
+// (the chaos run of seed 20261207: lost, then StaleSeq or NoSpace).
+func TestRefusalAfterLostAttempt(t *testing.T) {
+	for _, refusal := range []error{
+		wire.Errorf(wire.CodeBadRequest, "no"),
+		wire.Errorf(wire.CodePermissionDenied, "no"),
+		wire.Errorf(wire.CodeNoSpace, "full"),
+		wire.Errorf(wire.CodeSessionExpired, "gone"),
+	} {
+		s := &script{results: []error{io.EOF, refusal}}
+		_, err := Do(context.Background(), Policy{Timeout: time.Minute, MaxBackoff: time.Millisecond}, s)
+		if err == nil || !s.gaveUp || !s.unknown || s.why != refusal || s.tries != 2 {
+			t.Errorf("lost, then %v: err %v, gave up %v unknown %v why %v after %d tries; want unknown, ended by the refusal",
+				refusal, err, s.gaveUp, s.unknown, s.why, s.tries)
+		}
+		s = &script{results: []error{refusal}}
+		if _, err := Do(context.Background(), Policy{Timeout: time.Minute, MaxBackoff: time.Millisecond}, s); err != refusal || s.gaveUp {
+			t.Errorf("%v alone: err %v gave up %v; want the refusal itself", refusal, err, s.gaveUp)
+		}
+	}
+}

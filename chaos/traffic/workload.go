@@ -42,6 +42,7 @@ type Workload struct {
 	nodeAddrs                []string
 	seed                     uint64
 	start                    time.Time
+	forgetUnknown            bool
 
 	hist    history
 	numbers []atomic.Int32 // per customer: the last order number handed out
@@ -63,12 +64,22 @@ type Config struct {
 	// TLS is the clients' (a writer's would do; the admin's is used), nil
 	// for an --insecure cluster. The seed port is plaintext regardless.
 	TLS func(string) *tls.Config
+	// Timeout is the clients' retry budget per call; default 4 s.
+	Timeout time.Duration
+	// ForgetUnknown breaks the clients on purpose (the checker's test):
+	// a write's error is sorted by its last attempt's code, as if no
+	// earlier attempt had been lost.
+	ForgetUnknown bool
 }
 
 // New returns a workload; Run drives it.
 func New(cfg Config) *Workload {
 	w := &Workload{clients: cfg.Clients, customers: cfg.Customers, load: cfg.Load, duration: cfg.Duration,
-		timeout: 4 * time.Second, lbAddr: cfg.LBAddr, legacyAddr: cfg.LegacyAddr, nodeAddrs: cfg.NodeAddrs, seed: cfg.Seed, start: cfg.Start, tls: cfg.TLS}
+		timeout: cfg.Timeout, lbAddr: cfg.LBAddr, legacyAddr: cfg.LegacyAddr, nodeAddrs: cfg.NodeAddrs, seed: cfg.Seed, start: cfg.Start, tls: cfg.TLS,
+		forgetUnknown: cfg.ForgetUnknown}
+	if w.timeout <= 0 {
+		w.timeout = 4 * time.Second
+	}
 	if cfg.Load != LoadNormal {
 		w.highClients, w.highCustomers = cfg.HighClients, cfg.HighCustomers
 	}
@@ -234,11 +245,11 @@ func (w *Workload) order(ctx context.Context, s *client.Session, rng *rand.Rand,
 	}
 	op.Call = w.Since()
 	li, err := s.Order(context.WithoutCancel(ctx), op.Customer, op.Number, typ)
-	if out, _ := outcomeOf(err); out == model.Unknown {
+	if out, _ := w.writeOutcome(err); out == model.Unknown {
 		li, err = w.resolve(ctx, s, li, err)
 	}
 	op.Return = w.Since()
-	op.Outcome, op.Err = outcomeOf(err)
+	op.Outcome, op.Err = w.writeOutcome(err)
 	if err == nil {
 		op.Count, op.Last, op.Index = li.OrderCount, li.OrderNumber, li.Index
 	}
@@ -262,7 +273,8 @@ const resolveFor = time.Minute
 
 // resolve resends the session's last order, with its (client_id, seq),
 // until the outcome is known, as a careful client does: the first answer
-// if it had been applied, or its application now. A history of known
+// if it had been applied, or its application now. A refused resend does
+// not end it: the session keeps the outcome unknown until an answer comes. A history of known
 // outcomes keeps porcupine's search small; every unknown order stays
 // pending to the end of the history and multiplies the orders it must
 // consider (a 10-minute run with eight restart-alls exhausted 24 GB).
@@ -274,7 +286,7 @@ func (w *Workload) resolve(ctx context.Context, s *client.Session, li wire.Lapto
 			break
 		}
 		li, err = s.RetryLast(context.WithoutCancel(ctx))
-		if out, _ := outcomeOf(err); out != model.Unknown {
+		if out, _ := w.writeOutcome(err); out != model.Unknown {
 			break
 		}
 	}
@@ -293,6 +305,15 @@ func (w *Workload) read(ctx context.Context, c *client.Client, op model.Op, cons
 		op.Count, op.Last, op.Index = r.OrderCount, r.LastOrder, r.ReadIndex
 	}
 	w.hist.add(op)
+}
+
+// writeOutcome is outcomeOf for a write, or with ForgetUnknown the broken
+// client's view: the last attempt's refusal taken for the write's fate.
+func (w *Workload) writeOutcome(err error) (model.Outcome, string) {
+	if code, ok := wire.CodeOf(err); w.forgetUnknown && ok && !code.Unknown() {
+		return model.Failed, err.Error()
+	}
+	return outcomeOf(err)
 }
 
 // outcomeOf sorts an error into failed (surely not applied) or unknown.

@@ -1,12 +1,13 @@
 // Package validate checks a chaos run's history: linearizability
-// (porcupine, per customer), acknowledged orders lost or applied twice,
-// session guarantees, and progress (that the cluster did work, and came
+// (porcupine, per customer), acknowledged orders lost, orders reported
+// failed yet applied, orders applied twice, session guarantees, and progress (that the cluster did work, and came
 // back after every fault).
 package validate
 
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -24,29 +25,55 @@ type Verdict struct {
 	Errors []string `json:"errors,omitempty"` // the first few violations
 }
 
-// Linearizable runs porcupine; on a violation (or a timeout) it
-// writes the visualisation to htmlPath.
+// Linearizable runs porcupine over every customer. On a violation (or a
+// timeout) it checks customer by customer and writes the visualisation of
+// the first illegal one only to htmlPath: the whole history of a long run
+// makes a page of hundreds of megabytes that no browser opens.
 func Linearizable(ops []model.Op, timeout time.Duration, htmlPath string) Verdict {
 	pops := model.LinearizableOps(ops)
-	res, info := porcupine.CheckOperationsVerbose(model.Customer, pops, timeout)
+	res := porcupine.CheckOperationsTimeout(model.Customer, pops, timeout)
 	v := Verdict{Name: "linearizable (porcupine, per customer)", Pass: res == porcupine.Ok,
 		Detail: fmt.Sprintf("%s over %d operations", res, len(pops))}
-	if res != porcupine.Ok {
+	if res == porcupine.Ok {
+		return v
+	}
+	for _, part := range model.Customer.Partition(pops) {
+		pres, info := porcupine.CheckOperationsVerbose(model.Customer, part, timeout)
+		if pres == porcupine.Ok {
+			continue
+		}
+		customer := part[0].Metadata.(int32)
+		v.Errors = append(v.Errors, fmt.Sprintf("customer %d: %s over its %d operations", customer, pres, len(part)))
 		if err := porcupine.VisualizePath(model.Customer, info, htmlPath); err != nil {
 			v.Errors = append(v.Errors, fmt.Sprintf("visualisation: %v", err))
 		} else {
-			v.Detail += "; see " + htmlPath
+			v.Detail += fmt.Sprintf("; customer %d's operations in %s", customer, htmlPath)
 		}
+		break
 	}
 	return v
 }
 
-// Counts compares every customer's final order_count with the
-// history: acknowledged orders must all be there (none lost), and nothing
-// beyond acknowledged plus unknown ones (none applied twice).
-func Counts(ops []model.Op, final map[int32]uint64, doubleApply []string) (lost, dup Verdict) {
+// Counts compares every customer's final order_count with the history.
+// Three findings, each its own verdict:
+//   - lost: fewer in the record than acknowledged;
+//   - reported failed, yet applied: an order the client was told failed
+//     (surely not applied) that is in the record: a read saw it as the
+//     last order, or the record holds more than acknowledged + unknown
+//     while failed orders could account for it;
+//   - applied twice: a resend answered with a new index (doubleApply), or
+//     more in the record than acknowledged + unknown + failed.
+func Counts(ops []model.Op, final map[int32]uint64, doubleApply []string, faults []failpoint.Fault) (lost, failedApplied, dup Verdict) {
 	acked, unknown := map[int32]uint64{}, map[int32]uint64{}
+	failed := map[int32][]model.Op{}
+	lastRead := map[int32]map[int32]bool{} // customer -> order numbers a read saw last
 	for _, op := range ops {
+		if op.Outcome == model.OK && op.Kind == model.OpRead && op.Last != wire.NoOrder {
+			if lastRead[op.Customer] == nil {
+				lastRead[op.Customer] = map[int32]bool{}
+			}
+			lastRead[op.Customer][op.Last] = true
+		}
 		if op.Kind != model.OpOrder {
 			continue
 		}
@@ -55,29 +82,100 @@ func Counts(ops []model.Op, final map[int32]uint64, doubleApply []string) (lost,
 			acked[op.Customer]++
 		case model.Unknown:
 			unknown[op.Customer]++
+		case model.Failed:
+			failed[op.Customer] = append(failed[op.Customer], op)
 		}
 	}
 	lost = Verdict{Name: "acknowledged orders lost", Pass: true}
+	failedApplied = Verdict{Name: "orders reported failed, yet applied", Pass: true}
 	dup = Verdict{Name: "orders applied twice", Pass: true}
-	var nLost, nDup uint64
-	for c, count := range final {
+	var nLost, nFailedApplied, nDup uint64
+	customers := make([]int32, 0, len(final))
+	for c := range final {
+		customers = append(customers, c)
+	}
+	sort.Slice(customers, func(i, j int) bool { return customers[i] < customers[j] })
+	for _, c := range customers {
+		count := final[c]
 		if count < acked[c] {
 			nLost += acked[c] - count
 			lost.Errors = append(lost.Errors, fmt.Sprintf("customer %d: %d acknowledged, %d in the record", c, acked[c], count))
 		}
+		var seen []model.Op // failed orders a read saw as the last order
+		for _, op := range failed[c] {
+			if lastRead[c][op.Number] {
+				seen = append(seen, op)
+				failedApplied.Errors = append(failedApplied.Errors, "read as the last order: "+describe(op, faults))
+			}
+		}
+		surplus := uint64(0)
 		if count > acked[c]+unknown[c] {
-			nDup += count - acked[c] - unknown[c]
-			dup.Errors = append(dup.Errors, fmt.Sprintf("customer %d: %d in the record, but only %d acknowledged + %d unknown",
-				c, count, acked[c], unknown[c]))
+			surplus = count - acked[c] - unknown[c]
+		}
+		nFailed := uint64(len(failed[c]))
+		if byCount := min(surplus, nFailed); byCount > uint64(len(seen)) {
+			// The record holds failed orders no read saw: name the
+			// candidates, the closest to a fault first.
+			failedApplied.Errors = append(failedApplied.Errors, fmt.Sprintf(
+				"customer %d: %d in the record, %d acknowledged + %d unknown: %d of its %d failed orders were applied; candidates: %s",
+				c, count, acked[c], unknown[c], byCount, nFailed, describeFew(failed[c], faults)))
+		}
+		nFailedApplied += max(min(surplus, nFailed), uint64(len(seen)))
+		if surplus > nFailed {
+			nDup += surplus - nFailed
+			dup.Errors = append(dup.Errors, fmt.Sprintf("customer %d: %d in the record, but only %d acknowledged + %d unknown + %d failed",
+				c, count, acked[c], unknown[c], nFailed))
 		}
 	}
 	dup.Errors = append(dup.Errors, doubleApply...)
 	nDup += uint64(len(doubleApply))
-	lost.Pass, dup.Pass = nLost == 0, nDup == 0
+	lost.Pass, failedApplied.Pass, dup.Pass = nLost == 0, nFailedApplied == 0, nDup == 0
 	lost.Detail = fmt.Sprintf("%d lost", nLost)
+	failedApplied.Detail = fmt.Sprintf("%d reported failed, yet applied", nFailedApplied)
 	dup.Detail = fmt.Sprintf("%d applied twice (%d resends answered with a new index)", nDup, len(doubleApply))
-	lost.Errors, dup.Errors = firstFew(lost.Errors), firstFew(dup.Errors)
-	return lost, dup
+	lost.Errors, failedApplied.Errors, dup.Errors = firstFew(lost.Errors), firstFew(failedApplied.Errors), firstFew(dup.Errors)
+	return lost, failedApplied, dup
+}
+
+// faultWindow is how far from an operation a fault counts as "around" it.
+const faultWindow = 5 * time.Second
+
+// describe names an operation and the faults around it, for a finding.
+func describe(op model.Op, faults []failpoint.Fault) string {
+	s := fmt.Sprintf("client %d (%s) customer %d order %d, called at %v, returned at %v",
+		op.Client, op.Via, op.Customer, op.Number, op.Call.Round(time.Millisecond), op.Return.Round(time.Millisecond))
+	if op.Err != "" {
+		s += ", error: " + op.Err
+	}
+	var around []string
+	for _, f := range faults {
+		if f.Start <= op.Return+faultWindow && f.End+faultWindow >= op.Call {
+			around = append(around, fmt.Sprintf("%s on %s %v-%v", f.Kind, f.Target, f.Start.Round(time.Millisecond), f.End.Round(time.Millisecond)))
+		}
+	}
+	if len(around) == 0 {
+		return s + "; no fault within " + faultWindow.String()
+	}
+	return s + "; faults around it: " + strings.Join(around, ", ")
+}
+
+// describeFew describes up to three operations, those with a fault around
+// them first.
+func describeFew(ops []model.Op, faults []failpoint.Fault) string {
+	var near, far []string
+	for _, op := range ops {
+		d := describe(op, faults)
+		if strings.Contains(d, "faults around it") {
+			near = append(near, d)
+		} else {
+			far = append(far, d)
+		}
+	}
+	all := append(near, far...)
+	if len(all) > 3 {
+		return strings.Join(all[:3], "; ") + fmt.Sprintf("; and %d more", len(all)-3)
+	}
+	return strings.Join(all, "; ")
 }
 
 // Sessions: a client's session read must see its own acknowledged

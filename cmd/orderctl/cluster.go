@@ -270,7 +270,7 @@ func watchCmd(g *globals) *cobra.Command {
 		Short: "follow every applied order in index order (the change feed), resuming after a lost connection",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			c, err := g.newClient()
+			c, err := g.newClient(0)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -32,10 +33,16 @@ func int32Flag(name string, v int64) (int32, error) {
 func orderCmd(g *globals) *cobra.Command {
 	var customer, number int64
 	var typ string
+	var clientID uint64
 	cmd := &cobra.Command{
-		Use:   "order --customer C --number N [--type regular|custom]",
+		Use:   "order --customer C --number N [--type regular|custom] [--client-id ID]",
 		Short: "place an order",
-		Args:  cobra.NoArgs,
+		Long: `place an order, as the first write (seq 1) of a client id.
+If its outcome is unknown (the order may have been applied: exit status 3),
+run the same command with the --client-id it printed: the cluster applies
+the order at most once and answers the first answer if it was applied.
+Any other error (exit status 1) means it was not applied.`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			cid, err := int32Flag("customer", customer)
 			if err != nil {
@@ -49,8 +56,11 @@ func orderCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return g.withClient(func(ctx context.Context, c *client.Client) error {
+			return g.withClientID(clientID, func(ctx context.Context, c *client.Client) error {
 				li, err := c.Order(ctx, cid, num, lt)
+				if errors.Is(err, client.ErrUnknownOutcome) {
+					return fmt.Errorf("order: %w\nit may have been applied; settle it with the same command and --client-id %d", err, c.ID())
+				}
 				if err != nil {
 					return fmt.Errorf("order: %w", err)
 				}
@@ -63,6 +73,7 @@ func orderCmd(g *globals) *cobra.Command {
 	cmd.Flags().Int64Var(&customer, "customer", 0, "customer id (0 to 2147483647)")
 	cmd.Flags().Int64Var(&number, "number", 0, "order number (0 to 2147483647)")
 	cmd.Flags().StringVar(&typ, "type", "regular", "regular or custom")
+	cmd.Flags().Uint64Var(&clientID, "client-id", 0, "the client id of the write (0: a new random one); an earlier run's id resends its order")
 	must(cmd.MarkFlagRequired("customer"), cmd.MarkFlagRequired("number"))
 	return cmd
 }

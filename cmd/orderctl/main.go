@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,12 +22,19 @@ import (
 	"orderly/internal/cli"
 )
 
+// exitUnknownOutcome is the exit status of a write that may have been
+// applied (client.ErrUnknownOutcome); 1 is any other error.
+const exitUnknownOutcome = 3
+
 // globals are the flags every command takes, and the output.
 type globals struct{ cli.Globals }
 
 func main() {
 	if err := newRoot(os.Stdout, os.Stderr).Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "orderctl:", err)
+		if errors.Is(err, client.ErrUnknownOutcome) {
+			os.Exit(exitUnknownOutcome)
+		}
 		os.Exit(1)
 	}
 }
@@ -48,15 +56,21 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
-// newClient is a client of --addr with the global flags' timeouts and TLS.
-func (g *globals) newClient() (*client.Client, error) {
-	return client.New(client.Options{Addrs: g.Addrs, RetryTimeout: g.Timeout, DialTimeout: g.DialTimeout, TLS: g.ClientTLS()})
+// newClient is a client of --addr with the global flags' timeouts and TLS,
+// writing as id (0: a random one).
+func (g *globals) newClient(id uint64) (*client.Client, error) {
+	return client.New(client.Options{Addrs: g.Addrs, RetryTimeout: g.Timeout, DialTimeout: g.DialTimeout, TLS: g.ClientTLS(), ClientID: id})
 }
 
 // withClient runs fn with a client of the cluster and a context bounded by
 // --timeout.
 func (g *globals) withClient(fn func(ctx context.Context, c *client.Client) error) error {
-	c, err := g.newClient()
+	return g.withClientID(0, fn)
+}
+
+// withClientID is withClient writing as client id (0: a random one).
+func (g *globals) withClientID(id uint64, fn func(ctx context.Context, c *client.Client) error) error {
+	c, err := g.newClient(id)
 	if err != nil {
 		return err
 	}

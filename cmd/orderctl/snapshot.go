@@ -47,7 +47,7 @@ type savedJSON struct {
 // saveSnapshot reads a backup chunk by chunk into FILE.part, checks the
 // leader's digest, and renames it into place only when whole.
 func (g *globals) saveSnapshot(path string) error {
-	c, err := g.newClient()
+	c, err := g.newClient(0)
 	if err != nil {
 		return err
 	}
