@@ -172,6 +172,9 @@ func verify(f *os.File, path string) (*File, error) {
 	return &File{Meta: m, f: f, dataOffset: int64(hlen)}, nil
 }
 
+// maxIndexTerm bounds a backup's index and term (2^62).
+const maxIndexTerm = 1 << 62
+
 func readHeader(r io.Reader) (Meta, int, error) {
 	var fixed [len(magic) + 2 + 8*4 + 2]byte
 	if _, err := io.ReadFull(r, fixed[:]); err != nil {
@@ -186,6 +189,13 @@ func readHeader(r io.Reader) (Meta, int, error) {
 	}
 	m := Meta{Index: binary.BigEndian.Uint64(b[2:]), Term: binary.BigEndian.Uint64(b[10:]),
 		Created: time.Unix(0, int64(binary.BigEndian.Uint64(b[18:]))), Size: binary.BigEndian.Uint64(b[26:])}
+	// A SHA-256 is a checksum, not a signature: whoever can write a file
+	// can make one that verifies. An index or term near 2^64 would make
+	// the restored node fail at every start (Raft's index arithmetic) or
+	// wrap to term 0; no real cluster comes near 2^62.
+	if m.Index == 0 || m.Index >= maxIndexTerm || m.Term == 0 || m.Term >= maxIndexTerm {
+		return Meta{}, 0, fmt.Errorf("index %d, term %d: want each in [1, 2^62): %w", m.Index, m.Term, ErrBadFile)
+	}
 	n := int(binary.BigEndian.Uint16(b[34:]))
 	hlen := len(fixed)
 	if n > maxMembers {

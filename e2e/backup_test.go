@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -60,7 +62,12 @@ func TestBackupRestore(t *testing.T) {
 	if out, err := orderctl(t, []string{lb.Addr}, "--as", "reader", "snapshot", "save", file); err == nil || !strings.Contains(out, "PermissionDenied") {
 		t.Fatalf("a reader took a backup: %v\n%s", err, out)
 	}
-	out := mustOrderctl(t, []string{lb.Addr}, "--json", "snapshot", "save", file)
+	// The balancer's certificate forwards writers at most (make run's
+	// and the harness's): an admin takes backups from the nodes.
+	if out, err := orderctl(t, []string{lb.Addr}, "snapshot", "save", file); err == nil || !strings.Contains(out, "forwards role writer at most") {
+		t.Fatalf("an admin's backup through a writer-bound balancer: %v\n%s", err, out)
+	}
+	out := mustOrderctl(t, src.Addrs(), "--json", "snapshot", "save", file)
 	var saved struct {
 		Index uint64 `json:"index"`
 		Bytes int64  `json:"bytes"`
@@ -118,7 +125,14 @@ func TestBackupRestore(t *testing.T) {
 	}
 	flipped := append([]byte(nil), whole...)
 	flipped[len(flipped)/2] ^= 1
-	for name, b := range map[string][]byte{"truncated": whole[:len(whole)*2/3], "flipped": flipped} {
+	// A crafted copy verifies (a SHA-256 is a checksum, anyone can make
+	// one) but claims index 2^64-1, which made every start of the restored
+	// node fail.
+	crafted := append([]byte(nil), whole...)
+	binary.BigEndian.PutUint64(crafted[len("ORDERLY-BACKUP\x00\x01")+2:], 1<<64-1)
+	sum := sha256.Sum256(crafted[:len(crafted)-sha256.Size])
+	copy(crafted[len(crafted)-sha256.Size:], sum[:])
+	for name, b := range map[string][]byte{"truncated": whole[:len(whole)*2/3], "flipped": flipped, "crafted": crafted} {
 		bad := filepath.Join(t.TempDir(), name)
 		if err := os.WriteFile(bad, b, 0o600); err != nil {
 			t.Fatal(err)

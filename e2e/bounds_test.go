@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -421,4 +423,111 @@ func seedOrders(nc net.Conn, customer int32, n int32) error {
 		}
 	}
 	return nil
+}
+
+// fdCount is the number of a process's open file descriptors.
+func fdCount(t *testing.T, pid int) int {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
+}
+
+// metricValue is one gauge or counter of a side port's /metrics.
+func metricValue(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	m := metricsOf(t, addr)[name]
+	if m == nil || len(m.Metric) == 0 {
+		t.Fatalf("no metric %s at %s", name, addr)
+	}
+	if g := m.Metric[0].GetGauge(); g != nil {
+		return g.GetValue()
+	}
+	return m.Metric[0].GetCounter().GetValue()
+}
+
+// TestSidePortFloodWithoutCertificates: 19,000 connections to the
+// leader's HTTP side port without any certificate (a hundred of them
+// keep-alive after a GET /livez, the rest idle TCP). The side port keeps
+// at most --http-max-conns-per-source of one address and closes idle ones
+// without a certificate within seconds: the leader keeps its file
+// descriptors, its client port and its leadership, orders go on without
+// an error, its RSS stays under 512 MiB, and once the flood has drained
+// a client with a certificate reads /metrics.
+func TestSidePortFloodWithoutCertificates(t *testing.T) {
+	c := startClusterWith(t, harness.ClusterConfig{HTTP: true})
+	leader := mustLeader(t, c)
+	ctx, stop := context.WithCancel(context.Background())
+	var orders, failures atomic.Int64
+	var firstErr atomic.Value
+	var load sync.WaitGroup
+	load.Add(1)
+	go func() {
+		defer load.Done()
+		cl := mustClient(t, c.Addrs()...)
+		for k := int32(1); ctx.Err() == nil; k++ {
+			if _, err := cl.Order(ctx, 5, k, wire.Regular); err != nil && ctx.Err() == nil {
+				failures.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			} else if err == nil {
+				orders.Add(1)
+			}
+		}
+	}()
+	defer func() { stop(); load.Wait() }()
+
+	host, _, _ := net.SplitHostPort(leader.HTTPAddr)
+	anon := certs.Admin()(host)
+	anon.Certificates = nil
+	var kept []net.Conn
+	for i := range 19000 {
+		conn, err := net.DialTimeout("tcp", leader.HTTPAddr, time.Second)
+		if err != nil {
+			continue
+		}
+		if i < 100 { // TLS without a certificate, one GET /livez, then idle
+			tc := tls.Client(conn, anon)
+			tc.SetDeadline(time.Now().Add(2 * time.Second)) //nolint:errcheck // a failed deadline fails the write
+			if _, err := io.WriteString(tc, "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n"); err == nil {
+				io.ReadAll(io.LimitReader(tc, 64)) //nolint:errcheck // the answer's start is enough
+			}
+			conn = tc
+		}
+		kept = append(kept, conn)
+	}
+	defer func() {
+		for _, conn := range kept {
+			conn.Close()
+		}
+	}()
+	t.Logf("flood: %d connections made", len(kept))
+	rss, fds := rssBytes(t, leader.Pid()), fdCount(t, leader.Pid())
+	time.Sleep(7 * time.Second) // past the handshake timeout and the idle bound of anonymous connections
+	// What the leader holds, not what the kernel's accept queue or the
+	// test's side holds: its side port's open connections and its files.
+	if n := metricValue(t, leader.HTTPAddr, "orderly_http_conns"); n > 1 { // 1: this scrape
+		t.Errorf("the side port holds %v connections 7 s after the flood", n)
+	}
+	t.Logf("leader: %d file descriptors at the flood's end, %d after", fds, fdCount(t, leader.Pid()))
+	if fds > 2000 {
+		t.Errorf("the leader had %d file descriptors open under the flood", fds)
+	}
+	rss = max(rss, rssBytes(t, leader.Pid()))
+	if rss > 512<<20 {
+		t.Errorf("the leader's RSS reached %d MiB under the flood", rss>>20)
+	}
+	if now := mustLeader(t, c); now.ID != leader.ID {
+		t.Errorf("leadership moved from %s to %s during the flood", leader.ID, now.ID)
+	}
+	if code, body := httpsGet(t, leader.HTTPAddr, "/metrics", "reader"); code != http.StatusOK {
+		t.Errorf("/metrics with a certificate after the flood: %d %.200s", code, body)
+	}
+	stop()
+	load.Wait()
+	if failures.Load() > 0 || orders.Load() == 0 {
+		t.Fatalf("orders during the flood: %d answered, %d failed (first: %v)", orders.Load(), failures.Load(), firstErr.Load())
+	}
+	t.Logf("orders during the flood: %d; leader RSS at most %d MiB", orders.Load(), rss>>20)
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +63,7 @@ func TestOperatorPage(t *testing.T) {
 	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.Contains(line, "http://"+listen) {
 		t.Fatalf("orderctl dashboard said %q (%v)", line, err)
 	}
+	dashboardServesThePageOnly(t, listen)
 
 	// Orders while the page is open, so that its charts have data.
 	ctx, stopLoad := context.WithCancel(context.Background())
@@ -175,5 +178,40 @@ func TestOperatorPage(t *testing.T) {
 	defer mu.Unlock()
 	if len(consoleErrors) > 0 {
 		t.Fatalf("console errors:\n%s", strings.Join(consoleErrors, "\n"))
+	}
+}
+
+// dashboardServesThePageOnly: the dashboard forwards the page with the
+// operator's certificate, and nothing else: not /metrics, not pprof (the
+// command line, the heap), and nothing to a request whose Host is another
+// site's (a DNS-rebinding page in the operator's browser).
+func dashboardServesThePageOnly(t *testing.T, listen string) {
+	t.Helper()
+	get := func(path, host string) int {
+		req, err := http.NewRequest(http.MethodGet, "http://"+listen+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("/api/cluster", ""); code != http.StatusOK {
+		t.Fatalf("the page's data through the dashboard: %d", code)
+	}
+	for _, path := range []string{"/metrics", "/debug/pprof/cmdline", "/debug/pprof/heap"} {
+		if code := get(path, ""); code != http.StatusNotFound {
+			t.Errorf("%s through the dashboard: %d, want 404", path, code)
+		}
+	}
+	_, port, _ := net.SplitHostPort(listen)
+	if code := get("/api/cluster", "rebind.example:"+port); code != http.StatusMisdirectedRequest {
+		t.Errorf("a request for another Host: %d, want 421", code)
 	}
 }

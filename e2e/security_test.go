@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -146,12 +147,23 @@ func (d *raftDialer) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 
 // node, and returns how many were accepted.
 func forge(t *testing.T, c *harness.Cluster, cfg func(string) *tls.Config, claim string) int {
 	t.Helper()
+	return forgeAs(t, c, cfg, claim, c.Node(claim).RaftAddr, false)
+}
+
+// forgeAs is forge with the sender's address given (a node that is no
+// member has none in the cluster); withSnapshot adds an InstallSnapshot
+// of an empty state at index 2^20.
+func forgeAs(t *testing.T, c *harness.Cluster, cfg func(string) *tls.Config, claim, addr string, withSnapshot bool) int {
+	t.Helper()
 	d := &raftDialer{tls: cfg, closed: make(chan struct{})}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: d, MaxPool: 1, Timeout: 2 * time.Second})
 	defer trans.Close()
-	hdr := raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(claim), Addr: []byte(c.Node(claim).RaftAddr)}
+	hdr := raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(claim), Addr: []byte(addr)}
 	accepted := 0
 	for _, n := range c.Nodes {
+		if !n.Running() {
+			continue
+		}
 		id, addr := raft.ServerID(n.ID), raft.ServerAddress(n.RaftAddr)
 		var vr raft.RequestVoteResponse
 		if err := trans.RequestVote(id, addr, &raft.RequestVoteRequest{RPCHeader: hdr, Term: 1 << 40, LastLogIndex: 1 << 40, LastLogTerm: 1 << 40}, &vr); err == nil {
@@ -170,8 +182,84 @@ func forge(t *testing.T, c *harness.Cluster, cfg func(string) *tls.Config, claim
 			accepted++
 			t.Logf("timeout now as %s accepted by %s", claim, n.ID)
 		}
+		if withSnapshot {
+			var sr raft.InstallSnapshotResponse
+			empty := []byte("{}")
+			if err := trans.InstallSnapshot(id, addr, &raft.InstallSnapshotRequest{RPCHeader: hdr, SnapshotVersion: raft.SnapshotVersionMax,
+				Term: 1 << 41, LastLogIndex: 1 << 20, LastLogTerm: 1 << 41, Size: int64(len(empty))}, &sr, bytes.NewReader(empty)); err == nil {
+				accepted++
+				t.Logf("install snapshot as %s accepted by %s: %+v", claim, n.ID, sr)
+			}
+		}
 	}
 	return accepted
+}
+
+// TestRaftPortRefusesNonMembers: a node certificate of the cluster's CA
+// is not enough. n9's (never a member) and n3's once n3 is removed send,
+// as themselves, a vote at term 2^40, an AppendEntries with a forged
+// entry, TimeoutNow and an InstallSnapshot of an empty state at index
+// 2^20: none reaches Raft. Term, leader and every replica's data are
+// unchanged, linearizable reads still see every acknowledged order, and
+// orders go on.
+func TestRaftPortRefusesNonMembers(t *testing.T) {
+	c := startCluster(t)
+	mustOrders(t, c.Addrs(), 7, 5)
+	n9, err := pki.Load(pki.InDir(certs.Dir, "n9"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n3, err := pki.Load(pki.InDir(certs.Dir, "n3"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Node("n3").Kill(); err != nil {
+		t.Fatal(err)
+	}
+	mustOrderctl(t, c.Addrs()[:2], "members", "remove", "--id", "n3")
+	leader := mustLeader(t, c)
+	before := map[string]wire.StatusInfo{}
+	for _, n := range c.Nodes[:2] {
+		st, err := c.Status(context.Background(), n.ClientAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[n.ID] = st
+	}
+	for name, f := range map[string]struct {
+		tls  func(string) *tls.Config
+		id   string
+		addr string
+	}{
+		"n9, never a member":   {n9.NodeClientConfig, "n9", "127.0.0.1:1"},
+		"n3, a removed member": {n3.NodeClientConfig, "n3", c.Node("n3").RaftAddr},
+	} {
+		for range 3 {
+			if n := forgeAs(t, c, f.tls, f.id, f.addr, true); n != 0 {
+				t.Errorf("%s: %d Raft requests accepted", name, n)
+			}
+		}
+	}
+	for _, n := range c.Nodes[:2] {
+		st, err := c.Status(context.Background(), n.ClientAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Term != before[n.ID].Term || st.LeaderID != leader.ID || st.LastIndex < before[n.ID].LastIndex {
+			t.Errorf("%s after the attacks: term %d leader %s last index %d; before: term %d leader %s last index %d",
+				n.ID, st.Term, st.LeaderID, st.LastIndex, before[n.ID].Term, leader.ID, before[n.ID].LastIndex)
+		}
+		if r := mustGet(t, mustClient(t, n.ClientAddr), 7, wire.Linearizable); r.OrderCount != 5 || r.LastOrder != 5 {
+			t.Errorf("customer 7 on %s after the attacks: %+v, want 5 orders", n.ID, r)
+		}
+	}
+	if _, err := mustClient(t, c.Addrs()[:2]...).Order(context.Background(), 7, 6, wire.Regular); err != nil {
+		t.Fatalf("an order after the attacks: %v", err)
+	}
+	log, _ := os.ReadFile(c.Node("n1").LogPath)
+	if !strings.Contains(string(log), "not a member of the cluster") {
+		t.Errorf("n1's log does not say that a non-member was refused")
+	}
 }
 
 // TestRaftPortRefusesForgers replays the attacks on the Raft port: a
@@ -336,6 +424,30 @@ func TestRoles(t *testing.T) {
 		conn.Close()
 		if code, _ := wire.CodeOf(err); err == nil || (code != wire.CodePermissionDenied && code != wire.CodeBadRequest) {
 			t.Errorf("%s sending %s as %s: %v, want refused", try.cert, try.req.Msg.Type(), try.req.Role, err)
+		}
+	}
+	// A balancer's certificate forwards writers at most unless it was
+	// issued more: a stolen one is not the whole cluster. An admin's
+	// backup and leadership transfer through the balancer are refused, as
+	// is the balancer's own AsRole admin sent straight to the leader; a
+	// balancer certificate issued --max-role admin may.
+	admin := clientAs(t, "orderctl", b.Addr)
+	_, err := admin.Backup(ctx, wire.Backup{})
+	wantDenied(t, "an admin's backup through a writer-bound balancer", err)
+	wantDenied(t, "an admin's transfer-leader through a writer-bound balancer", admin.Admin(ctx, wire.TransferLeader{}))
+	if err := pki.Issue(certs.Dir, certs.Dir, pki.Request{Name: "orderlb-admin", Role: wire.RoleBalancer, MaxRole: wire.RoleAdmin,
+		Hosts: []string{"127.0.0.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	for cert, allowed := range map[string]bool{"orderlb": false, "orderlb-admin": true} {
+		conn := connAs(t, cert, leader.ClientAddr)
+		_, err := wire.CallAs[wire.BackupChunk](ctx, conn, wire.AsRole{Role: wire.RoleAdmin, Msg: wire.Backup{}}, 0)
+		conn.Close()
+		if allowed && err != nil {
+			t.Errorf("%s forwarding an admin's backup: %v", cert, err)
+		}
+		if !allowed {
+			wantDenied(t, cert+" forwarding an admin's backup", err)
 		}
 	}
 	// A node certificate of no member cannot add a member entry.

@@ -53,6 +53,9 @@ type Options struct {
 	// Requests are the process's request metrics (the page's charts).
 	Requests *Requests
 	Logger   hclog.Logger
+	// MaxConns and MaxConnsPerSource bound the port's connections (0:
+	// DefaultMaxConns, DefaultMaxConnsPerSource).
+	MaxConns, MaxConnsPerSource int
 }
 
 // Server is a running side port.
@@ -61,6 +64,7 @@ type Server struct {
 	srv    *http.Server
 	ln     net.Listener
 	hist   *history
+	bounds *connBounds
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the server and the history stopped
 }
@@ -95,7 +99,13 @@ func Start(opt Options) (*Server, error) {
 	if orders == nil {
 		orders = opt.Requests.ordersAnswered
 	}
-	s := &Server{opt: opt, ln: ln, done: make(chan struct{}), hist: newHistory(opt.Status, orders, opt.Requests.orderHistogram)}
+	s := &Server{opt: opt, ln: ln, done: make(chan struct{}), hist: newHistory(opt.Status, orders, opt.Requests.orderHistogram),
+		bounds: newConnBounds(opt.MaxConns, opt.MaxConnsPerSource)}
+	opt.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "orderly_http_conns",
+		Help: "Open connections of the HTTP side port."}, func() float64 { return float64(s.bounds.conns()) }))
+	opt.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orderly_http_conns_refused_total",
+		Help: "Side port connections closed at once: past --http-max-conns or --http-max-conns-per-source."},
+		func() float64 { return float64(s.bounds.refused.Load()) }))
 	s.servePage(mux, func(h http.Handler) http.Handler { return needRole(secure, anyRole, h) })
 	s.srv = &http.Server{
 		Handler:           mux,
@@ -104,6 +114,7 @@ func Start(opt Options) (*Server, error) {
 		WriteTimeout:      2 * time.Minute, // a 30 s CPU profile fits
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
+		ConnState:         s.bounds.state,
 		ErrorLog:          opt.Logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{}),
 	}
 	if secure {

@@ -75,9 +75,13 @@ func InitCA(dir string, validFor time.Duration) error {
 
 // Request describes a certificate to issue.
 type Request struct {
-	Name  string    // common name; a node's certificate names its node id
-	Role  wire.Role // carried in the organizational unit
-	Hosts []string  // DNS names and IP addresses it serves under
+	Name string    // common name; a node's certificate names its node id
+	Role wire.Role // carried in the organizational unit
+	// MaxRole bounds the client roles a balancer's certificate may forward
+	// (wire.AsRole): reader, writer or admin; RoleNone is writer. Only for
+	// RoleBalancer.
+	MaxRole wire.Role
+	Hosts   []string // DNS names and IP addresses it serves under
 	// NotBefore and NotAfter bound its validity; NotBefore zero is five
 	// minutes ago (clock skew), NotAfter zero is a year from now.
 	NotBefore, NotAfter time.Time
@@ -117,6 +121,9 @@ func Issue(caDir, outDir string, r Request) error {
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
+	if r.Role == wire.RoleBalancer {
+		tmpl.URIs = append(tmpl.URIs, maxRoleURI(r.MaxRole))
+	}
 	for _, h := range r.Hosts {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
@@ -145,6 +152,9 @@ func (r Request) check() error {
 	}
 	if r.Role < wire.RoleReader || r.Role > wire.RoleBalancer {
 		return fmt.Errorf("certificate for %s: no role given", r.Name)
+	}
+	if r.MaxRole != wire.RoleNone && (r.Role != wire.RoleBalancer || !r.MaxRole.ClientRole()) {
+		return fmt.Errorf("certificate for %s: --max-role %s: only a balancer's, and reader, writer or admin", r.Name, r.MaxRole)
 	}
 	if (r.Role == wire.RoleNode || r.Role == wire.RoleBalancer) && len(r.Hosts) == 0 {
 		return fmt.Errorf("certificate for %s (%s): a server needs --hosts, the names and addresses clients dial it by", r.Name, r.Role)

@@ -215,6 +215,10 @@ func (s *Source) read() (*material, [3]time.Time, error) {
 type Identity struct {
 	Name string
 	Role wire.Role
+	// MaxRole is the highest client role a balancer's certificate may
+	// forward (wire.AsRole); for an admin (who may act as a lesser role)
+	// it is admin, for everyone else RoleNone.
+	MaxRole wire.Role
 }
 
 // ErrNoIdentity means a connection carries no usable orderly certificate.
@@ -230,7 +234,16 @@ func IdentityOf(cs tls.ConnectionState) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
-	return Identity{Name: leaf.Subject.CommonName, Role: r}, nil
+	id := Identity{Name: leaf.Subject.CommonName, Role: r}
+	switch r {
+	case wire.RoleAdmin:
+		id.MaxRole = wire.RoleAdmin
+	case wire.RoleBalancer:
+		if id.MaxRole, err = maxRoleOf(leaf); err != nil {
+			return Identity{}, err
+		}
+	}
+	return id, nil
 }
 
 func roleOf(c *x509.Certificate) (wire.Role, error) {

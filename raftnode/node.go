@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -30,6 +31,7 @@ type Node struct {
 	// raftReady is raft once it runs, for the Raft port's goroutines,
 	// which start before it does.
 	raftRunning atomic.Pointer[raft.Raft]
+	raftStarted chan struct{} // closed once raftRunning is set
 	port        *raftPort
 	db          logStore
 	logs        raft.LogStore    // the cached log store raft writes; read by waitApplied
@@ -84,7 +86,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := checkUpgradeMarker(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1), backups: newBackups()}
+	n := &Node{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1), backups: newBackups(), raftStarted: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.snapMetrics = newSnapshotMetrics()
 	n.feed = feed.New(cfg.WatchHistory, 0)
@@ -189,21 +191,24 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return err
 	}
-	n.port, err = listenRaftPort(cfg.RaftAddr, adv, cfg.TLS, cfg.MaxConns, cfg.HandshakeTimeout, n.gate.refuses, n.answerPeer, n.log.Named("raftport"))
+	trans := newTransport(newRaftDialer(cfg.TLS, adv), rpcRules{config: n.latestConfiguration, refuseVotes: n.gate.refuses},
+		n.log.Named("transport"))
+	n.port, err = listenRaftPort(cfg.RaftAddr, cfg.TLS, cfg.MaxConns, cfg.HandshakeTimeout, trans.deliver, n.answerPeer, n.log.Named("raftport"))
 	if err != nil {
+		trans.Close()
 		db.Close()
 		return err
 	}
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: n.port, MaxPool: 4, Timeout: 10 * time.Second, Logger: n.log.Named("transport")})
-	r, err := raft.NewRaft(rc, n.fsm, logs, db, snaps, drainingTransport{trans})
+	r, err := raft.NewRaft(rc, n.fsm, logs, db, snaps, trans)
 	if err != nil {
+		n.port.Close()
 		trans.Close()
 		db.Close()
 		return fmt.Errorf("start raft: %w", err)
 	}
 	n.raft, n.db, n.logs, n.snaps = r, db, logs, snaps
 	n.raftRunning.Store(r)
+	close(n.raftStarted)
 	lastIndex := r.LastIndex
 	n.gate.last.Store(&lastIndex)
 	if n.gate.closed.Load() {
@@ -215,6 +220,22 @@ func (n *Node) startRaft() error {
 
 // raftReady is Raft once it runs, nil before.
 func (n *Node) raftReady() *raft.Raft { return n.raftRunning.Load() }
+
+// latestConfiguration is the latest configuration Raft knows (appended,
+// maybe not committed), once Raft runs: the Raft port's requests wait for
+// it (rpcRules).
+func (n *Node) latestConfiguration() (raft.Configuration, error) {
+	select {
+	case <-n.raftStarted:
+	case <-n.ctx.Done():
+		return raft.Configuration{}, errors.New("node closing")
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return raft.Configuration{}, fmt.Errorf("raft configuration: %w", err)
+	}
+	return f.Configuration(), nil
+}
 
 // watchLeadership makes a new leader ready for reads: it waits for a
 // Barrier in its own term, which commits an entry of the term and applies
@@ -383,7 +404,8 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) shutdownRaft() error {
-	err := n.raft.Shutdown().Error()
+	err := n.raft.Shutdown().Error() // closes the transport
+	n.port.Close()
 	if cerr := n.db.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close log store: %w", cerr)
 	}

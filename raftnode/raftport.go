@@ -21,41 +21,35 @@ import (
 // the dialer writes (as Consul's RPC mux does): hashicorp/raft's own RPCs,
 // untouched, and orderly's peer RPCs (peerrpc.go: the bootstrap probe and
 // the vote gate's question to the leader). Both run over mutual TLS: only a
-// node certificate is let in, and a Raft request must name the node of the
-// certificate as its sender (rpcscan.go).
+// node certificate is let in, and its Raft streams go to the transport's
+// inbox for that node (transport.go), which checks every request.
 const (
 	streamRaft byte = 'R'
 	streamPeer byte = 'P'
 )
 
-// raftPort is the Raft port's listener and dialer; it is the
-// raft.StreamLayer of the node's transport.
+// raftPort is the Raft port's listener: it takes a stream's TLS handshake
+// and kind byte and hands the stream on.
 type raftPort struct {
 	conns *serve.Conns
-	adv   net.Addr
 	tls   *pki.Source // nil: plaintext (--insecure)
 	log   hclog.Logger
 	// handshake bounds a stream's TLS handshake and first byte.
 	handshake time.Duration
 
-	refuseVotes func() bool
-	peerRPC     func(op byte) ([]byte, error) // answers peer RPCs
-
-	accepted chan net.Conn
-	closing  chan struct{}
-	once     sync.Once
+	raftStream func(sender string, c net.Conn) // returns when the stream ends
+	peerRPC    func(op byte) ([]byte, error)   // answers peer RPCs
 }
 
 // listenRaftPort listens on addr and starts accepting; maxConns bounds
 // the streams open at once.
-func listenRaftPort(addr string, adv net.Addr, src *pki.Source, maxConns int, handshake time.Duration, refuseVotes func() bool,
+func listenRaftPort(addr string, src *pki.Source, maxConns int, handshake time.Duration, raftStream func(string, net.Conn),
 	peerRPC func(op byte) ([]byte, error), log hclog.Logger) (*raftPort, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen raft %s: %w", addr, err)
 	}
-	p := &raftPort{adv: adv, tls: src, log: log, handshake: handshake, refuseVotes: refuseVotes, peerRPC: peerRPC,
-		accepted: make(chan net.Conn), closing: make(chan struct{})}
+	p := &raftPort{tls: src, log: log, handshake: handshake, raftStream: raftStream, peerRPC: peerRPC}
 	p.conns = serve.Start(ln, log, serve.Limits{MaxConns: maxConns}, p.serveConn)
 	return p, nil
 }
@@ -83,16 +77,7 @@ func (p *raftPort) serveConn(c net.Conn) {
 	c.SetReadDeadline(time.Time{}) //nolint:errcheck // as above
 	switch kind[0] {
 	case streamRaft:
-		sc := &ownedConn{Conn: newScannedConn(c, rpcPolicy{sender: sender, refuseVotes: p.refuseVotes}), done: make(chan struct{})}
-		select {
-		case p.accepted <- sc:
-		case <-p.closing:
-			return
-		}
-		select { // Raft owns the stream now; serve.Conns closes c after this
-		case <-sc.done:
-		case <-p.closing:
-		}
+		p.raftStream(sender, c) // serve.Conns closes c after this
 	case streamPeer:
 		servePeerRPC(c, p.peerRPC)
 	default:
@@ -100,45 +85,46 @@ func (p *raftPort) serveConn(c net.Conn) {
 	}
 }
 
-// ownedConn tells serveConn when Raft has closed its stream.
-type ownedConn struct {
-	net.Conn
-	done chan struct{}
-	once sync.Once
-}
-
-func (c *ownedConn) Close() error {
-	c.once.Do(func() { close(c.done) })
-	return c.Conn.Close()
-}
-
-// Accept is raft.StreamLayer's: the next Raft stream.
-func (p *raftPort) Accept() (net.Conn, error) {
-	select {
-	case c := <-p.accepted:
-		return c, nil
-	case <-p.closing:
-		return nil, net.ErrClosed
-	}
-}
-
 // Close stops the port and closes every stream.
 func (p *raftPort) Close() error {
-	p.once.Do(func() {
-		close(p.closing)
-		p.conns.Close()
-	})
+	p.conns.Close()
+	return nil
+}
+
+// raftDialer is the raft.StreamLayer of the outbound transport: it dials
+// peers' Raft ports and accepts nothing (inbound streams come through
+// the port to the inboxes).
+type raftDialer struct {
+	tls     *pki.Source
+	adv     net.Addr
+	closing chan struct{}
+	once    sync.Once
+}
+
+func newRaftDialer(src *pki.Source, adv net.Addr) *raftDialer {
+	return &raftDialer{tls: src, adv: adv, closing: make(chan struct{})}
+}
+
+// Accept blocks until Close.
+func (d *raftDialer) Accept() (net.Conn, error) {
+	<-d.closing
+	return nil, net.ErrClosed
+}
+
+// Close ends Accept.
+func (d *raftDialer) Close() error {
+	d.once.Do(func() { close(d.closing) })
 	return nil
 }
 
 // Addr is the advertised address, which Raft gives its peers.
-func (p *raftPort) Addr() net.Addr { return p.adv }
+func (d *raftDialer) Addr() net.Addr { return d.adv }
 
 // Dial is raft.StreamLayer's: a Raft stream to a peer.
-func (p *raftPort) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+func (d *raftDialer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return dialRaftPort(ctx, p.tls, string(address), streamRaft)
+	return dialRaftPort(ctx, d.tls, string(address), streamRaft)
 }
 
 // dialRaftPort opens a stream of kind to a node's Raft port; with TLS,

@@ -30,8 +30,11 @@ func TLSHandshake(c net.Conn, cfg *tls.Config, timeout time.Duration) (*tls.Conn
 }
 
 // permit decides whether from may send req. A request forwarded by a
-// balancer (wire.AsRole) runs with its client's role, never with more:
-// the caller becomes that role and req the inner request. Without check
+// balancer (wire.AsRole) runs with its client's role, never with more,
+// and at most the role the balancer's certificate may forward (its
+// MaxRole: writer unless the operator issued it more; an admin's orders
+// go through, its admin calls do not): the caller becomes that role and
+// req the inner request. Without check
 // (a plaintext port, --insecure) it only unwraps.
 func permit(from Caller, req wire.Message, check bool) (Caller, wire.Message, error) {
 	if !check {
@@ -44,15 +47,23 @@ func permit(from Caller, req wire.Message, check bool) (Caller, wire.Message, er
 		return from, req, denied(from.Role, req.Type())
 	}
 	if ar, ok := req.(wire.AsRole); ok {
-		from.Role, req = ar.Role, ar.Msg
+		if !ar.Role.ClientRole() {
+			return from, req, wire.Errorf(wire.CodePermissionDenied, "%s %q may act for clients only, not as %s", from.Role, from.Name, ar.Role)
+		}
+		capped := min(ar.Role, from.MaxRole)
+		from.Role, req = capped, ar.Msg
 		if !from.Role.Allows(req.Type()) {
-			return from, req, denied(from.Role, req.Type())
+			err := denied(from.Role, req.Type())
+			if capped < ar.Role {
+				err.Message += fmt.Sprintf(" (a %s client through %s %q, whose certificate forwards role %s at most)", ar.Role, wire.RoleBalancer, from.Name, from.MaxRole)
+			}
+			return from, req, err
 		}
 	}
 	return from, req, nil
 }
 
-func denied(r wire.Role, t wire.Type) error {
+func denied(r wire.Role, t wire.Type) *wire.Error {
 	if wire.Needs(t) == "no role" {
 		return wire.Errorf(wire.CodeBadRequest, "%s is not a request", t)
 	}

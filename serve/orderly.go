@@ -62,6 +62,9 @@ type Caller struct {
 	// request a balancer forwards, its client's (wire.AsRole); RoleNone on
 	// a plaintext port, where nothing is checked.
 	Role wire.Role
+	// MaxRole is the highest client role the certificate may act as with
+	// wire.AsRole (pki.Identity.MaxRole).
+	MaxRole wire.Role
 }
 
 // maxIdleWorkers bounds the request goroutines a server keeps parked
@@ -163,7 +166,7 @@ func (s *Server) serveConn(c net.Conn) {
 			log.Warn("refused connection", "error", err)
 			return
 		}
-		c, who.Name, who.Role = tc, id.Name, id.Role
+		c, who.Name, who.Role, who.MaxRole = tc, id.Name, id.Role, id.MaxRole
 		log = log.With("client", id.Name, "role", id.Role)
 	}
 	if err := wire.ServerHandshake(c, s.opt.HandshakeTimeout); err != nil {

@@ -20,7 +20,7 @@ func certsCmd(g *globals) *cobra.Command {
 		Short: "make a CA and node, balancer and client certificates",
 		Long: `Every orderly port but the seed's speaks mutual TLS. certs makes what that needs:
   orderctl certs init  --dir D                 a CA: D/ca.crt, D/ca.key (keep ca.key offline)
-  orderctl certs issue --dir D --name N --role R [--hosts h,...]
+  orderctl certs issue --dir D --name N --role R [--hosts h,...] [--max-role R]
                                                D/N.crt and D/N.key, signed by the CA
   orderctl certs dev   --dir D                 what make run uses: a CA, n1..n3, orderlb and
                                                one client per role (orderctl is the admin)
@@ -50,7 +50,7 @@ leadership), node (a cluster member; --name is its node id), balancer (orderlb).
 	}
 	initC.Flags().DurationVar(&caValid, "valid-for", 10*365*24*time.Hour, "how long the CA is valid")
 
-	var name, role, hosts, out string
+	var name, role, maxRole, hosts, out string
 	var valid time.Duration
 	var force bool
 	issue := &cobra.Command{
@@ -76,6 +76,11 @@ leadership), node (a cluster member; --name is its node id), balancer (orderlb).
 				return fmt.Errorf("%s exists; --force replaces it (a running process picks the new one up)", crt)
 			}
 			req := pki.Request{Name: name, Role: r, NotAfter: time.Now().Add(valid)}
+			if maxRole != "" {
+				if req.MaxRole, err = wire.ParseRole(maxRole); err != nil {
+					return fmt.Errorf("--max-role: %w", err)
+				}
+			}
 			for _, h := range strings.Split(hosts, ",") {
 				if h = strings.TrimSpace(h); h != "" {
 					req.Hosts = append(req.Hosts, h)
@@ -90,6 +95,7 @@ leadership), node (a cluster member; --name is its node id), balancer (orderlb).
 	}
 	issue.Flags().StringVar(&name, "name", "", "common name: a node's id, or who the client is (required)")
 	issue.Flags().StringVar(&role, "role", "", "reader, writer, admin, node or balancer (required)")
+	issue.Flags().StringVar(&maxRole, "max-role", "", "a balancer's: the highest client role it may forward (reader, writer or admin; default writer)")
 	issue.Flags().StringVar(&hosts, "hosts", "", "DNS names and IPs the server is dialed by, comma-separated (nodes and balancers)")
 	issue.Flags().DurationVar(&valid, "valid-for", 365*24*time.Hour, "how long the certificate is valid")
 	issue.Flags().StringVar(&out, "out", "", "where to write NAME.crt and NAME.key (default --dir)")

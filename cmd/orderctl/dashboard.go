@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,7 +55,7 @@ func (g *globals) dashboard(ctx context.Context, target, listen string) error {
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
-	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: pageOnly(ln.Addr().String(), proxy), ReadHeaderTimeout: 5 * time.Second}
 	fmt.Fprintf(g.Out, "operator's page of %s at http://%s/ (Ctrl-C stops)\n", target, ln.Addr())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
@@ -72,4 +73,25 @@ func (g *globals) dashboard(ctx context.Context, target, listen string) error {
 		return fmt.Errorf("dashboard: %w", err)
 	}
 	return nil
+}
+
+// pageOnly lets through what the operator's page needs (GET of /, /ui/
+// and /api/cluster), and only for requests addressed to the dashboard
+// itself: a page of another site that a browser sends here (DNS
+// rebinding: Host is that site's name) gets nothing, and /metrics and
+// /debug/pprof are never forwarded with the operator's certificate.
+func pageOnly(addr string, next http.Handler) http.Handler {
+	_, port, _ := net.SplitHostPort(addr)
+	hosts := map[string]bool{addr: true, "localhost:" + port: true, "127.0.0.1:" + port: true, "[::1]:" + port: true}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hosts[r.Host] {
+			http.Error(w, fmt.Sprintf("dashboard: Host %q is not this dashboard (%s)", r.Host, addr), http.StatusMisdirectedRequest)
+			return
+		}
+		if r.Method != http.MethodGet || !(r.URL.Path == "/" || r.URL.Path == "/api/cluster" || strings.HasPrefix(r.URL.Path, "/ui/")) {
+			http.Error(w, "dashboard: only the operator's page is served here", http.StatusNotFound)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -30,6 +30,8 @@ type Flags struct {
 	json  *bool
 	http  *string
 
+	httpMaxConns, httpMaxPerSource *int
+
 	ca, cert, key *string
 	insecure      *bool
 	tls           *pki.Source // loaded by TLS; reloaded on SIGHUP
@@ -39,7 +41,10 @@ type Flags struct {
 // flags (--ca, --cert, --key, --insecure) on fs.
 func AddFlags(fs *flag.FlagSet) *Flags {
 	return &Flags{
-		http:     fs.String("http-addr", "", "HTTP side port: /metrics, /livez, /readyz, /debug/pprof (HTTPS with the same certificates; empty: off)"),
+		http:         fs.String("http-addr", "", "HTTP side port: /metrics, /livez, /readyz, /debug/pprof (HTTPS with the same certificates; empty: off)"),
+		httpMaxConns: fs.Int("http-max-conns", observe.DefaultMaxConns, "most connections the HTTP side port keeps open; past it new ones are closed at once"),
+		httpMaxPerSource: fs.Int("http-max-conns-per-source", observe.DefaultMaxConnsPerSource,
+			"most side port connections of one source address; one without a client certificate is closed after 5 s idle"),
 		level:    fs.String("log-level", "info", "log level: trace, debug, info, warn, error"),
 		json:     fs.Bool("log-json", false, "log as JSON"),
 		ca:       fs.String("ca", "", "CA bundle (PEM) that signs every certificate of the cluster"),
@@ -93,6 +98,8 @@ type Side struct {
 	reg  *prometheus.Registry
 	reqs *observe.Requests
 	srv  *observe.Server
+
+	maxConns, maxPerSource int
 }
 
 // Side prepares the side port: a registry with the Go, process and
@@ -101,7 +108,11 @@ func (f *Flags) Side(log hclog.Logger) (*Side, error) {
 	if *f.http == "" {
 		return nil, nil
 	}
-	s := &Side{addr: *f.http, tls: f.tls, log: log.Named("http"), reg: observe.NewRegistry()}
+	if *f.httpMaxConns < 1 || *f.httpMaxPerSource < 1 {
+		return nil, fmt.Errorf("--http-max-conns %d, --http-max-conns-per-source %d: need at least 1 each", *f.httpMaxConns, *f.httpMaxPerSource)
+	}
+	s := &Side{addr: *f.http, tls: f.tls, log: log.Named("http"), reg: observe.NewRegistry(),
+		maxConns: *f.httpMaxConns, maxPerSource: *f.httpMaxPerSource}
 	if err := observe.BridgeGoMetrics(s.reg); err != nil {
 		return nil, err
 	}
@@ -131,7 +142,8 @@ func (s *Side) Serve(p observe.Process, collectors ...prometheus.Collector) erro
 			return fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	srv, err := observe.Start(observe.Options{Process: p, Addr: s.addr, TLS: s.tls, Registry: s.reg, Requests: s.reqs, Logger: s.log})
+	srv, err := observe.Start(observe.Options{Process: p, Addr: s.addr, TLS: s.tls, Registry: s.reg, Requests: s.reqs, Logger: s.log,
+		MaxConns: s.maxConns, MaxConnsPerSource: s.maxPerSource})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,112 @@
+package raftnode
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+)
+
+// errNotMember: the sender's certificate names no member of the
+// configuration this node knows.
+var errNotMember = errors.New("not a member of the cluster")
+
+// errVotesHeld: the vote gate holds this node's votes (votegate.go).
+var errVotesHeld = errors.New("votes held: this node's log was lost")
+
+// rpcRules decides on the Raft requests a node receives, on the requests
+// as hashicorp/raft decoded them. hashicorp/raft checks none of this
+// itself: its AppendEntries, InstallSnapshot and TimeoutNow handlers take
+// any sender at its word.
+type rpcRules struct {
+	// config is the latest configuration this node knows (appended, maybe
+	// not committed; hashicorp/raft's GetConfiguration) and whether Raft
+	// runs yet. It blocks until Raft runs.
+	config func() (raft.Configuration, error)
+	// refuseVotes reports whether votes are held.
+	refuseVotes func() bool
+}
+
+// admits says whether sender (a node certificate's name) may open a Raft
+// stream: a member of the latest configuration, or anyone while the node
+// knows no configuration (a new node that a members add is bringing in;
+// it has nothing to lose). "" is a plaintext port (--insecure): no
+// identity to check.
+func (r rpcRules) admits(sender string) error {
+	if sender == "" {
+		return nil
+	}
+	_, err := r.member(sender)
+	return err
+}
+
+// member is sender's entry in the latest configuration; ok with no entry
+// when the configuration is empty.
+func (r rpcRules) member(sender string) (*raft.Server, error) {
+	cfg, err := r.config()
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Servers) == 0 {
+		return nil, nil
+	}
+	for i := range cfg.Servers {
+		if string(cfg.Servers[i].ID) == sender {
+			return &cfg.Servers[i], nil
+		}
+	}
+	return nil, fmt.Errorf("node %q: %w", sender, errNotMember)
+}
+
+// check refuses a request that Raft must not act on: a vote while votes
+// are held; from a certificate that names no member; a header that does
+// not name the certificate's node, or gives an address other than the
+// member's (Raft takes the leader's address from it); a deprecated sender
+// field that disagrees with the header (Raft falls back to it).
+func (r rpcRules) check(sender string, cmd any) error {
+	hdr, legacy, vote, err := senderOf(cmd)
+	if err != nil {
+		return err
+	}
+	if vote && r.refuseVotes != nil && r.refuseVotes() {
+		return errVotesHeld
+	}
+	if sender == "" {
+		return nil
+	}
+	if string(hdr.ID) != sender {
+		return fmt.Errorf("node %q sent a request as %q", sender, hdr.ID)
+	}
+	m, err := r.member(sender)
+	if err != nil {
+		return err
+	}
+	if m != nil && string(hdr.Addr) != string(m.Address) {
+		return fmt.Errorf("node %q sent a request from address %q; its address as a member is %q", sender, hdr.Addr, m.Address)
+	}
+	if len(legacy) > 0 && !bytes.Equal(legacy, hdr.Addr) {
+		return fmt.Errorf("node %q sent a request whose deprecated sender %q is not its header's %q", sender, legacy, hdr.Addr)
+	}
+	return nil
+}
+
+// senderOf is the header of a decoded request, the deprecated sender
+// field of its kind, and whether it asks for a vote.
+func senderOf(cmd any) (hdr raft.RPCHeader, legacy []byte, vote bool, err error) {
+	switch c := cmd.(type) {
+	case *raft.AppendEntriesRequest:
+		//lint:ignore SA1019 Raft still falls back to the deprecated field
+		return c.RPCHeader, c.Leader, false, nil
+	case *raft.RequestVoteRequest:
+		//lint:ignore SA1019 as above
+		return c.RPCHeader, c.Candidate, true, nil
+	case *raft.RequestPreVoteRequest:
+		return c.RPCHeader, nil, true, nil
+	case *raft.InstallSnapshotRequest:
+		return c.RPCHeader, c.Leader, false, nil
+	case *raft.TimeoutNowRequest:
+		return c.RPCHeader, nil, false, nil
+	}
+	return raft.RPCHeader{}, nil, false, fmt.Errorf("unknown raft request %T", cmd)
+}
