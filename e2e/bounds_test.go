@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -145,7 +146,9 @@ func TestConnectionFloods(t *testing.T) {
 // frame and send nothing more. The node's memory follows the bytes that
 // arrived, not the lengths declared, and the frame timeout closes them.
 func TestDeclaredFramesCostNothing(t *testing.T) {
-	c := startCluster(t, "--frame-timeout", "2s")
+	// One certificate's 2,000 connections: past --max-conns-per-client on
+	// purpose, the frames are the point here.
+	c := startCluster(t, "--frame-timeout", "2s", "--max-conns-per-client", "4000")
 	n := c.Node("n2")
 	before := rssBytes(t, n.Pid())
 	var conns []net.Conn
@@ -271,7 +274,7 @@ func TestOrdersWithoutReadingBlockNoOne(t *testing.T) {
 	c := startCluster(t)
 	// A reply budget big enough that the answers, not the budget, fill
 	// the client's queue first.
-	b := startBalancer(t, c, "--max-reply-bytes", "67108864")
+	b := startBalancer(t, c, "--max-reply-bytes", "67108864", "--max-reply-bytes-per-client", "67108864")
 	nc := rawDial(t, b.Addr)
 	nc.SetDeadline(time.Time{})
 	helloOK(t, nc)
@@ -385,7 +388,8 @@ func floodOneCustomer(t *testing.T, addr string, conns, perConn int) {
 // orders took 7.7 s; by client 0.4 s).
 func TestSeedPortTakesTurnsBesideManyConnections(t *testing.T) {
 	c := startCluster(t)
-	b := startBalancer(t, c)
+	b := startBalancer(t, c, "--max-conns-per-client", "1024") // 512 of one certificate: the turns are the point
+
 	floodOneCustomer(t, b.Addr, 512, 100)
 	start := time.Now()
 	errs := make(chan error, 4)
@@ -530,4 +534,129 @@ func TestSidePortFloodWithoutCertificates(t *testing.T) {
 		t.Fatalf("orders during the flood: %d answered, %d failed (first: %v)", orders.Load(), failures.Load(), firstErr.Load())
 	}
 	t.Logf("orders during the flood: %d; leader RSS at most %d MiB", orders.Load(), rss>>20)
+}
+
+// TestOneClientCannotTakeEveryConnection: one reader certificate opens
+// 400 connections to a balancer that takes 300 (--max-conns): it gets
+// --max-conns-per-client (256) and the rest are told "busy" in the
+// orderly protocol, inside TLS; a writer's orders go on, on a new
+// connection. Once the port is full, a refused TLS client reads "busy"
+// too, not plaintext.
+func TestOneClientCannotTakeEveryConnection(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c, "--max-conns", "300")
+	dial := func(name string) (*wire.Conn, error) {
+		tlsFor, err := certs.Client(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wire.Dial(context.Background(), b.Addr, wire.DialOptions{TLS: tlsFor, Timeout: 5 * time.Second})
+	}
+	var held []*wire.Conn
+	defer func() {
+		for _, conn := range held {
+			conn.Close()
+		}
+	}()
+	busy := 0
+	for range 400 {
+		conn, err := dial("reader")
+		switch {
+		case err == nil:
+			held = append(held, conn)
+		case errors.Is(err, wire.ErrServerBusy):
+			busy++
+		default:
+			t.Fatalf("a refused connection of the reader: %v, want the orderly busy answer", err)
+		}
+	}
+	if len(held) != 256 || busy != 144 {
+		t.Fatalf("the reader holds %d connections, %d were refused busy; want 256 and 144", len(held), busy)
+	}
+	w := clientAs(t, "writer", b.Addr)
+	for k := int32(1); k <= 20; k++ {
+		if _, err := w.Order(context.Background(), 9, k, wire.Regular); err != nil {
+			t.Fatalf("a writer's order beside the reader's connections: %v", err)
+		}
+	}
+	for range 60 { // the writer fills the port up to --max-conns
+		conn, err := dial("writer")
+		if err != nil {
+			if !errors.Is(err, wire.ErrServerBusy) {
+				t.Fatalf("a connection refused at --max-conns: %v, want the orderly busy answer", err)
+			}
+			break
+		}
+		held = append(held, conn)
+	}
+	if _, err := dial("orderctl"); !errors.Is(err, wire.ErrServerBusy) {
+		t.Fatalf("a TLS client past --max-conns: %v, want the orderly busy answer", err)
+	}
+}
+
+// TestNeverReadingClientIsBoundedPerClient: one reader certificate opens
+// 200 connections to the balancer and 200 to a node, and each pipelines
+// 20,000 gets without reading an answer. Per connection each was bounded
+// already (1,024 requests, 1 MiB of replies); 200 of them took the
+// balancer to 1.75 GB and a node to 1.56 GB. Bounded per client across
+// its connections (--max-inflight-per-client, --max-reply-bytes-per-client)
+// both stay under 512 MiB RSS, and a writer's orders through the balancer
+// go on.
+func TestNeverReadingClientIsBoundedPerClient(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	node := c.Node("n2")
+	w := clientAs(t, "writer", b.Addr)
+	if _, err := w.Order(context.Background(), 3, 1, wire.Regular); err != nil {
+		t.Fatal(err)
+	}
+	readerTLS, err := certs.Client("reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	for _, addr := range []string{b.Addr, node.ClientAddr} {
+		host, _, _ := net.SplitHostPort(addr)
+		for range 200 {
+			tc := tls.Client(plainDial(t, addr), readerTLS(host))
+			if err := tc.Handshake(); err != nil {
+				t.Fatal(err)
+			}
+			tc.SetDeadline(time.Time{}) //nolint:errcheck // no deadline
+			helloOK(t, tc)
+			conns = append(conns, tc)
+			go func() {
+				var batch []byte
+				for i := range 20000 {
+					batch = wire.AppendFrame(batch, uint64(i+1), wire.Get{CustomerID: 3, Consistency: wire.Stale})
+					if len(batch) > 32<<10 {
+						if _, err := tc.Write(batch); err != nil {
+							return
+						}
+						batch = batch[:0]
+					}
+				}
+			}()
+		}
+	}
+	peak := map[string]int64{}
+	for k := int32(2); k <= 40; k++ {
+		if _, err := w.Order(context.Background(), 3, k, wire.Regular); err != nil {
+			t.Fatalf("a writer's order beside the reader that never reads: %v", err)
+		}
+		peak["balancer"] = max(peak["balancer"], rssBytes(t, b.Pid()))
+		peak["node"] = max(peak["node"], rssBytes(t, node.Pid()))
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("peak RSS with 200 never-reading connections each: balancer %d MiB, node %d MiB", peak["balancer"]>>20, peak["node"]>>20)
+	for who, rss := range peak {
+		if rss > 512<<20 {
+			t.Errorf("the %s reached %d MiB RSS", who, rss>>20)
+		}
+	}
 }

@@ -14,6 +14,10 @@ type Bounds struct {
 	// MaxConns bounds the open connections; past it new ones get the busy
 	// handshake answer (wire.ErrServerBusy) and the open ones go on.
 	MaxConns int
+	// MaxConnsPerClient bounds one client certificate's open connections
+	// (nodes and balancers are not bounded): one client cannot lock every
+	// other out of a port. Past it a new one gets the busy answer.
+	MaxConnsPerClient int
 	// IdleTimeout closes a connection that sends nothing (or takes no
 	// reply) for this long; FrameTimeout one that has sent a frame's
 	// length but not, within this long, its body; HandshakeTimeout one
@@ -25,6 +29,12 @@ type Bounds struct {
 	// that connection.
 	MaxInFlight   int
 	MaxReplyBytes int64
+	// MaxInFlightPerClient and MaxReplyBytesPerClient bound the same
+	// across all the connections of one client certificate (nodes and
+	// balancers are not bounded): a client that never reads, on 200
+	// connections, holds what a few connections do, not 200 windows.
+	MaxInFlightPerClient   int
+	MaxReplyBytesPerClient int64
 	// RateLimit, if above 0, bounds each client's requests per second (a
 	// certificate name across all its connections); past it a request is
 	// answered Overloaded. Nodes and balancers are not limited.
@@ -33,15 +43,16 @@ type Bounds struct {
 
 // DefaultBounds are the daemons' defaults.
 func DefaultBounds() Bounds {
-	return Bounds{MaxConns: 10000, IdleTimeout: 10 * time.Minute, FrameTimeout: 10 * time.Second,
-		HandshakeTimeout: 5 * time.Second, MaxInFlight: 1024, MaxReplyBytes: 1 << 20}
+	return Bounds{MaxConns: 10000, MaxConnsPerClient: 256, IdleTimeout: 10 * time.Minute, FrameTimeout: 10 * time.Second,
+		HandshakeTimeout: 5 * time.Second, MaxInFlight: 1024, MaxReplyBytes: 1 << 20,
+		MaxInFlightPerClient: 4096, MaxReplyBytesPerClient: 16 << 20}
 }
 
 // Check reports what is wrong with b, all at once.
 func (b Bounds) Check() []error {
 	var errs []error
-	if b.MaxConns < 1 {
-		errs = append(errs, fmt.Errorf("max conns %d: need at least 1", b.MaxConns))
+	if b.MaxConns < 1 || b.MaxConnsPerClient < 1 {
+		errs = append(errs, fmt.Errorf("max conns %d, max conns per client %d: need at least 1 each", b.MaxConns, b.MaxConnsPerClient))
 	}
 	for _, t := range []struct {
 		name string
@@ -57,6 +68,10 @@ func (b Bounds) Check() []error {
 	if b.MaxInFlight < 1 || b.MaxReplyBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("max in flight %d, max reply bytes %d: need at least 1 and 65536", b.MaxInFlight, b.MaxReplyBytes))
 	}
+	if b.MaxInFlightPerClient < b.MaxInFlight || b.MaxReplyBytesPerClient < b.MaxReplyBytes {
+		errs = append(errs, fmt.Errorf("max in flight per client %d, max reply bytes per client %d: need at least one connection's (%d, %d)",
+			b.MaxInFlightPerClient, b.MaxReplyBytesPerClient, b.MaxInFlight, b.MaxReplyBytes))
+	}
 	return errs
 }
 
@@ -68,8 +83,11 @@ const StatMaxInFlight = "inflight_max_per_conn"
 func (b Bounds) Stats() []wire.Stat {
 	return []wire.Stat{
 		{Name: "conns_max", Value: uint64(b.MaxConns)},
+		{Name: "conns_max_per_client", Value: uint64(b.MaxConnsPerClient)},
 		{Name: StatMaxInFlight, Value: uint64(b.MaxInFlight)},
 		{Name: "reply_bytes_max_per_conn", Value: uint64(b.MaxReplyBytes)},
+		{Name: "inflight_max_per_client", Value: uint64(b.MaxInFlightPerClient)},
+		{Name: "reply_bytes_max_per_client", Value: uint64(b.MaxReplyBytesPerClient)},
 		{Name: "rate_limit_per_client", Value: uint64(b.RateLimit)},
 		{Name: "handshake_timeout_ms", Value: uint64(b.HandshakeTimeout.Milliseconds())},
 		{Name: "idle_timeout_ms", Value: uint64(b.IdleTimeout.Milliseconds())},

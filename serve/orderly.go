@@ -109,14 +109,14 @@ type Options struct {
 // requests pipelined behind it. Past MaxInFlight the server stops reading
 // from that connection: backpressure, not unbounded memory.
 type Server struct {
-	opt    Options
-	h      Handler
-	conns  *Conns
-	work   *workers
-	ctx    context.Context
-	cancel context.CancelFunc
-	nextID atomic.Int32
-	limits *rateLimits // nil: no rate limit
+	opt     Options
+	h       Handler
+	conns   *Conns
+	work    *workers
+	ctx     context.Context
+	cancel  context.CancelFunc
+	nextID  atomic.Int32
+	clients *clients
 }
 
 // Serve starts serving on ln.
@@ -136,15 +136,18 @@ func Orderly(ln net.Listener, h Handler, opt Options) *Server {
 	if opt.Logger == nil {
 		opt.Logger = hclog.NewNullLogger()
 	}
-	s := &Server{opt: opt, h: h, work: newWorkers(maxIdleWorkers), limits: newRateLimits(opt.RateLimit)}
+	s := &Server{opt: opt, h: h, work: newWorkers(maxIdleWorkers), clients: newClients(opt.Bounds)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.conns = Start(ln, opt.Logger, Limits{MaxConns: opt.MaxConns, Refuse: wire.RefuseBusy}, s.serveConn)
+	s.conns = Start(ln, opt.Logger, Limits{MaxConns: opt.MaxConns, Refuse: s.refuseBusy}, s.serveConn)
 	return s
 }
 
-// Conns is the number of open connections and how many were refused at
-// MaxConns.
-func (s *Server) Conns() (open int, refused uint64) { return s.conns.Open() }
+// Conns is the number of open connections and how many were refused, at
+// MaxConns or at MaxConnsPerClient.
+func (s *Server) Conns() (open int, refused uint64) {
+	open, refused = s.conns.Open()
+	return open, refused + s.clients.refusedConns()
+}
 
 // Addr is the listening address.
 func (s *Server) Addr() string { return s.conns.Addr() }
@@ -155,6 +158,21 @@ func (s *Server) Close() {
 	s.cancel()
 	s.conns.Close()
 	s.work.close()
+}
+
+// refuseBusy answers a connection past MaxConns "busy" in the port's own
+// protocol: on a TLS port after a TLS handshake (bounded by a second), so
+// the client reads the answer and not plaintext; a client without a
+// certificate of the cluster gets the handshake's TLS alert instead.
+func (s *Server) refuseBusy(c net.Conn) {
+	if s.opt.TLS != nil {
+		tc, _, err := TLSHandshake(c, s.opt.TLS, time.Second)
+		if err != nil {
+			return
+		}
+		c = tc
+	}
+	wire.RefuseBusy(c)
 }
 
 func (s *Server) serveConn(c net.Conn) {
@@ -169,14 +187,21 @@ func (s *Server) serveConn(c net.Conn) {
 		c, who.Name, who.Role, who.MaxRole = tc, id.Name, id.Role, id.MaxRole
 		log = log.With("client", id.Name, "role", id.Role)
 	}
+	bucket, err := s.clients.attach(who)
+	if err != nil {
+		if _, quiet := err.(errQuiet); !quiet {
+			log.Warn("refused connection", "error", err)
+		}
+		wire.RefuseBusy(c)
+		return
+	}
+	defer s.clients.detach(who, bucket)
 	if err := wire.ServerHandshake(c, s.opt.HandshakeTimeout); err != nil {
 		log.Warn("refused connection", "error", err)
 		return
 	}
 	who.ConnID = s.nextID.Add(1)
-	bucket := s.limits.attach(who.Name)
-	defer s.limits.detach(who.Name, bucket)
-	budget := newReplyBudget(s.opt.MaxReplyBytes)
+	budget := newReplyBudget(s.opt.MaxReplyBytes, bucket.replies)
 	fw := wire.NewFrameWriter(c, s.opt.MaxInFlight)
 	fw.OnWritten(func(n int) { budget.release(int64(n)) })
 	if s.opt.IdleTimeout > 0 {
@@ -191,6 +216,7 @@ func (s *Server) serveConn(c net.Conn) {
 		cancel()
 		reqs.Wait()
 		fw.Drain()
+		budget.settle()
 	}()
 	deadlines := deadlineSlots{parent: ctx, timeout: s.opt.RequestTimeout}
 	// send queues a frame of the reader's own (an error answer) within the
@@ -254,6 +280,9 @@ func (s *Server) serveConn(c net.Conn) {
 		if budget.acquire(ctx, fw.Stopped(), reserved) != nil {
 			return
 		}
+		if bucket.take(ctx) != nil {
+			return
+		}
 		sem <- struct{}{}
 		reqs.Add(1)
 		fid := f.ID
@@ -272,7 +301,7 @@ func (s *Server) serveConn(c net.Conn) {
 		// deliver queues the answer within the reply budget, waiting for
 		// room in either, and frees the request's slot.
 		deliver := func(frame []byte) {
-			defer func() { <-sem; reqs.Done() }()
+			defer func() { <-sem; bucket.done(); reqs.Done() }()
 			if n := int64(len(frame)); n > reserved {
 				if budget.acquire(ctx, fw.Stopped(), n-reserved) != nil {
 					return
@@ -291,6 +320,7 @@ func (s *Server) serveConn(c net.Conn) {
 				if sent, err := fw.TrySend(frame); sent || err != nil {
 					budget.release(reserved - n)
 					<-sem
+					bucket.done()
 					reqs.Done()
 					return
 				}

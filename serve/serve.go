@@ -21,9 +21,15 @@ type Limits struct {
 	// MaxConns bounds the open connections; past it a new one is handed to
 	// Refuse and closed, and the ones open keep working. 0: no bound.
 	MaxConns int
-	// Refuse, if set, tells a connection over MaxConns why it is closed.
+	// Refuse, if set, tells a connection over MaxConns why it is closed,
+	// on a goroutine of its own (a TLS port shakes hands first, so that
+	// the client reads an answer and not plaintext); at most
+	// maxRefusing run at once, past that a connection is just closed.
 	Refuse func(net.Conn)
 }
+
+// maxRefusing bounds the refusals being told at once.
+const maxRefusing = 32
 
 // Conns accepts connections on a listener and runs handle on each in a
 // goroutine of its own.
@@ -37,6 +43,7 @@ type Conns struct {
 	conns    map[net.Conn]struct{}
 	closed   bool
 	refused  uint64 // connections turned away at MaxConns
+	refusing int    // refusals being told
 	lastWarn time.Time
 	wg       sync.WaitGroup
 }
@@ -92,10 +99,11 @@ func (s *Conns) acceptLoop() {
 		}
 		ok, full := s.track(c)
 		if !ok {
-			c.Close()
 			if full {
+				s.refuse(c)
 				continue
 			}
+			c.Close()
 			return
 		}
 		s.wg.Add(1)
@@ -125,14 +133,36 @@ func (s *Conns) track(c net.Conn) (ok, full bool) {
 		if warn {
 			s.log.Warn("refusing connections: at the connection limit", "addr", s.Addr(), "max_conns", s.limits.MaxConns, "refused", refused)
 		}
-		if s.limits.Refuse != nil {
-			s.limits.Refuse(c)
-		}
 		return false, true
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	return true, false
+}
+
+// refuse tells a connection past MaxConns why it is closed, and closes it.
+func (s *Conns) refuse(c net.Conn) {
+	s.mu.Lock()
+	tell := s.limits.Refuse != nil && s.refusing < maxRefusing && !s.closed
+	if tell {
+		s.refusing++
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if !tell {
+		c.Close()
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			c.Close()
+			s.mu.Lock()
+			s.refusing--
+			s.mu.Unlock()
+		}()
+		s.limits.Refuse(c)
+	}()
 }
 
 func (s *Conns) untrack(c net.Conn) {

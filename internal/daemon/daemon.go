@@ -244,14 +244,17 @@ func formatSize(n uint64) string {
 }
 
 // BoundsFlags registers the flags of serve.Bounds that orderd and orderlb
-// share: --max-conns, --idle-timeout, --frame-timeout,
+// share: --max-conns, --max-conns-per-client, --idle-timeout, --frame-timeout,
 // --handshake-timeout, --max-inflight, --max-reply-bytes, --rate-limit.
 func BoundsFlags(fs *flag.FlagSet, b *serve.Bounds) {
 	fs.IntVar(&b.MaxConns, "max-conns", b.MaxConns, "open connections per listener; past it new ones are refused (busy)")
+	fs.IntVar(&b.MaxConnsPerClient, "max-conns-per-client", b.MaxConnsPerClient, "open connections of one client certificate per listener; past it its new ones are refused (busy); nodes and balancers are not bounded")
 	fs.DurationVar(&b.IdleTimeout, "idle-timeout", b.IdleTimeout, "close a client connection silent this long (or that takes no reply this long)")
 	fs.DurationVar(&b.FrameTimeout, "frame-timeout", b.FrameTimeout, "close a connection whose frame body does not arrive this long after its length")
 	fs.DurationVar(&b.HandshakeTimeout, "handshake-timeout", b.HandshakeTimeout, "close a connection that has not finished its TLS and orderly handshakes this long after it was accepted")
 	fs.IntVar(&b.MaxInFlight, "max-inflight", b.MaxInFlight, "requests in progress per client connection; past it the connection is not read (backpressure)")
 	fs.Int64Var(&b.MaxReplyBytes, "max-reply-bytes", b.MaxReplyBytes, "bytes of replies a client connection has not read yet; past it the connection is not read (backpressure)")
+	fs.IntVar(&b.MaxInFlightPerClient, "max-inflight-per-client", b.MaxInFlightPerClient, "requests in progress across all connections of one client certificate; past it they are not read (nodes and balancers are not bounded)")
+	fs.Int64Var(&b.MaxReplyBytesPerClient, "max-reply-bytes-per-client", b.MaxReplyBytesPerClient, "bytes of replies not yet read across all connections of one client certificate; past it they are not read")
 	fs.Float64Var(&b.RateLimit, "rate-limit", b.RateLimit, "requests per second one client (a certificate name, all its connections) may send; past it Overloaded (0: no limit; nodes and balancers are not limited)")
 }
