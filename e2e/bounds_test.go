@@ -660,3 +660,52 @@ func TestNeverReadingClientIsBoundedPerClient(t *testing.T) {
 		}
 	}
 }
+
+// TestAlmostWholeFramesAreBounded: 600 connections each declare a 1 MiB
+// frame and send all of it but its last byte (600 MB in all; 2,000 of
+// them took a node from 0.97 to 2.78 GB). The node's frame memory budget
+// (--max-frame-memory, 64 MiB) holds what arrived; past it their
+// readers wait, and --frame-timeout closes them. The node stays under 512
+// MiB RSS, and orders go on.
+func TestAlmostWholeFramesAreBounded(t *testing.T) {
+	c := startCluster(t, "--frame-timeout", "3s", "--max-conns-per-client", "4000")
+	n := c.Node("n2")
+	cl := mustClient(t, c.Addrs()...)
+	body := make([]byte, 1<<20-1)
+	var conns []net.Conn
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	var writers sync.WaitGroup
+	for range 600 {
+		nc := rawDial(t, n.ClientAddr)
+		nc.SetDeadline(time.Time{})
+		if err := wire.ClientHandshake(nc, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, nc)
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			nc.SetWriteDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck // a failed deadline fails the write
+			nc.Write(binary.BigEndian.AppendUint32(nil, 1<<20))   //nolint:errcheck // the node may stop reading, and close
+			nc.Write(body)                                        //nolint:errcheck // as above
+		}()
+	}
+	var peak int64
+	for k := int32(1); k <= 30; k++ {
+		if _, err := cl.Order(context.Background(), 8, k, wire.Regular); err != nil {
+			t.Fatalf("an order beside the frames: %v", err)
+		}
+		peak = max(peak, rssBytes(t, n.Pid()))
+		time.Sleep(100 * time.Millisecond)
+	}
+	writers.Wait()
+	peak = max(peak, rssBytes(t, n.Pid()))
+	t.Logf("n2 peak RSS with 600 almost whole 1 MiB frames: %d MiB", peak>>20)
+	if peak > 512<<20 {
+		t.Fatalf("n2 reached %d MiB RSS", peak>>20)
+	}
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
@@ -107,5 +108,56 @@ func TestMembershipThroughOrderctl(t *testing.T) {
 	cl := mustClient(t, addrs...)
 	if r := mustGet(t, cl, 5, wire.Linearizable); r.OrderCount != 21 {
 		t.Fatalf("customer 5 has %d orders, want 21", r.OrderCount)
+	}
+}
+
+// TestWipedNodeCatchesUpThroughOldConfigurations: a node catching up
+// replays old configurations, and one of them may not list the leader
+// (removed, then added again). n2 is removed, 600 orders later added
+// again, and made leader; n3's disk is lost (wiped, restarted empty), so
+// it replays the log from n2 in batches and passes through the removal.
+// The Raft port refuses senders that are not members (issue 26), but n3
+// must not refuse its own leader: it asks the other members, a majority
+// of whom list n2, and catches up. (A 10-minute chaos run wedged a wiped
+// node so before the members were asked.)
+func TestWipedNodeCatchesUpThroughOldConfigurations(t *testing.T) {
+	c := startCluster(t)
+	n2, n3 := c.Node("n2"), c.Node("n3")
+	if mustLeader(t, c).ID == "n2" {
+		mustOrderctl(t, c.Addrs(), "transfer-leader", "--to", "n1")
+		waitFor(t, 20*time.Second, "n1 to lead", func() bool { return mustLeader(t, c).ID == "n1" })
+	}
+	if err := n2.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	mustOrderctl(t, []string{c.Node("n1").ClientAddr, n3.ClientAddr}, "members", "remove", "--id", "n2")
+	mustOrders(t, []string{c.Node("n1").ClientAddr, n3.ClientAddr}, 6, 600) // more than one batch (256 entries) between removal and re-add
+	if err := n2.Wipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(n2); err != nil {
+		t.Fatal(err)
+	}
+	mustOrderctl(t, []string{c.Node("n1").ClientAddr}, "members", "add", "--id", "n2", "--raft-addr", n2.RaftAddr)
+	waitFor(t, 30*time.Second, "n2 to catch up", func() bool {
+		r, err := mustClient(t, n2.ClientAddr).Get(context.Background(), 6, wire.Stale)
+		return err == nil && r.OrderCount == 600
+	})
+	mustOrderctl(t, c.Addrs(), "transfer-leader", "--to", "n2")
+	waitFor(t, 20*time.Second, "n2 to lead", func() bool { return mustLeader(t, c).ID == "n2" })
+
+	if err := n3.Wipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(n3); err != nil {
+		t.Fatal(err)
+	}
+	mustOrders(t, c.Addrs(), 7, 5)
+	waitFor(t, 30*time.Second, "wiped n3 to catch up from leader n2", func() bool {
+		r, err := mustClient(t, n3.ClientAddr).Get(context.Background(), 7, wire.Stale)
+		return err == nil && r.OrderCount == 5
+	})
+	if r := mustGet(t, mustClient(t, n3.ClientAddr), 6, wire.Stale); r.OrderCount != 600 {
+		t.Fatalf("n3 has %d orders of customer 6, want 600", r.OrderCount)
 	}
 }

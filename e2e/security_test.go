@@ -673,3 +673,50 @@ func TestRateLimitPerClient(t *testing.T) {
 		t.Errorf("status does not show the rate limit: %+v", st.Stats)
 	}
 }
+
+// TestRevokedCertificateIsRefused: `orderctl certs revoke` adds a
+// certificate to the deny-list beside the CA; every process (node and
+// balancer) refuses it from its next handshake, within seconds, without
+// a restart, while the other clients go on.
+func TestRevokedCertificateIsRefused(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c)
+	if err := pki.Issue(certs.Dir, certs.Dir, pki.Request{Name: "leaked-writer", Role: wire.RoleWriter}); err != nil {
+		t.Fatal(err)
+	}
+	order := func(addr string, k int32) error {
+		tlsFor, err := certs.Client("leaked-writer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := client.New(client.Options{Addrs: []string{addr}, RetryTimeout: 2 * time.Second, DialTimeout: 2 * time.Second, TLS: tlsFor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		_, err = cl.Order(context.Background(), 12, k, wire.Regular)
+		return err
+	}
+	for i, addr := range []string{b.Addr, c.Nodes[0].ClientAddr} {
+		if err := order(addr, int32(i+1)); err != nil {
+			t.Fatalf("the certificate before its revocation, at %s: %v", addr, err)
+		}
+	}
+	out := mustOrderctl(t, nil, "certs", "revoke", "--dir", certs.Dir, "--name", "leaked-writer")
+	if !strings.Contains(out, "revoked") {
+		t.Fatalf("orderctl certs revoke: %s", out)
+	}
+	time.Sleep(1500 * time.Millisecond) // the processes look at the files once a second
+	for _, addr := range []string{b.Addr, c.Nodes[0].ClientAddr, c.Nodes[1].ClientAddr} {
+		if err := order(addr, 9); err == nil {
+			t.Errorf("the revoked certificate ordered at %s", addr)
+		}
+	}
+	if _, err := clientAs(t, "writer", b.Addr).Order(context.Background(), 12, 10, wire.Regular); err != nil {
+		t.Fatalf("another writer after the revocation: %v", err)
+	}
+	log, _ := os.ReadFile(c.Nodes[0].LogPath)
+	if !strings.Contains(string(log), "is revoked") {
+		t.Errorf("n1's log does not say the certificate is revoked")
+	}
+}

@@ -341,3 +341,55 @@ func TestWatchMisuse(t *testing.T) {
 		return err == nil && statOf(st, "watchers") == 2
 	})
 }
+
+// TestWatchersPerClient: one reader certificate holds 64 watch streams
+// of a node (--max-watchers-per-client); its 65th is answered Overloaded,
+// and another client still watches. --max-watchers is the node's; without
+// a bound per client one client took every slot.
+func TestWatchersPerClient(t *testing.T) {
+	c := startCluster(t)
+	n := mustLeader(t, c)
+	opts := func(name string) wire.DialOptions {
+		tlsFor, err := certs.Client(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wire.DialOptions{TLS: tlsFor, Timeout: 5 * time.Second}
+	}
+	var streams []*wire.WatchStream
+	defer func() {
+		for _, s := range streams {
+			s.Close()
+		}
+	}()
+	for range 64 {
+		s, err := wire.DialWatch(context.Background(), n.ClientAddr, opts("reader"), wire.Watch{Customer: wire.WatchAll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, s)
+	}
+	mustOrders(t, c.Addrs(), 4, 1)
+	for i, s := range streams { // each is watching: it sees the order
+		if _, err := s.Next(); err != nil {
+			t.Fatalf("watcher %d of the reader: %v", i, err)
+		}
+	}
+	extra, err := wire.DialWatch(context.Background(), n.ClientAddr, opts("reader"), wire.Watch{Customer: wire.WatchAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	if _, err := extra.Next(); !strings.Contains(fmt.Sprint(err), "Overloaded") || !strings.Contains(fmt.Sprint(err), "max-watchers-per-client") {
+		t.Fatalf("the reader's 65th watcher: %v, want Overloaded (--max-watchers-per-client)", err)
+	}
+	other, err := wire.DialWatch(context.Background(), n.ClientAddr, opts("writer"), wire.Watch{Customer: wire.WatchAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	mustClient(t, c.Addrs()...).Order(context.Background(), 4, 2, wire.Regular) //nolint:errcheck // checked by the watcher
+	if ev, err := other.Next(); err != nil || len(ev.Events) == 0 {
+		t.Fatalf("another client's watcher: %+v, %v", ev, err)
+	}
+}

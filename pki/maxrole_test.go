@@ -44,3 +44,25 @@ func TestBalancerMaxRole(t *testing.T) {
 		t.Error("a balancer's certificate forwarding as a node was issued")
 	}
 }
+
+// TestDenyList: serials in hex with comments; anything else is refused
+// (a deny-list that half-loads would let a revoked certificate in).
+func TestDenyList(t *testing.T) {
+	path := filepath.Join(t.TempDir(), RevokedFile)
+	if err := os.WriteFile(path, []byte("# revoked\n0a1B2c n3 2026-12-07\n\n  ff # a comment\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := readRevoked(path)
+	if err != nil || !set["a1b2c"] || !set["ff"] || len(set) != 2 {
+		t.Fatalf("deny-list %v, %v", set, err)
+	}
+	if err := os.WriteFile(path, []byte("0a1b2c\nnot-a-serial\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readRevoked(path); err == nil {
+		t.Fatal("a deny-list with a bad line was loaded")
+	}
+	if set, err := readRevoked(filepath.Join(t.TempDir(), "none")); err != nil || len(set) != 0 {
+		t.Fatalf("no deny-list: %v, %v", set, err)
+	}
+}

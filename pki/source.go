@@ -15,8 +15,9 @@ import (
 	"orderly/wire"
 )
 
-// Files name a process's TLS material: the CA bundle it trusts, and its
-// own certificate and key.
+// Files name a process's TLS material: the CA bundle it trusts (and the
+// deny-list beside it, RevokedFile, if there is one), and its own
+// certificate and key.
 type Files struct{ CA, Cert, Key string }
 
 // InDir is the files of certificate NAME in a directory laid out by
@@ -42,7 +43,7 @@ type Source struct {
 
 	mu      sync.Mutex // one reload at a time
 	checked time.Time
-	stamp   [3]time.Time
+	stamp   [4]time.Time
 }
 
 // material is one loaded generation of the files.
@@ -104,7 +105,11 @@ func (s *Source) ClientConfig(serverName string) *tls.Config {
 // server whose certificate has another role is refused.
 func (s *Source) NodeClientConfig(serverName string) *tls.Config {
 	c := s.ClientConfig(serverName)
+	notRevoked := c.VerifyConnection
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if err := notRevoked(cs); err != nil {
+			return err
+		}
 		id, err := IdentityOf(cs)
 		if err != nil {
 			return err
@@ -153,8 +158,8 @@ func (s *Source) reloadLocked() error {
 	return nil
 }
 
-func (s *Source) stamps() ([3]time.Time, error) {
-	var st [3]time.Time
+func (s *Source) stamps() ([4]time.Time, error) {
+	var st [4]time.Time
 	for i, p := range []string{s.files.CA, s.files.Cert, s.files.Key} {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -162,10 +167,13 @@ func (s *Source) stamps() ([3]time.Time, error) {
 		}
 		st[i] = fi.ModTime()
 	}
+	if fi, err := os.Stat(RevokedBeside(s.files.CA)); err == nil {
+		st[3] = fi.ModTime() // no deny-list: the zero time
+	}
 	return st, nil
 }
 
-func (s *Source) read() (*material, [3]time.Time, error) {
+func (s *Source) read() (*material, [4]time.Time, error) {
 	stamp, err := s.stamps()
 	if err != nil {
 		return nil, stamp, fmt.Errorf("TLS files: %w", err)
@@ -194,18 +202,24 @@ func (s *Source) read() (*material, [3]time.Time, error) {
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		return nil, stamp, fmt.Errorf("certificate %s is not signed by the CA in %s: %w", s.files.Cert, s.files.CA, err)
 	}
+	revoked, err := readRevoked(RevokedBeside(s.files.CA))
+	if err != nil {
+		return nil, stamp, err
+	}
 	m := &material{
 		leaf: leaf,
 		server: &tls.Config{
-			MinVersion:   tls.VersionTLS13,
-			Certificates: []tls.Certificate{pair},
-			ClientAuth:   tls.RequireAndVerifyClientCert,
-			ClientCAs:    pool,
+			MinVersion:       tls.VersionTLS13,
+			Certificates:     []tls.Certificate{pair},
+			ClientAuth:       tls.RequireAndVerifyClientCert,
+			ClientCAs:        pool,
+			VerifyConnection: revoked.check,
 		},
 		client: &tls.Config{
-			MinVersion:   tls.VersionTLS13,
-			Certificates: []tls.Certificate{pair},
-			RootCAs:      pool,
+			MinVersion:       tls.VersionTLS13,
+			Certificates:     []tls.Certificate{pair},
+			RootCAs:          pool,
+			VerifyConnection: revoked.check,
 		},
 	}
 	return m, stamp, nil

@@ -60,6 +60,7 @@ type Node struct {
 	// bootstrapWhenSafe.
 	mayBootstrap bool
 	gate         *voteGate // no votes from a node that lost its log
+	vouches      vouches   // senders the other members vouched for (vouch.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -191,7 +192,7 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return err
 	}
-	trans := newTransport(newRaftDialer(cfg.TLS, adv), rpcRules{config: n.latestConfiguration, refuseVotes: n.gate.refuses},
+	trans := newTransport(newRaftDialer(cfg.TLS, adv), rpcRules{config: n.latestConfiguration, refuseVotes: n.gate.refuses, vouched: n.vouched},
 		n.log.Named("transport"))
 	n.port, err = listenRaftPort(cfg.RaftAddr, cfg.TLS, cfg.MaxConns, cfg.HandshakeTimeout, trans.deliver, n.answerPeer, n.log.Named("raftport"))
 	if err != nil {

@@ -21,6 +21,10 @@ const (
 	// index: the bootstrap probe (bootstrap.go) and the vote gate's
 	// question to the leader (votegate.go).
 	peerProbe byte = 1
+	// peerMembers asks a node for the members of its latest
+	// configuration, "id address" per line: a node whose log is behind
+	// asks the others about a sender it does not know (vouch.go).
+	peerMembers byte = 2
 )
 
 const (
@@ -118,6 +122,19 @@ func (n *Node) answerPeer(op byte) ([]byte, error) {
 	switch op {
 	case peerProbe:
 		return probeAnswer{term: r.CurrentTerm(), lastIndex: r.LastIndex(), commitIndex: r.CommitIndex()}.encode(), nil
+	case peerMembers:
+		f := r.GetConfiguration()
+		if err := f.Error(); err != nil {
+			return nil, err
+		}
+		var b []byte
+		for _, m := range f.Configuration().Servers {
+			b = fmt.Appendf(b, "%s %s\n", m.ID, m.Address)
+		}
+		if len(b) > 255 {
+			return nil, fmt.Errorf("%d members do not fit a peer answer", len(f.Configuration().Servers))
+		}
+		return b, nil
 	}
 	return nil, fmt.Errorf("unknown peer rpc %d", op)
 }

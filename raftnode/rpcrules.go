@@ -26,6 +26,9 @@ type rpcRules struct {
 	config func() (raft.Configuration, error)
 	// refuseVotes reports whether votes are held.
 	refuseVotes func() bool
+	// vouched, if set, asks the other members about a sender missing from
+	// config (vouch.go): a node whose log is behind may not know a member.
+	vouched func(sender string, cfg raft.Configuration) (raft.ServerAddress, bool)
 }
 
 // admits says whether sender (a node certificate's name) may open a Raft
@@ -54,6 +57,11 @@ func (r rpcRules) member(sender string) (*raft.Server, error) {
 	for i := range cfg.Servers {
 		if string(cfg.Servers[i].ID) == sender {
 			return &cfg.Servers[i], nil
+		}
+	}
+	if r.vouched != nil {
+		if addr, ok := r.vouched(sender, cfg); ok {
+			return &raft.Server{ID: raft.ServerID(sender), Address: addr}, nil
 		}
 	}
 	return nil, fmt.Errorf("node %q: %w", sender, errNotMember)

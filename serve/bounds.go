@@ -35,6 +35,15 @@ type Bounds struct {
 	// connections, holds what a few connections do, not 200 windows.
 	MaxInFlightPerClient   int
 	MaxReplyBytesPerClient int64
+	// MaxWatchersPerClient bounds one client certificate's open Watch
+	// streams (nodes and balancers are not bounded): one client cannot
+	// take every watcher slot of a node (--max-watchers).
+	MaxWatchersPerClient int
+	// MaxFrameMemory bounds the bytes of big frames (over 64 KiB) being
+	// read at once across all connections (wire.FrameBudget): a declared
+	// length reserves nothing, arriving bytes take room, and past it
+	// readers wait until room comes back or --frame-timeout passes.
+	MaxFrameMemory int64
 	// RateLimit, if above 0, bounds each client's requests per second (a
 	// certificate name across all its connections); past it a request is
 	// answered Overloaded. Nodes and balancers are not limited.
@@ -45,7 +54,8 @@ type Bounds struct {
 func DefaultBounds() Bounds {
 	return Bounds{MaxConns: 10000, MaxConnsPerClient: 256, IdleTimeout: 10 * time.Minute, FrameTimeout: 10 * time.Second,
 		HandshakeTimeout: 5 * time.Second, MaxInFlight: 1024, MaxReplyBytes: 1 << 20,
-		MaxInFlightPerClient: 4096, MaxReplyBytesPerClient: 16 << 20}
+		MaxInFlightPerClient: 4096, MaxReplyBytesPerClient: 16 << 20, MaxWatchersPerClient: 64,
+		MaxFrameMemory: 64 << 20}
 }
 
 // Check reports what is wrong with b, all at once.
@@ -68,6 +78,12 @@ func (b Bounds) Check() []error {
 	if b.MaxInFlight < 1 || b.MaxReplyBytes < 64<<10 {
 		errs = append(errs, fmt.Errorf("max in flight %d, max reply bytes %d: need at least 1 and 65536", b.MaxInFlight, b.MaxReplyBytes))
 	}
+	if b.MaxFrameMemory < 16<<20 {
+		errs = append(errs, fmt.Errorf("max frame memory %d: need at least 16 MiB", b.MaxFrameMemory))
+	}
+	if b.MaxWatchersPerClient < 1 {
+		errs = append(errs, fmt.Errorf("max watchers per client %d: need at least 1", b.MaxWatchersPerClient))
+	}
 	if b.MaxInFlightPerClient < b.MaxInFlight || b.MaxReplyBytesPerClient < b.MaxReplyBytes {
 		errs = append(errs, fmt.Errorf("max in flight per client %d, max reply bytes per client %d: need at least one connection's (%d, %d)",
 			b.MaxInFlightPerClient, b.MaxReplyBytesPerClient, b.MaxInFlight, b.MaxReplyBytes))
@@ -88,6 +104,8 @@ func (b Bounds) Stats() []wire.Stat {
 		{Name: "reply_bytes_max_per_conn", Value: uint64(b.MaxReplyBytes)},
 		{Name: "inflight_max_per_client", Value: uint64(b.MaxInFlightPerClient)},
 		{Name: "reply_bytes_max_per_client", Value: uint64(b.MaxReplyBytesPerClient)},
+		{Name: "watchers_max_per_client", Value: uint64(b.MaxWatchersPerClient)},
+		{Name: "frame_memory_max", Value: uint64(b.MaxFrameMemory)},
 		{Name: "rate_limit_per_client", Value: uint64(b.RateLimit)},
 		{Name: "handshake_timeout_ms", Value: uint64(b.HandshakeTimeout.Milliseconds())},
 		{Name: "idle_timeout_ms", Value: uint64(b.IdleTimeout.Milliseconds())},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -23,6 +24,7 @@ type clients struct {
 	maxConns    int     // per client; 0: no bound
 	maxInFlight int     // per client; 0: no bound
 	maxReplies  int64   // reply bytes per client; 0: no bound
+	maxWatchers int     // per client; 0: no bound
 	perSec      float64 // 0: no rate limit
 	burst       int
 
@@ -43,11 +45,16 @@ type client struct {
 	// (nil: not bounded per client).
 	slots   chan struct{}
 	replies *replyBudget
+	// watchers are the client's open Watch streams, of at most
+	// maxWatchers (0: not bounded per client).
+	watchers    atomic.Int32
+	maxWatchers int32
 }
 
 func newClients(b Bounds) *clients {
 	return &clients{maxConns: b.MaxConnsPerClient, maxInFlight: b.MaxInFlightPerClient, maxReplies: b.MaxReplyBytesPerClient,
-		perSec: b.RateLimit, burst: max(1, int(b.RateLimit/10)), byName: map[string]*client{}}
+		maxWatchers: b.MaxWatchersPerClient,
+		perSec:      b.RateLimit, burst: max(1, int(b.RateLimit/10)), byName: map[string]*client{}}
 }
 
 func (cs *clients) newClient(who Caller) *client {
@@ -62,6 +69,7 @@ func (cs *clients) newClient(who Caller) *client {
 		if cs.maxReplies > 0 {
 			c.replies = newReplyBudget(cs.maxReplies, nil)
 		}
+		c.maxWatchers = int32(cs.maxWatchers)
 	}
 	return c
 }
@@ -78,6 +86,18 @@ func (c *client) take(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// watch counts a Watch stream of the client; false past its bound.
+// unwatch gives it back.
+func (c *client) watch() bool {
+	if c.watchers.Add(1) > c.maxWatchers && c.maxWatchers > 0 {
+		c.watchers.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (c *client) unwatch() { c.watchers.Add(-1) }
 
 // done gives a slot back.
 func (c *client) done() {

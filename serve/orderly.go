@@ -117,6 +117,7 @@ type Server struct {
 	cancel  context.CancelFunc
 	nextID  atomic.Int32
 	clients *clients
+	frames  *wire.FrameBudget // nil: not bounded
 }
 
 // Serve starts serving on ln.
@@ -137,6 +138,9 @@ func Orderly(ln net.Listener, h Handler, opt Options) *Server {
 		opt.Logger = hclog.NewNullLogger()
 	}
 	s := &Server{opt: opt, h: h, work: newWorkers(maxIdleWorkers), clients: newClients(opt.Bounds)}
+	if opt.MaxFrameMemory > 0 {
+		s.frames = wire.NewFrameBudget(opt.MaxFrameMemory)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.conns = Start(ln, opt.Logger, Limits{MaxConns: opt.MaxConns, Refuse: s.refuseBusy}, s.serveConn)
 	return s
@@ -209,6 +213,8 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	fr := wire.NewFrameReader(c, s.opt.MaxFrame)
 	fr.SetTimeouts(c, s.opt.IdleTimeout, s.opt.FrameTimeout)
+	fr.SetBudget(s.frames)
+	defer fr.Release()
 	ctx, cancel := context.WithCancel(s.ctx)
 	var reqs sync.WaitGroup
 	sem := make(chan struct{}, s.opt.MaxInFlight)
@@ -269,6 +275,12 @@ func (s *Server) serveConn(c net.Conn) {
 				send(wire.AppendFrame(nil, f.ID, wire.Errorf(wire.CodeBadRequest, "watch: %v", err)))
 				continue
 			}
+			if !bucket.watch() {
+				send(wire.AppendFrame(nil, f.ID, wire.Errorf(wire.CodeOverloaded, "client %s has %d watch streams open (--max-watchers-per-client)",
+					who.Name, s.opt.MaxWatchersPerClient)))
+				continue
+			}
+			defer bucket.unwatch()
 			cancel() // requests in flight end; the connection is the stream's now
 			reqs.Wait()
 			s.stream(c, fr, fw, budget, from, f.ID, w)

@@ -135,6 +135,26 @@ type FrameReader struct {
 	conn deadliner     // SetTimeouts: where to set read deadlines
 	body time.Duration // SetTimeouts
 	idle IdleDeadline  // SetTimeouts
+
+	budget *FrameBudget // SetBudget; nil: none
+	held   int64        // of budget, by the last frame
+}
+
+// ErrFrameBudget means a big frame waited past its deadline for room in
+// the server's FrameBudget.
+var ErrFrameBudget = errors.New("wire: no room for the frame in the server's frame memory budget")
+
+// SetBudget makes big frames take room in b as their bytes arrive (see
+// FrameBudget); Release gives back what the last one held.
+func (fr *FrameReader) SetBudget(b *FrameBudget) { fr.budget = b }
+
+// Release gives the budget back what the last frame held: call it when
+// the reader is done.
+func (fr *FrameReader) Release() {
+	if fr.budget != nil {
+		fr.budget.release(fr.held)
+		fr.held = 0
+	}
 }
 
 // NewFrameReader reads frames of at most max bytes (0 means DefaultMaxFrame).
@@ -166,6 +186,7 @@ const growStep = 64 << 10
 // ReadFrame reads the next frame. A length over the maximum or under the
 // header size is an error, and the stream can no longer be trusted.
 func (fr *FrameReader) ReadFrame() (Frame, error) {
+	fr.Release() // the last frame's payload is no longer valid
 	fr.idle.Push()
 	if _, err := io.ReadFull(fr.r, fr.lb[:]); err != nil {
 		return Frame{}, err
@@ -185,8 +206,18 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 		fr.idle.Forget() // the idle deadline must be set again
 	}
 	b := fr.buf[:0]
+	var deadline time.Time // of a wait for room in the budget
+	if fr.body > 0 {
+		deadline = time.Now().Add(fr.body)
+	}
 	for len(b) < n {
 		chunk := min(n-len(b), max(growStep, len(b))) // at most doubling what arrived
+		if fr.budget != nil && n > growStep {
+			if !fr.budget.acquire(int64(chunk), deadline) {
+				return Frame{}, fmt.Errorf("read frame body (%d of %d bytes): %w", len(b), n, ErrFrameBudget)
+			}
+			fr.held += int64(chunk)
+		}
 		if cap(b) < len(b)+chunk {
 			nb := make([]byte, len(b), len(b)+max(chunk, 512))
 			copy(nb, b)

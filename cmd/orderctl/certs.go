@@ -24,6 +24,8 @@ func certsCmd(g *globals) *cobra.Command {
                                                D/N.crt and D/N.key, signed by the CA
   orderctl certs dev   --dir D                 what make run uses: a CA, n1..n3, orderlb and
                                                one client per role (orderctl is the admin)
+  orderctl certs revoke --dir D --name N       add N's serial to D/revoked, the deny-list every
+                                               process reads beside its ca.crt
 Roles: reader (get, scan, status, members list), writer (+ orders), admin (+ members,
 leadership), node (a cluster member; --name is its node id), balancer (orderlb).`,
 		// No cluster to reach: skip the address and certificate lookup.
@@ -118,6 +120,32 @@ leadership), node (a cluster member; --name is its node id), balancer (orderlb).
 	}
 	dev.Flags().StringVar(&nodes, "nodes", "n1,n2,n3", "node ids")
 	dev.Flags().StringVar(&devHosts, "hosts", "127.0.0.1,localhost", "hosts every server certificate names")
-	c.AddCommand(initC, issue, dev)
+	var revokeCert string
+	revoke := &cobra.Command{
+		Use:   "revoke --dir D (--name N | --cert FILE)",
+		Short: "add a certificate to the deny-list beside the CA (D/revoked); copy it beside every process's ca.crt",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if dir == "" {
+				return fmt.Errorf("--dir is required")
+			}
+			if (name == "") == (revokeCert == "") {
+				return fmt.Errorf("give --name (a certificate in --dir) or --cert FILE")
+			}
+			if revokeCert == "" {
+				revokeCert = filepath.Join(dir, name+".crt")
+			}
+			serial, err := pki.Revoke(dir, revokeCert)
+			if err != nil {
+				return err
+			}
+			list := filepath.Join(dir, pki.RevokedFile)
+			return g.Print(map[string]string{"serial": serial, "deny_list": list},
+				"revoked %s (serial %s) in %s: every process that has this file beside its ca.crt refuses it from its next handshake\n", revokeCert, serial, list)
+		},
+	}
+	revoke.Flags().StringVar(&name, "name", "", "the certificate --dir/NAME.crt")
+	revoke.Flags().StringVar(&revokeCert, "cert", "", "the certificate file to revoke")
+	c.AddCommand(initC, issue, dev, revoke)
 	return c
 }

@@ -255,6 +255,8 @@ func BoundsFlags(fs *flag.FlagSet, b *serve.Bounds) {
 	fs.IntVar(&b.MaxInFlight, "max-inflight", b.MaxInFlight, "requests in progress per client connection; past it the connection is not read (backpressure)")
 	fs.Int64Var(&b.MaxReplyBytes, "max-reply-bytes", b.MaxReplyBytes, "bytes of replies a client connection has not read yet; past it the connection is not read (backpressure)")
 	fs.IntVar(&b.MaxInFlightPerClient, "max-inflight-per-client", b.MaxInFlightPerClient, "requests in progress across all connections of one client certificate; past it they are not read (nodes and balancers are not bounded)")
+	fs.Int64Var(&b.MaxFrameMemory, "max-frame-memory", b.MaxFrameMemory, "bytes of big frames (over 64 KiB) being read at once across all connections; past it their readers wait (at most --frame-timeout)")
+	fs.IntVar(&b.MaxWatchersPerClient, "max-watchers-per-client", b.MaxWatchersPerClient, "Watch streams one client certificate may hold open per listener; past it a watch is answered Overloaded")
 	fs.Int64Var(&b.MaxReplyBytesPerClient, "max-reply-bytes-per-client", b.MaxReplyBytesPerClient, "bytes of replies not yet read across all connections of one client certificate; past it they are not read")
 	fs.Float64Var(&b.RateLimit, "rate-limit", b.RateLimit, "requests per second one client (a certificate name, all its connections) may send; past it Overloaded (0: no limit; nodes and balancers are not limited)")
 }
