@@ -49,15 +49,7 @@ func TestSessionRemembersUnknownOutcome(t *testing.T) {
 		return wire.LaptopInfo{CustomerID: o.CustomerID, OrderNumber: o.OrderNumber, Index: applied.Load()}
 	}, serve.Options{})
 	defer srv.Close()
-	c, err := New(Options{Addrs: []string{srv.Addr()}, RetryTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := sessionOf(t, srv.Addr(), 300*time.Millisecond)
 	ctx := context.Background()
 
 	_, err = s.Order(ctx, 1, 1, wire.Regular)
@@ -88,4 +80,20 @@ func TestSessionRemembersUnknownOutcome(t *testing.T) {
 	if _, err = s.RetryLast(ctx); err == nil || errors.Is(err, ErrUnknownOutcome) {
 		t.Fatalf("its resend refused again: %v, want a sure NotLeader", err)
 	}
+}
+
+// sessionOf is a session of a client of addr with the retry budget given,
+// closed at the end of the test.
+func sessionOf(t *testing.T, addr string, budget time.Duration) *Session {
+	t.Helper()
+	c, err := New(Options{Addrs: []string{addr}, RetryTimeout: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

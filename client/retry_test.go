@@ -109,15 +109,7 @@ func TestSessionRenewsAfterSessionExpired(t *testing.T) {
 		return wire.LaptopInfo{CustomerID: o.CustomerID, OrderNumber: o.OrderNumber, Index: uint64(len(seen))}
 	}, serve.Options{})
 	defer srv.Close()
-	c, err := New(Options{Addrs: []string{srv.Addr()}, RetryTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := sessionOf(t, srv.Addr(), time.Second)
 	ctx := context.Background()
 	if _, err := s.Order(ctx, 1, 1, wire.Regular); err != nil {
 		t.Fatal(err)

@@ -255,3 +255,41 @@ func (o *ordering) stop(t *testing.T, wait bool) {
 		t.Fatal(err)
 	}
 }
+
+// orderLoad places orders of one customer through cl, one after another,
+// until its stop is called; stop waits for the last and fails the test
+// if any order failed or none was placed (what names the load).
+type orderLoad struct {
+	cancel         context.CancelFunc
+	done           chan struct{}
+	placed, failed atomic.Int64
+	firstErr       atomic.Value
+}
+
+func startOrderLoad(cl *client.Client, customer int32) *orderLoad {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &orderLoad{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for k := int32(1); ctx.Err() == nil; k++ {
+			if _, err := cl.Order(ctx, customer, k, wire.Regular); err != nil && ctx.Err() == nil {
+				l.failed.Add(1)
+				l.firstErr.CompareAndSwap(nil, err.Error())
+			} else if err == nil {
+				l.placed.Add(1)
+			}
+		}
+	}()
+	return l
+}
+
+// stop ends the load and checks it; it returns how many were placed.
+func (l *orderLoad) stop(t *testing.T, what string) int64 {
+	t.Helper()
+	l.cancel()
+	<-l.done
+	if l.failed.Load() > 0 || l.placed.Load() == 0 {
+		t.Fatalf("orders %s: %d placed, %d failed (first: %v)", what, l.placed.Load(), l.failed.Load(), l.firstErr.Load())
+	}
+	return l.placed.Load()
+}

@@ -11,8 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -544,22 +542,8 @@ func TestCertRotationUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	var placed, failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for k := int32(1); ctx.Err() == nil; k++ {
-			if _, err := cl.Order(context.Background(), 11, k, wire.Regular); err != nil {
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err)
-			} else {
-				placed.Add(1)
-			}
-		}
-	}()
+	load := startOrderLoad(cl, 11)
+	defer load.cancel()
 	serialOf := func(addr string) string {
 		conn, err := tls.Dial("tcp", addr, own.Admin()("127.0.0.1"))
 		if err != nil {
@@ -603,18 +587,11 @@ func TestCertRotationUnderLoad(t *testing.T) {
 		waitFor(t, 10*time.Second, fmt.Sprintf("%s (%s) to present its new certificate", addr, name), func() bool { return serialOf(addr) == want })
 	}
 	time.Sleep(500 * time.Millisecond)
-	cancel()
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Fatalf("%d orders failed during the rotation (%d placed); first: %v", failed.Load(), placed.Load(), firstErr.Load())
-	}
-	if placed.Load() == 0 {
-		t.Fatal("no order was placed during the rotation")
-	}
+	placed := load.stop(t, "during the rotation")
 	if !c.Node("n2").Running() {
 		t.Fatal("SIGHUP stopped n2")
 	}
-	t.Logf("%d orders placed through the rotation, none failed", placed.Load())
+	t.Logf("%d orders placed through the rotation, none failed", placed)
 }
 
 func mustRead(t *testing.T, path string) []byte {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	oclient "orderly/client"
+	"orderly/internal/testclient"
 	"orderly/internal/testnet"
 	"orderly/serve"
 	"orderly/wire"
@@ -86,15 +87,7 @@ func TestBalancerKeepsAnUnknownOutcomeUnknown(t *testing.T) {
 	afterDrop.Store(refuseNotLeader)
 	mode.Store(dropIt)
 	waitUntil(t, func() bool { return b.pool.currentLeader() != nil && b.pool.currentLeader().usable() != nil })
-	c, err := oclient.New(oclient.Options{Addrs: []string{b.Addr()}, RetryTimeout: 400 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, s := testclient.Session(t, b.Addr(), 400*time.Millisecond)
 	if _, err := s.Order(context.Background(), 1, 1, wire.Regular); !errors.Is(err, oclient.ErrUnknownOutcome) {
 		t.Fatalf("Order through the balancer: %v, want ErrUnknownOutcome", err)
 	}

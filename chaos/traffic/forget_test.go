@@ -9,7 +9,7 @@ import (
 
 	"orderly/chaos/model"
 	"orderly/chaos/validate"
-	"orderly/client"
+	"orderly/internal/testclient"
 	"orderly/internal/testnet"
 	"orderly/serve"
 	"orderly/wire"
@@ -75,15 +75,7 @@ func placeOneLostOrder(t *testing.T, forget bool) ([]model.Op, map[int32]uint64)
 
 	w := New(Config{Clients: 1, Customers: 2, Load: LoadNormal, Duration: time.Minute, Start: time.Now(),
 		Timeout: 200 * time.Millisecond, ForgetUnknown: forget})
-	c, err := client.New(client.Options{Addrs: []string{conns.Addr().String()}, RetryTimeout: w.timeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, s := testclient.Session(t, conns.Addr().String(), w.timeout)
 	rng := rand.New(rand.NewPCG(1, 1))
 	w.order(context.Background(), s, rng, model.Op{Client: 0, Via: model.ViaNodes, Customer: 1}, true)
 	time.Sleep(time.Until(w.start.Add(1200 * time.Millisecond))) // the node answers now
