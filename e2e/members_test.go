@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"orderly/pki"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -151,6 +152,15 @@ func TestWipedNodeCatchesUpThroughOldConfigurations(t *testing.T) {
 	}
 	if err := c.Start(n3); err != nil {
 		t.Fatal(err)
+	}
+	// While n3 knows no configuration, a stranger's certificate is still
+	// refused: n9 is not among its --peers, and no member vouches for it.
+	n9, err := pki.Load(pki.InDir(certs.Dir, "n9"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := forgeAs(t, c, n9.NodeClientConfig, "n9", "127.0.0.1:1", true); n != 0 {
+		t.Fatalf("%d of n9's Raft requests accepted", n)
 	}
 	mustOrders(t, c.Addrs(), 7, 5)
 	waitFor(t, 30*time.Second, "wiped n3 to catch up from leader n2", func() bool {

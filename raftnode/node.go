@@ -192,7 +192,8 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return err
 	}
-	trans := newTransport(newRaftDialer(cfg.TLS, adv), rpcRules{config: n.latestConfiguration, refuseVotes: n.gate.refuses, vouched: n.vouched},
+	trans := newTransport(newRaftDialer(cfg.TLS, adv), rpcRules{config: n.latestConfiguration, leader: n.followedLeader,
+		refuseVotes: n.gate.refuses, vouched: n.vouched, seeds: seedsOf(cfg.Peers)},
 		n.log.Named("transport"))
 	n.port, err = listenRaftPort(cfg.RaftAddr, cfg.TLS, cfg.MaxConns, cfg.HandshakeTimeout, trans.deliver, n.answerPeer, n.log.Named("raftport"))
 	if err != nil {
@@ -202,6 +203,7 @@ func (n *Node) startRaft() error {
 	}
 	r, err := raft.NewRaft(rc, n.fsm, logs, db, snaps, trans)
 	if err != nil {
+		n.cancel() // streams waiting for Raft to start give up (latestConfiguration)
 		n.port.Close()
 		trans.Close()
 		db.Close()
@@ -221,6 +223,26 @@ func (n *Node) startRaft() error {
 
 // raftReady is Raft once it runs, nil before.
 func (n *Node) raftReady() *raft.Raft { return n.raftRunning.Load() }
+
+// seedsOf is --peers as rpcRules.seeds.
+func seedsOf(peers []Peer) map[string]raft.ServerAddress {
+	seeds := map[string]raft.ServerAddress{}
+	for _, p := range peers {
+		seeds[p.ID] = raft.ServerAddress(p.RaftAddr)
+	}
+	return seeds
+}
+
+// followedLeader is the leader Raft follows (or is) and the current term,
+// for the Raft port's rules; "" before Raft runs or without a leader.
+func (n *Node) followedLeader() (id, addr string, term uint64) {
+	r := n.raftReady()
+	if r == nil {
+		return "", "", 0
+	}
+	a, i := r.LeaderWithID()
+	return string(i), string(a), r.CurrentTerm()
+}
 
 // latestConfiguration is the latest configuration Raft knows (appended,
 // maybe not committed), once Raft runs: the Raft port's requests wait for

@@ -21,10 +21,11 @@ const (
 	// index: the bootstrap probe (bootstrap.go) and the vote gate's
 	// question to the leader (votegate.go).
 	peerProbe byte = 1
-	// peerMembers asks a node for the members of its latest
-	// configuration, "id address" per line: a node whose log is behind
-	// asks the others about a sender it does not know (vouch.go).
-	peerMembers byte = 2
+	// peerMemberAddr asks a node for the address of a member (its id
+	// follows, a length byte then the id) in its latest configuration, ""
+	// if it is none: a node whose configuration may be stale asks the
+	// others about a sender it does not know (vouch.go).
+	peerMemberAddr byte = 2
 )
 
 const (
@@ -59,14 +60,25 @@ func decodeProbeAnswer(b []byte) (probeAnswer, error) {
 }
 
 // servePeerRPC answers the one request of a peer stream.
-func servePeerRPC(c net.Conn, handle func(op byte) ([]byte, error)) {
+func servePeerRPC(c net.Conn, handle func(op byte, arg []byte) ([]byte, error)) {
 	c.SetDeadline(time.Now().Add(peerRPCTimeout)) //nolint:errcheck // a failed deadline fails the I/O
 	var op [1]byte
 	if _, err := io.ReadFull(c, op[:]); err != nil {
 		return
 	}
+	var arg []byte
+	if op[0] == peerMemberAddr { // the ops with an argument
+		var l [1]byte
+		if _, err := io.ReadFull(c, l[:]); err != nil {
+			return
+		}
+		arg = make([]byte, l[0])
+		if _, err := io.ReadFull(c, arg); err != nil {
+			return
+		}
+	}
 	status, body := peerOK, []byte(nil)
-	if b, err := handle(op[0]); err != nil {
+	if b, err := handle(op[0], arg); err != nil {
 		status, body = peerError, []byte(err.Error())
 	} else {
 		body = b
@@ -79,6 +91,14 @@ func servePeerRPC(c net.Conn, handle func(op byte) ([]byte, error)) {
 
 // askPeer sends one peer RPC to the node whose Raft port is addr.
 func askPeer(ctx context.Context, src *pki.Source, addr string, op byte) ([]byte, error) {
+	return askPeerWith(ctx, src, addr, op, nil)
+}
+
+// askPeerWith is askPeer for an op with an argument (at most 255 bytes).
+func askPeerWith(ctx context.Context, src *pki.Source, addr string, op byte, arg []byte) ([]byte, error) {
+	if len(arg) > 255 {
+		return nil, fmt.Errorf("%w: argument of %d bytes", errPeerRPC, len(arg))
+	}
 	c, err := dialRaftPort(ctx, src, addr, streamPeer)
 	if err != nil {
 		return nil, fmt.Errorf("%w to %s: %v", errPeerRPC, addr, err)
@@ -87,7 +107,11 @@ func askPeer(ctx context.Context, src *pki.Source, addr string, op byte) ([]byte
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl) //nolint:errcheck // a failed deadline fails the I/O
 	}
-	if _, err := c.Write([]byte{op}); err != nil {
+	req := []byte{op}
+	if arg != nil {
+		req = append(append(req, byte(len(arg))), arg...)
+	}
+	if _, err := c.Write(req); err != nil {
 		return nil, fmt.Errorf("%w to %s: %v", errPeerRPC, addr, err)
 	}
 	var head [2]byte
@@ -114,7 +138,7 @@ func probe(ctx context.Context, src *pki.Source, addr string) (probeAnswer, erro
 }
 
 // answerPeer serves this node's peer RPCs.
-func (n *Node) answerPeer(op byte) ([]byte, error) {
+func (n *Node) answerPeer(op byte, arg []byte) ([]byte, error) {
 	r := n.raftReady()
 	if r == nil {
 		return nil, fmt.Errorf("raft is starting")
@@ -122,19 +146,17 @@ func (n *Node) answerPeer(op byte) ([]byte, error) {
 	switch op {
 	case peerProbe:
 		return probeAnswer{term: r.CurrentTerm(), lastIndex: r.LastIndex(), commitIndex: r.CommitIndex()}.encode(), nil
-	case peerMembers:
+	case peerMemberAddr:
 		f := r.GetConfiguration()
 		if err := f.Error(); err != nil {
 			return nil, err
 		}
-		var b []byte
 		for _, m := range f.Configuration().Servers {
-			b = fmt.Appendf(b, "%s %s\n", m.ID, m.Address)
+			if string(m.ID) == string(arg) {
+				return []byte(m.Address), nil
+			}
 		}
-		if len(b) > 255 {
-			return nil, fmt.Errorf("%d members do not fit a peer answer", len(f.Configuration().Servers))
-		}
-		return b, nil
+		return nil, nil
 	}
 	return nil, fmt.Errorf("unknown peer rpc %d", op)
 }

@@ -37,14 +37,14 @@ type raftPort struct {
 	// handshake bounds a stream's TLS handshake and first byte.
 	handshake time.Duration
 
-	raftStream func(sender string, c net.Conn) // returns when the stream ends
-	peerRPC    func(op byte) ([]byte, error)   // answers peer RPCs
+	raftStream func(sender string, c net.Conn)           // returns when the stream ends
+	peerRPC    func(op byte, arg []byte) ([]byte, error) // answers peer RPCs
 }
 
 // listenRaftPort listens on addr and starts accepting; maxConns bounds
 // the streams open at once.
 func listenRaftPort(addr string, src *pki.Source, maxConns int, handshake time.Duration, raftStream func(string, net.Conn),
-	peerRPC func(op byte) ([]byte, error), log hclog.Logger) (*raftPort, error) {
+	peerRPC func(op byte, arg []byte) ([]byte, error), log hclog.Logger) (*raftPort, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen raft %s: %w", addr, err)

@@ -24,18 +24,26 @@ type rpcRules struct {
 	// not committed; hashicorp/raft's GetConfiguration) and whether Raft
 	// runs yet. It blocks until Raft runs.
 	config func() (raft.Configuration, error)
+	// leader is the leader this node follows (id and address) and the
+	// current term ("" when it follows none).
+	leader func() (id, addr string, term uint64)
 	// refuseVotes reports whether votes are held.
 	refuseVotes func() bool
-	// vouched, if set, asks the other members about a sender missing from
-	// config (vouch.go): a node whose log is behind may not know a member.
+	// vouched, if set, asks the nodes this node knows about a sender
+	// missing from config (vouch.go): a node whose log is behind, or that
+	// knows no configuration yet, may not know a member.
 	vouched func(sender string, cfg raft.Configuration) (raft.ServerAddress, bool)
+	// seeds are the node's --peers: while it knows no configuration, a
+	// sender among them (at its address there) is a member, and the
+	// others are asked about anyone else (vouched). A node without them
+	// and without a configuration takes any node certificate until a
+	// leader gives it one (join mode: docs/security.md says why).
+	seeds map[string]raft.ServerAddress
 }
 
 // admits says whether sender (a node certificate's name) may open a Raft
-// stream: a member of the latest configuration, or anyone while the node
-// knows no configuration (a new node that a members add is bringing in;
-// it has nothing to lose). "" is a plaintext port (--insecure): no
-// identity to check.
+// stream: a member, as member says. "" is a plaintext port (--insecure):
+// no identity to check.
 func (r rpcRules) admits(sender string) error {
 	if sender == "" {
 		return nil
@@ -44,19 +52,26 @@ func (r rpcRules) admits(sender string) error {
 	return err
 }
 
-// member is sender's entry in the latest configuration; ok with no entry
-// when the configuration is empty.
+// member is sender's entry in the latest configuration; a sender missing
+// from it is a member if the nodes this node knows vouch for it. A node
+// that knows no configuration and has no --peers takes any node: nil
+// entry, no error.
 func (r rpcRules) member(sender string) (*raft.Server, error) {
 	cfg, err := r.config()
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.Servers) == 0 {
-		return nil, nil
-	}
 	for i := range cfg.Servers {
 		if string(cfg.Servers[i].ID) == sender {
 			return &cfg.Servers[i], nil
+		}
+	}
+	if len(cfg.Servers) == 0 {
+		if len(r.seeds) == 0 {
+			return nil, nil
+		}
+		if addr, ok := r.seeds[sender]; ok {
+			return &raft.Server{ID: raft.ServerID(sender), Address: addr}, nil
 		}
 	}
 	if r.vouched != nil {
@@ -68,12 +83,15 @@ func (r rpcRules) member(sender string) (*raft.Server, error) {
 }
 
 // check refuses a request that Raft must not act on: a vote while votes
-// are held; from a certificate that names no member; a header that does
-// not name the certificate's node, or gives an address other than the
-// member's (Raft takes the leader's address from it); a deprecated sender
-// field that disagrees with the header (Raft falls back to it).
+// are held; TimeoutNow from a node that does not lead; from a certificate
+// that names no member (the leader this node follows in the request's
+// term is one, whatever an old configuration replayed on the way says); a
+// header that does not name the certificate's node, or gives an address
+// other than the member's (Raft takes the leader's address from it); a
+// deprecated sender field that disagrees with the header (Raft falls
+// back to it).
 func (r rpcRules) check(sender string, cmd any) error {
-	hdr, legacy, vote, err := senderOf(cmd)
+	hdr, legacy, term, vote, err := senderOf(cmd)
 	if err != nil {
 		return err
 	}
@@ -86,6 +104,23 @@ func (r rpcRules) check(sender string, cmd any) error {
 	if string(hdr.ID) != sender {
 		return fmt.Errorf("node %q sent a request as %q", sender, hdr.ID)
 	}
+	if len(legacy) > 0 && !bytes.Equal(legacy, hdr.Addr) {
+		return fmt.Errorf("node %q sent a request whose deprecated sender %q is not its header's %q", sender, legacy, hdr.Addr)
+	}
+	var leaderID, leaderAddr string
+	var current uint64
+	if r.leader != nil {
+		leaderID, leaderAddr, current = r.leader()
+	}
+	if _, ok := cmd.(*raft.TimeoutNowRequest); ok && leaderID != sender {
+		return fmt.Errorf("node %q asked for an election, but does not lead (the leader is %q)", sender, leaderID)
+	}
+	if leaderID == sender && term == current && !vote {
+		if string(hdr.Addr) != leaderAddr {
+			return fmt.Errorf("node %q sent a request from address %q; as the leader it is at %q", sender, hdr.Addr, leaderAddr)
+		}
+		return nil
+	}
 	m, err := r.member(sender)
 	if err != nil {
 		return err
@@ -93,28 +128,26 @@ func (r rpcRules) check(sender string, cmd any) error {
 	if m != nil && string(hdr.Addr) != string(m.Address) {
 		return fmt.Errorf("node %q sent a request from address %q; its address as a member is %q", sender, hdr.Addr, m.Address)
 	}
-	if len(legacy) > 0 && !bytes.Equal(legacy, hdr.Addr) {
-		return fmt.Errorf("node %q sent a request whose deprecated sender %q is not its header's %q", sender, legacy, hdr.Addr)
-	}
 	return nil
 }
 
 // senderOf is the header of a decoded request, the deprecated sender
-// field of its kind, and whether it asks for a vote.
-func senderOf(cmd any) (hdr raft.RPCHeader, legacy []byte, vote bool, err error) {
+// field of its kind, its term (0 for TimeoutNow, which carries none), and
+// whether it asks for a vote.
+func senderOf(cmd any) (hdr raft.RPCHeader, legacy []byte, term uint64, vote bool, err error) {
 	switch c := cmd.(type) {
 	case *raft.AppendEntriesRequest:
 		//lint:ignore SA1019 Raft still falls back to the deprecated field
-		return c.RPCHeader, c.Leader, false, nil
+		return c.RPCHeader, c.Leader, c.Term, false, nil
 	case *raft.RequestVoteRequest:
 		//lint:ignore SA1019 as above
-		return c.RPCHeader, c.Candidate, true, nil
+		return c.RPCHeader, c.Candidate, c.Term, true, nil
 	case *raft.RequestPreVoteRequest:
-		return c.RPCHeader, nil, true, nil
+		return c.RPCHeader, nil, c.Term, true, nil
 	case *raft.InstallSnapshotRequest:
-		return c.RPCHeader, c.Leader, false, nil
+		return c.RPCHeader, c.Leader, c.Term, false, nil
 	case *raft.TimeoutNowRequest:
-		return c.RPCHeader, nil, false, nil
+		return c.RPCHeader, nil, 0, false, nil
 	}
-	return raft.RPCHeader{}, nil, false, fmt.Errorf("unknown raft request %T", cmd)
+	return raft.RPCHeader{}, nil, 0, false, fmt.Errorf("unknown raft request %T", cmd)
 }

@@ -60,7 +60,8 @@ func (m *testMembers) remove(id string) {
 type testTransport struct {
 	t       *transport
 	members *testMembers
-	votes   atomic.Bool // held
+	votes   atomic.Bool  // held
+	leader  atomic.Value // the node it follows, a string
 
 	mu   sync.Mutex
 	seen []any // requests that reached Raft
@@ -69,7 +70,9 @@ type testTransport struct {
 func newTestTransport(t *testing.T) *testTransport {
 	tt := &testTransport{members: newTestMembers()}
 	tt.t = newTransport(newRaftDialer(nil, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}),
-		rpcRules{config: tt.members.config, refuseVotes: tt.votes.Load}, hclog.NewNullLogger())
+		rpcRules{config: tt.members.config, refuseVotes: tt.votes.Load, leader: tt.followed,
+			seeds: map[string]raft.ServerAddress{"n1": "n1:7000"}}, hclog.NewNullLogger())
+	tt.leader.Store("n2")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -87,6 +90,12 @@ func newTestTransport(t *testing.T) *testTransport {
 	}()
 	t.Cleanup(func() { tt.t.Close(); <-done })
 	return tt
+}
+
+// followed is rpcRules.leader: the leader set, at its address, in term 5.
+func (tt *testTransport) followed() (string, string, uint64) {
+	id := tt.leader.Load().(string)
+	return id, id + ":7000", 5
 }
 
 func (tt *testTransport) reached() []any {
@@ -201,6 +210,10 @@ func TestInboxChecksWhatRaftDecoded(t *testing.T) {
 		t.Fatalf("%d requests reached Raft, want the %d good ones only: %+v", n, len(ok), tt.reached()[len(ok):])
 	}
 
+	tt.leader.Store("n1")
+	if rpcErr, err := s.send(t, rpcTimeoutNow, encode(t, &raft.TimeoutNowRequest{RPCHeader: hdr("n2", "n2:7000")})); err != nil || rpcErr == "" {
+		t.Fatalf("TimeoutNow from a node that does not lead: %q, %v; want refused", rpcErr, err)
+	}
 	tt.votes.Store(true)
 	if rpcErr, err := s.send(t, rpcRequestVote, encode(t, &raft.RequestVoteRequest{RPCHeader: hdr("n2", "n2:7000"), Term: 6})); err != nil || rpcErr == "" {
 		t.Fatalf("a vote while votes are held: %q, %v; want refused", rpcErr, err)
@@ -237,16 +250,34 @@ func TestNonMembersAreRefused(t *testing.T) {
 	}
 }
 
-// TestEmptyConfigurationAdmitsNodes: a node that knows no configuration
-// yet (being added by members add) takes any node certificate's stream.
-func TestEmptyConfigurationAdmitsNodes(t *testing.T) {
+// TestEmptyConfiguration: a node that knows no configuration yet takes
+// any node certificate's stream only if it has no --peers to ask (join
+// mode); with --peers, a sender not among them, and that none of them
+// vouches for, is refused (a stranger's heartbeat at term 1 would
+// otherwise stop a new cluster's bootstrap, or write its first
+// configuration), and one among them is taken.
+func TestEmptyConfiguration(t *testing.T) {
+	for _, seeded := range []bool{false, true} {
+		tt := newTestTransport(t)
+		if !seeded {
+			tt.t.rules.seeds = nil
+		}
+		for _, id := range []string{"n1", "n2", "n3"} {
+			tt.members.remove(id)
+		}
+		s := tt.stream(t, "n7")
+		rpcErr, err := s.send(t, rpcAppendEntries, encode(t, &raft.AppendEntriesRequest{RPCHeader: hdr("n7", "n7:7000"), Term: 3, PrevLogEntry: 1}))
+		if accepted := err == nil && rpcErr == ""; accepted == seeded {
+			t.Fatalf("with --peers %v, a stranger's AppendEntries: %q, %v", seeded, rpcErr, err)
+		}
+	}
 	tt := newTestTransport(t)
 	for _, id := range []string{"n1", "n2", "n3"} {
 		tt.members.remove(id)
 	}
-	s := tt.stream(t, "n7")
-	if rpcErr, err := s.send(t, rpcAppendEntries, encode(t, &raft.AppendEntriesRequest{RPCHeader: hdr("n7", "n7:7000"), Term: 3, PrevLogEntry: 1})); err != nil || rpcErr != "" {
-		t.Fatalf("a new node's first leader: %q, %v", rpcErr, err)
+	s := tt.stream(t, "n1")
+	if rpcErr, err := s.send(t, rpcAppendEntries, encode(t, &raft.AppendEntriesRequest{RPCHeader: hdr("n1", "n1:7000"), Term: 3, PrevLogEntry: 1})); err != nil || rpcErr != "" {
+		t.Fatalf("a node of --peers, to a node that knows no configuration: %q, %v", rpcErr, err)
 	}
 }
 
@@ -321,7 +352,7 @@ func FuzzInbox(f *testing.F) {
 		s.c.Close()
 		<-s.ended
 		for _, cmd := range tt.reached() {
-			h, _, _, err := senderOf(cmd)
+			h, _, _, _, err := senderOf(cmd)
 			if err != nil || string(h.ID) != "n2" || string(h.Addr) != "n2:7000" {
 				t.Fatalf("%+v reached Raft from n2's certificate", cmd)
 			}

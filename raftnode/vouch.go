@@ -2,7 +2,6 @@ package raftnode
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -12,80 +11,96 @@ import (
 // A node whose log is behind passes through old configurations as it
 // catches up: a wiped node replaying the leader's log meets the entry
 // that once removed a node that was added again later, maybe the leader
-// itself, and would refuse the very leader that is catching it up. So a
-// sender missing from this node's latest configuration is asked about of
-// the other voters: if a majority of them list it (at the address its
-// request gives), it is a member; a stranger, or a member removed for
-// good, is listed by none of them. Answers are kept for vouchFor, so a
-// stranger's requests cost at most one round of questions per vouchFor.
+// itself, and would refuse the very leader that is catching it up. A new
+// node knows no configuration at all. So a sender missing from this
+// node's latest configuration is asked about of the others this node
+// knows, the voters of that configuration and its --peers: if a majority
+// of them answer that it is a member (at the address its requests give),
+// it is. A stranger, or a member removed for good, is a member of none of
+// theirs. One question at a time per sender, and its answer is kept for
+// vouchFor: a stranger's flood costs at most one round a second.
 const vouchFor = time.Second
 
-// vouches holds the last answers, by sender.
+// vouches holds the rounds asked, by sender.
 type vouches struct {
-	mu   sync.Mutex
-	last map[string]vouch
+	mu    sync.Mutex
+	round map[string]*vouchRound
 }
 
-type vouch struct {
-	addr raft.ServerAddress // "" : not vouched for
+// vouchRound is one round of questions about a sender.
+type vouchRound struct {
+	done chan struct{} // closed when answered
+	addr raft.ServerAddress
 	at   time.Time
 }
 
-// vouched asks the voters of cfg other than this node whether sender is
-// a member of their latest configuration, and at which address.
+// vouched reports whether a majority of the nodes this node knows (the
+// voters of cfg and its --peers, but itself and sender) say sender is a
+// member, and at which address.
 func (n *Node) vouched(sender string, cfg raft.Configuration) (raft.ServerAddress, bool) {
 	n.vouches.mu.Lock()
-	if v, ok := n.vouches.last[sender]; ok && time.Since(v.at) < vouchFor {
-		n.vouches.mu.Unlock()
-		return v.addr, v.addr != ""
+	if n.vouches.round == nil {
+		n.vouches.round = map[string]*vouchRound{}
 	}
+	if r := n.vouches.round[sender]; r != nil && (r.at.IsZero() || time.Since(r.at) < vouchFor) {
+		n.vouches.mu.Unlock()
+		select { // a round in flight: wait for its answer
+		case <-r.done:
+		case <-n.ctx.Done():
+			return "", false
+		}
+		return r.addr, r.addr != ""
+	}
+	r := &vouchRound{done: make(chan struct{})}
+	n.vouches.round[sender] = r
 	n.vouches.mu.Unlock()
 
-	var others []raft.Server
+	r.addr = n.askAbout(sender, cfg)
+	n.vouches.mu.Lock()
+	r.at = time.Now()
+	n.vouches.mu.Unlock()
+	close(r.done)
+	if r.addr != "" {
+		n.log.Info("a node missing from this node's configuration is a member of a majority's", "node", sender, "address", r.addr)
+	}
+	return r.addr, r.addr != ""
+}
+
+// askAbout asks the voters of cfg and the --peers (but this node and
+// sender) for sender's address as a member; "" unless a majority agree.
+func (n *Node) askAbout(sender string, cfg raft.Configuration) raft.ServerAddress {
+	asked := map[string]string{} // id -> raft address
 	for _, s := range cfg.Servers {
-		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.ID && string(s.ID) != sender {
-			others = append(others, s)
+		if s.Suffrage == raft.Voter {
+			asked[string(s.ID)] = string(s.Address)
 		}
 	}
+	for _, p := range n.cfg.Peers {
+		if _, ok := asked[p.ID]; !ok {
+			asked[p.ID] = p.RaftAddr
+		}
+	}
+	delete(asked, n.cfg.ID)
+	delete(asked, sender)
 	ctx, cancel := context.WithTimeout(n.ctx, time.Second)
 	defer cancel()
-	answers := make(chan raft.ServerAddress, len(others))
-	for _, s := range others {
+	answers := make(chan raft.ServerAddress, len(asked))
+	for _, addr := range asked {
 		go func() {
-			b, err := askPeer(ctx, n.cfg.TLS, string(s.Address), peerMembers)
+			b, err := askPeerWith(ctx, n.cfg.TLS, addr, peerMemberAddr, []byte(sender))
 			if err != nil {
 				answers <- ""
 				return
 			}
-			answers <- addressIn(string(b), sender)
+			answers <- raft.ServerAddress(b)
 		}()
 	}
 	votes := map[raft.ServerAddress]int{}
-	var addr raft.ServerAddress
-	for range others {
+	for range asked {
 		if a := <-answers; a != "" {
-			if votes[a]++; votes[a]*2 > len(others) {
-				addr = a
+			if votes[a]++; votes[a]*2 > len(asked) {
+				return a
 			}
-		}
-	}
-	n.vouches.mu.Lock()
-	if n.vouches.last == nil {
-		n.vouches.last = map[string]vouch{}
-	}
-	n.vouches.last[sender] = vouch{addr: addr, at: time.Now()}
-	n.vouches.mu.Unlock()
-	if addr != "" {
-		n.log.Info("a node missing from this node's configuration is a member of a majority's", "node", sender, "address", addr)
-	}
-	return addr, addr != ""
-}
-
-// addressIn is id's address in a peerMembers answer, "" if it is not there.
-func addressIn(answer, id string) raft.ServerAddress {
-	for _, line := range strings.Split(answer, "\n") {
-		if got, addr, ok := strings.Cut(line, " "); ok && got == id {
-			return raft.ServerAddress(addr)
 		}
 	}
 	return ""
