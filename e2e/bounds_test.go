@@ -688,3 +688,44 @@ func TestAlmostWholeFramesAreBounded(t *testing.T) {
 		t.Fatalf("n2 reached %d MiB RSS", peak>>20)
 	}
 }
+
+// TestSeedPortSourceCannotTakeEveryConnection: the seed's port has no
+// identities, so a source address counts as one client there
+// (--max-conns-per-client connections of it). 300 idle connections from
+// 127.0.0.2 to a balancer that takes 300 (--max-conns) keep 256; a seed
+// client from 127.0.0.1 still orders. (Per listener alone, the 300 took
+// the port.)
+func TestSeedPortSourceCannotTakeEveryConnection(t *testing.T) {
+	c := startCluster(t)
+	b := startBalancer(t, c, "--max-conns", "300")
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: time.Second}
+	var held []net.Conn
+	defer func() {
+		for _, nc := range held {
+			nc.Close()
+		}
+	}()
+	for range 300 {
+		nc, err := d.Dial("tcp", b.LegacyAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, nc)
+	}
+	time.Sleep(200 * time.Millisecond) // for the balancer to take or close them all
+	open := 0
+	for _, nc := range held {
+		nc.SetReadDeadline(time.Now().Add(10 * time.Millisecond)) //nolint:errcheck // a failed deadline fails the read
+		if _, err := nc.Read(make([]byte, 1)); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				open++
+			}
+		}
+	}
+	if open != 256 {
+		t.Errorf("127.0.0.2 holds %d seed-port connections, want 256", open)
+	}
+	if err := seedOrders(plainDial(t, b.LegacyAddr), 15, 5); err != nil {
+		t.Fatalf("a seed client beside another source's 300 connections: %v", err)
+	}
+}

@@ -34,7 +34,7 @@ type legacyServer struct {
 
 func startLegacy(ln net.Listener, b *Balancer) *legacyServer {
 	s := &legacyServer{b: b, idleTimeout: b.cfg.LegacyIdleTimeout}
-	s.conns = serve.Start(ln, b.log.Named("legacy"), serve.Limits{MaxConns: b.cfg.MaxConns}, s.serveConn)
+	s.conns = serve.Start(ln, b.log.Named("legacy"), serve.Limits{MaxConns: b.cfg.MaxConns, MaxConnsPerSource: b.cfg.MaxConnsPerClient}, s.serveConn)
 	return s
 }
 

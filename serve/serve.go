@@ -21,6 +21,9 @@ type Limits struct {
 	// MaxConns bounds the open connections; past it a new one is handed to
 	// Refuse and closed, and the ones open keep working. 0: no bound.
 	MaxConns int
+	// MaxConnsPerSource bounds those of one source address the same way,
+	// for a port without identities (the seed's). 0: no bound.
+	MaxConnsPerSource int
 	// Refuse, if set, tells a connection over MaxConns why it is closed,
 	// on a goroutine of its own (a TLS port shakes hands first, so that
 	// the client reads an answer and not plaintext); at most
@@ -41,6 +44,7 @@ type Conns struct {
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
+	bySource map[string]int // with MaxConnsPerSource
 	closed   bool
 	refused  uint64 // connections turned away at MaxConns
 	refusing int    // refusals being told
@@ -122,7 +126,11 @@ func (s *Conns) track(c net.Conn) (ok, full bool) {
 		s.mu.Unlock()
 		return false, false
 	}
-	if s.limits.MaxConns > 0 && len(s.conns) >= s.limits.MaxConns {
+	src := ""
+	if s.limits.MaxConnsPerSource > 0 {
+		src = sourceOf(c)
+	}
+	if s.limits.MaxConns > 0 && len(s.conns) >= s.limits.MaxConns || src != "" && s.bySource[src] >= s.limits.MaxConnsPerSource {
 		s.refused++
 		warn := time.Since(s.lastWarn) > 10*time.Second
 		if warn {
@@ -131,13 +139,29 @@ func (s *Conns) track(c net.Conn) (ok, full bool) {
 		refused := s.refused
 		s.mu.Unlock()
 		if warn {
-			s.log.Warn("refusing connections: at the connection limit", "addr", s.Addr(), "max_conns", s.limits.MaxConns, "refused", refused)
+			s.log.Warn("refusing connections: at the connection limit", "addr", s.Addr(), "max_conns", s.limits.MaxConns,
+				"max_conns_per_source", s.limits.MaxConnsPerSource, "refused", refused)
 		}
 		return false, true
 	}
 	s.conns[c] = struct{}{}
+	if src != "" {
+		if s.bySource == nil {
+			s.bySource = map[string]int{}
+		}
+		s.bySource[src]++
+	}
 	s.mu.Unlock()
 	return true, false
+}
+
+// sourceOf is a connection's source address without its port.
+func sourceOf(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
 }
 
 // refuse tells a connection past MaxConns why it is closed, and closes it.
@@ -169,6 +193,12 @@ func (s *Conns) untrack(c net.Conn) {
 	c.Close()
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.limits.MaxConnsPerSource > 0 {
+		src := sourceOf(c)
+		if s.bySource[src]--; s.bySource[src] <= 0 {
+			delete(s.bySource, src)
+		}
+	}
 	s.mu.Unlock()
 }
 
