@@ -29,14 +29,15 @@ func TLSHandshake(c net.Conn, cfg *tls.Config, timeout time.Duration) (*tls.Conn
 	return tc, id, nil
 }
 
-// permit decides whether from may send req. A request forwarded by a
+// Permit decides whether from may send req (the binary port and the
+// HTTP API check with it alike). A request forwarded by a
 // balancer (wire.AsRole) runs with its client's role, never with more,
 // and at most the role the balancer's certificate may forward (its
 // MaxRole: writer unless the operator issued it more; an admin's orders
 // go through, its admin calls do not): the caller becomes that role and
 // req the inner request. Without check
 // (a plaintext port, --insecure) it only unwraps.
-func permit(from Caller, req wire.Message, check bool) (Caller, wire.Message, error) {
+func Permit(from Caller, req wire.Message, check bool) (Caller, wire.Message, error) {
 	if !check {
 		if ar, ok := req.(wire.AsRole); ok {
 			from.Role, req = ar.Role, ar.Msg

@@ -29,7 +29,7 @@ func TestPermitCapsForwardedRoles(t *testing.T) {
 		{Caller{Name: "w", Role: wire.RoleWriter}, wire.AsRole{Role: wire.RoleAdmin, Msg: wire.TransferLeader{}}, false, wire.RoleWriter, "needs role"},
 	}
 	for _, tc := range cases {
-		got, _, err := permit(tc.from, tc.req, true)
+		got, _, err := Permit(tc.from, tc.req, true)
 		if (err == nil) != tc.allowed || (err == nil && got.Role != tc.role) {
 			t.Errorf("%s (max %s) sending %+v: role %s, %v; want allowed %v as %s", tc.from.Role, tc.from.MaxRole, tc.req, got.Role, err, tc.allowed, tc.role)
 		}

@@ -257,7 +257,7 @@ func (s *Server) serveConn(c net.Conn) {
 			continue
 		}
 		from := who
-		if from, req, err = permit(from, req, s.opt.TLS != nil); err != nil {
+		if from, req, err = Permit(from, req, s.opt.TLS != nil); err != nil {
 			log.Debug("permission denied", "type", req.Type(), "error", err)
 			send(wire.AppendFrame(nil, f.ID, wire.Reply(nil, err)))
 			continue

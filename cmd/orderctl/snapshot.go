@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -58,14 +56,6 @@ func (g *globals) saveSnapshot(path string) error {
 		defer cancel()
 		return c.Backup(ctx, req)
 	}
-	first, err := chunk(wire.Backup{})
-	if err != nil {
-		return fmt.Errorf("snapshot save: %w", err)
-	}
-	meta := backup.Meta{Index: first.Index, Term: first.Term, Created: time.Now(), Size: first.Size}
-	for _, m := range first.Members {
-		meta.Members = append(meta.Members, backup.Member{ID: m.ID, RaftAddr: m.RaftAddr})
-	}
 	part := path + ".part"
 	f, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -73,33 +63,8 @@ func (g *globals) saveSnapshot(path string) error {
 	}
 	defer os.Remove(part) // gone once renamed; left behind only on failure
 	defer f.Close()
-	w, err := backup.NewWriter(f, meta)
+	meta, err := backup.Download(f, chunk, func(backup.Meta) error { return nil })
 	if err != nil {
-		return fmt.Errorf("snapshot save: %w", err)
-	}
-	sum := sha256.New()
-	var got uint64
-	for c := first; ; {
-		if c.Token != first.Token || c.Offset != got {
-			return fmt.Errorf("snapshot save: chunk of backup %d at %d, want backup %d at %d", c.Token, c.Offset, first.Token, got)
-		}
-		sum.Write(c.Data)
-		got += uint64(len(c.Data))
-		if _, err := w.Write(c.Data); err != nil {
-			return fmt.Errorf("snapshot save: write %s: %w", part, err)
-		}
-		if c.Last {
-			if !bytes.Equal(c.SHA256, sum.Sum(nil)) {
-				return fmt.Errorf("snapshot save: the snapshot received differs from the leader's (SHA-256 %x, leader's %x)", sum.Sum(nil), c.SHA256)
-			}
-			break
-		}
-		next := c.Offset + uint64(len(c.Data))
-		if c, err = chunk(wire.Backup{Token: first.Token, Offset: next}); err != nil {
-			return fmt.Errorf("snapshot save at %d of %d bytes: %w", next, first.Size, err)
-		}
-	}
-	if err := w.Close(); err != nil {
 		return fmt.Errorf("snapshot save: %w", err)
 	}
 	if err := f.Sync(); err != nil {

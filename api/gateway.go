@@ -1,0 +1,205 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"orderly/pki"
+	"orderly/serve"
+	"orderly/wire"
+)
+
+// Backend is what the gateway calls: the handlers of the process's binary
+// port.
+type Backend struct {
+	// Do answers one request; the gateway has checked the caller's role.
+	Do serve.Handler
+	// Watch serves a change feed.
+	Watch serve.StreamHandler
+}
+
+// Options configure a Gateway.
+type Options struct {
+	Backend
+	// Secure: callers present a client certificate of the cluster and
+	// their role bounds what they may call. Without it (--insecure)
+	// every caller may call everything.
+	Secure bool
+	Limits
+	Logger hclog.Logger
+}
+
+// Gateway serves /v1/... .
+type Gateway struct {
+	opt     Options
+	mux     *http.ServeMux
+	clients *clients
+	lanes   *lanes
+	log     hclog.Logger
+}
+
+// New builds the gateway.
+func New(opt Options) (*Gateway, error) {
+	opt.Limits = opt.Limits.withDefaults()
+	if opt.Logger == nil {
+		opt.Logger = hclog.NewNullLogger()
+	}
+	g := &Gateway{opt: opt, mux: http.NewServeMux(), clients: newClients(opt.Limits), lanes: &lanes{}, log: opt.Logger}
+	g.routes()
+	return g, nil
+}
+
+func (g *Gateway) routes() {
+	g.route("/v1/orders", methods{http.MethodPost: g.order})
+	g.route("/v1/customers/{id}", methods{http.MethodGet: g.get})
+	g.route("/v1/customers", methods{http.MethodGet: g.scan})
+	g.route("/v1/watch", methods{http.MethodGet: g.watch})
+	g.route("/v1/status", methods{http.MethodGet: g.status})
+	g.route("/v1/members", methods{http.MethodGet: g.members, http.MethodPost: g.addMember})
+	g.route("/v1/members/{id}", methods{http.MethodDelete: g.removeMember})
+	g.route("/v1/leader/transfer", methods{http.MethodPost: g.transferLeader})
+	g.route("/v1/snapshot", methods{http.MethodGet: g.snapshot})
+	g.mux.HandleFunc("/v1/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Write(Spec) //nolint:errcheck // the client went away
+	})
+	g.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, codeNotFound, "no API call at %s %s (see /v1/openapi.yaml)", r.Method, r.URL.Path)
+	})
+}
+
+// call is one API call's handler, given who called.
+type call func(w http.ResponseWriter, r *http.Request, from serve.Caller)
+
+// methods routes a path's calls by method; others are answered 405.
+type methods map[string]call
+
+func (g *Gateway) route(pattern string, ms methods) {
+	g.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		c, ok := ms[r.Method]
+		if !ok {
+			for m := range ms {
+				w.Header().Add("Allow", m)
+			}
+			writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "%s takes no %s", r.URL.Path, r.Method)
+			return
+		}
+		from, ok := g.caller(w, r)
+		if !ok {
+			return
+		}
+		c(w, r, from)
+	})
+}
+
+// ServeHTTP serves /v1/... .
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
+
+// caller names who sent r: its certificate's name and role. Without TLS
+// (--insecure) every caller is an admin known by its address.
+func (g *Gateway) caller(w http.ResponseWriter, r *http.Request) (serve.Caller, bool) {
+	from := serve.Caller{ConnID: connID(r.Context())}
+	if !g.opt.Secure {
+		from.Role, from.MaxRole = wire.RoleNone, wire.RoleNone
+		from.Name = hostOf(r.RemoteAddr)
+		return from, true
+	}
+	if r.TLS == nil {
+		writeError(w, http.StatusUnauthorized, codeUnauthenticated, "a client certificate of the cluster is needed")
+		return from, false
+	}
+	id, err := pki.IdentityOf(*r.TLS)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, codeUnauthenticated, "a client certificate of the cluster is needed: %v", err)
+		return from, false
+	}
+	from.Name, from.Role, from.MaxRole = id.Name, id.Role, id.MaxRole
+	return from, true
+}
+
+// do runs req on the backend and answers an error itself.
+func (g *Gateway) do(w http.ResponseWriter, r *http.Request, from serve.Caller, req wire.Message) (wire.Message, bool) {
+	resp, err := g.call(r, from, req)
+	if err != nil {
+		writeWireError(w, err, req.Type() == wire.TypeOrder)
+		return nil, false
+	}
+	return resp, true
+}
+
+// doAs runs req and takes its answer as a T.
+func doAs[T wire.Message](g *Gateway, w http.ResponseWriter, r *http.Request, from serve.Caller, req wire.Message) (T, bool) {
+	var zero T
+	resp, ok := g.do(w, r, from, req)
+	if !ok {
+		return zero, false
+	}
+	t, ok := resp.(T)
+	if !ok {
+		writeWireError(w, wire.Errorf(wire.CodeInternal, "%s answered with %s", req.Type(), resp.Type()), req.Type() == wire.TypeOrder)
+		return zero, false
+	}
+	return t, true
+}
+
+// call runs req on the backend for a caller its role allows and its
+// bounds admit, within the request timeout.
+func (g *Gateway) call(r *http.Request, from serve.Caller, req wire.Message) (wire.Message, error) {
+	if _, _, err := serve.Permit(from, req, g.opt.Secure); err != nil {
+		return nil, err
+	}
+	release, err := g.clients.enter(from.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(r.Context(), g.opt.RequestTimeout)
+	defer cancel()
+	resp := g.opt.Do(ctx, from, req)
+	if e, ok := resp.(*wire.Error); ok {
+		return nil, e
+	}
+	return resp, nil
+}
+
+// certDigest identifies the client certificate of r (empty without
+// one): an Idempotency-Key is the client's, not everyone's.
+func certDigest(r *http.Request) []byte {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil
+	}
+	sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+	return sum[:]
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+type connIDKey struct{}
+
+var lastConnID atomic.Int32
+
+// ConnContext numbers each connection of the side port (http.Server's
+// ConnContext): a node uses the number as the engineer id of the orders
+// the connection carries, as on the binary port.
+func ConnContext(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, connIDKey{}, lastConnID.Add(1)&0x7fffffff)
+}
+
+func connID(ctx context.Context) int32 {
+	id, _ := ctx.Value(connIDKey{}).(int32)
+	return id
+}
+
+// deadline is how long a request may take before its answer is Timeout.
+const defaultRequestTimeout = 10 * time.Second

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"orderly/wire"
+)
+
+// Limits bound what the API takes, over all clients and per client (a
+// certificate name; an address without TLS). A call past a bound is
+// answered 429 at once: nothing waits for a slot.
+type Limits struct {
+	// MaxInFlight bounds calls in progress (watches not counted); 0:
+	// DefaultMaxInFlight.
+	MaxInFlight int
+	// MaxInFlightPerClient bounds one client's calls in progress; 0:
+	// DefaultMaxInFlightPerClient.
+	MaxInFlightPerClient int
+	// RatePerClient is the calls per second a client may start (burst: a
+	// tenth of a second's, at least 1); 0: no rate limit.
+	RatePerClient float64
+	// MaxWatchers bounds the open watch streams; 0: DefaultMaxWatchers.
+	MaxWatchers int
+	// MaxWatchersPerClient bounds one client's; 0:
+	// DefaultMaxWatchersPerClient.
+	MaxWatchersPerClient int
+	// WatchWriteTimeout cuts off a watcher that has not taken an event
+	// for so long; 0: DefaultWatchWriteTimeout.
+	WatchWriteTimeout time.Duration
+	// RequestTimeout bounds a call; 0: 10 s.
+	RequestTimeout time.Duration
+}
+
+// Defaults of Limits.
+const (
+	DefaultMaxInFlight          = 4096
+	DefaultMaxInFlightPerClient = 1024
+	DefaultMaxWatchers          = 256
+	DefaultMaxWatchersPerClient = 16
+	DefaultWatchWriteTimeout    = 10 * time.Second
+)
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxInFlight, DefaultMaxInFlight)
+	def(&l.MaxInFlightPerClient, DefaultMaxInFlightPerClient)
+	def(&l.MaxWatchers, DefaultMaxWatchers)
+	def(&l.MaxWatchersPerClient, DefaultMaxWatchersPerClient)
+	if l.WatchWriteTimeout <= 0 {
+		l.WatchWriteTimeout = DefaultWatchWriteTimeout
+	}
+	if l.RequestTimeout <= 0 {
+		l.RequestTimeout = defaultRequestTimeout
+	}
+	return l
+}
+
+// clients counts what each client holds. A client's entry lives while it
+// holds something or its token bucket is not full again, so the map
+// holds only recent clients.
+type clients struct {
+	lim      Limits
+	mu       sync.Mutex
+	inflight int
+	watchers int
+	byName   map[string]*clientShare
+}
+
+type clientShare struct {
+	inflight, watchers int
+	bucket             *rate.Limiter // nil: no rate limit
+}
+
+func newClients(l Limits) *clients {
+	return &clients{lim: l, byName: map[string]*clientShare{}}
+}
+
+func (cs *clients) share(name string) *clientShare {
+	c := cs.byName[name]
+	if c == nil {
+		c = &clientShare{}
+		if cs.lim.RatePerClient > 0 {
+			c.bucket = rate.NewLimiter(rate.Limit(cs.lim.RatePerClient), max(1, int(cs.lim.RatePerClient/10)))
+		}
+		cs.byName[name] = c
+	}
+	return c
+}
+
+// forget drops c's entry once it holds nothing.
+func (cs *clients) forget(name string, c *clientShare) {
+	if c.inflight == 0 && c.watchers == 0 && (c.bucket == nil || c.bucket.Tokens() >= float64(c.bucket.Burst())) {
+		delete(cs.byName, name)
+	}
+}
+
+// enter takes a call slot for client name, or says why not.
+func (cs *clients) enter(name string) (release func(), err error) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	c := cs.share(name)
+	switch {
+	case c.bucket != nil && !c.bucket.Allow():
+		cs.forget(name, c)
+		return nil, wire.Errorf(wire.CodeOverloaded, "client %q is over its rate of %g calls per second", name, cs.lim.RatePerClient)
+	case cs.inflight >= cs.lim.MaxInFlight:
+		cs.forget(name, c)
+		return nil, wire.Errorf(wire.CodeOverloaded, "the API has %d calls in progress", cs.inflight)
+	case c.inflight >= cs.lim.MaxInFlightPerClient:
+		return nil, wire.Errorf(wire.CodeOverloaded, "client %q has %d calls in progress", name, c.inflight)
+	}
+	cs.inflight++
+	c.inflight++
+	return func() {
+		cs.mu.Lock()
+		defer cs.mu.Unlock()
+		cs.inflight--
+		c.inflight--
+		cs.forget(name, c)
+	}, nil
+}
+
+// watch takes a watcher slot for client name, or says why not.
+func (cs *clients) watch(name string) (release func(), err error) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	c := cs.share(name)
+	switch {
+	case c.bucket != nil && !c.bucket.Allow():
+		cs.forget(name, c)
+		return nil, wire.Errorf(wire.CodeOverloaded, "client %q is over its rate of %g calls per second", name, cs.lim.RatePerClient)
+	case cs.watchers >= cs.lim.MaxWatchers:
+		cs.forget(name, c)
+		return nil, wire.Errorf(wire.CodeOverloaded, "the API serves %d watchers already", cs.watchers)
+	case c.watchers >= cs.lim.MaxWatchersPerClient:
+		return nil, wire.Errorf(wire.CodeOverloaded, "client %q has %d watchers open", name, c.watchers)
+	}
+	cs.watchers++
+	c.watchers++
+	return func() {
+		cs.mu.Lock()
+		defer cs.mu.Unlock()
+		cs.watchers--
+		c.watchers--
+		cs.forget(name, c)
+	}, nil
+}

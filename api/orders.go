@@ -1,0 +1,191 @@
+package api
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"orderly/serve"
+	"orderly/wire"
+)
+
+// maxOrderBody bounds POST /v1/orders' body: the three fields fit in
+// a tenth of it.
+const maxOrderBody = 1 << 10
+
+// maxKeyLen bounds an Idempotency-Key (UUIDs are 36 bytes).
+const maxKeyLen = 255
+
+// order serves POST /v1/orders.
+func (g *Gateway) order(w http.ResponseWriter, r *http.Request, from serve.Caller) {
+	var body orderRequest
+	if status, err := readBody(w, r, maxOrderBody, &body); err != nil {
+		writeJSON(w, status, apiError{Code: wire.CodeBadRequest.String(), Message: "order: " + err.Error(), Outcome: "not_applied"})
+		return
+	}
+	o, err := body.order()
+	if err != nil {
+		badRequest(w, "order: %v", err)
+		return
+	}
+	key, hasKey, err := idempotencyKey(r)
+	if err != nil {
+		badRequest(w, "order: %v", err)
+		return
+	}
+	var li wire.LaptopInfo
+	var ok bool
+	if hasKey {
+		o.ClientID, o.Seq = keyClient(certDigest(r), key), 1
+		if li, ok = g.placeOrder(w, r, from, o); !ok {
+			return
+		}
+		if li.CustomerID != o.CustomerID || li.OrderNumber != o.OrderNumber || li.LaptopType != o.LaptopType {
+			writeJSON(w, http.StatusUnprocessableEntity, apiError{Code: codeIdempotencyReused, Outcome: "not_applied",
+				Message: fmt.Sprintf("Idempotency-Key %q was used for another order (customer %d, number %d, %s) at index %d",
+					key, li.CustomerID, li.OrderNumber, li.LaptopType, li.Index)})
+			return
+		}
+	} else if li, ok = g.laneOrder(w, r, from, o); !ok {
+		return
+	}
+	w.Header().Set("Location", "/v1/customers/"+strconv.Itoa(int(li.CustomerID)))
+	writeJSON(w, http.StatusCreated, laptopOf(li))
+}
+
+// laneOrder places o in one of the gateway's sessions. A session the
+// cluster has forgotten (SessionExpired: this seq was not applied, and
+// the gateway never sends a seq twice) is replaced once.
+func (g *Gateway) laneOrder(w http.ResponseWriter, r *http.Request, from serve.Caller, o wire.Order) (wire.LaptopInfo, bool) {
+	for attempt := 0; ; attempt++ {
+		l := g.lanes.take()
+		o.ClientID, o.Seq = l.id, l.next()
+		resp, err := g.call(r, from, o)
+		if code, _ := wire.CodeOf(err); code == wire.CodeSessionExpired && attempt == 0 {
+			continue // l is not given back: its session is gone
+		}
+		g.lanes.give(l)
+		return g.answered(w, o, resp, err)
+	}
+}
+
+func (g *Gateway) placeOrder(w http.ResponseWriter, r *http.Request, from serve.Caller, o wire.Order) (wire.LaptopInfo, bool) {
+	resp, err := g.call(r, from, o)
+	return g.answered(w, o, resp, err)
+}
+
+func (g *Gateway) answered(w http.ResponseWriter, o wire.Order, resp wire.Message, err error) (wire.LaptopInfo, bool) {
+	if err != nil {
+		writeWireError(w, err, true)
+		return wire.LaptopInfo{}, false
+	}
+	li, ok := resp.(wire.LaptopInfo)
+	if !ok {
+		writeWireError(w, wire.Errorf(wire.CodeInternal, "order of customer %d answered with %s", o.CustomerID, resp.Type()), true)
+		return wire.LaptopInfo{}, false
+	}
+	return li, true
+}
+
+func (b orderRequest) order() (wire.Order, error) {
+	if b.Customer == nil || b.Number == nil {
+		return wire.Order{}, fmt.Errorf("customer and number are required")
+	}
+	o := wire.Order{CustomerID: *b.Customer, OrderNumber: *b.Number}
+	switch b.Type {
+	case "regular":
+		o.LaptopType = wire.Regular
+	case "custom":
+		o.LaptopType = wire.Custom
+	default:
+		return o, fmt.Errorf("type %q: want regular or custom", b.Type)
+	}
+	o.ClientID, o.Seq = 1, 1 // checked here for the other fields; set by the caller
+	return o, o.Validate()
+}
+
+// idempotencyKey reads the Idempotency-Key header: a Structured Field
+// string ("...", as the IETF httpapi draft writes it) or a bare token,
+// of visible ASCII.
+func idempotencyKey(r *http.Request) (string, bool, error) {
+	vs := r.Header.Values("Idempotency-Key")
+	if len(vs) == 0 {
+		return "", false, nil
+	}
+	if len(vs) > 1 {
+		return "", false, fmt.Errorf("%d Idempotency-Key headers, want one", len(vs))
+	}
+	k := vs[0]
+	if len(k) >= 2 && k[0] == '"' && k[len(k)-1] == '"' {
+		k = k[1 : len(k)-1]
+	}
+	if k == "" || len(k) > maxKeyLen {
+		return "", false, fmt.Errorf("Idempotency-Key of %d bytes: want 1 to %d", len(k), maxKeyLen)
+	}
+	if i := strings.IndexFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e || c == '"' || c == '\\' }); i >= 0 {
+		return "", false, fmt.Errorf("Idempotency-Key: byte %d is not visible ASCII", i)
+	}
+	return k, true, nil
+}
+
+// keyClient is the client id of an Idempotency-Key's session: a digest of
+// the client's certificate and the key, so a key is the client's own, the
+// same on every node and balancer, and unlike any other client's id
+// (2^-64 for a pair to collide).
+func keyClient(cert []byte, key string) uint64 {
+	h := sha256.New()
+	h.Write([]byte("orderly idempotency key\x00"))
+	h.Write(cert)
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	if id := binary.BigEndian.Uint64(h.Sum(nil)); id != 0 {
+		return id
+	}
+	return 1
+}
+
+// lanes are the gateway's own sessions for orders without a key: each
+// carries one order at a time, so its seqs rise in the order they are
+// sent, and there are as many as orders in flight at the peak, not one
+// per order (the FSM caps its sessions).
+type lanes struct {
+	mu   sync.Mutex
+	free []*lane
+}
+
+type lane struct {
+	id  uint64
+	seq uint64
+}
+
+func (l *lane) next() uint64 { l.seq++; return l.seq }
+
+// take gives a free lane, or a new one with a random client id.
+func (ls *lanes) take() *lane {
+	ls.mu.Lock()
+	if n := len(ls.free); n > 0 {
+		l := ls.free[n-1]
+		ls.free = ls.free[:n-1]
+		ls.mu.Unlock()
+		return l
+	}
+	ls.mu.Unlock()
+	var b [8]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand.Read does not fail (Go 1.24+)
+	id := binary.BigEndian.Uint64(b[:]) | 1
+	return &lane{id: id}
+}
+
+// give returns a lane whose order has its answer. Its next seq is above
+// every seq it sent, so an order that may still commit late is refused
+// then (StaleSeq), never applied beside a newer one.
+func (ls *lanes) give(l *lane) {
+	ls.mu.Lock()
+	ls.free = append(ls.free, l)
+	ls.mu.Unlock()
+}

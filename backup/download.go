@@ -1,0 +1,67 @@
+package backup
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"time"
+
+	"orderly/wire"
+)
+
+// FileSize is the size of the backup file m describes: its header, Size
+// bytes of snapshot and the checksum.
+func (m Meta) FileSize() (int64, error) {
+	h, err := m.header()
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(h)) + int64(m.Size) + sha256.Size, nil
+}
+
+// Download fetches a backup from the leader chunk by chunk (chunk asks
+// for one: wire.Backup{} first, then the same token at the next offset)
+// and writes it to w as a backup file. begin is told the file's Meta
+// before its first byte is written. The chunks are checked against the
+// leader's digest; on any error the file written so far lacks its
+// checksum, so it is never taken for a whole backup.
+func Download(w io.Writer, chunk func(wire.Backup) (wire.BackupChunk, error), begin func(Meta) error) (Meta, error) {
+	first, err := chunk(wire.Backup{})
+	if err != nil {
+		return Meta{}, err
+	}
+	meta := Meta{Index: first.Index, Term: first.Term, Created: time.Now(), Size: first.Size}
+	for _, m := range first.Members {
+		meta.Members = append(meta.Members, Member{ID: m.ID, RaftAddr: m.RaftAddr})
+	}
+	if err := begin(meta); err != nil {
+		return meta, err
+	}
+	bw, err := NewWriter(w, meta)
+	if err != nil {
+		return meta, err
+	}
+	sum := sha256.New()
+	var got uint64
+	for c := first; ; {
+		if c.Token != first.Token || c.Offset != got {
+			return meta, fmt.Errorf("chunk of backup %d at %d, want backup %d at %d", c.Token, c.Offset, first.Token, got)
+		}
+		sum.Write(c.Data)
+		got += uint64(len(c.Data))
+		if _, err := bw.Write(c.Data); err != nil {
+			return meta, fmt.Errorf("write backup: %w", err)
+		}
+		if c.Last {
+			if !bytes.Equal(c.SHA256, sum.Sum(nil)) {
+				return meta, fmt.Errorf("the snapshot received differs from the leader's (SHA-256 %x, leader's %x)", sum.Sum(nil), c.SHA256)
+			}
+			return meta, bw.Close()
+		}
+		next := c.Offset + uint64(len(c.Data))
+		if c, err = chunk(wire.Backup{Token: first.Token, Offset: next}); err != nil {
+			return meta, fmt.Errorf("at %d of %d bytes: %w", next, first.Size, err)
+		}
+	}
+}
