@@ -45,14 +45,14 @@ type Gateway struct {
 }
 
 // New builds the gateway.
-func New(opt Options) (*Gateway, error) {
+func New(opt Options) *Gateway {
 	opt.Limits = opt.Limits.withDefaults()
 	if opt.Logger == nil {
 		opt.Logger = hclog.NewNullLogger()
 	}
 	g := &Gateway{opt: opt, mux: http.NewServeMux(), clients: newClients(opt.Limits), lanes: &lanes{}, log: opt.Logger}
 	g.routes()
-	return g, nil
+	return g
 }
 
 func (g *Gateway) routes() {

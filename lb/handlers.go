@@ -17,6 +17,17 @@ func (b *Balancer) handle(ctx context.Context, from serve.Caller, req wire.Messa
 	return wire.Reply(b.serve(ctx, orderlyClient(from), req))
 }
 
+// ServeAPI answers a call of the HTTP API (package api) as the binary
+// port answers its request.
+func (b *Balancer) ServeAPI(ctx context.Context, from serve.Caller, req wire.Message) wire.Message {
+	return b.handle(ctx, from, req)
+}
+
+// Watch serves a change feed for the HTTP API.
+func (b *Balancer) Watch(ctx context.Context, from serve.Caller, w wire.Watch, send func(context.Context, wire.Message) error) wire.Message {
+	return b.watch(ctx, from, w, send)
+}
+
 func (b *Balancer) serve(ctx context.Context, from client, req wire.Message) (wire.Message, error) {
 	switch r := req.(type) {
 	case wire.Order:

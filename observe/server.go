@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"orderly/api"
 	"orderly/pki"
 	"orderly/wire"
 )
@@ -50,6 +51,8 @@ type Options struct {
 	Addr     string
 	TLS      *pki.Source // nil: plaintext (--insecure)
 	Registry *prometheus.Registry
+	// API, if set, serves /v1/ (package api); it checks its callers itself.
+	API http.Handler
 	// Requests are the process's request metrics (the page's charts).
 	Requests *Requests
 	Logger   hclog.Logger
@@ -106,6 +109,9 @@ func Start(opt Options) (*Server, error) {
 	opt.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orderly_http_conns_refused_total",
 		Help: "Side port connections closed at once: past --http-max-conns or --http-max-conns-per-source."},
 		func() float64 { return float64(s.bounds.refused.Load()) }))
+	if opt.API != nil {
+		mux.Handle("/v1/", opt.API)
+	}
 	s.servePage(mux, func(h http.Handler) http.Handler { return needRole(secure, anyRole, h) })
 	s.srv = &http.Server{
 		Handler:           mux,
@@ -115,6 +121,7 @@ func Start(opt Options) (*Server, error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		ConnState:         s.bounds.state,
+		ConnContext:       api.ConnContext,
 		ErrorLog:          opt.Logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{}),
 	}
 	if secure {

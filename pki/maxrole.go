@@ -20,6 +20,10 @@ const maxRoleURN = "urn:orderly:max-role:"
 // certificate must not be the whole cluster.
 const DefaultBalancerMaxRole = wire.RoleWriter
 
+// NodeMaxRole is what a node's certificate may forward: the orders of its
+// HTTP API's clients (raftnode.Node.ServeAPI), never an admin call.
+const NodeMaxRole = wire.RoleWriter
+
 func maxRoleURI(r wire.Role) *url.URL {
 	if r == wire.RoleNone {
 		r = DefaultBalancerMaxRole

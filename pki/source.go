@@ -256,6 +256,8 @@ func IdentityOf(cs tls.ConnectionState) (Identity, error) {
 		if id.MaxRole, err = maxRoleOf(leaf); err != nil {
 			return Identity{}, err
 		}
+	case wire.RoleNode:
+		id.MaxRole = NodeMaxRole
 	}
 	return id, nil
 }
@@ -271,6 +273,9 @@ func roleOf(c *x509.Certificate) (wire.Role, error) {
 	return r, nil
 }
 
+// httpProtos are the side port's ALPN protocols: HTTP/2 first.
+var httpProtos = []string{"h2", "http/1.1"}
+
 // HTTPServerConfig is the configuration of the HTTP side port: TLS 1.3
 // with a client certificate verified if one is given (observe decides per
 // path whether it must be).
@@ -280,7 +285,9 @@ func (s *Source) HTTPServerConfig() *tls.Config {
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			c := s.current().server.Clone()
 			c.ClientAuth = tls.VerifyClientCertIfGiven
+			c.NextProtos = httpProtos
 			return c, nil
 		},
+		NextProtos: httpProtos, // net/http serves HTTP/2 only if the listener's config names it
 	}
 }

@@ -25,6 +25,11 @@ func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) 
 	}
 	var resp wire.Message
 	var err error
+	if from.Forwarder == wire.RoleNode && !n.isMember(from.Name) {
+		// A CA's signature is not membership: a node certificate that is
+		// not (or no longer) a member forwards nothing.
+		return wire.Errorf(wire.CodePermissionDenied, "node %q is not a member: it may not forward requests", from.Name)
+	}
 	switch r := req.(type) {
 	case wire.Order:
 		if faults.Compiled && n.cfg.TestFault == faults.RefuseWrites {

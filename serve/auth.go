@@ -52,7 +52,7 @@ func Permit(from Caller, req wire.Message, check bool) (Caller, wire.Message, er
 			return from, req, wire.Errorf(wire.CodePermissionDenied, "%s %q may act for clients only, not as %s", from.Role, from.Name, ar.Role)
 		}
 		capped := min(ar.Role, from.MaxRole)
-		from.Role, req = capped, ar.Msg
+		from.Forwarder, from.Role, req = from.Role, capped, ar.Msg
 		if !from.Role.Allows(req.Type()) {
 			err := denied(from.Role, req.Type())
 			if capped < ar.Role {

@@ -65,6 +65,10 @@ type Caller struct {
 	// MaxRole is the highest client role the certificate may act as with
 	// wire.AsRole (pki.Identity.MaxRole).
 	MaxRole wire.Role
+	// Forwarder is the certificate's own role when the request came in a
+	// wire.AsRole (Role is then the client's): a node asks whether a
+	// forwarding node is a member.
+	Forwarder wire.Role
 }
 
 // maxIdleWorkers bounds the request goroutines a server keeps parked

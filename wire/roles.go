@@ -15,7 +15,7 @@ const (
 	RoleReader   Role = 1 // get, scan, status, members list, watch
 	RoleWriter   Role = 2 // reader + orders
 	RoleAdmin    Role = 3 // writer + membership and leadership changes
-	RoleNode     Role = 4 // reader + ReadIndex and Publish (of its own id) for peers
+	RoleNode     Role = 4 // reader + ReadIndex, Publish (of its own id) and AsRole (orders) for peers
 	RoleBalancer Role = 5 // reader + ReadIndex + AsRole: forwards its client's role
 )
 
@@ -59,7 +59,9 @@ func (r Role) Allows(t Type) bool {
 	case TypePublish, TypeReportAlarms:
 		return r == RoleNode
 	case TypeAsRole:
-		return r == RoleBalancer || r == RoleAdmin
+		// A node forwards its HTTP API's orders to the leader
+		// (raftnode.Node.ServeAPI); its certificate caps them at writer.
+		return r == RoleBalancer || r == RoleAdmin || r == RoleNode
 	}
 	return false
 }

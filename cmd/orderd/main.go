@@ -12,6 +12,7 @@ import (
 	"orderly/faults"
 	"orderly/fsm"
 	"orderly/internal/daemon"
+	"orderly/api"
 	"orderly/observe"
 	"orderly/raftnode"
 )
@@ -124,7 +125,7 @@ func run(args []string) error {
 			return nil, err
 		}
 		if err := side.Serve(observe.Process{Ready: node.Ready, Status: node.Status, Members: node.MemberStatuses,
-			Orders: node.OrdersApplied}, node.Collectors()...); err != nil {
+			Orders: node.OrdersApplied}, api.Backend{Do: node.ServeAPI, Watch: node.Watch}, node.Collectors()...); err != nil {
 			node.Close()
 			return nil, err
 		}

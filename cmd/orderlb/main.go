@@ -13,6 +13,7 @@ import (
 	"orderly/faults"
 	"orderly/internal/daemon"
 	"orderly/lb"
+	"orderly/api"
 	"orderly/observe"
 	"orderly/wire"
 )
@@ -80,7 +81,8 @@ func run(args []string) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := side.Serve(observe.Process{Ready: b.Ready, Status: b.Status, Members: b.MemberStatuses}); err != nil {
+		if err := side.Serve(observe.Process{Ready: b.Ready, Status: b.Status, Members: b.MemberStatuses},
+			api.Backend{Do: b.ServeAPI, Watch: b.Watch}); err != nil {
 			b.Close()
 			return nil, err
 		}

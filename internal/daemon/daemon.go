@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"orderly/api"
 	"orderly/observe"
 	"orderly/pki"
 	"orderly/serve"
@@ -32,6 +33,9 @@ type Flags struct {
 
 	httpMaxConns, httpMaxPerSource *int
 
+	apiMaxWatchers, apiMaxWatchersPerClient *int
+	apiRate                                 *float64
+
 	ca, cert, key *string
 	insecure      *bool
 	tls           *pki.Source // loaded by TLS; reloaded on SIGHUP
@@ -41,10 +45,14 @@ type Flags struct {
 // flags (--ca, --cert, --key, --insecure) on fs.
 func AddFlags(fs *flag.FlagSet) *Flags {
 	return &Flags{
-		http:         fs.String("http-addr", "", "HTTP side port: /metrics, /livez, /readyz, /debug/pprof (HTTPS with the same certificates; empty: off)"),
+		http:         fs.String("http-addr", "", "HTTP side port: the /v1/ API, /metrics, /livez, /readyz, /debug/pprof, the page (HTTPS with the same certificates; empty: off)"),
 		httpMaxConns: fs.Int("http-max-conns", observe.DefaultMaxConns, "most connections the HTTP side port keeps open; past it new ones are closed at once"),
 		httpMaxPerSource: fs.Int("http-max-conns-per-source", observe.DefaultMaxConnsPerSource,
 			"most side port connections of one source address; one without a client certificate is closed after 5 s idle"),
+		apiMaxWatchers: fs.Int("http-max-watchers", api.DefaultMaxWatchers, "most /v1/watch streams the HTTP side port serves at once"),
+		apiMaxWatchersPerClient: fs.Int("http-max-watchers-per-client", api.DefaultMaxWatchersPerClient,
+			"most /v1/watch streams of one client certificate"),
+		apiRate:  fs.Float64("http-rate-limit", 0, "API calls per second one client certificate may start on the HTTP side port; past it 429 (0: no limit)"),
 		level:    fs.String("log-level", "info", "log level: trace, debug, info, warn, error"),
 		json:     fs.Bool("log-json", false, "log as JSON"),
 		ca:       fs.String("ca", "", "CA bundle (PEM) that signs every certificate of the cluster"),
@@ -100,6 +108,7 @@ type Side struct {
 	srv  *observe.Server
 
 	maxConns, maxPerSource int
+	apiLimits              api.Limits
 }
 
 // Side prepares the side port: a registry with the Go, process and
@@ -112,7 +121,12 @@ func (f *Flags) Side(log hclog.Logger) (*Side, error) {
 		return nil, fmt.Errorf("--http-max-conns %d, --http-max-conns-per-source %d: need at least 1 each", *f.httpMaxConns, *f.httpMaxPerSource)
 	}
 	s := &Side{addr: *f.http, tls: f.tls, log: log.Named("http"), reg: observe.NewRegistry(),
-		maxConns: *f.httpMaxConns, maxPerSource: *f.httpMaxPerSource}
+		maxConns: *f.httpMaxConns, maxPerSource: *f.httpMaxPerSource,
+		apiLimits: api.Limits{MaxWatchers: *f.apiMaxWatchers, MaxWatchersPerClient: *f.apiMaxWatchersPerClient, RatePerClient: *f.apiRate}}
+	if *f.apiMaxWatchers < 1 || *f.apiMaxWatchersPerClient < 1 || *f.apiRate < 0 {
+		return nil, fmt.Errorf("--http-max-watchers %d, --http-max-watchers-per-client %d, --http-rate-limit %g: need at least 1, 1 and 0",
+			*f.apiMaxWatchers, *f.apiMaxWatchersPerClient, *f.apiRate)
+	}
 	if err := observe.BridgeGoMetrics(s.reg); err != nil {
 		return nil, err
 	}
@@ -130,9 +144,9 @@ func (s *Side) Observe() func(req wire.Message, took time.Duration, resp wire.Me
 }
 
 // Serve starts the side port: readiness, status's numbers as metrics at
-// each scrape, the process's own metrics (collectors), and the
-// operator's page.
-func (s *Side) Serve(p observe.Process, collectors ...prometheus.Collector) error {
+// each scrape, the process's own metrics (collectors), the operator's
+// page, and the /v1/ API onto backend.
+func (s *Side) Serve(p observe.Process, backend api.Backend, collectors ...prometheus.Collector) error {
 	if s == nil {
 		return nil
 	}
@@ -142,7 +156,8 @@ func (s *Side) Serve(p observe.Process, collectors ...prometheus.Collector) erro
 			return fmt.Errorf("register metrics: %w", err)
 		}
 	}
-	srv, err := observe.Start(observe.Options{Process: p, Addr: s.addr, TLS: s.tls, Registry: s.reg, Requests: s.reqs, Logger: s.log,
+	gw := api.New(api.Options{Backend: backend, Secure: s.tls != nil, Limits: s.apiLimits, Logger: s.log.Named("api")})
+	srv, err := observe.Start(observe.Options{Process: p, API: gw, Addr: s.addr, TLS: s.tls, Registry: s.reg, Requests: s.reqs, Logger: s.log,
 		MaxConns: s.maxConns, MaxConnsPerSource: s.maxPerSource})
 	if err != nil {
 		return err
