@@ -9,10 +9,10 @@ import (
 	"math"
 	"os"
 
+	"orderly/api"
 	"orderly/faults"
 	"orderly/fsm"
 	"orderly/internal/daemon"
-	"orderly/api"
 	"orderly/observe"
 	"orderly/raftnode"
 )

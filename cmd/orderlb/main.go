@@ -10,10 +10,10 @@ import (
 	"os"
 	"strings"
 
+	"orderly/api"
 	"orderly/faults"
 	"orderly/internal/daemon"
 	"orderly/lb"
-	"orderly/api"
 	"orderly/observe"
 	"orderly/wire"
 )
