@@ -54,19 +54,20 @@ test: lint testdeps $(GOTESTSUM)
 # chaos tests cut Raft traffic with network namespaces and iptables
 # (iproute2, iptables); the operator's page is tested in a real headless
 # browser (chromium); Prometheus scrapes a cluster and promtool checks
-# deploy/monitoring (prometheus).
+# deploy/monitoring (prometheus); a Python client of the HTTP API uses
+# only its standard library (python3).
 testdeps:
 	@command -v ip >/dev/null && command -v iptables >/dev/null && command -v chromium >/dev/null && \
-	  command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+	  command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v python3 >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      iproute2 iptables chromium prometheus; }
+	      iproute2 iptables chromium prometheus python3; }
 
 # Fuzz every decoder for a while (not part of `make test`; the checked-in
 # seed corpus is).
 FUZZTIME ?= 20s
 fuzz:
-	for f in $$($(GO) test -list '^Fuzz' ./wire | grep ^Fuzz); do \
-	  $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./wire || exit 1; done
+	for p in ./wire ./api; do for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
+	  $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
 # The standard load scenarios against a local cluster and balancer that it
 # starts and stops itself; writes bench/results/<date>-<host>.md (+ JSON and

@@ -58,16 +58,23 @@ func (g *Gateway) order(w http.ResponseWriter, r *http.Request, from serve.Calle
 	writeJSON(w, http.StatusCreated, laptopOf(li))
 }
 
-// laneOrder places o in one of the gateway's sessions. A session the
-// cluster has forgotten (SessionExpired: this seq was not applied, and
-// the gateway never sends a seq twice) is replaced once.
+// laneOrder places o in one of the gateway's sessions. The gateway sends
+// each seq of a lane once; a sure refusal leaves the seq unused, so the
+// lane's next order takes it again (the FSM starts a session only at seq
+// 1). A session the cluster has forgotten (SessionExpired: this order
+// was not applied) is replaced by a new lane, once.
 func (g *Gateway) laneOrder(w http.ResponseWriter, r *http.Request, from serve.Caller, o wire.Order) (wire.LaptopInfo, bool) {
+	l := g.lanes.take()
 	for attempt := 0; ; attempt++ {
-		l := g.lanes.take()
-		o.ClientID, o.Seq = l.id, l.next()
+		o.ClientID, o.Seq = l.id, l.seq+1
 		resp, err := g.call(r, from, o)
-		if code, _ := wire.CodeOf(err); code == wire.CodeSessionExpired && attempt == 0 {
-			continue // l is not given back: its session is gone
+		code, _ := wire.CodeOf(err)
+		if code == wire.CodeSessionExpired && attempt == 0 {
+			l = newLane()
+			continue
+		}
+		if err == nil || code.Unknown() {
+			l.seq++ // applied, or may be yet: never sent again
 		}
 		g.lanes.give(l)
 		return g.answered(w, o, resp, err)
@@ -160,10 +167,14 @@ type lanes struct {
 
 type lane struct {
 	id  uint64
-	seq uint64
+	seq uint64 // the last seq sent that was, or may have been, applied
 }
 
-func (l *lane) next() uint64 { l.seq++; return l.seq }
+func newLane() *lane {
+	var b [8]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand.Read does not fail (Go 1.24+)
+	return &lane{id: binary.BigEndian.Uint64(b[:]) | 1}
+}
 
 // take gives a free lane, or a new one with a random client id.
 func (ls *lanes) take() *lane {
@@ -175,10 +186,7 @@ func (ls *lanes) take() *lane {
 		return l
 	}
 	ls.mu.Unlock()
-	var b [8]byte
-	rand.Read(b[:]) //nolint:errcheck // crypto/rand.Read does not fail (Go 1.24+)
-	id := binary.BigEndian.Uint64(b[:]) | 1
-	return &lane{id: id}
+	return newLane()
 }
 
 // give returns a lane whose order has its answer. Its next seq is above

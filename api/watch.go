@@ -77,12 +77,16 @@ type sse struct {
 	timeout time.Duration
 	mu      sync.Mutex
 	started bool
+	ended   bool // the handler has returned or is about to: no more writes
 	buf     bytes.Buffer
 }
 
 func (s *sse) begin() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ended { // the timer fired as the watch ended
+		return
+	}
 	s.startLocked()
 	s.rc.Flush() //nolint:errcheck // a dead client shows at the next send
 }
@@ -132,6 +136,7 @@ func (s *sse) send(_ context.Context, m wire.Message) error {
 func (s *sse) end(last wire.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ended = true
 	var body apiError
 	name := "error"
 	switch m := last.(type) {
