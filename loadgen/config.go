@@ -63,6 +63,12 @@ type Config struct {
 	// in flight (Conns, Pipeline, Consistency and TLS do not apply: the
 	// port reads at the balancer's --read-consistency).
 	Seed bool
+	// HTTP, if set (HTTP1 or HTTP2), sends the orders and reads to
+	// Addrs[0], a side port (--http-addr), through the /v1/ API in that
+	// HTTP version: over HTTP/1.1 a keep-alive connection per customer,
+	// over HTTP/2 Conns connections (Pipeline does not apply; Watchers
+	// are not run).
+	HTTP string
 	// WatchFrom is the index the watchers start at (0: now); an old one
 	// measures how fast a watcher catches up on a backlog.
 	WatchFrom    uint64
@@ -101,6 +107,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("read share %d%%: want 0-100", c.ReadPct)
 	case c.Pipeline <= 0:
 		return fmt.Errorf("pipeline %d: want at least 1", c.Pipeline)
+	case c.HTTP != "" && (c.Seed || c.Pipeline > 1 || c.NewCustomers > 0 || c.Watchers > 0):
+		return errors.New("http: orders and reads of existing customers, one in flight per customer (no seed port, pipeline, new customers or watchers)")
 	case c.Seed && c.Pipeline > 1:
 		return fmt.Errorf("pipeline %d: the seed's protocol has one request in flight per connection", c.Pipeline)
 	case c.Conns < 0:

@@ -63,8 +63,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if nclients == 0 || nclients > cfg.Customers {
 		nclients = cfg.Customers
 	}
-	if cfg.Seed {
+	if cfg.Seed || cfg.HTTP != "" {
 		nclients = 0
+	}
+	var apis []*httpAPI
+	if cfg.HTTP != "" {
+		var err error
+		if apis, err = newHTTPAPIs(&cfg); err != nil {
+			return nil, fmt.Errorf("loadgen: %w", err)
+		}
+		for _, a := range apis {
+			defer a.close()
+		}
 	}
 	clients := make([]*client.Client, nclients)
 	defer func() {
@@ -90,6 +100,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 			defer sc.close()
 			workers = append(workers, &worker{cfg: &cfg, cust: &customer{id: cfg.FirstCustomer + int32(i)}, seed: sc,
+				rng: rand.New(rand.NewPCG(uint64(i), 0)), writes: newHistogram(), reads: newHistogram()})
+			continue
+		}
+		if apis != nil {
+			workers = append(workers, &worker{cfg: &cfg, cust: &customer{id: cfg.FirstCustomer + int32(i)}, api: apis[i%len(apis)],
 				rng: rand.New(rand.NewPCG(uint64(i), 0)), writes: newHistogram(), reads: newHistogram()})
 			continue
 		}
@@ -210,6 +225,7 @@ type worker struct {
 	cust    *customer
 	session *client.Session
 	seed    *seedConn // with Config.Seed, instead of the session
+	api     *httpAPI  // with Config.HTTP, instead of the session
 	rng     *rand.Rand
 
 	// Two histograms per worker, merged into the overall one at the end:
@@ -269,6 +285,8 @@ func (w *worker) op(ctx context.Context, read bool, id, n int32) error {
 	switch {
 	case w.seed != nil:
 		return w.seed.do(ctx, id, n, read, typ)
+	case w.api != nil:
+		return w.api.do(ctx, id, n, read, typ, w.cfg.Consistency)
 	case read:
 		_, err := w.cust.c.Get(ctx, id, w.cfg.Consistency)
 		return err

@@ -9,16 +9,18 @@ import (
 	"time"
 )
 
-// Side port connection bounds: the port serves operators and Prometheus,
-// not traffic, so a few hundred connections are plenty; without bounds,
+// Side port connection bounds: the port serves operators, Prometheus and
+// the HTTP API, whose clients keep connections alive (an application
+// server holds one per request in flight, as the binary port allows 256
+// per client certificate); without bounds,
 // 20,000 idle keep-alive connections without any certificate took every
 // file descriptor of a node, and with them its client port and its
 // leadership.
 const (
 	// DefaultMaxConns bounds the side port's open connections.
-	DefaultMaxConns = 512
+	DefaultMaxConns = 1024
 	// DefaultMaxConnsPerSource bounds those of one source address.
-	DefaultMaxConnsPerSource = 64
+	DefaultMaxConnsPerSource = 256
 	// anonymousIdle closes a connection without a client certificate once
 	// it has been idle this long (/livez and /readyz need none; a load
 	// balancer's probe reconnects at no cost).

@@ -28,7 +28,7 @@ import (
 type scenario struct {
 	Name    string
 	TLS     bool   // on a mutual TLS cluster
-	Metrics bool   // side ports on, scraped every second
+	Metrics bool   // side ports scraped every second
 	Target  string // leader (direct to the nodes) or balancer
 	Experts int    // cluster to run on: its --experts
 	Config  loadgen.Config
@@ -42,7 +42,7 @@ func main() {
 	only := flag.String("only", "", "run only scenarios whose name contains this")
 	etcd := flag.String("etcd", "", "directory of etcd driver results: run only the scenarios etcd has, and compare")
 	tlsMode := flag.String("tls", "on", "on: mutual TLS as in production; off: --insecure; both: every scenario on a TLS cluster, then at once on a plaintext one")
-	metricsMode := flag.String("metrics", "off", "on: every process serves --http-addr and is scraped every second, as Prometheus would; off: no side port; both: each scenario with, then at once without")
+	metricsMode := flag.String("metrics", "off", "on: every process's side port (--http-addr, always on) is scraped every second, as Prometheus would; off: not scraped; both: each scenario with, then at once without")
 	etcdLabel := flag.String("etcd-label", "", "the etcd version and round, for the comparison's heading")
 	repeat := flag.Int("repeat", 1, "run each scenario's variants this many times, alternating, and report the median of each (for A/B comparisons on a noisy machine)")
 	flag.Parse()
@@ -99,6 +99,17 @@ func scenarios(d time.Duration) []scenario {
 	// snapshot and restore rows measure (stateRows).
 	fresh := scenario{Name: fmt.Sprintf("new customers in random order c=256 via leader (%d)", newCustomers), Target: "leader", Experts: 4,
 		Config: loadgen.Config{Customers: 256, NewCustomers: newCustomers, Duration: 5 * time.Minute, Mix: loadgen.MixRegular, Pipeline: 1, Conns: conns}}
+	// The HTTP API: the same orders as "writes c=64 via balancer", as JSON
+	// over HTTP/1.1 keep-alive (a connection per customer) and over HTTP/2
+	// (the customers share 16 connections, as the binary rows do), to the
+	// balancer's side port; beside them the binary protocol with a
+	// connection per customer, as HTTP/1.1 has.
+	api := func(c int, version string) scenario {
+		return scenario{Name: fmt.Sprintf("writes c=%d via balancer HTTP/%s API", c, version), Target: "balancer http", Experts: 4,
+			Config: loadgen.Config{Customers: c, Duration: d, Mix: loadgen.MixRegular, Pipeline: 1, HTTP: version, Conns: conns}}
+	}
+	ownConn := scenario{Name: "writes c=64 via balancer (a connection per customer)", Target: "balancer", Experts: 4,
+		Config: loadgen.Config{Customers: 64, Duration: d, Mix: loadgen.MixRegular, Pipeline: 1}}
 	custom := func(experts int) scenario {
 		return scenario{Name: fmt.Sprintf("custom orders c=64 experts=%d via balancer", experts), Target: "balancer", Experts: experts,
 			Config: loadgen.Config{Customers: 64, Duration: d, Mix: loadgen.MixCustom, Pipeline: 1, Conns: conns}}
@@ -109,6 +120,7 @@ func scenarios(d time.Duration) []scenario {
 		r(16, wire.Linearizable), r(256, wire.Linearizable),
 		r(64, wire.Session), r(256, wire.Stale),
 		seed(64, 0, "put-64"), seed(256, 100, "get-256"),
+		ownConn, api(64, loadgen.HTTP1), api(64, loadgen.HTTP2),
 		custom(2), custom(8),
 		fresh,
 	}
@@ -133,7 +145,9 @@ func (e *env) stop() {
 }
 
 func start(binDir, dir string, experts int, secure, metrics bool) (*env, error) {
-	cfg := harness.ClusterConfig{Orderd: filepath.Join(binDir, "orderd"), Dir: dir, Experts: experts, HTTP: metrics}
+	// Side ports are always on (the HTTP API scenarios need the
+	// balancer's); metrics decides whether they are scraped.
+	cfg := harness.ClusterConfig{Orderd: filepath.Join(binDir, "orderd"), Dir: dir, Experts: experts, HTTP: true}
 	if secure {
 		certs, err := harness.NewCerts(filepath.Join(dir, "certs"), "127.0.0.1")
 		if err != nil {
@@ -332,6 +346,8 @@ func run(binDir, out string, d time.Duration, only, etcdDir, etcdLabel, tlsMode,
 			s.Config.Addrs = []string{e.lb.Addr}
 		case "seed port":
 			s.Config.Addrs = []string{e.lb.LegacyAddr}
+		case "balancer http":
+			s.Config.Addrs = []string{e.lb.HTTPAddr}
 		}
 		if s.Config.ReadPct > 0 {
 			// Reads need records: the write scenarios made customers 0-255.

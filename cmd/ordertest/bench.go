@@ -72,6 +72,7 @@ func benchCmd(g *cli.Globals) *cobra.Command {
 	f.IntVar(&cfg.Conns, "conns", 0, "connections the customers share (0: one per customer)")
 	f.Uint64Var(&cfg.WatchFrom, "watch-from", 0, "index the watchers start at (0: now; an old one measures catching up on a backlog)")
 	f.BoolVar(&cfg.Seed, "seed-port", false, "speak the seed's protocol to the first --addr (a balancer's --legacy-listen), one connection per customer, as the seed's client")
+	f.StringVar(&cfg.HTTP, "http", "", "send the orders and reads to the first --addr, a side port (--http-addr), through the /v1/ HTTP API: 1.1 (keep-alive, a connection per customer) or 2 (--conns connections)")
 	f.IntVar(&cfg.Watchers, "watchers", 0, "watchers of the change feed (every order, from the start) during the run; the result says how many orders reached them")
 	f.IntVar(&first, "first-customer", 0, "id of the first customer")
 	f.IntVar(&cfg.NewCustomers, "new-customers", 0, "every order is a new customer's first: this many, ids in a random order (the run ends when all are placed); --customers of them at a time")
