@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"orderly/backup"
 	"orderly/harness"
@@ -86,6 +90,12 @@ func TestAPI(t *testing.T) {
 		}
 		if got := w.must("POST", "/v1/leader/transfer", nil, nil); got.Status != http.StatusForbidden {
 			t.Errorf("%s: a writer's transfer-leader: %d %s, want 403", tg.name, got.Status, got.Body)
+		}
+		if got := w.must("POST", "/v1/members", nil, []byte(`{"id":"n8","raft_addr":"127.0.0.1:1"}`)); got.Status != http.StatusForbidden {
+			t.Errorf("%s: a writer's members add: %d %s, want 403", tg.name, got.Status, got.Body)
+		}
+		if got := w.must("DELETE", "/v1/members/n1", nil, nil); got.Status != http.StatusForbidden {
+			t.Errorf("%s: a writer's members remove: %d %s, want 403", tg.name, got.Status, got.Body)
 		}
 		if got := w.must("GET", "/v1/snapshot", nil, nil); got.Status != http.StatusForbidden {
 			t.Errorf("%s: a writer's snapshot: %d %s, want 403", tg.name, got.Status, got.Body)
@@ -197,6 +207,53 @@ func TestAPIBadInput(t *testing.T) {
 	got.decode(t, &rec)
 	if rec.OrderCount != 1 || rec.LastOrder != 1 {
 		t.Errorf("after the bad calls customer 7 has %+v, want its one order only", rec)
+	}
+}
+
+// TestAPISlowHeaders: a client that sends a request's headers a byte at
+// a time (slow loris), with a certificate, is cut off by the side port's
+// header timeout (5 s), and one that sends its body slowly by the read
+// timeout (10 s): neither holds a connection for long.
+func TestAPISlowHeaders(t *testing.T) {
+	c := startClusterWith(t, harness.ClusterConfig{HTTP: true})
+	lb := startBalancer(t, c)
+	f, err := certs.Client("writer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, head, drip string }{
+		{"headers", "POST /v1/orders HTTP/1.1\r\nHost: x\r\n", "X-Slow: a\r\n"},
+		{"body", "POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", " "},
+	} {
+		conn, err := tls.Dial("tcp", lb.HTTPAddr, f("127.0.0.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		closed := make(chan time.Duration, 1)
+		go func() {
+			io.Copy(io.Discard, conn) //nolint:errcheck // ends when the server closes
+			closed <- time.Since(start)
+		}()
+		fmt.Fprint(conn, tc.head)
+		var took time.Duration
+	drip:
+		for {
+			select {
+			case took = <-closed:
+				break drip
+			case <-time.After(500 * time.Millisecond):
+				if _, err := fmt.Fprint(conn, tc.drip); err != nil {
+					took = <-closed
+					break drip
+				}
+			}
+			if time.Since(start) > 40*time.Second {
+				t.Fatalf("%s: a slow client still holds its connection after 40 s", tc.name)
+			}
+		}
+		conn.Close()
+		t.Logf("slow %s: cut off after %v", tc.name, took.Round(100*time.Millisecond))
 	}
 }
 
