@@ -61,10 +61,18 @@ const snapshotWriteTimeout = 30 * time.Second
 // Content-Length is known from the first chunk, so a download cut off
 // midway is short, and any HTTP client says so.
 func (g *Gateway) snapshot(w http.ResponseWriter, r *http.Request, from serve.Caller) {
+	// One admission for the whole download: a rate limit must not cut
+	// it off midway.
+	release, err := g.admit(from, wire.Backup{})
+	if err != nil {
+		writeWireError(w, err, readCall)
+		return
+	}
+	defer release()
 	rc := http.NewResponseController(w)
 	started := false
 	chunk := func(req wire.Backup) (wire.BackupChunk, error) {
-		resp, err := g.call(r, from, req)
+		resp, err := g.send(r, from, req)
 		if err != nil {
 			return wire.BackupChunk{}, err
 		}
@@ -91,7 +99,7 @@ func (g *Gateway) snapshot(w http.ResponseWriter, r *http.Request, from serve.Ca
 	}
 	if _, err := backup.Download(w, chunk, begin); err != nil {
 		if !started {
-			writeWireError(w, err, false)
+			writeWireError(w, err, readCall)
 			return
 		}
 		g.log.Warn("snapshot download cut off", "client", from.Name, "error", err)

@@ -11,7 +11,7 @@
 // (client_id, seq) the balancer retries with), one with a key in a
 // session of its own, derived from the client certificate and the key,
 // so that a retry with the key, on any node or balancer, is answered from
-// the FSM's session and applied once (see idempotency.go).
+// the FSM's session and applied once (see orders.go).
 //
 // openapi.yaml is the contract; the tests validate real traffic against
 // it. It never holds more than the code does.

@@ -55,6 +55,18 @@ func statusOf(c wire.Code) int {
 	return http.StatusInternalServerError
 }
 
+// sureRefusal reports whether a write answered c was surely not applied.
+// Any other code, one this build does not know included, leaves the
+// outcome unknown.
+func sureRefusal(c wire.Code) bool {
+	switch c {
+	case wire.CodeBadRequest, wire.CodeNotLeader, wire.CodeUnavailable, wire.CodeOverloaded,
+		wire.CodeStaleSeq, wire.CodePermissionDenied, wire.CodeNoSpace:
+		return true
+	}
+	return false
+}
+
 // retryable reports whether the same call may succeed if sent again.
 func retryable(c wire.Code) bool {
 	switch c {
@@ -65,19 +77,31 @@ func retryable(c wire.Code) bool {
 	return false
 }
 
+// callKind is what a failed call was: its outcome, and whether sending
+// it again is safe, depend on it.
+type callKind uint8
+
+const (
+	readCall   callKind = iota
+	writeCall           // without an Idempotency-Key: never safe to resend if the outcome is unknown
+	keyedWrite          // with one: safe to resend with the same key
+)
+
 // writeWireError answers err, an orderly-protocol error (or any error: an
-// Internal one). write says whether the call was a write: its outcome is
-// then stated.
-func writeWireError(w http.ResponseWriter, err error, write bool) {
+// Internal one), for a call of kind k.
+func writeWireError(w http.ResponseWriter, err error, k callKind) {
 	var e *wire.Error
 	if !errors.As(err, &e) {
 		e = &wire.Error{Code: wire.CodeInternal, Message: err.Error()}
 	}
 	body := apiError{Code: e.Code.String(), Message: e.Message, Retryable: retryable(e.Code), Leader: e.LeaderAddr}
-	if write {
+	if k != readCall {
 		body.Outcome = "not_applied"
-		if e.Code.Unknown() {
+		if !sureRefusal(e.Code) {
 			body.Outcome = "unknown"
+			// Resent without a key, an order that was applied is
+			// applied again.
+			body.Retryable = k == keyedWrite
 		}
 	}
 	switch e.Code {

@@ -127,7 +127,7 @@ func (g *Gateway) caller(w http.ResponseWriter, r *http.Request) (serve.Caller, 
 func (g *Gateway) do(w http.ResponseWriter, r *http.Request, from serve.Caller, req wire.Message) (wire.Message, bool) {
 	resp, err := g.call(r, from, req)
 	if err != nil {
-		writeWireError(w, err, req.Type() == wire.TypeOrder)
+		writeWireError(w, err, readCall)
 		return nil, false
 	}
 	return resp, true
@@ -142,7 +142,7 @@ func doAs[T wire.Message](g *Gateway, w http.ResponseWriter, r *http.Request, fr
 	}
 	t, ok := resp.(T)
 	if !ok {
-		writeWireError(w, wire.Errorf(wire.CodeInternal, "%s answered with %s", req.Type(), resp.Type()), req.Type() == wire.TypeOrder)
+		writeWireError(w, wire.Errorf(wire.CodeInternal, "%s answered with %s", req.Type(), resp.Type()), readCall)
 		return zero, false
 	}
 	return t, true
@@ -151,14 +151,24 @@ func doAs[T wire.Message](g *Gateway, w http.ResponseWriter, r *http.Request, fr
 // call runs req on the backend for a caller its role allows and its
 // bounds admit, within the request timeout.
 func (g *Gateway) call(r *http.Request, from serve.Caller, req wire.Message) (wire.Message, error) {
-	if _, _, err := serve.Permit(from, req, g.opt.Secure); err != nil {
-		return nil, err
-	}
-	release, err := g.clients.enter(from.Name)
+	release, err := g.admit(from, req)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	return g.send(r, from, req)
+}
+
+// admit checks that from may send req and takes a call slot for it.
+func (g *Gateway) admit(from serve.Caller, req wire.Message) (release func(), err error) {
+	if _, _, err := serve.Permit(from, req, g.opt.Secure); err != nil {
+		return nil, err
+	}
+	return g.clients.enter(from.Name)
+}
+
+// send runs an admitted req on the backend within the request timeout.
+func (g *Gateway) send(r *http.Request, from serve.Caller, req wire.Message) (wire.Message, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), g.opt.RequestTimeout)
 	defer cancel()
 	resp := g.opt.Do(ctx, from, req)

@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -211,5 +212,41 @@ func TestWatchers(t *testing.T) {
 			t.Errorf("first line %q", line)
 		}
 		resp.Body.Close()
+	}
+}
+
+// TestUnknownOutcome: a write whose outcome is unknown says so, and is
+// retryable only with its Idempotency-Key (resent without one, an
+// applied order would be applied again); a code this build does not know
+// is unknown, never "not applied" (with a key, safe to resend).
+func TestUnknownOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		answer    wire.Message
+		key       string
+		outcome   string
+		retryable bool
+	}{
+		{wire.Errorf(wire.CodeTimeout, "lost"), "", "unknown", false},
+		{wire.Errorf(wire.CodeTimeout, "lost"), "k", "unknown", true},
+		{wire.Errorf(wire.Code(200), "new"), "k", "unknown", true},
+		{wire.Errorf(wire.Code(200), "new"), "", "unknown", false},
+		{wire.Errorf(wire.CodeOverloaded, "busy"), "", "not_applied", true},
+	} {
+		f := &fakeBackend{answers: []wire.Message{tc.answer}}
+		srv := startGateway(t, f, Limits{})
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/orders", strings.NewReader(anOrder))
+		if tc.key != "" {
+			req.Header.Set("Idempotency-Key", tc.key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body apiError
+		json.NewDecoder(resp.Body).Decode(&body) //nolint:errcheck // checked below
+		resp.Body.Close()
+		if body.Outcome != tc.outcome || body.Retryable != tc.retryable {
+			t.Errorf("%v with key %q: outcome %q retryable %v, want %q %v", tc.answer, tc.key, body.Outcome, body.Retryable, tc.outcome, tc.retryable)
+		}
 	}
 }

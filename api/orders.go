@@ -45,7 +45,7 @@ func (g *Gateway) order(w http.ResponseWriter, r *http.Request, from serve.Calle
 		if li, ok = g.placeOrder(w, r, from, o); !ok {
 			return
 		}
-		if li.CustomerID != o.CustomerID || li.OrderNumber != o.OrderNumber || li.LaptopType != o.LaptopType {
+		if !sameOrder(li, o) {
 			writeJSON(w, http.StatusUnprocessableEntity, apiError{Code: codeIdempotencyReused, Outcome: "not_applied",
 				Message: fmt.Sprintf("Idempotency-Key %q was used for another order (customer %d, number %d, %s) at index %d",
 					key, li.CustomerID, li.OrderNumber, li.LaptopType, li.Index)})
@@ -77,26 +77,40 @@ func (g *Gateway) laneOrder(w http.ResponseWriter, r *http.Request, from serve.C
 			l.seq++ // applied, or may be yet: never sent again
 		}
 		g.lanes.give(l)
-		return g.answered(w, o, resp, err)
+		li, ok := g.answered(w, o, resp, err, writeCall)
+		if ok && !sameOrder(li, o) {
+			// The session answered another order's outcome: a seq was
+			// sent twice, which the lanes never do. Say so; never 201.
+			writeWireError(w, wire.Errorf(wire.CodeInternal, "order of customer %d answered for customer %d, number %d (index %d)",
+				o.CustomerID, li.CustomerID, li.OrderNumber, li.Index), writeCall)
+			return li, false
+		}
+		return li, ok
 	}
 }
 
 func (g *Gateway) placeOrder(w http.ResponseWriter, r *http.Request, from serve.Caller, o wire.Order) (wire.LaptopInfo, bool) {
 	resp, err := g.call(r, from, o)
-	return g.answered(w, o, resp, err)
+	return g.answered(w, o, resp, err, keyedWrite)
 }
 
-func (g *Gateway) answered(w http.ResponseWriter, o wire.Order, resp wire.Message, err error) (wire.LaptopInfo, bool) {
+func (g *Gateway) answered(w http.ResponseWriter, o wire.Order, resp wire.Message, err error, k callKind) (wire.LaptopInfo, bool) {
 	if err != nil {
-		writeWireError(w, err, true)
+		writeWireError(w, err, k)
 		return wire.LaptopInfo{}, false
 	}
 	li, ok := resp.(wire.LaptopInfo)
 	if !ok {
-		writeWireError(w, wire.Errorf(wire.CodeInternal, "order of customer %d answered with %s", o.CustomerID, resp.Type()), true)
+		writeWireError(w, wire.Errorf(wire.CodeInternal, "order of customer %d answered with %s", o.CustomerID, resp.Type()), k)
 		return wire.LaptopInfo{}, false
 	}
 	return li, true
+}
+
+// sameOrder reports whether li answers o (and not another order of the
+// same session).
+func sameOrder(li wire.LaptopInfo, o wire.Order) bool {
+	return li.CustomerID == o.CustomerID && li.OrderNumber == o.OrderNumber && li.LaptopType == o.LaptopType
 }
 
 func (b orderRequest) order() (wire.Order, error) {

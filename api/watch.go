@@ -50,12 +50,12 @@ func (g *Gateway) watch(w http.ResponseWriter, r *http.Request, from serve.Calle
 		wt.From = id + 1
 	}
 	if _, _, err := serve.Permit(from, wt, g.opt.Secure); err != nil {
-		writeWireError(w, err, false)
+		writeWireError(w, err, readCall)
 		return
 	}
 	release, err := g.clients.watch(from.Name)
 	if err != nil {
-		writeWireError(w, err, false)
+		writeWireError(w, err, readCall)
 		return
 	}
 	defer release()
@@ -152,7 +152,7 @@ func (s *sse) end(last wire.Message) {
 	case *wire.Error:
 		if !s.started {
 			s.started = true
-			writeWireError(s.w, m, false)
+			writeWireError(s.w, m, readCall)
 			return
 		}
 		body = apiError{Code: m.Code.String(), Message: m.Message, Retryable: retryable(m.Code)}

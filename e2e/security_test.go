@@ -448,6 +448,24 @@ func TestRoles(t *testing.T) {
 			wantDenied(t, cert+" forwarding an admin's backup", err)
 		}
 	}
+	// A node forwards its HTTP API's orders to the leader as AsRole, at
+	// most writer, and only while a member: n9 (no member) is refused at
+	// the leader; a member's admin call is refused; and no node
+	// certificate gains a client role through a balancer.
+	order := wire.Order{CustomerID: 4, OrderNumber: 1, ClientID: 0xabc, Seq: 1}
+	for _, try := range []struct {
+		cert, addr, why string
+		req             wire.AsRole
+	}{
+		{"n9", leader.ClientAddr, "a non-member node forwarding an order", wire.AsRole{Role: wire.RoleWriter, Msg: order}},
+		{"n1", leader.ClientAddr, "a member node forwarding an admin call", wire.AsRole{Role: wire.RoleAdmin, Msg: wire.TransferLeader{}}},
+		{"n1", b.Addr, "a member node forwarding an order through the balancer", wire.AsRole{Role: wire.RoleWriter, Msg: order}},
+	} {
+		conn := connAs(t, try.cert, try.addr)
+		_, err := wire.CallAs[wire.Message](ctx, conn, try.req, 0)
+		conn.Close()
+		wantDenied(t, try.why, err)
+	}
 	// A node certificate of no member cannot add a member entry.
 	n9 := clientAs(t, "n9", leader.ClientAddr)
 	if err := n9.Admin(ctx, wire.Publish{ID: "n9", ClientAddr: "127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "not a member") {

@@ -27,7 +27,11 @@ func (n *Node) ServeAPI(ctx context.Context, from serve.Caller, req wire.Message
 		n.log.Debug("forward order: leader unreachable", "leader", nl.LeaderAddr, "error", err)
 		return nl
 	}
-	fwd, err := c.Call(ctx, wire.AsRole{Role: from.Role, Msg: req})
+	var fwd wire.Message = req // --insecure: no roles to carry
+	if from.Role.ClientRole() {
+		fwd = wire.AsRole{Role: from.Role, Msg: req}
+	}
+	fwd, err = c.Call(ctx, fwd)
 	if err == nil {
 		return fwd
 	}

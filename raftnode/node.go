@@ -122,7 +122,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
-		Bounds: cfg.Bounds, TLS: serverTLS, Observe: cfg.Observe, Stream: n.watch, Logger: n.log.Named("server")})
+		Bounds: cfg.Bounds, TLS: serverTLS, Observe: cfg.Observe, Stream: n.watch, NodesForward: true, Logger: n.log.Named("server")})
 	n.server = srv
 	n.wg.Add(1)
 	go n.watchLeadership()

@@ -100,6 +100,11 @@ type Options struct {
 	// worker through the Handler. The balancer forwards orders so: no
 	// goroutine of its own waits for the leader's answer.
 	Async func(ctx context.Context, from Caller, req wire.Message, answer func(wire.Message)) bool
+	// NodesForward accepts wire.AsRole from node certificates (a node's
+	// HTTP API forwarding an order to its leader; raftnode checks that the
+	// node is a member). A balancer leaves it off: a node certificate must
+	// not gain a client role through it.
+	NodesForward bool
 	// Observe, if set, is told of every request a handler answered, with
 	// the time from its read to its answer (metrics).
 	Observe func(req wire.Message, took time.Duration, resp wire.Message)
@@ -261,7 +266,10 @@ func (s *Server) serveConn(c net.Conn) {
 			continue
 		}
 		from := who
-		if from, req, err = Permit(from, req, s.opt.TLS != nil); err != nil {
+		if from, req, err = Permit(from, req, s.opt.TLS != nil); err == nil && from.Forwarder == wire.RoleNode && !s.opt.NodesForward {
+			err = wire.Errorf(wire.CodePermissionDenied, "node %q may forward requests to the nodes of its cluster only", from.Name)
+		}
+		if err != nil {
 			log.Debug("permission denied", "type", req.Type(), "error", err)
 			send(wire.AppendFrame(nil, f.ID, wire.Reply(nil, err)))
 			continue
