@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -19,6 +18,7 @@ import (
 // port.
 type Backend struct {
 	// Do answers one request; the gateway has checked the caller's role.
+	// It bounds the request's time itself.
 	Do serve.Handler
 	// Watch serves a change feed.
 	Watch serve.StreamHandler
@@ -167,11 +167,12 @@ func (g *Gateway) admit(from serve.Caller, req wire.Message) (release func(), er
 	return g.clients.enter(from.Name)
 }
 
-// send runs an admitted req on the backend within the request timeout.
+// send runs an admitted req on the backend. The backends bound a request
+// themselves (a node's --request-timeout, the balancer's retry budget);
+// a context with a timeout of the gateway's own would only cost a timer
+// per call.
 func (g *Gateway) send(r *http.Request, from serve.Caller, req wire.Message) (wire.Message, error) {
-	ctx, cancel := context.WithTimeout(r.Context(), g.opt.RequestTimeout)
-	defer cancel()
-	resp := g.opt.Do(ctx, from, req)
+	resp := g.opt.Do(r.Context(), from, req)
 	if e, ok := resp.(*wire.Error); ok {
 		return nil, e
 	}
@@ -210,6 +211,3 @@ func connID(ctx context.Context) int32 {
 	id, _ := ctx.Value(connIDKey{}).(int32)
 	return id
 }
-
-// deadline is how long a request may take before its answer is Timeout.
-const defaultRequestTimeout = 10 * time.Second

@@ -30,8 +30,6 @@ type Limits struct {
 	// WatchWriteTimeout cuts off a watcher that has not taken an event
 	// for so long; 0: DefaultWatchWriteTimeout.
 	WatchWriteTimeout time.Duration
-	// RequestTimeout bounds a call; 0: 10 s.
-	RequestTimeout time.Duration
 }
 
 // Defaults of Limits.
@@ -55,9 +53,6 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxWatchersPerClient, DefaultMaxWatchersPerClient)
 	if l.WatchWriteTimeout <= 0 {
 		l.WatchWriteTimeout = DefaultWatchWriteTimeout
-	}
-	if l.RequestTimeout <= 0 {
-		l.RequestTimeout = defaultRequestTimeout
 	}
 	return l
 }

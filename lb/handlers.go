@@ -18,8 +18,19 @@ func (b *Balancer) handle(ctx context.Context, from serve.Caller, req wire.Messa
 }
 
 // ServeAPI answers a call of the HTTP API (package api) as the binary
-// port answers its request.
+// port answers its request; an order takes the binary port's path
+// (start: sent from here, answered from the leader connection's reader),
+// and this goroutine waits for its answer.
 func (b *Balancer) ServeAPI(ctx context.Context, from serve.Caller, req wire.Message) wire.Message {
+	answer := make(chan wire.Message, 1)
+	if b.start(ctx, from, req, func(m wire.Message) { answer <- m }) {
+		select {
+		case m := <-answer:
+			return m
+		case <-ctx.Done(): // the client went away; the order's fate is settled without it
+			return wire.Errorf(wire.CodeTimeout, "balancer: the client went away before the order's answer")
+		}
+	}
 	return b.handle(ctx, from, req)
 }
 

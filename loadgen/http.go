@@ -70,7 +70,9 @@ func newHTTPAPI(cfg *Config) (*httpAPI, error) {
 	} else if cfg.HTTP == HTTP2 {
 		return nil, fmt.Errorf("http 2 needs TLS (the side port speaks HTTP/2 only over TLS)")
 	}
-	return &httpAPI{base: base, hc: &http.Client{Transport: tr, Timeout: cfg.RetryTimeout}}, nil
+	// No Client.Timeout: the run's context bounds every call, and a
+	// timer per call would cost the generator what it measures.
+	return &httpAPI{base: base, hc: &http.Client{Transport: tr}}, nil
 }
 
 func (h *httpAPI) close() { h.hc.CloseIdleConnections() }
