@@ -17,6 +17,8 @@ import (
 // only orders, only once, and says Timeout (the outcome is unknown) if
 // the leader took the order but its answer was lost.
 func (n *Node) ServeAPI(ctx context.Context, from serve.Caller, req wire.Message) wire.Message {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
 	resp := n.handle(ctx, from, req)
 	nl, ok := resp.(*wire.Error)
 	if !ok || nl.Code != wire.CodeNotLeader || nl.LeaderAddr == "" || req.Type() != wire.TypeOrder {
