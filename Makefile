@@ -40,13 +40,16 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags faults ./...
 
-# Unit tests (with the race detector) and the end-to-end tests that drive
-# the built binaries as processes. -tags faults compiles in the switches
+# Unit tests (with the race detector) on the release build, then every
+# test again, the end-to-end tests that drive the built binaries as
+# processes included, with -tags faults, which compiles in the switches
 # that break a node on purpose (package faults); release builds have none.
 # gotestsum prints a line per test as it finishes (skipped ones with their
 # reason in the summary) and the slowest tests at the end.
 TEST_JSON ?= $(BIN)/test.json
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/e2e$$')
 test: lint testdeps $(GOTESTSUM)
+	$(GOTESTSUM) --format testname --jsonfile $(BIN)/test-release.json -- -race -count=1 -timeout 10m $(UNIT_PKGS)
 	$(GOTESTSUM) --format testname --jsonfile $(TEST_JSON) -- -race -tags faults -count=1 -timeout 20m ./...
 	@echo "slowest tests:"; $(GOTESTSUM) tool slowest --jsonfile $(TEST_JSON) --threshold 10s
 

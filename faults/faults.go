@@ -34,13 +34,6 @@ const (
 	// RefuseWrites: every order is answered Unavailable; nothing is lost
 	// because nothing is acknowledged, which only a progress check sees.
 	RefuseWrites = "refuse-writes"
-	// ProposeV2: the leader proposes a version-2 command (fsm.CmdTestMark)
-	// twice a second once every member understands version 2, as a newer
-	// release would (the rolling-upgrade test).
-	ProposeV2 = "propose-v2"
-	// ProposeV2Ungated: the same without waiting for every member, as a
-	// leader with a broken version gate would.
-	ProposeV2Ungated = "propose-v2-ungated"
 	// BalancerSkipsFeedWait: the balancer answers linearizable reads from
 	// its cache without waiting for its change feed to reach the read
 	// index (orderlb honours it; nodes ignore it).
@@ -48,8 +41,7 @@ const (
 )
 
 // All lists every fault, for flag help and validation.
-var All = []string{StaleReads, ForgetSessions, LoseOrders, SessionIgnoresIndex, RefuseWrites, ProposeV2, ProposeV2Ungated,
-	BalancerSkipsFeedWait}
+var All = []string{StaleReads, ForgetSessions, LoseOrders, SessionIgnoresIndex, RefuseWrites, BalancerSkipsFeedWait}
 
 // Validate says whether name may be set in this build: "" always may; a
 // fault only in a faults build, and only one of All.

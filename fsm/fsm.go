@@ -256,9 +256,6 @@ func (f *FSM) decodeAndApply(l *raft.Log) (interface{}, error) {
 		f.st.versions[c.ID] = max(c.Version, 1)
 		return nil, nil
 	}
-	if known, err := f.applyExtra(CommandType(l.Data[0]), l.Data); known {
-		return nil, err
-	}
 	return nil, fmt.Errorf("%w: unknown command type %d", ErrBadCommand, l.Data[0])
 }
 

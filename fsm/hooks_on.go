@@ -8,7 +8,6 @@ import "sync"
 type testHooks struct {
 	mu    sync.Mutex
 	stall chan struct{} // non-nil: ApplyBatch waits until it is closed
-	marks uint64        // CmdTestMark entries applied, under FSM.mu
 }
 
 // beforeApply runs on raft's FSM goroutine before each batch, outside

@@ -14,8 +14,12 @@ import (
 // meets an entry it cannot decode can say which version it must be
 // upgraded to. Version 1 is every command up to and including this
 // scheme; version 2 adds SetLimits (the session cap, and SessionExpired
-// for a write without a session); a build with -tags faults understands
-// one more (version 3).
+// for a write without a session). Every build of a release, test builds
+// included, understands the same Version: the upgrade tests run a real
+// older release (e2e/upgrade_test.go).
+
+// Version is the highest command version this build understands.
+const Version uint16 = 2
 
 // ErrNeedsUpgrade is the FSM's fatal error for an entry this build cannot
 // apply: see NeedsUpgradeError.
@@ -52,7 +56,7 @@ func VersionOf(cmd []byte) uint16 {
 	case CmdSetLimits:
 		return 2
 	}
-	return extraVersion(CommandType(cmd[0]))
+	return 0
 }
 
 // AppendEntryVersion is the raft.Log.Extensions that marks an entry with

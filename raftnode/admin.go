@@ -145,7 +145,7 @@ func (n *Node) stats() []wire.Stat {
 	st = append(st, wire.Stat{Name: "watchers", Value: uint64(n.watchers.Load())},
 		wire.Stat{Name: "watch_oldest_index", Value: floor})
 	st = append(st, n.alarms.stats()...)
-	return append(st, n.testStats()...)
+	return st
 }
 
 // maxReadyLag is how far applying may trail the commit index on a ready

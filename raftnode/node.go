@@ -131,7 +131,6 @@ func Open(cfg Config) (*Node, error) {
 	n.every(alarmPeriod, n.watchDisk)
 	n.every(backupIdle/3, n.backups.reap)
 	n.every(feedProgress, n.advanceFeed)
-	n.startTestProposer()
 	if n.mayBootstrap {
 		n.wg.Add(1)
 		go n.bootstrapWhenSafe()
