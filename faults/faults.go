@@ -2,11 +2,17 @@
 // the chaos checker can be shown to catch each kind of bug, and the hooks
 // that tests use to stall a node at a chosen point.
 //
-// The switches exist only in binaries built with `-tags faults` (the e2e
-// and chaos binaries, `make test`). In a default build Compiled is false,
-// FromEnv always returns "", and every check `faults.Compiled && ...`
-// is removed by the compiler: a production node cannot be broken by an
-// environment variable or a config field.
+// Product code has fault points: calls such as `if faults.LoseOrder(idx)`
+// at the one place a fault acts. In a default build every point is a
+// constant (false, 0, nothing) that the compiler inlines and removes with
+// its branch (off.go); only a binary built with `-tags faults` (the e2e
+// and chaos binaries, `make test`) has the switches, set by
+// $ORDERLY_TEST_FAULT when the process starts, and when and how often a
+// fault strikes is decided here (on.go), not at the point. A production
+// node cannot be broken by an environment variable, and no product
+// package has a field, parameter or version for tests. (dragonboat keeps
+// its build-tag switches in one package the same way; etcd's gofail
+// comments would need the sources rewritten for every test build.)
 package faults
 
 import (

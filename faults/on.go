@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -16,6 +17,58 @@ const Compiled = true
 
 // FromEnv returns the fault named by $ORDERLY_TEST_FAULT.
 func FromEnv() string { return os.Getenv(EnvVar) }
+
+// active is the process's fault, read once when it starts (the daemons
+// refuse to start with one not in All: Validate).
+var active = FromEnv()
+
+// ForgetSession: the FSM forgets a client's session before each order,
+// so a retried write is applied again (ForgetSessions).
+func ForgetSession() bool { return active == ForgetSessions }
+
+// LoseOrder: the FSM acknowledges the order at index but records nothing,
+// every fifth entry (LoseOrders).
+func LoseOrder(index uint64) bool { return active == LoseOrders && index%5 == 0 }
+
+// SkipReadIndex: a follower answers a linearizable read from local state
+// (StaleReads); a leader still does the work.
+func SkipReadIndex(leader bool) bool { return active == StaleReads && !leader }
+
+// SkipSessionWait: a session read does not wait for the client's index
+// (SessionIgnoresIndex).
+func SkipSessionWait() bool { return active == SessionIgnoresIndex }
+
+// RefuseOrder: the node answers every order Unavailable (RefuseWrites).
+func RefuseOrder() bool { return active == RefuseWrites }
+
+// SkipFeedWait: the balancer answers a linearizable read from its cache
+// without its feed reaching the read index (BalancerSkipsFeedWait).
+func SkipFeedWait() bool { return active == BalancerSkipsFeedWait }
+
+// stalls are the FSMs a test has stalled (StallApply), by identity.
+var stalls sync.Map // any -> chan struct{}
+
+// BeforeApply runs on an FSM's apply goroutine before each batch: it
+// waits while a test has stalled that FSM.
+func BeforeApply(fsm any) {
+	if ch, ok := stalls.Load(fsm); ok {
+		<-ch.(chan struct{})
+	}
+}
+
+// StallApply makes fsm's later batches wait until release is called, as
+// a busy FSM would (a large batch, a snapshot on the FSM goroutine).
+func StallApply(fsm any) (release func()) {
+	ch := make(chan struct{})
+	stalls.Store(fsm, ch)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			stalls.Delete(fsm)
+			close(ch)
+		})
+	}
+}
 
 // slowDisk is on between SIGUSR1 and SIGUSR2 (the slow-disk nemesis).
 var slowDisk atomic.Bool

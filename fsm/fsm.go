@@ -32,10 +32,6 @@ type Options struct {
 	// Changes, if set, is told of every order applied and every restore
 	// (the change feed, package feed).
 	Changes Changes
-	// Fault breaks the FSM on purpose (faults.ForgetSessions or
-	// faults.LoseOrders), so the chaos checker can be shown to catch it.
-	// Honoured only in a build with -tags faults.
-	Fault string
 }
 
 // Changes is told, on raft's FSM goroutine and under the state's lock,
@@ -53,12 +49,9 @@ type Changes interface {
 // FSM is the order state machine behind raft. It implements
 // raft.BatchingFSM.
 type FSM struct {
-	ttl    int64
-	forget bool // faults.ForgetSessions
-	lose   bool // faults.LoseOrders
-	log    hclog.Logger
-	hooks  testHooks // empty outside faults builds
-	fatal  func(error)
+	ttl   int64
+	log   hclog.Logger
+	fatal func(error)
 	// persisted is Options.SnapshotPersisted.
 	persisted func(bytes uint64, took time.Duration)
 
@@ -91,9 +84,7 @@ func New(opt Options) *FSM {
 		opt.Fatal = func(err error) { panic(err) }
 	}
 	return &FSM{ttl: int64(opt.SessionTTL), log: opt.Logger, fatal: opt.Fatal, persisted: opt.SnapshotPersisted, st: newState(), appliedCh: make(chan struct{}),
-		changes: opt.Changes,
-		forget:  faults.Compiled && opt.Fault == faults.ForgetSessions,
-		lose:    faults.Compiled && opt.Fault == faults.LoseOrders}
+		changes: opt.Changes}
 }
 
 // Apply applies one committed log entry.
@@ -188,7 +179,7 @@ func (r Result) Outcome(i int) Outcome {
 // replicas diverge (DESIGN §3).
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
-	f.hooks.beforeApply()
+	faults.BeforeApply(f)
 	f.mu.Lock()
 	for i, l := range logs {
 		if l.Type == raft.LogCommand {
@@ -261,14 +252,13 @@ func (f *FSM) decodeAndApply(l *raft.Log) (interface{}, error) {
 
 // placeOrder applies one order at index idx and returns its outcome.
 func (f *FSM) placeOrder(c PlaceOrder, idx uint64) Outcome {
-	if f.forget { // the fault: no memory of earlier seqs, and no SessionExpired either
+	if faults.ForgetSession() { // no memory of earlier seqs, and no SessionExpired either
 		if sess := f.st.sessions[c.ClientID]; sess != nil {
 			f.st.dropSession(sess)
 		}
 		c.Seq = 1
 	}
-	if f.lose && idx%5 == 0 && c.CustomerID >= 0 {
-		// The fault: answer as if applied, record nothing.
+	if faults.LoseOrder(idx) && c.CustomerID >= 0 { // answer as if applied, record nothing
 		rec := f.st.get(c.CustomerID)
 		return Outcome{Order: OrderResult{CustomerID: c.CustomerID, OrderNumber: c.OrderNumber, LaptopType: c.LaptopType,
 			EngineerID: c.EngineerID, ExpertID: c.ExpertID, Index: idx, OrderCount: rec.OrderCount + 1}}

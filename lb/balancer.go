@@ -12,7 +12,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"orderly/faults"
 	"orderly/internal/coalesce"
 	"orderly/pki"
 	"orderly/serve"
@@ -52,9 +51,6 @@ type Config struct {
 	// (metrics; serve.Options.Observe).
 	Observe func(req wire.Message, took time.Duration, resp wire.Message)
 	Logger  hclog.Logger
-	// TestFault breaks the balancer on purpose (faults.BalancerSkipsFeedWait)
-	// so the chaos checker can be shown to catch it; only in a faults build.
-	TestFault string
 }
 
 // DefaultConfig returns a Config with every default filled in.
@@ -70,9 +66,6 @@ const MaxFrameLimit = 64 << 20
 // Validate reports everything wrong with c at once; it never changes c.
 func (c Config) Validate() error {
 	var errs []error
-	if err := faults.Validate(c.TestFault); err != nil {
-		errs = append(errs, err)
-	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
 	}

@@ -8,6 +8,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"orderly/faults"
 	"orderly/wire"
 )
 
@@ -72,11 +73,11 @@ func (c *cache) get(id int32, cons wire.Consistency, minIndex uint64) (wire.Reco
 
 // getLinearizable answers a linearizable read whose read index is idx
 // from the coherent cache, once the feed has brought it to idx
-// (waitFor). skipWait is the test fault that answers without that.
-func (c *cache) getLinearizable(id int32, idx uint64, skipWait bool) (wire.Record, bool) {
+// (waitFor).
+func (c *cache) getLinearizable(id int32, idx uint64) (wire.Record, bool) {
 	coherent, pos := c.coherent.Load(), c.pos.Load()
 	r, ok := c.lru.Get(id)
-	if !ok || !coherent || (pos < idx && !skipWait) {
+	if !ok || !coherent || (pos < idx && !faults.SkipFeedWait()) {
 		c.misses.Add(1)
 		return wire.Record{}, false
 	}

@@ -86,7 +86,7 @@ func TestCacheFollowsTheFeed(t *testing.T) {
 	c, _ := newCache(10)
 	c.put(rec(1, 3, 30))
 	c.put(rec(2, 7, 20))
-	if _, ok := c.getLinearizable(1, 30, false); ok {
+	if _, ok := c.getLinearizable(1, 30); ok {
 		t.Fatal("a linearizable read was answered before the feed started")
 	}
 	c.follow(wire.Events{Through: 35}, true) // the feed starts: what was cached may be older than it
@@ -98,11 +98,11 @@ func TestCacheFollowsTheFeed(t *testing.T) {
 	if _, ok := c.lru.Peek(1); ok {
 		t.Fatal("a record older than the feed's position was cached")
 	}
-	if _, ok := c.getLinearizable(2, 37, false); ok {
+	if _, ok := c.getLinearizable(2, 37); ok {
 		t.Fatal("a read at index 37 was answered from a cache the feed has brought to 35")
 	}
 	c.follow(wire.Events{Through: 40, Events: []wire.Event{event(2, 8, 38), event(3, 1, 39)}}, false)
-	r, ok := c.getLinearizable(2, 37, false)
+	r, ok := c.getLinearizable(2, 37)
 	if !ok || r.LastOrder != 8 || r.OrderCount != 8 || r.ReadIndex != 40 {
 		t.Fatalf("customer 2 after the feed's order 8 at 38: %+v %v", r, ok)
 	}
@@ -115,9 +115,9 @@ func TestCacheFollowsTheFeed(t *testing.T) {
 	if r, _ := c.lru.Peek(4); r.ReadIndex != 45 || r.LastOrder != 2 {
 		t.Fatalf("an older event rewrote an entry: %+v", r)
 	}
-	// The test fault answers without the wait.
-	if _, ok := c.getLinearizable(2, 100, true); !ok {
-		t.Fatal("skipWait did not answer")
+	// A read index the feed has not reached is not answered.
+	if _, ok := c.getLinearizable(2, 100); ok {
+		t.Fatal("a linearizable read was answered before the feed reached its read index")
 	}
 	if pos, coherent := c.position(); pos != 46 || !coherent {
 		t.Fatalf("position %d coherent %v", pos, coherent)

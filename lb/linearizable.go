@@ -90,9 +90,8 @@ func (b *Balancer) linearizableFromCache(ctx context.Context, g wire.Get) (wire.
 		return wire.Record{}, false
 	}
 	idx = max(idx, g.MinIndex)
-	skip := faults.Compiled && b.cfg.TestFault == faults.BalancerSkipsFeedWait
-	if !skip && !b.cache.waitFor(ctx, idx, feedWait) {
+	if !faults.SkipFeedWait() && !b.cache.waitFor(ctx, idx, feedWait) {
 		return wire.Record{}, false
 	}
-	return b.cache.getLinearizable(g.CustomerID, idx, skip)
+	return b.cache.getLinearizable(g.CustomerID, idx)
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"orderly/faults"
 	"orderly/fsm"
 	"orderly/pki"
 	"orderly/serve"
@@ -113,11 +112,6 @@ type Config struct {
 	// rolling upgrade met a command this build does not know). It must not
 	// return. Default: panic. orderd logs and exits with status 3.
 	Fatal func(error)
-
-	// TestFault breaks the node on purpose so that the chaos checker can be
-	// shown to catch it (one of faults.All). Only a binary built with
-	// -tags faults accepts it; orderd sets it from $ORDERLY_TEST_FAULT.
-	TestFault string
 }
 
 // DefaultConfig returns a Config with every tunable set; the caller fills
@@ -166,9 +160,6 @@ func (c Config) withDefaults() Config {
 // changes c; Open fills the defaults that depend on other fields.
 func (c Config) Validate() error {
 	var errs []error
-	if err := faults.Validate(c.TestFault); err != nil {
-		errs = append(errs, err)
-	}
 	if c.ID == "" || len(c.ID) > 255 {
 		errs = append(errs, errors.New("id: must be 1 to 255 bytes"))
 	}

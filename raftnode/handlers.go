@@ -32,7 +32,7 @@ func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) 
 	}
 	switch r := req.(type) {
 	case wire.Order:
-		if faults.Compiled && n.cfg.TestFault == faults.RefuseWrites {
+		if faults.RefuseOrder() {
 			err = wire.Errorf(wire.CodeUnavailable, "test fault %s", faults.RefuseWrites)
 			break
 		}
@@ -136,8 +136,8 @@ func (n *Node) readAt(ctx context.Context, c wire.Consistency, minIndex uint64) 
 	}
 	switch c {
 	case wire.Linearizable:
-		if faults.Compiled && n.cfg.TestFault == faults.StaleReads && n.raft.State() != raft.Leader {
-			return nil // the fault: local state, no ReadIndex
+		if faults.SkipReadIndex(n.raft.State() == raft.Leader) {
+			return nil // local state, no ReadIndex
 		}
 		idx, err := n.linearizableIndex(ctx)
 		if err != nil {
@@ -148,8 +148,8 @@ func (n *Node) readAt(ctx context.Context, c wire.Consistency, minIndex uint64) 
 		}
 		return n.waitApplied(ctx, idx)
 	case wire.Session:
-		if faults.Compiled && n.cfg.TestFault == faults.SessionIgnoresIndex {
-			return nil // the fault: whatever this node has
+		if faults.SkipSessionWait() {
+			return nil // whatever this node has
 		}
 		// Read-your-writes and monotonic reads: the client's highest seen
 		// index must be applied here before we answer.

@@ -43,10 +43,8 @@ func (s *watchedLogStore) StoreLog(l *raft.Log) error {
 }
 
 func (s *watchedLogStore) StoreLogs(logs []*raft.Log) error {
-	if faults.Compiled {
-		if d := faults.DiskDelay(); d > 0 {
-			time.Sleep(d)
-		}
+	if d := faults.DiskDelay(); d > 0 { // the slow-disk nemesis
+		time.Sleep(d)
 	}
 	if d := s.slowBy.Load(); d > 0 {
 		time.Sleep(time.Duration(d))

@@ -91,11 +91,8 @@ func Open(cfg Config) (*Node, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.snapMetrics = newSnapshotMetrics()
 	n.feed = feed.New(cfg.WatchHistory, 0)
-	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), Fault: cfg.TestFault, Fatal: n.stopForUpgrade,
+	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), Fatal: n.stopForUpgrade,
 		SnapshotPersisted: n.snapMetrics.persisted, Changes: n.feed})
-	if cfg.TestFault != "" {
-		n.log.Warn("TEST FAULT ACTIVE: this node is broken on purpose", "fault", cfg.TestFault)
-	}
 	dial := wire.DialOptions{MaxFrame: cfg.MaxFrame}
 	var serverTLS *tls.Config
 	if cfg.TLS != nil {

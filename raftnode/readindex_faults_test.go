@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"orderly/faults"
 	"orderly/wire"
 )
 
@@ -25,7 +26,7 @@ func TestReadIndexIsTheCommitIndex(t *testing.T) {
 		t.Fatal("first order failed")
 	}
 
-	release := leader.fsm.StallApply()
+	release := faults.StallApply(leader.fsm)
 	defer release()
 	ordered := make(chan wire.Message, 1)
 	go func() { // acknowledged only once the stall ends

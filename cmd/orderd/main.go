@@ -79,11 +79,11 @@ func run(args []string) error {
 	}
 	cfg.MaxSessions = uint32(*maxSessions)
 	cfg.MinFree = *minFree
-	// Deliberately not a flag, and "" unless built with -tags faults: a
-	// fault the chaos checker must catch.
-	cfg.TestFault = faults.FromEnv()
 	logger, err := df.Logger("orderd")
 	if err != nil {
+		return err
+	}
+	if err := daemon.TestFault(logger); err != nil {
 		return err
 	}
 	cfg.Logger = logger.With("node", cfg.ID)

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"orderly/api"
-	"orderly/faults"
 	"orderly/internal/daemon"
 	"orderly/lb"
 	"orderly/observe"
@@ -60,13 +59,11 @@ func run(args []string) error {
 	if cfg.MaxFrame, err = maxFrame(); err != nil {
 		return err
 	}
-	// Deliberately not a flag, and "" unless built with -tags faults.
-	cfg.TestFault = faults.FromEnv()
 	if cfg.Logger, err = df.Logger("orderlb"); err != nil {
 		return err
 	}
-	if cfg.TestFault != "" {
-		cfg.Logger.Warn("TEST FAULT ACTIVE: this balancer is broken on purpose", "fault", cfg.TestFault)
+	if err := daemon.TestFault(cfg.Logger); err != nil {
+		return err
 	}
 	if cfg.TLS, err = df.TLS(cfg.Logger); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"orderly/api"
+	"orderly/faults"
 	"orderly/observe"
 	"orderly/pki"
 	"orderly/serve"
@@ -84,6 +85,20 @@ func (f *Flags) TLS(log hclog.Logger) (*pki.Source, error) {
 	}
 	f.tls = src
 	return src, nil
+}
+
+// TestFault checks the fault $ORDERLY_TEST_FAULT names (deliberately not
+// a flag, and always empty unless the binary was built with -tags
+// faults) and warns loudly when one is on.
+func TestFault(log hclog.Logger) error {
+	f := faults.FromEnv()
+	if err := faults.Validate(f); err != nil {
+		return fmt.Errorf("$%s: %w", faults.EnvVar, err)
+	}
+	if f != "" {
+		log.Warn("TEST FAULT ACTIVE: this process is broken on purpose", "fault", f)
+	}
+	return nil
 }
 
 // Logger is the hclog logger the flags ask for, on stderr.
