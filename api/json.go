@@ -62,22 +62,26 @@ type page struct {
 	ReadIndex uint64     `json:"read_index"`
 }
 
-type member struct {
+// Member is a member of the Raft group as JSON (the API's and orderctl's).
+type Member struct {
 	ID         string `json:"id"`
 	RaftAddr   string `json:"raft_addr"`
-	ClientAddr string `json:"client_addr,omitempty"`
+	ClientAddr string `json:"client_addr"` // empty until the node has published it
 	Voter      bool   `json:"voter"`
 }
 
-func membersOf(ms []wire.Member) []member {
-	out := make([]member, 0, len(ms))
+// MembersOf is ms as JSON: never null.
+func MembersOf(ms []wire.Member) []Member {
+	out := make([]Member, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, member{ID: m.ID, RaftAddr: m.RaftAddr, ClientAddr: m.ClientAddr, Voter: m.Voter})
+		out = append(out, Member{ID: m.ID, RaftAddr: m.RaftAddr, ClientAddr: m.ClientAddr, Voter: m.Voter})
 	}
 	return out
 }
 
-type status struct {
+// Status is a node's or balancer's status as JSON (the API's and
+// orderctl's).
+type Status struct {
 	ID           string            `json:"id"`
 	Role         string            `json:"role"`
 	LeaderID     string            `json:"leader_id"`
@@ -86,14 +90,15 @@ type status struct {
 	CommitIndex  uint64            `json:"commit_index"`
 	AppliedIndex uint64            `json:"applied_index"`
 	LastIndex    uint64            `json:"last_index"`
-	Members      []member          `json:"members"`
+	Members      []Member          `json:"members"`
 	Stats        map[string]uint64 `json:"stats"`
 }
 
-func statusOfNode(s wire.StatusInfo) status {
-	st := status{ID: s.ID, Role: s.Role, LeaderID: s.LeaderID, LeaderAddr: s.LeaderAddr, Term: s.Term,
+// StatusOf is s as JSON.
+func StatusOf(s wire.StatusInfo) Status {
+	st := Status{ID: s.ID, Role: s.Role, LeaderID: s.LeaderID, LeaderAddr: s.LeaderAddr, Term: s.Term,
 		CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, LastIndex: s.LastIndex,
-		Members: membersOf(s.Members), Stats: make(map[string]uint64, len(s.Stats))}
+		Members: MembersOf(s.Members), Stats: make(map[string]uint64, len(s.Stats))}
 	for _, x := range s.Stats {
 		st.Stats[x.Name] = x.Value
 	}

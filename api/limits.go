@@ -98,52 +98,49 @@ func (cs *clients) forget(name string, c *clientShare) {
 
 // enter takes a call slot for client name, or says why not.
 func (cs *clients) enter(name string) (release func(), err error) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	c := cs.share(name)
-	switch {
-	case c.bucket != nil && !c.bucket.Allow():
-		cs.forget(name, c)
-		return nil, wire.Errorf(wire.CodeOverloaded, "client %q is over its rate of %g calls per second", name, cs.lim.RatePerClient)
-	case cs.inflight >= cs.lim.MaxInFlight:
-		cs.forget(name, c)
-		return nil, wire.Errorf(wire.CodeOverloaded, "the API has %d calls in progress", cs.inflight)
-	case c.inflight >= cs.lim.MaxInFlightPerClient:
-		return nil, wire.Errorf(wire.CodeOverloaded, "client %q has %d calls in progress", name, c.inflight)
-	}
-	cs.inflight++
-	c.inflight++
-	return func() {
-		cs.mu.Lock()
-		defer cs.mu.Unlock()
-		cs.inflight--
-		c.inflight--
-		cs.forget(name, c)
-	}, nil
+	return cs.take(name, callSlot)
 }
 
 // watch takes a watcher slot for client name, or says why not.
 func (cs *clients) watch(name string) (release func(), err error) {
+	return cs.take(name, watchSlot)
+}
+
+// slotKind is what a slot is for: a call in progress or an open watch.
+type slotKind int
+
+const (
+	callSlot slotKind = iota
+	watchSlot
+)
+
+// take takes a slot of kind k for client name: within its rate, and
+// under the bounds of all clients and of this one.
+func (cs *clients) take(name string, k slotKind) (release func(), err error) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	c := cs.share(name)
+	all, mine, maxAll, maxMine, what := &cs.inflight, &c.inflight, cs.lim.MaxInFlight, cs.lim.MaxInFlightPerClient, "calls in progress"
+	if k == watchSlot {
+		all, mine, maxAll, maxMine, what = &cs.watchers, &c.watchers, cs.lim.MaxWatchers, cs.lim.MaxWatchersPerClient, "watchers open"
+	}
 	switch {
 	case c.bucket != nil && !c.bucket.Allow():
 		cs.forget(name, c)
 		return nil, wire.Errorf(wire.CodeOverloaded, "client %q is over its rate of %g calls per second", name, cs.lim.RatePerClient)
-	case cs.watchers >= cs.lim.MaxWatchers:
+	case *all >= maxAll:
 		cs.forget(name, c)
-		return nil, wire.Errorf(wire.CodeOverloaded, "the API serves %d watchers already", cs.watchers)
-	case c.watchers >= cs.lim.MaxWatchersPerClient:
-		return nil, wire.Errorf(wire.CodeOverloaded, "client %q has %d watchers open", name, c.watchers)
+		return nil, wire.Errorf(wire.CodeOverloaded, "the API has %d %s", *all, what)
+	case *mine >= maxMine:
+		return nil, wire.Errorf(wire.CodeOverloaded, "client %q has %d %s", name, *mine, what)
 	}
-	cs.watchers++
-	c.watchers++
+	*all++
+	*mine++
 	return func() {
 		cs.mu.Lock()
 		defer cs.mu.Unlock()
-		cs.watchers--
-		c.watchers--
+		*all--
+		*mine--
 		cs.forget(name, c)
 	}, nil
 }

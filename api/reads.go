@@ -109,7 +109,7 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request, from serve.Call
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, statusOfNode(st))
+	writeJSON(w, http.StatusOK, StatusOf(st))
 }
 
 // members serves GET /v1/members.
@@ -118,5 +118,5 @@ func (g *Gateway) members(w http.ResponseWriter, r *http.Request, from serve.Cal
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string][]member{"members": membersOf(ml.Members)})
+	writeJSON(w, http.StatusOK, map[string][]Member{"members": MembersOf(ml.Members)})
 }

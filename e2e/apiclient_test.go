@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -45,18 +44,7 @@ type apiClient struct {
 
 func newAPIClient(t *testing.T, addr, name string) *apiClient {
 	t.Helper()
-	host, _, _ := net.SplitHostPort(addr)
-	cfg := certs.Admin()(host)
-	if name == "" {
-		cfg.Certificates = nil
-	} else if name != "orderctl" {
-		f, err := certs.Client(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg = f(host)
-	}
-	hc := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}
+	hc := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: sideTLS(t, addr, name), ForceAttemptHTTP2: true}}
 	t.Cleanup(hc.CloseIdleConnections)
 	return &apiClient{t: t, base: "https://" + addr, hc: hc}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +21,21 @@ import (
 // none) and returns the status code and body.
 func httpsGet(t *testing.T, addr, path, name string) (int, string) {
 	t.Helper()
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: sideTLS(t, addr, name)}}
+	defer cl.CloseIdleConnections()
+	resp, err := cl.Get("https://" + addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// sideTLS is the TLS configuration of a client of side port addr
+// presenting certificate name ("": none).
+func sideTLS(t *testing.T, addr, name string) *tls.Config {
+	t.Helper()
 	host, _, _ := net.SplitHostPort(addr)
 	cfg := certs.Admin()(host)
 	if name == "" {
@@ -31,15 +47,7 @@ func httpsGet(t *testing.T, addr, path, name string) (int, string) {
 		}
 		cfg = f(host)
 	}
-	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
-	defer cl.CloseIdleConnections()
-	resp, err := cl.Get("https://" + addr + path)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return cfg
 }
 
 func metricsOf(t *testing.T, addr string) map[string]*dto.MetricFamily {

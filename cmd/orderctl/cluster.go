@@ -14,51 +14,21 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"orderly/api"
 	"orderly/client"
 	"orderly/wire"
 )
 
-type memberJSON struct {
-	ID         string `json:"id"`
-	RaftAddr   string `json:"raft_addr"`
-	ClientAddr string `json:"client_addr"`
-	Voter      bool   `json:"voter"`
-}
-
+// statusJSON is a node's status as `status --json` prints it: the HTTP
+// API's shape (api.Status), and for --all the address asked and why it
+// did not answer.
 type statusJSON struct {
-	ID           string            `json:"id"`
-	Addr         string            `json:"addr,omitempty"`
-	Role         string            `json:"role"`
-	LeaderID     string            `json:"leader_id"`
-	LeaderAddr   string            `json:"leader_addr"`
-	Term         uint64            `json:"term"`
-	CommitIndex  uint64            `json:"commit_index"`
-	AppliedIndex uint64            `json:"applied_index"`
-	LastIndex    uint64            `json:"last_index"`
-	Members      []memberJSON      `json:"members"`
-	Stats        map[string]uint64 `json:"stats,omitempty"`
-	Error        string            `json:"error,omitempty"`
+	api.Status
+	Addr  string `json:"addr,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
-func toMembersJSON(ms []wire.Member) []memberJSON {
-	out := []memberJSON{}
-	for _, m := range ms {
-		out = append(out, memberJSON{m.ID, m.RaftAddr, m.ClientAddr, m.Voter})
-	}
-	return out
-}
-
-func toStatusJSON(s wire.StatusInfo) statusJSON {
-	out := statusJSON{ID: s.ID, Role: s.Role, LeaderID: s.LeaderID, LeaderAddr: s.LeaderAddr, Term: s.Term,
-		CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, LastIndex: s.LastIndex, Members: toMembersJSON(s.Members)}
-	if len(s.Stats) > 0 {
-		out.Stats = map[string]uint64{}
-		for _, st := range s.Stats {
-			out.Stats[st.Name] = st.Value
-		}
-	}
-	return out
-}
+func toStatusJSON(s wire.StatusInfo) statusJSON { return statusJSON{Status: api.StatusOf(s)} }
 
 func (g *globals) printStatus(s statusJSON) {
 	if s.Error != "" {
@@ -166,7 +136,7 @@ func membersCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("members list: %w", err)
 				}
-				out := toMembersJSON(ms)
+				out := api.MembersOf(ms)
 				if g.JSON {
 					return g.Print(out, "")
 				}
