@@ -32,10 +32,8 @@ func TestAPIIdempotencyKeyAcrossLeaderKill(t *testing.T) {
 	c := startClusterWith(t, harness.ClusterConfig{HTTP: true})
 	leader := mustLeader(t, c)
 	addrs := []string{leader.HTTPAddr}
-	for _, n := range c.Nodes {
-		if n != leader {
-			addrs = append(addrs, n.HTTPAddr)
-		}
+	for _, n := range followersOf(c, leader) {
+		addrs = append(addrs, n.HTTPAddr)
 	}
 	const customers, orders = 4, 400
 	var lost atomic.Int64 // calls sent whose answer never came

@@ -42,13 +42,7 @@ func TestAPI(t *testing.T) {
 	c := startClusterWith(t, harness.ClusterConfig{HTTP: true})
 	lb := startBalancer(t, c)
 	leader := mustLeader(t, c)
-	var follower *harness.Node
-	for _, n := range c.Nodes {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	follower := followersOf(c, leader)[0]
 	targets := []struct{ name, addr string }{{"balancer", lb.HTTPAddr}, {"follower", follower.HTTPAddr}, {"leader", leader.HTTPAddr}}
 	for i, tg := range targets {
 		w, r, nobody := newAPIClient(t, tg.addr, "writer"), newAPIClient(t, tg.addr, "reader"), newAPIClient(t, tg.addr, "")

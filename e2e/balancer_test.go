@@ -274,12 +274,7 @@ func TestBalancerPausedNode(t *testing.T) {
 	c := startCluster(t)
 	b := startBalancer(t, c, "--cache-linearizable=false")
 	leader := mustLeader(t, c)
-	var paused *harness.Node
-	for _, n := range c.Nodes {
-		if n != leader {
-			paused = n
-		}
-	}
+	paused := followersOf(c, leader)[1]
 	if err := paused.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -318,13 +313,7 @@ func TestBadInputOnBalancer(t *testing.T) {
 func TestBalancerFollowsMembership(t *testing.T) {
 	c := startCluster(t)
 	leader := mustLeader(t, c)
-	var seed *harness.Node
-	for _, n := range c.Nodes {
-		if n != leader {
-			seed = n
-			break
-		}
-	}
+	seed := followersOf(c, leader)[0]
 	b := startBalancer(t, c, "--backends", seed.ClientAddr)
 	backends := func() map[string]bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

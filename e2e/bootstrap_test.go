@@ -65,13 +65,7 @@ func TestWipedNodeRejoinsWithoutBootstrapping(t *testing.T) {
 		mustOrderctl(t, addrs, "order", "--customer", "4", "--number", strconv.Itoa(k), "--type", "regular")
 	}
 	leader := mustLeader(t, c)
-	var follower *harness.Node
-	for _, n := range c.Nodes {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	follower := followersOf(c, leader)[0]
 	restartEmpty(t, c, follower)
 	waitFor(t, 30*time.Second, follower.ID+" to catch up", func() bool {
 		out, err := orderctl(t, []string{follower.ClientAddr}, "--json", "get", "--customer", "4", "--consistency", "stale")
@@ -162,12 +156,7 @@ func TestWipedFollowerGetsReady(t *testing.T) {
 	c := startClusterWith(t, harness.ClusterConfig{HTTP: true})
 	leader := mustLeader(t, c)
 	mustOrders(t, []string{leader.ClientAddr}, 9, 20)
-	var follower *harness.Node
-	for _, n := range c.Nodes {
-		if n != leader {
-			follower = n
-		}
-	}
+	follower := followersOf(c, leader)[1]
 	if err := follower.Kill(); err != nil {
 		t.Fatal(err)
 	}

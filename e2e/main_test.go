@@ -118,6 +118,17 @@ func tail(b []byte, n int) []byte {
 	return b
 }
 
+// followersOf lists c's nodes but leader.
+func followersOf(c *harness.Cluster, leader *harness.Node) []*harness.Node {
+	var out []*harness.Node
+	for _, n := range c.Nodes {
+		if n != leader {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func mustLeader(t *testing.T, c *harness.Cluster) *harness.Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

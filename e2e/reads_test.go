@@ -17,10 +17,8 @@ func TestFollowerLinearizableReads(t *testing.T) {
 	c := startCluster(t)
 	leader := mustLeader(t, c)
 	var followers []string
-	for _, n := range c.Nodes {
-		if n != leader {
-			followers = append(followers, n.ClientAddr)
-		}
+	for _, n := range followersOf(c, leader) {
+		followers = append(followers, n.ClientAddr)
 	}
 
 	const customer = 42
