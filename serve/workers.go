@@ -6,7 +6,7 @@ import "sync"
 // goroutine that finished a request parks on a stack of idle workers and
 // takes the next one. It keeps its grown stack, so a request pays neither
 // for a new goroutine nor for growing its stack again (both showed in the
-// profiles of a node and of the balancer under load; docs/performance.md).
+// profiles of a node and of the balancer under load).
 // Each idle worker waits on a channel of its own: a shared one would make
 // every handoff contend for its lock.
 type workers struct {
