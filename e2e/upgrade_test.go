@@ -19,7 +19,7 @@ import (
 // version 1 only: the next one (cf50430) added SetLimits, version 2. The
 // upgrade tests run that build, made from this repository's history, as
 // etcd's robustness tests build old releases.
-const oldReleaseCommit = "119c029"
+const oldReleaseCommit = "119c02958cc9ba470a54705ce6376fa331b7179c"
 
 // oldRelease builds orderd as of oldReleaseCommit, once per test run.
 var oldRelease = sync.OnceValues(func() (string, error) {
@@ -31,14 +31,21 @@ var oldRelease = sync.OnceValues(func() (string, error) {
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		return "", err
 	}
+	repo := strings.TrimSpace(string(top))
+	if exec.Command("git", "-C", repo, "cat-file", "-e", oldReleaseCommit+"^{commit}").Run() != nil {
+		// A shallow clone: fetch that one commit from where it came.
+		if out, err := exec.Command("git", "-C", repo, "fetch", "--depth=1", "origin", oldReleaseCommit).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("commit %s is not in this clone and could not be fetched (clone with history): %v\n%s", oldReleaseCommit, err, out)
+		}
+	}
 	extract := exec.Command("sh", "-c", "git archive --format=tar "+oldReleaseCommit+" | tar -x -C "+src)
-	extract.Dir = strings.TrimSpace(string(top))
+	extract.Dir = repo
 	if out, err := extract.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("git archive %s (a shallow clone lacks it: clone with history): %v\n%s", oldReleaseCommit, err, out)
+		return "", fmt.Errorf("git archive %s: %v\n%s", oldReleaseCommit, err, out)
 	}
 	out := filepath.Join(bin, "old", "orderd")
 	build := exec.Command("go", "build", "-o", out, "./cmd/orderd")
-	build.Dir, build.Env = src, append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	build.Dir, build.Env = src, append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly") // exactly what it pinned
 	if b, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build orderd at %s: %v\n%s", oldReleaseCommit, err, b)
 	}
@@ -46,9 +53,10 @@ var oldRelease = sync.OnceValues(func() (string, error) {
 })
 
 // sessionsMax is a node's session cap as its state machine has it: 0 until
-// SetLimits (command version 2) is applied; -1 without an answer.
+// SetLimits (command version 2) is applied; -1 if the node did not answer
+// within 5 s.
 func sessionsMax(addr string) int64 {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	st, err := harness.Status(ctx, addr, certs.Admin())
 	if err != nil {
@@ -77,6 +85,18 @@ func restartWith(t *testing.T, c *harness.Cluster, n *harness.Node, orderd strin
 	}
 }
 
+// upgrade restarts n with orderd and waits until it answers, as an
+// operator upgrades one node at a time.
+func upgrade(t *testing.T, c *harness.Cluster, n *harness.Node, orderd string) {
+	t.Helper()
+	restartWith(t, c, n, orderd)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.WaitUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestUpgradeFromOldRelease upgrades a running cluster of a real older
 // release (command version 1) to this one (version 2) a node at a time:
 // while one member is old, a new leader holds its version-2 command
@@ -94,8 +114,8 @@ func TestUpgradeFromOldRelease(t *testing.T) {
 	c := startClusterWith(t, harness.ClusterConfig{Orderd: old, Extra: []string{"--log-level", "debug"}})
 	mustOrders(t, c.Addrs(), 1, 10)
 
-	restartWith(t, c, c.Node("n1"), release)
-	restartWith(t, c, c.Node("n2"), release)
+	upgrade(t, c, c.Node("n1"), release)
+	upgrade(t, c, c.Node("n2"), release)
 	cl := mustClient(t, c.Addrs()...)
 	waitFor(t, 30*time.Second, "n1 to lead", func() bool {
 		if mustLeader(t, c).ID == "n1" {
@@ -105,18 +125,21 @@ func TestUpgradeFromOldRelease(t *testing.T) {
 		return false
 	})
 	n1, n3 := c.Node("n1"), c.Node("n3")
-	waitFor(t, 20*time.Second, "the new leader to hold its version-2 command", func() bool {
-		return logCount(t, n1.LogPath, "n3 understands 1") > 0
+	// The leader tries SetLimits every second: it must hold it each time.
+	waitFor(t, 20*time.Second, "the new leader to hold its version-2 command three times", func() bool {
+		return logCount(t, n1.LogPath, "n3 understands 1") >= 3
 	})
 	mustOrders(t, c.Addrs(), 1, 10)
-	if m := sessionsMax(n1.ClientAddr); m != 0 {
-		t.Fatalf("n1 applied SetLimits (cap %d) while n3 understands version 1 only", m)
+	for _, n := range []*harness.Node{n1, c.Node("n2")} {
+		if m := sessionsMax(n.ClientAddr); m != 0 {
+			t.Fatalf("%s has SetLimits applied (cap %d, -1: no answer) while n3 understands version 1 only", n.ID, m)
+		}
 	}
 	if !n3.Running() {
 		t.Fatal("the old release stopped although the leader held the newer command")
 	}
 
-	restartWith(t, c, n3, release)
+	upgrade(t, c, n3, release)
 	waitFor(t, 30*time.Second, "SetLimits applied on every node", func() bool {
 		for _, n := range c.Nodes {
 			if sessionsMax(n.ClientAddr) <= 0 {

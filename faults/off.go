@@ -2,8 +2,6 @@
 
 package faults
 
-import "time"
-
 // Compiled reports whether this binary was built with -tags faults.
 const Compiled = false
 
@@ -20,7 +18,7 @@ func ForgetSession() bool { return false }
 func LoseOrder(uint64) bool { return false }
 
 // SkipReadIndex is false: linearizable reads go through ReadIndex.
-func SkipReadIndex(leader bool) bool { return false }
+func SkipReadIndex() bool { return false }
 
 // SkipSessionWait is false: session reads wait for the client's index.
 func SkipSessionWait() bool { return false }
@@ -31,8 +29,12 @@ func RefuseOrder() bool { return false }
 // SkipFeedWait is false: the balancer waits for its feed.
 func SkipFeedWait() bool { return false }
 
-// DiskDelay is 0: the log store is not slowed down.
-func DiskDelay() time.Duration { return 0 }
+// BeforeLogWrite is nil: the log store is neither slowed down nor made
+// to fail.
+func BeforeLogWrite(any) error { return nil }
+
+// FreeSpace is the free space measured.
+func FreeSpace(_ any, measured uint64, err error) (uint64, error) { return measured, err }
 
 // BeforeApply does nothing: nothing can stall the FSM.
 func BeforeApply(any) {}

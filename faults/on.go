@@ -3,6 +3,7 @@
 package faults
 
 import (
+	"errors"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -31,8 +32,8 @@ func ForgetSession() bool { return active == ForgetSessions }
 func LoseOrder(index uint64) bool { return active == LoseOrders && index%5 == 0 }
 
 // SkipReadIndex: a follower answers a linearizable read from local state
-// (StaleReads); a leader still does the work.
-func SkipReadIndex(leader bool) bool { return active == StaleReads && !leader }
+// (StaleReads; the point asks only on followers).
+func SkipReadIndex() bool { return active == StaleReads }
 
 // SkipSessionWait: a session read does not wait for the client's index
 // (SessionIgnoresIndex).
@@ -64,7 +65,7 @@ func StallApply(fsm any) (release func()) {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			stalls.Delete(fsm)
+			stalls.CompareAndDelete(fsm, ch) // a later stall of the same FSM stays
 			close(ch)
 		})
 	}
@@ -73,13 +74,69 @@ func StallApply(fsm any) (release func()) {
 // slowDisk is on between SIGUSR1 and SIGUSR2 (the slow-disk nemesis).
 var slowDisk atomic.Bool
 
-// DiskDelay is how long the next log write should stall: 0 normally, and
-// 20 to 200 ms while the disk is made slow.
-func DiskDelay() time.Duration {
-	if !slowDisk.Load() {
-		return 0
+// logWrites are what tests did to one log store (SlowLogWrites,
+// FailLogWrites), by identity.
+var logWrites sync.Map // any -> *logWriteFaults
+
+type logWriteFaults struct {
+	slowBy   atomic.Int64 // nanoseconds
+	failNext atomic.Int32
+}
+
+func logWriteFaultsOf(store any) *logWriteFaults {
+	f, _ := logWrites.LoadOrStore(store, &logWriteFaults{})
+	return f.(*logWriteFaults)
+}
+
+// ErrLogWrite is what a log write made to fail answers.
+var ErrLogWrite = errors.New("faults: log store write failed on purpose")
+
+// BeforeLogWrite runs before each write of a log store: it stalls 20 to
+// 200 ms while the disk is made slow (SIGUSR1), for as long as a test
+// slowed this store down, and fails the write if a test asked for it.
+func BeforeLogWrite(store any) error {
+	if slowDisk.Load() {
+		time.Sleep(time.Duration(20+rand.IntN(181)) * time.Millisecond)
 	}
-	return time.Duration(20+rand.IntN(181)) * time.Millisecond
+	f, ok := logWrites.Load(store)
+	if !ok {
+		return nil
+	}
+	lw := f.(*logWriteFaults)
+	if d := lw.slowBy.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
+	if lw.failNext.Load() > 0 && lw.failNext.Add(-1) >= 0 {
+		return ErrLogWrite
+	}
+	return nil
+}
+
+// SlowLogWrites slows every write of store down by d (0: not any more).
+func SlowLogWrites(store any, d time.Duration) { logWriteFaultsOf(store).slowBy.Store(int64(d)) }
+
+// FailLogWrites makes the next n writes of store fail.
+func FailLogWrites(store any, n int32) { logWriteFaultsOf(store).failNext.Store(n) }
+
+// freeSpace is the free space tests make a disk alarm see, by identity.
+var freeSpace sync.Map // any -> uint64
+
+// FreeSpace is what a disk alarm sees: the free space measured, or what a
+// test set for it (SetFreeSpace).
+func FreeSpace(alarm any, measured uint64, err error) (uint64, error) {
+	if v, ok := freeSpace.Load(alarm); ok {
+		return v.(uint64), nil
+	}
+	return measured, err
+}
+
+// SetFreeSpace makes alarm see free bytes; nil: the disk again.
+func SetFreeSpace(alarm any, free *uint64) {
+	if free == nil {
+		freeSpace.Delete(alarm)
+		return
+	}
+	freeSpace.Store(alarm, *free)
 }
 
 // HandleSignals makes SIGUSR1 slow the log store down and SIGUSR2 end it,

@@ -130,7 +130,7 @@ func (n *Node) transferLeader(to string) error {
 }
 
 // stats are status's counters: sessions, the client port's bounds and
-// use, the log store's write failures (and test marks in faults builds).
+// use, the log store's write failures.
 func (n *Node) stats() []wire.Stat {
 	open, refused := n.server.Conns()
 	_, limits := n.fsm.Limits()

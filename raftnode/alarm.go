@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
+	"orderly/faults"
 	"orderly/serve"
 	"orderly/wire"
 )
@@ -52,8 +53,6 @@ type alarms struct {
 	minFree uint64
 	store   *watchedLogStore
 	log     hclog.Logger
-	// fakeFree, when set, is the free space tests make the node see.
-	fakeFree atomic.Pointer[uint64]
 
 	mu       sync.Mutex
 	own      *wire.Alarm              // nil: none
@@ -85,9 +84,7 @@ func freeBytes(dir string) (uint64, error) {
 func (a *alarms) check(now time.Time) {
 	var why string
 	free, err := freeBytes(a.dir)
-	if f := a.fakeFree.Load(); f != nil {
-		free, err = *f, nil
-	}
+	free, err = faults.FreeSpace(a, free, err)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {

@@ -1,3 +1,5 @@
+//go:build faults
+
 package raftnode
 
 import (
@@ -7,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"orderly/faults"
 	"orderly/wire"
 )
 
@@ -22,7 +25,7 @@ func TestDiskAlarmStopsOrdersNotReads(t *testing.T) {
 		t.Fatalf("order before the alarm: %v", r)
 	}
 	low := uint64(1 << 20)
-	follower.alarms.fakeFree.Store(&low)
+	faults.SetFreeSpace(follower.alarms, &low)
 	var refused *wire.Error
 	waitUntil(t, 5*time.Second, "the leader to refuse orders", func() bool {
 		resp := call(t, leader, wire.Order{CustomerID: 2, OrderNumber: 1, ClientID: 8, Seq: 1})
@@ -53,7 +56,7 @@ func TestDiskAlarmStopsOrdersNotReads(t *testing.T) {
 		t.Fatalf("status disk_alarm = %d on the full node", st)
 	}
 
-	follower.alarms.fakeFree.Store(nil)
+	faults.SetFreeSpace(follower.alarms, nil)
 	waitUntil(t, 5*time.Second, "orders to resume", func() bool {
 		_, ok := call(t, leader, wire.Order{CustomerID: 2, OrderNumber: 1, ClientID: 8, Seq: 1}).(wire.LaptopInfo)
 		return ok

@@ -136,8 +136,8 @@ func (n *Node) readAt(ctx context.Context, c wire.Consistency, minIndex uint64) 
 	}
 	switch c {
 	case wire.Linearizable:
-		if faults.SkipReadIndex(n.raft.State() == raft.Leader) {
-			return nil // local state, no ReadIndex
+		if faults.SkipReadIndex() && n.raft.State() != raft.Leader {
+			return nil // a follower's local state, no ReadIndex
 		}
 		idx, err := n.linearizableIndex(ctx)
 		if err != nil {

@@ -27,33 +27,18 @@ type watchedLogStore struct {
 	// nospace: the failing write's error was ENOSPC (the disk alarm).
 	nospace atomic.Bool
 	errors  atomic.Uint64
-	// failNext makes the next writes fail, and slowBy slows every write
-	// down, for tests (a full disk, a slow one).
-	failNext atomic.Int32
-	slowBy   atomic.Int64 // nanoseconds
 	// appendSeconds times each write (a BoltDB transaction and its fsync).
 	appendSeconds prometheus.Histogram
 }
-
-// errTestWriteFailed is what failNext's writes answer.
-var errTestWriteFailed = errors.New("test: log store write failed on purpose")
 
 func (s *watchedLogStore) StoreLog(l *raft.Log) error {
 	return s.StoreLogs([]*raft.Log{l})
 }
 
 func (s *watchedLogStore) StoreLogs(logs []*raft.Log) error {
-	if d := faults.DiskDelay(); d > 0 { // the slow-disk nemesis
-		time.Sleep(d)
-	}
-	if d := s.slowBy.Load(); d > 0 {
-		time.Sleep(time.Duration(d))
-	}
-	var err error
 	start := time.Now()
-	if s.failNext.Load() > 0 && s.failNext.Add(-1) >= 0 {
-		err = errTestWriteFailed
-	} else {
+	err := faults.BeforeLogWrite(s)
+	if err == nil {
 		err = s.LogStore.StoreLogs(logs)
 	}
 	s.appendSeconds.Observe(time.Since(start).Seconds())

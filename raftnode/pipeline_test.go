@@ -1,3 +1,5 @@
+//go:build faults
+
 package raftnode
 
 import (
@@ -7,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"orderly/faults"
 	"orderly/serve"
 	"orderly/wire"
 )
@@ -39,11 +42,11 @@ func TestFollowerCatchesUpAfterAFailedWrite(t *testing.T) {
 	}
 	// A slow disk keeps several AppendEntries in flight to the follower,
 	// as a loaded machine does; then one write fails.
-	follower.store.slowBy.Store(int64(20 * time.Millisecond))
+	faults.SlowLogWrites(follower.store, 20*time.Millisecond)
 	time.Sleep(500 * time.Millisecond)
-	follower.store.failNext.Store(1)
+	faults.FailLogWrites(follower.store, 1)
 	time.Sleep(1500 * time.Millisecond)
-	follower.store.slowBy.Store(0)
+	faults.SlowLogWrites(follower.store, 0)
 	cancel()
 	wg.Wait()
 	if follower.store.errors.Load() == 0 {
