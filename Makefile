@@ -58,12 +58,12 @@ test: lint testdeps $(GOTESTSUM)
 # (iproute2, iptables); the operator's page is tested in a real headless
 # browser (chromium); Prometheus scrapes a cluster and promtool checks
 # deploy/monitoring (prometheus); a Python client of the HTTP API uses
-# only its standard library (python3).
+# only its standard library (python3), and the README's curl lines run.
 testdeps:
 	@command -v ip >/dev/null && command -v iptables >/dev/null && command -v chromium >/dev/null && \
-	  command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v python3 >/dev/null || \
+	  command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v python3 >/dev/null && command -v curl >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      iproute2 iptables chromium prometheus python3; }
+	      iproute2 iptables chromium prometheus python3 curl; }
 
 # Fuzz every decoder for a while (not part of `make test`; the checked-in
 # seed corpus is).

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -254,4 +255,48 @@ func TestAPISlowHeaders(t *testing.T) {
 func jsonNum(n uint64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestREADMECurlLines runs the README's three curl lines for the HTTP API
+// (with make run's addresses and certificate directory replaced by the
+// test cluster's), so that what a newcomer copies works.
+func TestREADMECurlLines(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatalf("curl (make testdeps installs it): %v", err)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "**Any language.**")
+	if ok {
+		_, block, ok = strings.Cut(block, "```sh\n")
+	}
+	if ok {
+		block, _, ok = strings.Cut(block, "```")
+	}
+	if !ok {
+		t.Fatal("README.md has no sh block after **Any language.**")
+	}
+	c := startClusterWith(t, harness.ClusterConfig{HTTP: true})
+	lb := startBalancer(t, c)
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(block), "\n") {
+		l = strings.ReplaceAll(l, "data/certs", certs.Dir)
+		lines = append(lines, strings.ReplaceAll(l, "127.0.0.1:8000", lb.HTTPAddr))
+	}
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "C=") {
+		t.Fatalf("README's block is not C=... and three curl lines: %q", lines)
+	}
+	for i, want := range []string{`"customer":7`, `"order_count":1`, "event: order"} {
+		line := lines[0] + "; " + strings.Replace(lines[i+1], "curl ", curl+" -sS --max-time 3 ", 1)
+		out, err := exec.Command("bash", "-c", line).CombinedOutput()
+		if err != nil && !(i == 2 && strings.Contains(err.Error(), "exit status 28")) { // the watch runs until the timeout
+			t.Fatalf("%s: %v\n%s", lines[i+1], err, out)
+		}
+		if !strings.Contains(string(out), want) {
+			t.Errorf("%s printed %q, want %s in it", lines[i+1], out, want)
+		}
+	}
 }
