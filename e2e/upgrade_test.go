@@ -158,12 +158,18 @@ func TestUpgradeFromOldRelease(t *testing.T) {
 	if logCount(t, n3.LogPath, "needs command version 2; this build understands version 1") == 0 {
 		t.Fatal("the old release stopped without naming the version it needs")
 	}
+	if code := n3.ExitCode(); code != 3 {
+		t.Fatalf("the old release exited with status %d, want 3 (needs upgrade)", code)
+	}
 	failures := logCount(t, n3.LogPath, "cannot apply log entry")
 	if _, err := os.Stat(filepath.Join(n3.DataDir, "upgrade-required.json")); err != nil {
 		t.Fatalf("no upgrade marker: %v", err)
 	}
 	restartWith(t, c, n3, old)
 	waitFor(t, 20*time.Second, "the old release to refuse to start", func() bool { return !n3.Running() })
+	if code := n3.ExitCode(); code != 3 {
+		t.Fatalf("the old release refused to start with status %d, want 3", code)
+	}
 	if got := logCount(t, n3.LogPath, "cannot apply log entry"); got != failures {
 		t.Fatalf("the restarted old release replayed the log into the same failure (%d failures, was %d)", got, failures)
 	}

@@ -54,6 +54,23 @@ func (p *process) start(bin string, args, env []string) error {
 	return nil
 }
 
+// ExitCode is the status the process exited with: -1 while it runs, or
+// if a signal ended it.
+func (p *process) ExitCode() int {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return -1
+	}
+	select {
+	case <-done:
+		return cmd.ProcessState.ExitCode()
+	default:
+		return -1
+	}
+}
+
 // Signal sends sig to the running process.
 func (p *process) Signal(sig syscall.Signal) error {
 	p.mu.Lock()
