@@ -102,11 +102,11 @@ func (g *Gateway) route(pattern string, ms methods) {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
 
 // caller names who sent r: its certificate's name and role. Without TLS
-// (--insecure) every caller is an admin known by its address.
+// (--insecure) a caller is known by its address, has no role, and may
+// call everything.
 func (g *Gateway) caller(w http.ResponseWriter, r *http.Request) (serve.Caller, bool) {
 	from := serve.Caller{ConnID: connID(r.Context())}
 	if !g.opt.Secure {
-		from.Role, from.MaxRole = wire.RoleNone, wire.RoleNone
 		from.Name = hostOf(r.RemoteAddr)
 		return from, true
 	}
@@ -123,33 +123,31 @@ func (g *Gateway) caller(w http.ResponseWriter, r *http.Request) (serve.Caller, 
 	return from, true
 }
 
-// do runs req on the backend and answers an error itself.
-func (g *Gateway) do(w http.ResponseWriter, r *http.Request, from serve.Caller, req wire.Message) (wire.Message, bool) {
+// doAs runs req, a call that writes no order, and takes its answer as a
+// T; it answers an error itself.
+func doAs[T wire.Message](g *Gateway, w http.ResponseWriter, r *http.Request, from serve.Caller, req wire.Message) (T, bool) {
 	resp, err := g.call(r, from, req)
-	if err != nil {
-		writeWireError(w, err, readCall)
-		return nil, false
-	}
-	return resp, true
+	return answerAs[T](w, req, resp, err, readCall)
 }
 
-// doAs runs req and takes its answer as a T.
-func doAs[T wire.Message](g *Gateway, w http.ResponseWriter, r *http.Request, from serve.Caller, req wire.Message) (T, bool) {
+// answerAs takes resp, req's answer, as a T. An error, or an answer of
+// another type, is answered to the client as a failed call of kind k.
+func answerAs[T wire.Message](w http.ResponseWriter, req, resp wire.Message, err error, k callKind) (T, bool) {
 	var zero T
-	resp, ok := g.do(w, r, from, req)
-	if !ok {
+	if err != nil {
+		writeWireError(w, err, k)
 		return zero, false
 	}
 	t, ok := resp.(T)
 	if !ok {
-		writeWireError(w, wire.Errorf(wire.CodeInternal, "%s answered with %s", req.Type(), resp.Type()), readCall)
+		writeWireError(w, wire.Errorf(wire.CodeInternal, "%s answered with %s", req.Type(), resp.Type()), k)
 		return zero, false
 	}
 	return t, true
 }
 
 // call runs req on the backend for a caller its role allows and its
-// bounds admit, within the request timeout.
+// bounds admit.
 func (g *Gateway) call(r *http.Request, from serve.Caller, req wire.Message) (wire.Message, error) {
 	release, err := g.admit(from, req)
 	if err != nil {
@@ -159,12 +157,16 @@ func (g *Gateway) call(r *http.Request, from serve.Caller, req wire.Message) (wi
 	return g.send(r, from, req)
 }
 
-// admit checks that from may send req and takes a call slot for it.
+// admit checks that from may send req and takes a slot for it: a
+// watcher's for a Watch, a call's for the rest.
 func (g *Gateway) admit(from serve.Caller, req wire.Message) (release func(), err error) {
 	if _, _, err := serve.Permit(from, req, g.opt.Secure); err != nil {
 		return nil, err
 	}
-	return g.clients.enter(from.Name)
+	if req.Type() == wire.TypeWatch {
+		return g.clients.take(from.Name, watchSlot)
+	}
+	return g.clients.take(from.Name, callSlot)
 }
 
 // send runs an admitted req on the backend. The backends bound a request

@@ -96,16 +96,6 @@ func (cs *clients) forget(name string, c *clientShare) {
 	}
 }
 
-// enter takes a call slot for client name, or says why not.
-func (cs *clients) enter(name string) (release func(), err error) {
-	return cs.take(name, callSlot)
-}
-
-// watch takes a watcher slot for client name, or says why not.
-func (cs *clients) watch(name string) (release func(), err error) {
-	return cs.take(name, watchSlot)
-}
-
 // slotKind is what a slot is for: a call in progress or an open watch.
 type slotKind int
 

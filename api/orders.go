@@ -77,7 +77,7 @@ func (g *Gateway) laneOrder(w http.ResponseWriter, r *http.Request, from serve.C
 			l.seq++ // applied, or may be yet: never sent again
 		}
 		g.lanes.give(l)
-		li, ok := g.answered(w, o, resp, err, writeCall)
+		li, ok := answerAs[wire.LaptopInfo](w, o, resp, err, writeCall)
 		if ok && !sameOrder(li, o) {
 			// The session answered another order's outcome: a seq was
 			// sent twice, which the lanes never do. Say so; never 201.
@@ -91,20 +91,7 @@ func (g *Gateway) laneOrder(w http.ResponseWriter, r *http.Request, from serve.C
 
 func (g *Gateway) placeOrder(w http.ResponseWriter, r *http.Request, from serve.Caller, o wire.Order) (wire.LaptopInfo, bool) {
 	resp, err := g.call(r, from, o)
-	return g.answered(w, o, resp, err, keyedWrite)
-}
-
-func (g *Gateway) answered(w http.ResponseWriter, o wire.Order, resp wire.Message, err error, k callKind) (wire.LaptopInfo, bool) {
-	if err != nil {
-		writeWireError(w, err, k)
-		return wire.LaptopInfo{}, false
-	}
-	li, ok := resp.(wire.LaptopInfo)
-	if !ok {
-		writeWireError(w, wire.Errorf(wire.CodeInternal, "order of customer %d answered with %s", o.CustomerID, resp.Type()), k)
-		return wire.LaptopInfo{}, false
-	}
-	return li, true
+	return answerAs[wire.LaptopInfo](w, o, resp, err, keyedWrite)
 }
 
 // sameOrder reports whether li answers o (and not another order of the

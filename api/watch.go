@@ -49,11 +49,7 @@ func (g *Gateway) watch(w http.ResponseWriter, r *http.Request, from serve.Calle
 		}
 		wt.From = id + 1
 	}
-	if _, _, err := serve.Permit(from, wt, g.opt.Secure); err != nil {
-		writeWireError(w, err, readCall)
-		return
-	}
-	release, err := g.clients.watch(from.Name)
+	release, err := g.admit(from, wt)
 	if err != nil {
 		writeWireError(w, err, readCall)
 		return

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"orderly/faults"
@@ -39,5 +42,26 @@ func TestDefaultBuildHasNoFaultSwitch(t *testing.T) {
 				t.Fatalf("default build: %d of 20 orders recorded, %d fault warnings in the log", rec.OrderCount, warned)
 			}
 		})
+	}
+}
+
+// TestUnknownFaultIsRefused: a faults build given a fault it does not
+// know refuses to start and says which it knows, orderd and orderlb
+// alike.
+func TestUnknownFaultIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		bin  string
+		args []string
+	}{
+		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir}},
+		{"orderlb", []string{"--insecure", "--backends", "127.0.0.1:1", "--listen", "127.0.0.1:0"}},
+	} {
+		cmd := exec.Command(filepath.Join(bin, tc.bin), tc.args...)
+		cmd.Env = append(os.Environ(), faults.EnvVar+"=melt-the-disk")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "melt-the-disk") || !strings.Contains(string(out), faults.LoseOrders) {
+			t.Errorf("%s with an unknown fault: %v\n%s", tc.bin, err, out)
+		}
 	}
 }

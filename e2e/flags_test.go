@@ -38,6 +38,9 @@ func TestFlagsThatCannotLie(t *testing.T) {
 		{"orderlb", []string{"--insecure", "--backends", "foo"}, `backend "foo": want host:port`},
 		{"orderlb", []string{"--insecure", "--backends", "127.0.0.1:6001", "--max-reply-bytes", "10"}, "max reply bytes 10: need at least 1 and 65536"},
 		{"orderlb", []string{"--insecure", "--backends", "127.0.0.1:6001", "--max-frame", "10"}, "max frame 10: must be between 64 and"},
+		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--http-max-watchers", "0"}, "--http-max-watchers 0"},
+		{"orderlb", []string{"--insecure", "--backends", "127.0.0.1:6001", "--http-addr", "127.0.0.1:0", "--http-max-watchers-per-client", "0"}, "need at least 1, 1 and 0"},
+		{"orderlb", []string{"--insecure", "--backends", "127.0.0.1:6001", "--http-addr", "127.0.0.1:0", "--http-rate-limit", "-5"}, "--http-rate-limit -5"},
 	}
 	for _, tc := range cases {
 		out, err := exec.Command(filepath.Join(bin, tc.bin), tc.args...).CombinedOutput()

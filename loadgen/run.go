@@ -92,31 +92,34 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		clients[i] = c
 	}
+	// newWorker is the p-th request in flight of customer i.
+	newWorker := func(i, p int, cust *customer) *worker {
+		w := &worker{cfg: &cfg, cust: cust, rng: rand.New(rand.NewPCG(uint64(i), uint64(p))), writes: newHistogram(), reads: newHistogram()}
+		workers = append(workers, w)
+		return w
+	}
 	for i := range cfg.Customers {
-		if cfg.Seed {
+		id := cfg.FirstCustomer + int32(i)
+		switch {
+		case cfg.Seed:
 			sc, err := dialSeed(ctx, cfg.Addrs[0])
 			if err != nil {
 				return nil, err
 			}
 			defer sc.close()
-			workers = append(workers, &worker{cfg: &cfg, cust: &customer{id: cfg.FirstCustomer + int32(i)}, seed: sc,
-				rng: rand.New(rand.NewPCG(uint64(i), 0)), writes: newHistogram(), reads: newHistogram()})
-			continue
-		}
-		if apis != nil {
-			workers = append(workers, &worker{cfg: &cfg, cust: &customer{id: cfg.FirstCustomer + int32(i)}, api: apis[i%len(apis)],
-				rng: rand.New(rand.NewPCG(uint64(i), 0)), writes: newHistogram(), reads: newHistogram()})
-			continue
-		}
-		c := clients[i%nclients]
-		cust := &customer{id: cfg.FirstCustomer + int32(i), c: c}
-		for p := range cfg.Pipeline {
-			s, err := c.NewSession()
-			if err != nil {
-				return nil, err
+			newWorker(i, 0, &customer{id: id}).seed = sc
+		case apis != nil:
+			newWorker(i, 0, &customer{id: id}).api = apis[i%len(apis)]
+		default:
+			c := clients[i%nclients]
+			cust := &customer{id: id, c: c}
+			for p := range cfg.Pipeline {
+				s, err := c.NewSession()
+				if err != nil {
+					return nil, err
+				}
+				newWorker(i, p, cust).session = s
 			}
-			workers = append(workers, &worker{cfg: &cfg, cust: cust, session: s,
-				rng: rand.New(rand.NewPCG(uint64(i), uint64(p))), writes: newHistogram(), reads: newHistogram()})
 		}
 	}
 
