@@ -2,13 +2,13 @@ package raftnode
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"orderly/faults"
 	"orderly/fsm"
+	"orderly/group"
 	"orderly/serve"
 	"orderly/wire"
 )
@@ -83,16 +83,13 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 		defer n.experts.release(id)
 		expert = id
 	}
-	res, err := n.proposer.propose(ctx, fsm.PlaceOrder{
+	res, err := n.group.Propose(ctx, fsm.PlaceOrder{
 		CustomerID: o.CustomerID, OrderNumber: o.OrderNumber, LaptopType: uint8(o.LaptopType),
 		EngineerID: engineer, ExpertID: expert, ClientID: o.ClientID, Seq: o.Seq,
 		LeaderTime: time.Now().UnixNano(),
 	})
 	if err != nil {
-		if _, isWire := wire.CodeOf(err); isWire {
-			return nil, err
-		}
-		return nil, n.applyError(err)
+		return nil, n.wireError(err)
 	}
 	switch res.Refused {
 	case fsm.RefusedStaleSeq:
@@ -111,51 +108,18 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 		Index: r.Index, OrderCount: r.OrderCount}, nil
 }
 
-// applyError maps raft.Apply's errors to answers that say whether the
-// write may have happened.
-func (n *Node) applyError(err error) error {
-	switch {
-	case errors.Is(err, raft.ErrNotLeader):
-		return n.notLeader()
-	case errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrEnqueueTimeout):
-		return wire.Errorf(wire.CodeUnavailable, "not accepted: %v", err)
-	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
-		return wire.Errorf(wire.CodeTimeout, "outcome unknown: %v", err)
-	}
-	return wire.Errorf(wire.CodeTimeout, "outcome unknown: %v", err)
-}
+// levels are the group's read levels of the protocol's consistency levels.
+var levels = map[wire.Consistency]group.Level{
+	wire.Stale: group.Stale, wire.Session: group.Session, wire.Linearizable: group.Linearizable}
 
 // readAt waits until this node may serve a read at level c, and returns
 // once its FSM has applied everything the level requires.
 func (n *Node) readAt(ctx context.Context, c wire.Consistency, minIndex uint64) error {
-	if n.raft.LastIndex() == 0 {
-		// Not even stale: a node on an empty data dir that waits to be
-		// added (or to bootstrap) has no data, and an empty record would
-		// read as a customer who never ordered.
-		return wire.Errorf(wire.CodeUnavailable, "this node has no Raft state yet: it waits to join a cluster")
+	level, ok := levels[c]
+	if !ok {
+		return wire.Errorf(wire.CodeBadRequest, "unknown consistency level %d", c)
 	}
-	switch c {
-	case wire.Linearizable:
-		if faults.SkipReadIndex() && n.raft.State() != raft.Leader {
-			return nil // a follower's local state, no ReadIndex
-		}
-		idx, err := n.linearizableIndex(ctx)
-		if err != nil {
-			return err
-		}
-		if minIndex > idx {
-			idx = minIndex
-		}
-		return n.waitApplied(ctx, idx)
-	case wire.Session:
-		if faults.SkipSessionWait() {
-			return nil // whatever this node has
-		}
-		// Read-your-writes and monotonic reads: the client's highest seen
-		// index must be applied here before we answer.
-		return n.waitApplied(ctx, minIndex)
-	}
-	return nil
+	return n.wireError(n.group.Read(ctx, level, minIndex))
 }
 
 func (n *Node) get(ctx context.Context, g wire.Get) (wire.Message, error) {
@@ -192,12 +156,9 @@ func toWire(r fsm.Record) wire.CustomerRecord {
 // readIndexForPeer answers a follower's ReadIndex. It never forwards: a
 // node that is not the leader says so, and the follower asks again.
 func (n *Node) readIndexForPeer(ctx context.Context) (wire.Message, error) {
-	if n.raft.State() != raft.Leader {
-		return nil, n.notLeader()
-	}
-	idx, err := n.localIndex.Do(ctx)
+	idx, err := n.group.ReadIndex(ctx)
 	if err != nil {
-		return nil, err
+		return nil, n.wireError(err)
 	}
 	return wire.ReadIndexReply{Index: idx}, nil
 }

@@ -15,26 +15,28 @@ import (
 
 	"orderly/feed"
 	"orderly/fsm"
-	"orderly/internal/coalesce"
+	"orderly/group"
 	"orderly/serve"
 	"orderly/wire"
 )
 
 const raftDBFile = "raft.db"
 
-// Node is one running orderly node.
+// Node is one running orderly node: its life (data dir, stores, vote
+// gate, alarms, backups), its network (the Raft port, peer connections,
+// the client server) and the Raft group it hosts.
 type Node struct {
-	cfg  Config
-	log  hclog.Logger
-	fsm  *fsm.FSM
-	raft *raft.Raft
-	// raftReady is raft once it runs, for the Raft port's goroutines,
-	// which start before it does.
-	raftRunning atomic.Pointer[raft.Raft]
-	raftStarted chan struct{} // closed once raftRunning is set
+	cfg   Config
+	log   hclog.Logger
+	group *group.Group
+	raft  *raft.Raft // the group's
+	fsm   *fsm.FSM   // the group's
+	// running is the group once its Raft runs, for the Raft port's
+	// goroutines, which start before it does.
+	running     atomic.Pointer[group.Group]
+	raftStarted chan struct{} // closed once running is set
 	port        *raftPort
 	db          logStore
-	logs        raft.LogStore    // the cached log store raft writes; read by waitApplied
 	store       *watchedLogStore // under the cache: write failures, for status
 	alarms      *alarms          // the disk alarm: this node's and the cluster's
 	snaps       *raft.FileSnapshotStore
@@ -42,19 +44,11 @@ type Node struct {
 	snapMetrics *snapshotMetrics
 	storeKind   string // boltdb or wal: the data dir's log store
 
-	// readyTerm is the term whose Barrier this leader has seen applied;
-	// reads are served only while it equals the current term (DESIGN §5).
-	readyTerm atomic.Uint64
-	readyCh   chan struct{} // poked when readyTerm moves
-
-	peers       *peerPool
-	proposer    *proposer           // packs waiting orders into one entry
-	localIndex  *coalesce.Coalescer // ReadIndex as leader
-	remoteIndex *coalesce.Coalescer // ReadIndex asked of the leader
-	experts     *expertPool
-	server      *serve.Server
-	feed        *feed.Ring   // the change feed: recent applied orders
-	watchers    atomic.Int64 // open Watch streams
+	peers    *peerPool
+	experts  *expertPool
+	server   *serve.Server
+	feed     *feed.Ring   // the change feed: recent applied orders
+	watchers atomic.Int64 // open Watch streams
 
 	// mayBootstrap: the data dir was empty and --peers given; see
 	// bootstrapWhenSafe.
@@ -87,12 +81,10 @@ func Open(cfg Config) (*Node, error) {
 	if err := checkUpgradeMarker(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1), backups: newBackups(), raftStarted: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, backups: newBackups(), raftStarted: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.snapMetrics = newSnapshotMetrics()
 	n.feed = feed.New(cfg.WatchHistory, 0)
-	n.fsm = fsm.New(fsm.Options{Logger: cfg.Logger.Named("fsm"), Fatal: n.stopForUpgrade,
-		SnapshotPersisted: n.snapMetrics.persisted, Changes: n.feed})
 	dial := wire.DialOptions{MaxFrame: cfg.MaxFrame}
 	var serverTLS *tls.Config
 	if cfg.TLS != nil {
@@ -100,29 +92,19 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.peers = newPeerPool(dial)
 	n.experts = newExpertPool(cfg.Experts, cfg.ExpertQueue)
-	n.localIndex = coalesce.New(n.ctx, n.leaderReadIndex)
-	n.remoteIndex = coalesce.New(n.ctx, n.askLeaderReadIndex)
 	if err := n.startRaft(); err != nil {
 		n.cancel()
-		n.localIndex.Wait()
-		n.remoteIndex.Wait()
 		return nil, err
 	}
-	n.proposer = newProposer(n.ctx, n.raft, cfg.RequestTimeout)
 	ln, err := net.Listen("tcp", cfg.ClientAddr)
 	if err != nil {
 		n.cancel()
 		n.shutdownRaft()
-		n.proposer.wait()
-		n.localIndex.Wait()
-		n.remoteIndex.Wait()
 		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
 		Bounds: cfg.Bounds, TLS: serverTLS, Observe: cfg.Observe, Stream: n.watch, NodesForward: true, Logger: n.log.Named("server")})
 	n.server = srv
-	n.wg.Add(1)
-	go n.watchLeadership()
 	n.every(200*time.Millisecond, n.publishIfNeeded)
 	n.every(time.Second, n.setLimitsIfNeeded)
 	n.every(alarmPeriod, n.watchDisk)
@@ -161,20 +143,6 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return fmt.Errorf("resolve raft advertise %s: %w", cfg.RaftAdvertise, err)
 	}
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cfg.ID)
-	rc.Logger = n.log.Named("raft")
-	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
-	rc.ElectionTimeout = cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
-	rc.CommitTimeout = cfg.CommitTimeout
-	rc.SnapshotThreshold = cfg.SnapshotThreshold
-	rc.BatchApplyCh = true
-	rc.MaxAppendEntries = 256
-	if err := raft.ValidateConfig(rc); err != nil {
-		db.Close()
-		return fmt.Errorf("raft config: %w", err)
-	}
 	existing, err := raft.HasExistingState(logs, db, snaps)
 	if err != nil {
 		db.Close()
@@ -197,18 +165,27 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return err
 	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, db, snaps, trans)
+	g, err := group.New(group.Config{
+		ID: cfg.ID, Logger: n.log, RequestTimeout: cfg.RequestTimeout, Transport: trans,
+		Timing: group.Timing{HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
+			LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, CommitTimeout: cfg.CommitTimeout, SnapshotThreshold: cfg.SnapshotThreshold},
+		Stores: group.Stores{Logs: logs, Stable: db, Snapshots: snaps},
+		FSM: fsm.Options{Logger: n.log.Named("fsm"), Fatal: n.stopForUpgrade,
+			SnapshotPersisted: n.snapMetrics.persisted, Changes: n.feed},
+		AskLeader: n.askLeaderReadIndex,
+		TermEntry: n.commitTermEntry,
+	})
 	if err != nil {
 		n.cancel() // streams waiting for Raft to start give up (latestConfiguration)
 		n.port.Close()
 		trans.Close()
 		db.Close()
-		return fmt.Errorf("start raft: %w", err)
+		return err
 	}
-	n.raft, n.db, n.logs, n.snaps = r, db, logs, snaps
-	n.raftRunning.Store(r)
+	n.group, n.raft, n.fsm, n.db, n.snaps = g, g.Raft(), g.FSM(), db, snaps
+	n.running.Store(g)
 	close(n.raftStarted)
-	lastIndex := r.LastIndex
+	lastIndex := n.raft.LastIndex
 	n.gate.last.Store(&lastIndex)
 	if n.gate.closed.Load() {
 		n.wg.Add(1)
@@ -218,7 +195,12 @@ func (n *Node) startRaft() error {
 }
 
 // raftReady is Raft once it runs, nil before.
-func (n *Node) raftReady() *raft.Raft { return n.raftRunning.Load() }
+func (n *Node) raftReady() *raft.Raft {
+	if g := n.running.Load(); g != nil {
+		return g.Raft()
+	}
+	return nil
+}
 
 // seedsOf is --peers as rpcRules.seeds.
 func seedsOf(peers []Peer) map[string]raft.ServerAddress {
@@ -256,44 +238,16 @@ func (n *Node) latestConfiguration() (raft.Configuration, error) {
 	return f.Configuration(), nil
 }
 
-// watchLeadership makes a new leader ready for reads: it waits for a
-// Barrier in its own term, which commits an entry of the term and applies
-// everything before it (DESIGN §5, the trap Consul fell into).
-func (n *Node) watchLeadership() {
-	defer n.wg.Done()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case isLeader := <-n.raft.LeaderCh():
-			if !isLeader {
-				n.log.Info("lost leadership")
-				continue
-			}
-			term := n.raft.CurrentTerm()
-			n.log.Info("won leadership", "term", term)
-			for n.ctx.Err() == nil && n.raft.State() == raft.Leader {
-				if err := n.commitTermEntry(); err != nil {
-					n.log.Warn("barrier after election failed", "term", term, "error", err)
-					continue
-				}
-				n.readyTerm.Store(term)
-				select {
-				case n.readyCh <- struct{}{}:
-				default:
-				}
-				n.log.Info("leader ready for reads", "term", term, "applied", n.fsm.AppliedIndex())
-				break
-			}
-		}
-	}
-}
-
-// commitTermEntry commits and applies an entry of the leader's term. If
-// the cluster does not know this node's client address yet, that entry
-// publishes it: followers need it to ask for read indexes, and should not
+// commitTermEntry is the group's term entry (group.Config.TermEntry): a
+// barrier, or, if the cluster does not know this node's client address
+// yet, the entry that publishes it: followers need it to ask for read indexes, and should not
 // wait for publishLoop's next tick to serve linearizable reads.
 func (n *Node) commitTermEntry() error {
+	select { // the group may lead before New has returned
+	case <-n.raftStarted:
+	case <-n.ctx.Done():
+		return errors.New("node closing")
+	}
 	if !n.published() {
 		return n.applySetMember(n.cfg.ID, n.cfg.ClientAdvertise, fsm.Version)
 	}
@@ -302,9 +256,7 @@ func (n *Node) commitTermEntry() error {
 
 // isReadyLeader reports whether this node leads and has committed an entry
 // of its current term.
-func (n *Node) isReadyLeader() bool {
-	return n.raft.State() == raft.Leader && n.readyTerm.Load() == n.raft.CurrentTerm()
-}
+func (n *Node) isReadyLeader() bool { return n.group.IsReadyLeader() }
 
 // leaderClientAddr returns the current leader's id and client address, or
 // empty strings when no leader is known (or it has not published yet).
@@ -413,23 +365,20 @@ func (n *Node) Close() error {
 	n.server.Close()
 	n.cancel()
 	n.wg.Wait()
-	n.localIndex.Wait()
-	n.remoteIndex.Wait()
+	err := n.shutdownRaft() // before the peers: ReadIndex rounds ask them
 	n.peers.close()
 	n.backups.closeAll()
-	err := n.shutdownRaft()
-	n.proposer.wait()
 	return err
 }
 
 func (n *Node) shutdownRaft() error {
-	err := n.raft.Shutdown().Error() // closes the transport
+	err := n.group.Close() // closes the transport
 	n.port.Close()
 	if cerr := n.db.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close log store: %w", cerr)
 	}
 	if err != nil {
-		return fmt.Errorf("shutdown raft: %w", err)
+		return err
 	}
 	n.log.Info("node stopped", "id", n.cfg.ID)
 	return nil

@@ -38,12 +38,8 @@ func (n *Node) advanceFeed() {
 		return
 	}
 	applied, _ := n.fsm.Applied()
-	raftApplied := n.raft.AppliedIndex()
-	if raftApplied <= applied {
-		return
-	}
-	if last, err := n.lastCommand(applied, raftApplied); err == nil && last <= applied {
-		n.feed.Advance(raftApplied)
+	if settled := n.group.SettledIndex(); settled > applied {
+		n.feed.Advance(settled)
 	}
 }
 

@@ -1,4 +1,4 @@
-package raftnode
+package group
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/raft"
 
 	"orderly/fsm"
-	"orderly/wire"
 )
 
 // proposer packs orders that wait at the same moment into one Raft entry
@@ -68,13 +67,13 @@ func (p *proposer) propose(ctx context.Context, cmd fsm.PlaceOrder) (fsm.Outcome
 	select {
 	case p.in <- pr:
 	case <-ctx.Done():
-		return fsm.Outcome{}, wire.Errorf(wire.CodeOverloaded, "order not proposed in time: %v", ctx.Err())
+		return fsm.Outcome{}, fmt.Errorf("%w: %v", ErrBusy, ctx.Err())
 	}
 	select {
 	case r := <-pr.done:
 		return r.res, r.err
 	case <-ctx.Done():
-		return fsm.Outcome{}, wire.Errorf(wire.CodeTimeout, "outcome unknown: %v", ctx.Err())
+		return fsm.Outcome{}, fmt.Errorf("%w: %v", ErrUnknownOutcome, ctx.Err())
 	}
 }
 
@@ -102,7 +101,7 @@ func (p *proposer) loop(ctx context.Context) {
 		select { // while Raft is busy, more orders queue up for this entry
 		case p.slots <- struct{}{}:
 		case <-ctx.Done():
-			w.fail(wire.Errorf(wire.CodeUnavailable, "node shutting down; order not proposed"))
+			w.fail(fmt.Errorf("%w: the group is closing", ErrNotProposed))
 			return
 		}
 	drain:

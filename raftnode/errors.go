@@ -1,0 +1,30 @@
+package raftnode
+
+import (
+	"errors"
+
+	"orderly/group"
+	"orderly/wire"
+)
+
+// wireError maps the group's errors to the protocol's answers, at the
+// edge where the node answers a client. An error that is already an
+// answer (a leader's, relayed) stays as it is; one the group does not
+// name is an unknown outcome, never a sure refusal.
+func (n *Node) wireError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := wire.CodeOf(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, group.ErrNotLeader):
+		return n.notLeader()
+	case errors.Is(err, group.ErrBusy):
+		return wire.Errorf(wire.CodeOverloaded, "node %s: %v", n.cfg.ID, err)
+	case errors.Is(err, group.ErrNotProposed), errors.Is(err, group.ErrUnavailable):
+		return wire.Errorf(wire.CodeUnavailable, "node %s: %v", n.cfg.ID, err)
+	}
+	return wire.Errorf(wire.CodeTimeout, "node %s: %v", n.cfg.ID, err)
+}
