@@ -177,7 +177,7 @@ func Start(cfg Config) (*Balancer, error) {
 		go b.followFeed()
 	}
 	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, Bounds: cfg.Bounds,
-		Observe: cfg.Observe, TLS: serverTLS, Stream: b.watch, Async: b.start, Logger: b.log.Named("server")})
+		Observe: cfg.Observe, TLS: serverTLS, Stream: b.watch, Async: b.startOrder, Logger: b.log.Named("server")})
 	if legacyLn != nil {
 		b.legacy = startLegacy(legacyLn, b)
 	}

@@ -12,25 +12,30 @@ import (
 // The server has checked that the client's role allows it.
 func (b *Balancer) handle(ctx context.Context, from serve.Caller, req wire.Message) wire.Message {
 	b.requests.Add(1)
+	if o, ok := req.(wire.Order); ok {
+		return wire.Reply(b.placeOrder(ctx, orderlyClient(from), o))
+	}
 	b.inflight.Add(1)
 	defer b.inflight.Add(-1)
 	return wire.Reply(b.serve(ctx, orderlyClient(from), req))
 }
 
-// ServeAPI answers a call of the HTTP API (package api) as the binary
-// port answers its request; an order takes the binary port's path
-// (start: sent from here, answered from the leader connection's reader),
-// and this goroutine waits for its answer.
-func (b *Balancer) ServeAPI(ctx context.Context, from serve.Caller, req wire.Message) wire.Message {
-	answer := make(chan wire.Message, 1)
-	if b.start(ctx, from, req, func(m wire.Message) { answer <- m }) {
-		select {
-		case m := <-answer:
-			return m
-		case <-ctx.Done(): // the client went away; the order's fate is settled without it
-			return wire.Errorf(wire.CodeTimeout, "balancer: the client went away before the order's answer")
-		}
+// startOrder is the orderly port's Async (serve.Options.Async): an order
+// is placed from the client connection's reader and answered from the
+// leader connection's; anything else is left to a worker.
+func (b *Balancer) startOrder(ctx context.Context, from serve.Caller, req wire.Message, answer func(wire.Message)) bool {
+	o, ok := req.(wire.Order)
+	if !ok {
+		return false
 	}
+	b.requests.Add(1)
+	b.order(ctx, orderlyClient(from), o, answer)
+	return true
+}
+
+// ServeAPI answers a call of the HTTP API (package api) as the binary
+// port answers its request.
+func (b *Balancer) ServeAPI(ctx context.Context, from serve.Caller, req wire.Message) wire.Message {
 	return b.handle(ctx, from, req)
 }
 
@@ -41,15 +46,6 @@ func (b *Balancer) Watch(ctx context.Context, from serve.Caller, w wire.Watch, s
 
 func (b *Balancer) serve(ctx context.Context, from client, req wire.Message) (wire.Message, error) {
 	switch r := req.(type) {
-	case wire.Order:
-		if err := r.Validate(); err != nil {
-			return nil, wire.Errorf(wire.CodeBadRequest, "order: %v", err)
-		}
-		li, err := b.order(ctx, from, r)
-		if err != nil {
-			return nil, err
-		}
-		return li, nil
 	case wire.Get:
 		if err := r.Validate(); err != nil {
 			return nil, wire.Errorf(wire.CodeBadRequest, "get: %v", err)
@@ -74,11 +70,6 @@ func (b *Balancer) serve(ctx context.Context, from client, req wire.Message) (wi
 		return b.forward(ctx, from, true, r)
 	}
 	return nil, wire.Errorf(wire.CodeBadRequest, "%s is not a request a balancer takes", req.Type())
-}
-
-// order forwards a write and refreshes the cache from its answer.
-func (b *Balancer) order(ctx context.Context, from client, o wire.Order) (wire.LaptopInfo, error) {
-	return b.ordered(b.forward(ctx, from, true, o))
 }
 
 // ordered checks a node's answer to an order and refreshes the cache

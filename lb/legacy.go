@@ -111,7 +111,7 @@ func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
 		if err := o.Validate(); err != nil {
 			return failedInfo(), err
 		}
-		li, err := s.b.order(ctx, sess.client(), o)
+		li, err := s.b.placeOrder(ctx, sess.client(), o)
 		if code, ok := wire.CodeOf(err); err != nil && (!ok || code.Unknown()) {
 			li, err = s.settle(sess, o, err)
 			if err != nil {
@@ -157,7 +157,7 @@ func (s *legacyServer) settle(sess *legacySession, o wire.Order, first error) (w
 			break
 		}
 		var li wire.LaptopInfo
-		if li, err = s.b.order(s.b.ctx, sess.client(), o); err == nil {
+		if li, err = s.b.placeOrder(s.b.ctx, sess.client(), o); err == nil {
 			return li, nil
 		}
 	}
