@@ -335,6 +335,29 @@ func connAs(t *testing.T, name, addr string) *wire.Conn {
 	return conn
 }
 
+// peerAs opens a peer stream to a node's Raft port with a certificate of
+// the test CA, as a node does to call another (raftnode/peers.go).
+func peerAs(t *testing.T, name, raftAddr string) *wire.Conn {
+	t.Helper()
+	tlsFor, err := certs.Client(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ := net.SplitHostPort(raftAddr)
+	nc, err := tls.Dial("tcp", raftAddr, tlsFor(host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write([]byte{'P'}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := wire.Open(nc, wire.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 func clientAs(t *testing.T, name string, addrs ...string) *client.Client {
 	t.Helper()
 	tlsFor, err := certs.Client(name)
@@ -448,24 +471,39 @@ func TestRoles(t *testing.T) {
 			wantDenied(t, cert+" forwarding an admin's backup", err)
 		}
 	}
-	// A node forwards its HTTP API's orders to the leader as AsRole, at
-	// most writer, and only while a member: n9 (no member) is refused at
-	// the leader; a member's admin call is refused; and no node
-	// certificate gains a client role through a balancer.
+	// A node forwards its HTTP API's orders to the leader as AsRole on a
+	// peer stream of the leader's Raft port, at most writer, and only
+	// while a member: n9 (no member) is refused there; a member's admin
+	// call is refused; and no node certificate forwards on a client port,
+	// the leader's or a balancer's.
 	order := wire.Order{CustomerID: 4, OrderNumber: 1, ClientID: 0xabc, Seq: 1}
 	for _, try := range []struct {
-		cert, addr, why string
-		req             wire.AsRole
+		cert, why string
+		conn      *wire.Conn
+		req       wire.Message
 	}{
-		{"n9", leader.ClientAddr, "a non-member node forwarding an order", wire.AsRole{Role: wire.RoleWriter, Msg: order}},
-		{"n1", leader.ClientAddr, "a member node forwarding an admin call", wire.AsRole{Role: wire.RoleAdmin, Msg: wire.TransferLeader{}}},
-		{"n1", b.Addr, "a member node forwarding an order through the balancer", wire.AsRole{Role: wire.RoleWriter, Msg: order}},
+		{"n9", "a non-member node forwarding an order", peerAs(t, "n9", leader.RaftAddr), wire.AsRole{Role: wire.RoleWriter, Msg: order}},
+		{"n9", "a non-member node's ReadIndex", peerAs(t, "n9", leader.RaftAddr), wire.ReadIndex{}},
+		{"n1", "a member node forwarding an admin call", peerAs(t, "n1", leader.RaftAddr), wire.AsRole{Role: wire.RoleAdmin, Msg: wire.TransferLeader{}}},
+		{"n1", "a member node forwarding an order on the leader's client port", connAs(t, "n1", leader.ClientAddr), wire.AsRole{Role: wire.RoleWriter, Msg: order}},
+		{"n1", "a member node forwarding an order through the balancer", connAs(t, "n1", b.Addr), wire.AsRole{Role: wire.RoleWriter, Msg: order}},
 	} {
-		conn := connAs(t, try.cert, try.addr)
-		_, err := wire.CallAs[wire.Message](ctx, conn, try.req, 0)
-		conn.Close()
+		_, err := wire.CallAs[wire.Message](ctx, try.conn, try.req, 0)
+		try.conn.Close()
 		wantDenied(t, try.why, err)
 	}
+	// What a node needs before it is a member (the bootstrap probe,
+	// vouching) it may ask; a member forwards orders.
+	stranger := peerAs(t, "n9", leader.RaftAddr)
+	if st, err := stranger.Status(ctx); err != nil || st.ID != leader.ID {
+		t.Errorf("a non-member node's Status on a peer stream: %+v, %v", st, err)
+	}
+	stranger.Close()
+	member := peerAs(t, "n1", leader.RaftAddr)
+	if li, err := wire.CallAs[wire.LaptopInfo](ctx, member, wire.AsRole{Role: wire.RoleWriter, Msg: order}, 0); err != nil || li.CustomerID != 4 {
+		t.Errorf("a member node forwarding an order on a peer stream: %+v, %v", li, err)
+	}
+	member.Close()
 	// A node certificate of no member cannot add a member entry.
 	n9 := clientAs(t, "n9", leader.ClientAddr)
 	if err := n9.Admin(ctx, wire.Publish{ID: "n9", ClientAddr: "127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "not a member") {

@@ -199,13 +199,10 @@ func (n *Node) MemberStatuses(ctx context.Context) []wire.StatusInfo {
 			continue
 		}
 		out[i] = wire.StatusInfo{ID: m.ID, Role: "unreachable"}
-		if m.ClientAddr == "" {
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := n.peers.get(ctx, m.ClientAddr)
+			c, err := n.peers.get(ctx, m.RaftAddr)
 			if err != nil {
 				return
 			}

@@ -2,7 +2,6 @@ package raftnode
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -214,13 +213,9 @@ func (n *Node) watchDisk() {
 }
 
 func (n *Node) reportAlarms() error {
-	_, addr := n.leaderClientAddr()
-	if addr == "" {
-		return errors.New("no leader client address known")
-	}
 	ctx, cancel := context.WithTimeout(n.ctx, alarmPeriod)
 	defer cancel()
-	c, err := n.peers.get(ctx, addr)
+	c, _, err := n.leaderPeer(ctx)
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,8 @@ import (
 // ServeAPI answers a call of the HTTP API (package api) as the binary
 // port would answer its request, but for one thing: an order that
 // reaches a follower is forwarded to the leader, in the caller's role
-// (wire.AsRole over the node's peer connection, capped at writer by the
-// node certificate), so an HTTP client needs no leader tracking of its
+// (wire.AsRole on the node's peer stream to the leader, capped at writer
+// by the node certificate), so an HTTP client needs no leader tracking of its
 // own. The balancer does the same for binary clients; a node forwards
 // only orders, only once, and says Timeout (the outcome is unknown) if
 // the leader took the order but its answer was lost.
@@ -24,7 +24,7 @@ func (n *Node) ServeAPI(ctx context.Context, from serve.Caller, req wire.Message
 	if !ok || nl.Code != wire.CodeNotLeader || nl.LeaderAddr == "" || req.Type() != wire.TypeOrder {
 		return resp
 	}
-	c, err := n.peers.get(ctx, nl.LeaderAddr)
+	c, leader, err := n.leaderPeer(ctx)
 	if err != nil { // nothing was sent: still a sure refusal
 		n.log.Debug("forward order: leader unreachable", "leader", nl.LeaderAddr, "error", err)
 		return nl
@@ -41,7 +41,7 @@ func (n *Node) ServeAPI(ctx context.Context, from serve.Caller, req wire.Message
 	if errors.As(err, &e) { // the leader's own answer
 		return e
 	}
-	return wire.Errorf(wire.CodeTimeout, "order forwarded to the leader at %s, its answer lost: %v", nl.LeaderAddr, err)
+	return wire.Errorf(wire.CodeTimeout, "order forwarded to the leader %s, its answer lost: %v", leader, err)
 }
 
 // Watch serves a change feed for the HTTP API.

@@ -74,7 +74,7 @@ func decide(answers []peerTerm) (bootstrapDecision, string) {
 }
 
 // probeRound asks every other peer at once for its term and last log
-// index (peerProbe on the Raft port) and returns when all have answered or
+// index (its Status, over a peer stream) and returns when all have answered or
 // failed, each within probeTimeout.
 func (n *Node) probeRound(peers []Peer) []peerTerm {
 	out := make(chan peerTerm, len(peers))
@@ -82,7 +82,7 @@ func (n *Node) probeRound(peers []Peer) []peerTerm {
 		go func() {
 			ctx, cancel := context.WithTimeout(n.ctx, probeTimeout)
 			defer cancel()
-			a, err := probe(ctx, n.cfg.TLS, peer.RaftAddr)
+			a, err := n.probe(ctx, peer.RaftAddr)
 			out <- peerTerm{id: peer.ID, term: a.term, lastLog: a.lastIndex, err: err}
 		}()
 	}

@@ -44,11 +44,12 @@ type Node struct {
 	snapMetrics *snapshotMetrics
 	storeKind   string // boltdb or wal: the data dir's log store
 
-	peers    *peerPool
-	experts  *expertPool
-	server   *serve.Server
-	feed     *feed.Ring   // the change feed: recent applied orders
-	watchers atomic.Int64 // open Watch streams
+	peers      *peerPool     // streams to the other nodes
+	peerServer *serve.Server // serves theirs
+	experts    *expertPool
+	server     *serve.Server
+	feed       *feed.Ring   // the change feed: recent applied orders
+	watchers   atomic.Int64 // open Watch streams
 
 	// mayBootstrap: the data dir was empty and --peers given; see
 	// bootstrapWhenSafe.
@@ -85,25 +86,29 @@ func Open(cfg Config) (*Node, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.snapMetrics = newSnapshotMetrics()
 	n.feed = feed.New(cfg.WatchHistory, 0)
-	dial := wire.DialOptions{MaxFrame: cfg.MaxFrame}
 	var serverTLS *tls.Config
 	if cfg.TLS != nil {
-		dial.TLS, serverTLS = cfg.TLS.NodeClientConfig, cfg.TLS.ServerConfig()
+		serverTLS = cfg.TLS.ServerConfig()
 	}
-	n.peers = newPeerPool(dial)
+	n.peers = newPeerPool(cfg.TLS, cfg.MaxFrame)
+	n.peerServer = serve.NewOrderly(n.handlePeer, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
+		NodesForward: true, Logger: n.log.Named("peers")})
 	n.experts = newExpertPool(cfg.Experts, cfg.ExpertQueue)
 	if err := n.startRaft(); err != nil {
 		n.cancel()
+		n.peerServer.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.ClientAddr)
 	if err != nil {
 		n.cancel()
 		n.shutdownRaft()
+		n.peerServer.Close()
+		n.peers.close()
 		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
-		Bounds: cfg.Bounds, TLS: serverTLS, Observe: cfg.Observe, Stream: n.watch, NodesForward: true, Logger: n.log.Named("server")})
+		Bounds: cfg.Bounds, TLS: serverTLS, Observe: cfg.Observe, Stream: n.watch, Logger: n.log.Named("server")})
 	n.server = srv
 	n.every(200*time.Millisecond, n.publishIfNeeded)
 	n.every(time.Second, n.setLimitsIfNeeded)
@@ -159,7 +164,7 @@ func (n *Node) startRaft() error {
 	trans := newTransport(newRaftDialer(cfg.TLS, adv), rpcRules{config: n.latestConfiguration, leader: n.followedLeader,
 		refuseVotes: n.gate.refuses, vouched: n.vouched, seeds: seedsOf(cfg.Peers)},
 		n.log.Named("transport"))
-	n.port, err = listenRaftPort(cfg.RaftAddr, cfg.TLS, cfg.MaxConns, cfg.HandshakeTimeout, trans.deliver, n.answerPeer, n.log.Named("raftport"))
+	n.port, err = listenRaftPort(cfg.RaftAddr, cfg.TLS, cfg.MaxConns, cfg.HandshakeTimeout, trans.deliver, n.servePeer, n.log.Named("raftport"))
 	if err != nil {
 		trans.Close()
 		db.Close()
@@ -304,11 +309,7 @@ func (n *Node) publish() error {
 	if n.raft.State() == raft.Leader {
 		return n.applySetMember(n.cfg.ID, n.cfg.ClientAdvertise, fsm.Version)
 	}
-	_, addr := n.leaderClientAddr()
-	if addr == "" {
-		return fmt.Errorf("no leader client address known yet")
-	}
-	c, err := n.peers.get(ctx, addr)
+	c, _, err := n.leaderPeer(ctx)
 	if err != nil {
 		return err
 	}
@@ -366,6 +367,7 @@ func (n *Node) Close() error {
 	n.cancel()
 	n.wg.Wait()
 	err := n.shutdownRaft() // before the peers: ReadIndex rounds ask them
+	n.peerServer.Close()
 	n.peers.close()
 	n.backups.closeAll()
 	return err

@@ -19,10 +19,12 @@ import (
 
 // The Raft port carries two kinds of stream, told apart by the first byte
 // the dialer writes (as Consul's RPC mux does): hashicorp/raft's own RPCs,
-// untouched, and orderly's peer RPCs (peerrpc.go: the bootstrap probe and
-// the vote gate's question to the leader). Both run over mutual TLS: only a
-// node certificate is let in, and its Raft streams go to the transport's
-// inbox for that node (transport.go), which checks every request.
+// untouched, and peer streams, on which nodes call each other in the
+// orderly protocol (peers.go). Both run over mutual TLS: only a node
+// certificate is let in; its Raft streams go to the transport's inbox for
+// that node (transport.go), which checks every request, and its peer
+// streams to the node's peer server, which checks its role and its
+// membership.
 const (
 	streamRaft byte = 'R'
 	streamPeer byte = 'P'
@@ -37,19 +39,19 @@ type raftPort struct {
 	// handshake bounds a stream's TLS handshake and first byte.
 	handshake time.Duration
 
-	raftStream func(sender string, c net.Conn)           // returns when the stream ends
-	peerRPC    func(op byte, arg []byte) ([]byte, error) // answers peer RPCs
+	raftStream func(sender string, c net.Conn) // returns when the stream ends
+	peerStream func(sender string, c net.Conn) // returns when the stream ends
 }
 
 // listenRaftPort listens on addr and starts accepting; maxConns bounds
 // the streams open at once.
-func listenRaftPort(addr string, src *pki.Source, maxConns int, handshake time.Duration, raftStream func(string, net.Conn),
-	peerRPC func(op byte, arg []byte) ([]byte, error), log hclog.Logger) (*raftPort, error) {
+func listenRaftPort(addr string, src *pki.Source, maxConns int, handshake time.Duration, raftStream, peerStream func(string, net.Conn),
+	log hclog.Logger) (*raftPort, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen raft %s: %w", addr, err)
 	}
-	p := &raftPort{tls: src, log: log, handshake: handshake, raftStream: raftStream, peerRPC: peerRPC}
+	p := &raftPort{tls: src, log: log, handshake: handshake, raftStream: raftStream, peerStream: peerStream}
 	p.conns = serve.Start(ln, log, serve.Limits{MaxConns: maxConns}, p.serveConn)
 	return p, nil
 }
@@ -79,7 +81,7 @@ func (p *raftPort) serveConn(c net.Conn) {
 	case streamRaft:
 		p.raftStream(sender, c) // serve.Conns closes c after this
 	case streamPeer:
-		servePeerRPC(c, p.peerRPC)
+		p.peerStream(sender, c)
 	default:
 		p.log.Warn("refused raft port connection: unknown stream kind", "remote", c.RemoteAddr().String(), "byte", kind[0])
 	}

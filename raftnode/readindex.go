@@ -7,16 +7,12 @@ import (
 )
 
 // askLeaderReadIndex is the group's way to its leader's read index
-// (group.Config.AskLeader): a ReadIndex request over a long-lived
-// connection to the leader's client port.
+// (group.Config.AskLeader): a ReadIndex request on the peer stream to the
+// leader.
 func (n *Node) askLeaderReadIndex(ctx context.Context) (uint64, error) {
-	id, addr := n.leaderClientAddr()
-	if addr == "" {
-		return 0, wire.Errorf(wire.CodeUnavailable, "no leader known (leader id %q)", id)
-	}
-	c, err := n.peers.get(ctx, addr)
+	c, id, err := n.leaderPeer(ctx)
 	if err != nil {
-		return 0, wire.Errorf(wire.CodeUnavailable, "reach leader %s: %v", id, err)
+		return 0, err
 	}
 	idx, err := c.ReadIndex(ctx)
 	if err != nil {

@@ -115,8 +115,8 @@ func (g *voteGate) tryOpen() bool {
 }
 
 // askLeaderCommit learns the gate's target: while the gate holds votes,
-// it asks the leader this node follows for its commit index, over the
-// Raft port's peer RPC; then it opens the gate once the log has reached
+// it asks the leader this node follows for its commit index (its Status,
+// over a peer stream); then it opens the gate once the log has reached
 // it. Waiting for a vote request to open it left a caught-up node
 // unready (/readyz) for as long as no election came.
 func (n *Node) askLeaderCommit() {
@@ -124,7 +124,7 @@ func (n *Node) askLeaderCommit() {
 	for !n.gate.tryOpen() {
 		if addr, _ := n.raft.LeaderWithID(); addr != "" && n.gate.target.Load() == 0 {
 			ctx, cancel := context.WithTimeout(n.ctx, probeTimeout)
-			a, err := probe(ctx, n.cfg.TLS, string(addr))
+			a, err := n.probe(ctx, string(addr))
 			cancel()
 			if err == nil {
 				n.gate.sawLeaderCommit(a.commitIndex)

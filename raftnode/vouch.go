@@ -87,12 +87,7 @@ func (n *Node) askAbout(sender string, cfg raft.Configuration) raft.ServerAddres
 	answers := make(chan raft.ServerAddress, len(asked))
 	for _, addr := range asked {
 		go func() {
-			b, err := askPeerWith(ctx, n.cfg.TLS, addr, peerMemberAddr, []byte(sender))
-			if err != nil {
-				answers <- ""
-				return
-			}
-			answers <- raft.ServerAddress(b)
+			answers <- n.memberAddr(ctx, addr, sender)
 		}()
 	}
 	votes := map[raft.ServerAddress]int{}
@@ -101,6 +96,26 @@ func (n *Node) askAbout(sender string, cfg raft.Configuration) raft.ServerAddres
 			if votes[a]++; votes[a]*2 > len(asked) {
 				return a
 			}
+		}
+	}
+	return ""
+}
+
+// memberAddr asks the node whose Raft port is addr for id's Raft address
+// as a member of its latest configuration; "" if it is none or the node
+// does not answer.
+func (n *Node) memberAddr(ctx context.Context, addr, id string) raft.ServerAddress {
+	c, err := n.peers.get(ctx, addr)
+	if err != nil {
+		return ""
+	}
+	members, err := c.Members(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, m := range members {
+		if m.ID == id {
+			return raft.ServerAddress(m.RaftAddr)
 		}
 	}
 	return ""

@@ -100,10 +100,11 @@ type Options struct {
 	// worker through the Handler. The balancer forwards orders so: no
 	// goroutine of its own waits for the leader's answer.
 	Async func(ctx context.Context, from Caller, req wire.Message, answer func(wire.Message)) bool
-	// NodesForward accepts wire.AsRole from node certificates (a node's
-	// HTTP API forwarding an order to its leader; raftnode checks that the
-	// node is a member). A balancer leaves it off: a node certificate must
-	// not gain a client role through it.
+	// NodesForward accepts wire.AsRole from node certificates: a node's
+	// peer server (its HTTP API's orders forwarded to the leader; raftnode
+	// checks that the node is a member). Client ports, a node's and a
+	// balancer's, leave it off: a node certificate gains no client role
+	// there.
 	NodesForward bool
 	// Observe, if set, is told of every request a handler answered, with
 	// the time from its read to its answer (metrics).
@@ -129,8 +130,17 @@ type Server struct {
 	frames  *wire.FrameBudget // nil: not bounded
 }
 
-// Serve starts serving on ln.
+// Orderly starts serving on ln.
 func Orderly(ln net.Listener, h Handler, opt Options) *Server {
+	s := NewOrderly(h, opt)
+	s.conns = Start(ln, s.opt.Logger, Limits{MaxConns: s.opt.MaxConns, Refuse: s.refuseBusy}, s.serveConn)
+	return s
+}
+
+// NewOrderly makes a server without a listener: its connections come
+// through ServeConn, already authenticated (a node's peer streams, which
+// the Raft port accepts). opt.TLS is not used.
+func NewOrderly(h Handler, opt Options) *Server {
 	if opt.MaxFrame == 0 {
 		opt.MaxFrame = wire.DefaultMaxFrame
 	}
@@ -151,7 +161,6 @@ func Orderly(ln net.Listener, h Handler, opt Options) *Server {
 		s.frames = wire.NewFrameBudget(opt.MaxFrameMemory)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.conns = Start(ln, opt.Logger, Limits{MaxConns: opt.MaxConns, Refuse: s.refuseBusy}, s.serveConn)
 	return s
 }
 
@@ -166,10 +175,13 @@ func (s *Server) Conns() (open int, refused uint64) {
 func (s *Server) Addr() string { return s.conns.Addr() }
 
 // Close cancels every request in progress, closes every connection and
-// waits for their goroutines.
+// waits for their goroutines (those handed to ServeConn are their
+// caller's to close).
 func (s *Server) Close() {
 	s.cancel()
-	s.conns.Close()
+	if s.conns != nil {
+		s.conns.Close()
+	}
 	s.work.close()
 }
 
@@ -189,16 +201,25 @@ func (s *Server) refuseBusy(c net.Conn) {
 }
 
 func (s *Server) serveConn(c net.Conn) {
-	log := s.opt.Logger.With("remote", c.RemoteAddr().String())
 	who := Caller{Role: wire.RoleNone} // plaintext: unchecked
 	if s.opt.TLS != nil {
 		tc, id, err := TLSHandshake(c, s.opt.TLS, s.opt.HandshakeTimeout)
 		if err != nil {
-			log.Warn("refused connection", "error", err)
+			s.opt.Logger.Warn("refused connection", "remote", c.RemoteAddr().String(), "error", err)
 			return
 		}
 		c, who.Name, who.Role, who.MaxRole = tc, id.Name, id.Role, id.MaxRole
-		log = log.With("client", id.Name, "role", id.Role)
+	}
+	s.ServeConn(c, who)
+}
+
+// ServeConn serves the orderly protocol on c for who until the
+// connection ends; the caller closes c. who.Role is checked as a
+// certificate's would be unless it is RoleNone (a plaintext port).
+func (s *Server) ServeConn(c net.Conn, who Caller) {
+	log := s.opt.Logger.With("remote", c.RemoteAddr().String())
+	if who.Role != wire.RoleNone {
+		log = log.With("client", who.Name, "role", who.Role)
 	}
 	bucket, err := s.clients.attach(who)
 	if err != nil {
@@ -266,7 +287,7 @@ func (s *Server) serveConn(c net.Conn) {
 			continue
 		}
 		from := who
-		if from, req, err = Permit(from, req, s.opt.TLS != nil); err == nil && from.Forwarder == wire.RoleNode && !s.opt.NodesForward {
+		if from, req, err = Permit(from, req, who.Role != wire.RoleNone); err == nil && from.Forwarder == wire.RoleNode && !s.opt.NodesForward {
 			err = wire.Errorf(wire.CodePermissionDenied, "node %q may forward requests to the nodes of its cluster only", from.Name)
 		}
 		if err != nil {

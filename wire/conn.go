@@ -61,14 +61,31 @@ func Dial(ctx context.Context, addr string, opt DialOptions) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newConn(nc, opt.MaxFrame), nil
+}
+
+// Open performs the handshake on a connection made elsewhere (a node's
+// peer stream on another node's Raft port) and returns it as a Conn;
+// opt.TLS is not used: nc is already what it will be.
+func Open(nc net.Conn, opt DialOptions) (*Conn, error) {
+	if opt.Timeout == 0 {
+		opt.Timeout = 3 * time.Second
+	}
+	if err := ClientHandshake(nc, opt.Timeout); err != nil {
+		return nil, err
+	}
+	return newConn(nc, opt.MaxFrame), nil
+}
+
+func newConn(nc net.Conn, maxFrame uint32) *Conn {
 	c := &Conn{
 		nc:      nc,
 		fw:      NewFrameWriter(nc, 1024),
 		done:    make(chan struct{}),
 		pending: make(map[uint64]call),
 	}
-	go c.readLoop(NewFrameReader(nc, opt.MaxFrame))
-	return c, nil
+	go c.readLoop(NewFrameReader(nc, maxFrame))
+	return c
 }
 
 // dialServer connects, with TLS if opt says so, and performs the
