@@ -28,3 +28,11 @@ func (n *Node) wireError(err error) error {
 	}
 	return wire.Errorf(wire.CodeTimeout, "node %s: %v", n.cfg.ID, err)
 }
+
+// notLeader is the NotLeader answer, naming the leader's client address.
+func (n *Node) notLeader() *wire.Error {
+	id, addr := n.leaderClientAddr()
+	e := wire.Errorf(wire.CodeNotLeader, "node %s is not the leader (leader %q)", n.cfg.ID, id)
+	e.LeaderAddr = addr
+	return e
+}

@@ -16,6 +16,7 @@ import (
 	"orderly/feed"
 	"orderly/fsm"
 	"orderly/group"
+	"orderly/peernet"
 	"orderly/serve"
 	"orderly/wire"
 )
@@ -35,7 +36,7 @@ type Node struct {
 	// goroutines, which start before it does.
 	running     atomic.Pointer[group.Group]
 	raftStarted chan struct{} // closed once running is set
-	port        *raftPort
+	port        *peernet.Port
 	db          logStore
 	store       *watchedLogStore // under the cache: write failures, for status
 	alarms      *alarms          // the disk alarm: this node's and the cluster's
@@ -44,7 +45,7 @@ type Node struct {
 	snapMetrics *snapshotMetrics
 	storeKind   string // boltdb or wal: the data dir's log store
 
-	peers      *peerPool     // streams to the other nodes
+	peers      *peernet.Pool // streams to the other nodes
 	peerServer *serve.Server // serves theirs
 	experts    *expertPool
 	server     *serve.Server
@@ -90,7 +91,7 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.TLS != nil {
 		serverTLS = cfg.TLS.ServerConfig()
 	}
-	n.peers = newPeerPool(cfg.TLS, cfg.MaxFrame)
+	n.peers = peernet.NewPool(cfg.TLS, cfg.MaxFrame)
 	n.peerServer = serve.NewOrderly(n.handlePeer, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
 		NodesForward: true, Logger: n.log.Named("peers")})
 	n.experts = newExpertPool(cfg.Experts, cfg.ExpertQueue)
@@ -104,7 +105,7 @@ func Open(cfg Config) (*Node, error) {
 		n.cancel()
 		n.shutdownRaft()
 		n.peerServer.Close()
-		n.peers.close()
+		n.peers.Close()
 		return nil, fmt.Errorf("listen client %s: %w", cfg.ClientAddr, err)
 	}
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
@@ -161,10 +162,10 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return err
 	}
-	trans := newTransport(newRaftDialer(cfg.TLS, adv), rpcRules{config: n.latestConfiguration, leader: n.followedLeader,
-		refuseVotes: n.gate.refuses, vouched: n.vouched, seeds: seedsOf(cfg.Peers)},
+	trans := peernet.NewTransport(peernet.NewDialer(cfg.TLS, adv), peernet.Rules{Config: n.latestConfiguration, Leader: n.followedLeader,
+		RefuseVotes: n.gate.refuses, Vouched: n.vouched, Seeds: seedsOf(cfg.Peers)},
 		n.log.Named("transport"))
-	n.port, err = listenRaftPort(cfg.RaftAddr, cfg.TLS, cfg.MaxConns, cfg.HandshakeTimeout, trans.deliver, n.servePeer, n.log.Named("raftport"))
+	n.port, err = peernet.Listen(cfg.RaftAddr, cfg.TLS, cfg.MaxConns, cfg.HandshakeTimeout, trans.Deliver, n.servePeer, n.log.Named("raftport"))
 	if err != nil {
 		trans.Close()
 		db.Close()
@@ -207,7 +208,7 @@ func (n *Node) raftReady() *raft.Raft {
 	return nil
 }
 
-// seedsOf is --peers as rpcRules.seeds.
+// seedsOf is --peers as peernet.Rules.Seeds.
 func seedsOf(peers []Peer) map[string]raft.ServerAddress {
 	seeds := map[string]raft.ServerAddress{}
 	for _, p := range peers {
@@ -368,7 +369,7 @@ func (n *Node) Close() error {
 	n.wg.Wait()
 	err := n.shutdownRaft() // before the peers: ReadIndex rounds ask them
 	n.peerServer.Close()
-	n.peers.close()
+	n.peers.Close()
 	n.backups.closeAll()
 	return err
 }

@@ -105,7 +105,7 @@ func (n *Node) askAbout(sender string, cfg raft.Configuration) raft.ServerAddres
 // as a member of its latest configuration; "" if it is none or the node
 // does not answer.
 func (n *Node) memberAddr(ctx context.Context, addr, id string) raft.ServerAddress {
-	c, err := n.peers.get(ctx, addr)
+	c, err := n.peers.Get(ctx, addr)
 	if err != nil {
 		return ""
 	}

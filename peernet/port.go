@@ -1,4 +1,4 @@
-package raftnode
+package peernet
 
 import (
 	"context"
@@ -20,19 +20,19 @@ import (
 // The Raft port carries two kinds of stream, told apart by the first byte
 // the dialer writes (as Consul's RPC mux does): hashicorp/raft's own RPCs,
 // untouched, and peer streams, on which nodes call each other in the
-// orderly protocol (peers.go). Both run over mutual TLS: only a node
+// orderly protocol (pool.go). Both run over mutual TLS: only a node
 // certificate is let in; its Raft streams go to the transport's inbox for
 // that node (transport.go), which checks every request, and its peer
 // streams to the node's peer server, which checks its role and its
 // membership.
 const (
-	streamRaft byte = 'R'
-	streamPeer byte = 'P'
+	StreamRaft byte = 'R'
+	StreamPeer byte = 'P'
 )
 
-// raftPort is the Raft port's listener: it takes a stream's TLS handshake
+// Port is the Raft port's listener: it takes a stream's TLS handshake
 // and kind byte and hands the stream on.
-type raftPort struct {
+type Port struct {
 	conns *serve.Conns
 	tls   *pki.Source // nil: plaintext (--insecure)
 	log   hclog.Logger
@@ -43,20 +43,20 @@ type raftPort struct {
 	peerStream func(sender string, c net.Conn) // returns when the stream ends
 }
 
-// listenRaftPort listens on addr and starts accepting; maxConns bounds
+// Listen listens on addr and starts accepting; maxConns bounds
 // the streams open at once.
-func listenRaftPort(addr string, src *pki.Source, maxConns int, handshake time.Duration, raftStream, peerStream func(string, net.Conn),
-	log hclog.Logger) (*raftPort, error) {
+func Listen(addr string, src *pki.Source, maxConns int, handshake time.Duration, raftStream, peerStream func(string, net.Conn),
+	log hclog.Logger) (*Port, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen raft %s: %w", addr, err)
 	}
-	p := &raftPort{tls: src, log: log, handshake: handshake, raftStream: raftStream, peerStream: peerStream}
+	p := &Port{tls: src, log: log, handshake: handshake, raftStream: raftStream, peerStream: peerStream}
 	p.conns = serve.Start(ln, log, serve.Limits{MaxConns: maxConns}, p.serveConn)
 	return p, nil
 }
 
-func (p *raftPort) serveConn(c net.Conn) {
+func (p *Port) serveConn(c net.Conn) {
 	sender := ""
 	if p.tls != nil {
 		tc, id, err := serve.TLSHandshake(c, p.tls.ServerConfig(), p.handshake)
@@ -78,9 +78,9 @@ func (p *raftPort) serveConn(c net.Conn) {
 	}
 	c.SetReadDeadline(time.Time{}) //nolint:errcheck // as above
 	switch kind[0] {
-	case streamRaft:
+	case StreamRaft:
 		p.raftStream(sender, c) // serve.Conns closes c after this
-	case streamPeer:
+	case StreamPeer:
 		p.peerStream(sender, c)
 	default:
 		p.log.Warn("refused raft port connection: unknown stream kind", "remote", c.RemoteAddr().String(), "byte", kind[0])
@@ -88,50 +88,50 @@ func (p *raftPort) serveConn(c net.Conn) {
 }
 
 // Close stops the port and closes every stream.
-func (p *raftPort) Close() error {
+func (p *Port) Close() error {
 	p.conns.Close()
 	return nil
 }
 
-// raftDialer is the raft.StreamLayer of the outbound transport: it dials
+// Dialer is the raft.StreamLayer of the outbound transport: it dials
 // peers' Raft ports and accepts nothing (inbound streams come through
 // the port to the inboxes).
-type raftDialer struct {
+type Dialer struct {
 	tls     *pki.Source
 	adv     net.Addr
 	closing chan struct{}
 	once    sync.Once
 }
 
-func newRaftDialer(src *pki.Source, adv net.Addr) *raftDialer {
-	return &raftDialer{tls: src, adv: adv, closing: make(chan struct{})}
+func NewDialer(src *pki.Source, adv net.Addr) *Dialer {
+	return &Dialer{tls: src, adv: adv, closing: make(chan struct{})}
 }
 
 // Accept blocks until Close.
-func (d *raftDialer) Accept() (net.Conn, error) {
+func (d *Dialer) Accept() (net.Conn, error) {
 	<-d.closing
 	return nil, net.ErrClosed
 }
 
 // Close ends Accept.
-func (d *raftDialer) Close() error {
+func (d *Dialer) Close() error {
 	d.once.Do(func() { close(d.closing) })
 	return nil
 }
 
 // Addr is the advertised address, which Raft gives its peers.
-func (d *raftDialer) Addr() net.Addr { return d.adv }
+func (d *Dialer) Addr() net.Addr { return d.adv }
 
 // Dial is raft.StreamLayer's: a Raft stream to a peer.
-func (d *raftDialer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+func (d *Dialer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return dialRaftPort(ctx, d.tls, string(address), streamRaft)
+	return Dial(ctx, d.tls, string(address), StreamRaft)
 }
 
-// dialRaftPort opens a stream of kind to a node's Raft port; with TLS,
+// Dial opens a stream of kind to a node's Raft port; with TLS,
 // the server must present a node certificate.
-func dialRaftPort(ctx context.Context, src *pki.Source, addr string, kind byte) (net.Conn, error) {
+func Dial(ctx context.Context, src *pki.Source, addr string, kind byte) (net.Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

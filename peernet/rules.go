@@ -1,4 +1,4 @@
-package raftnode
+package peernet
 
 import (
 	"bytes"
@@ -8,43 +8,43 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// errNotMember: the sender's certificate names no member of the
+// ErrNotMember: the sender's certificate names no member of the
 // configuration this node knows.
-var errNotMember = errors.New("not a member of the cluster")
+var ErrNotMember = errors.New("not a member of the cluster")
 
-// errVotesHeld: the vote gate holds this node's votes (votegate.go).
-var errVotesHeld = errors.New("votes held: this node's log was lost")
+// ErrVotesHeld: the vote gate holds this node's votes (raftnode's votegate.go).
+var ErrVotesHeld = errors.New("votes held: this node's log was lost")
 
-// rpcRules decides on the Raft requests a node receives, on the requests
+// Rules decides on the Raft requests a node receives, on the requests
 // as hashicorp/raft decoded them. hashicorp/raft checks none of this
 // itself: its AppendEntries, InstallSnapshot and TimeoutNow handlers take
 // any sender at its word.
-type rpcRules struct {
-	// config is the latest configuration this node knows (appended, maybe
+type Rules struct {
+	// Config is the latest configuration this node knows (appended, maybe
 	// not committed; hashicorp/raft's GetConfiguration) and whether Raft
 	// runs yet. It blocks until Raft runs.
-	config func() (raft.Configuration, error)
-	// leader is the leader this node follows (id and address) and the
+	Config func() (raft.Configuration, error)
+	// Leader is the leader this node follows (id and address) and the
 	// current term ("" when it follows none).
-	leader func() (id, addr string, term uint64)
-	// refuseVotes reports whether votes are held.
-	refuseVotes func() bool
-	// vouched, if set, asks the nodes this node knows about a sender
-	// missing from config (vouch.go): a node whose log is behind, or that
+	Leader func() (id, addr string, term uint64)
+	// RefuseVotes reports whether votes are held (raftnode's vote gate).
+	RefuseVotes func() bool
+	// Vouched, if set, asks the nodes this node knows about a sender
+	// missing from Config (raftnode's vouch.go): a node whose log is behind, or that
 	// knows no configuration yet, may not know a member.
-	vouched func(sender string, cfg raft.Configuration) (raft.ServerAddress, bool)
-	// seeds are the node's --peers: while it knows no configuration, a
+	Vouched func(sender string, cfg raft.Configuration) (raft.ServerAddress, bool)
+	// Seeds are the node's --peers: while it knows no configuration, a
 	// sender among them (at its address there) is a member, and the
 	// others are asked about anyone else (vouched). A node without them
 	// and without a configuration takes any node certificate until a
 	// leader gives it one (join mode: docs/security.md says why).
-	seeds map[string]raft.ServerAddress
+	Seeds map[string]raft.ServerAddress
 }
 
 // admits says whether sender (a node certificate's name) may open a Raft
 // stream: a member, as member says. "" is a plaintext port (--insecure):
 // no identity to check.
-func (r rpcRules) admits(sender string) error {
+func (r Rules) admits(sender string) error {
 	if sender == "" {
 		return nil
 	}
@@ -56,8 +56,8 @@ func (r rpcRules) admits(sender string) error {
 // from it is a member if the nodes this node knows vouch for it. A node
 // that knows no configuration and has no --peers takes any node: nil
 // entry, no error.
-func (r rpcRules) member(sender string) (*raft.Server, error) {
-	cfg, err := r.config()
+func (r Rules) member(sender string) (*raft.Server, error) {
+	cfg, err := r.Config()
 	if err != nil {
 		return nil, err
 	}
@@ -67,19 +67,19 @@ func (r rpcRules) member(sender string) (*raft.Server, error) {
 		}
 	}
 	if len(cfg.Servers) == 0 {
-		if len(r.seeds) == 0 {
+		if len(r.Seeds) == 0 {
 			return nil, nil
 		}
-		if addr, ok := r.seeds[sender]; ok {
+		if addr, ok := r.Seeds[sender]; ok {
 			return &raft.Server{ID: raft.ServerID(sender), Address: addr}, nil
 		}
 	}
-	if r.vouched != nil {
-		if addr, ok := r.vouched(sender, cfg); ok {
+	if r.Vouched != nil {
+		if addr, ok := r.Vouched(sender, cfg); ok {
 			return &raft.Server{ID: raft.ServerID(sender), Address: addr}, nil
 		}
 	}
-	return nil, fmt.Errorf("node %q: %w", sender, errNotMember)
+	return nil, fmt.Errorf("node %q: %w", sender, ErrNotMember)
 }
 
 // check refuses a request that Raft must not act on: a vote while votes
@@ -90,13 +90,13 @@ func (r rpcRules) member(sender string) (*raft.Server, error) {
 // other than the member's (Raft takes the leader's address from it); a
 // deprecated sender field that disagrees with the header (Raft falls
 // back to it).
-func (r rpcRules) check(sender string, cmd any) error {
+func (r Rules) check(sender string, cmd any) error {
 	hdr, legacy, term, vote, err := senderOf(cmd)
 	if err != nil {
 		return err
 	}
-	if vote && r.refuseVotes != nil && r.refuseVotes() {
-		return errVotesHeld
+	if vote && r.RefuseVotes != nil && r.RefuseVotes() {
+		return ErrVotesHeld
 	}
 	if sender == "" {
 		return nil
@@ -109,8 +109,8 @@ func (r rpcRules) check(sender string, cmd any) error {
 	}
 	var leaderID, leaderAddr string
 	var current uint64
-	if r.leader != nil {
-		leaderID, leaderAddr, current = r.leader()
+	if r.Leader != nil {
+		leaderID, leaderAddr, current = r.Leader()
 	}
 	if _, ok := cmd.(*raft.TimeoutNowRequest); ok && leaderID != sender {
 		return fmt.Errorf("node %q asked for an election, but does not lead (the leader is %q)", sender, leaderID)

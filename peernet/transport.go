@@ -1,4 +1,4 @@
-package raftnode
+package peernet
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ import (
 // inbox, a NetworkTransport of its own that never dials, so every request
 // is decoded once, by hashicorp/raft's own decoder, and comes out knowing
 // whose certificate sent it. Before Raft sees a request, the decoded value
-// (the very one Raft acts on) must pass the node's rules (rpcRules): a
+// (the very one Raft acts on) must pass the node's rules (Rules): a
 // sender that is a member, a header that names it, no vote while the vote
 // gate holds. A refused request is answered with an error; Raft never
 // sees it.
@@ -25,10 +25,10 @@ import (
 // There is no second parser of Raft's stream to disagree with the first:
 // a duplicate key, a key encoded as binary or an array, a second Size are
 // whatever go-msgpack makes of them, and the check reads what it made.
-type transport struct {
+type Transport struct {
 	*drainingTransport          // outbound
 	addr               net.Addr // the node's own Raft address
-	rules              rpcRules
+	rules              Rules
 	log                hclog.Logger
 
 	consumer chan raft.RPC
@@ -41,27 +41,27 @@ type transport struct {
 	closed    bool
 }
 
-// newTransport dials through d; inbound streams come from the Raft
+// NewTransport dials through d; inbound streams come from the Raft
 // port's accept loop through deliver.
-func newTransport(d *raftDialer, rules rpcRules, log hclog.Logger) *transport {
+func NewTransport(d *Dialer, rules Rules, log hclog.Logger) *Transport {
 	out := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: d, MaxPool: 4, Timeout: 10 * time.Second, Logger: log.Named("out")})
-	return &transport{drainingTransport: &drainingTransport{out}, addr: d.Addr(), rules: rules, log: log,
+	return &Transport{drainingTransport: &drainingTransport{out}, addr: d.Addr(), rules: rules, log: log,
 		consumer: make(chan raft.RPC), closing: make(chan struct{}), inboxes: map[string]*inbox{}}
 }
 
 // Consumer is raft.Transport's: every inbox's requests that passed.
-func (t *transport) Consumer() <-chan raft.RPC { return t.consumer }
+func (t *Transport) Consumer() <-chan raft.RPC { return t.consumer }
 
 // SetHeartbeatHandler is raft.Transport's.
-func (t *transport) SetHeartbeatHandler(cb func(raft.RPC)) {
+func (t *Transport) SetHeartbeatHandler(cb func(raft.RPC)) {
 	t.mu.Lock()
 	t.heartbeat = cb
 	t.mu.Unlock()
 }
 
 // Close closes the outbound transport and every inbox.
-func (t *transport) Close() error {
+func (t *Transport) Close() error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -81,7 +81,7 @@ func (t *transport) Close() error {
 // deliver hands an accepted Raft stream of sender (a node certificate's
 // name; "" on a plaintext port) to its inbox, once the sender may open
 // one. It returns when the stream is closed.
-func (t *transport) deliver(sender string, c net.Conn) {
+func (t *Transport) Deliver(sender string, c net.Conn) {
 	if err := t.rules.admits(sender); err != nil {
 		t.log.Warn("refused raft stream", "node", sender, "remote", c.RemoteAddr().String(), "error", err)
 		return
@@ -107,7 +107,7 @@ func (t *transport) deliver(sender string, c net.Conn) {
 }
 
 // inbox is sender's, made on its first stream.
-func (t *transport) inbox(sender string) *inbox {
+func (t *Transport) inbox(sender string) *inbox {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -140,7 +140,7 @@ func (t *transport) inbox(sender string) *inbox {
 
 // pass checks each request of b's streams and forwards those that pass
 // to Raft.
-func (t *transport) pass(b *inbox) {
+func (t *Transport) pass(b *inbox) {
 	defer t.wg.Done()
 	for {
 		select {
@@ -155,7 +155,7 @@ func (t *transport) pass(b *inbox) {
 }
 
 // forward hands rpc to Raft, or answers it if the node is closing.
-func (t *transport) forward(rpc raft.RPC) {
+func (t *Transport) forward(rpc raft.RPC) {
 	select {
 	case t.consumer <- rpc:
 	case <-t.closing:
@@ -165,14 +165,14 @@ func (t *transport) forward(rpc raft.RPC) {
 
 // refused answers rpc with an error if the rules refuse it; a sender no
 // longer a member loses its open streams too.
-func (t *transport) refused(b *inbox, rpc raft.RPC) bool {
+func (t *Transport) refused(b *inbox, rpc raft.RPC) bool {
 	err := t.rules.check(b.sender, rpc.Command)
 	if err == nil {
 		return false
 	}
 	t.log.Warn("refused raft request", "node", b.sender, "request", fmt.Sprintf("%T", rpc.Command), "error", err)
 	rpc.Respond(nil, err)
-	if errors.Is(err, errNotMember) {
+	if errors.Is(err, ErrNotMember) {
 		b.cut()
 	}
 	return true

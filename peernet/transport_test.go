@@ -1,4 +1,4 @@
-package raftnode
+package peernet
 
 import (
 	"bufio"
@@ -58,7 +58,7 @@ func (m *testMembers) remove(id string) {
 // stream, and whose Raft side is a goroutine that answers every request
 // that reaches it and keeps it.
 type testTransport struct {
-	t       *transport
+	t       *Transport
 	members *testMembers
 	votes   atomic.Bool  // held
 	leader  atomic.Value // the node it follows, a string
@@ -69,9 +69,9 @@ type testTransport struct {
 
 func newTestTransport(t *testing.T) *testTransport {
 	tt := &testTransport{members: newTestMembers()}
-	tt.t = newTransport(newRaftDialer(nil, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}),
-		rpcRules{config: tt.members.config, refuseVotes: tt.votes.Load, leader: tt.followed,
-			seeds: map[string]raft.ServerAddress{"n1": "n1:7000"}}, hclog.NewNullLogger())
+	tt.t = NewTransport(NewDialer(nil, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}),
+		Rules{Config: tt.members.config, RefuseVotes: tt.votes.Load, Leader: tt.followed,
+			Seeds: map[string]raft.ServerAddress{"n1": "n1:7000"}}, hclog.NewNullLogger())
 	tt.leader.Store("n2")
 	done := make(chan struct{})
 	go func() {
@@ -92,7 +92,7 @@ func newTestTransport(t *testing.T) *testTransport {
 	return tt
 }
 
-// followed is rpcRules.leader: the leader set, at its address, in term 5.
+// followed is Rules.leader: the leader set, at its address, in term 5.
 func (tt *testTransport) followed() (string, string, uint64) {
 	id := tt.leader.Load().(string)
 	return id, id + ":7000", 5
@@ -110,7 +110,7 @@ func (tt *testTransport) stream(t *testing.T, sender string) *rawStream {
 	ended := make(chan struct{})
 	go func() {
 		defer close(ended)
-		tt.t.deliver(sender, server)
+		tt.t.Deliver(sender, server)
 		server.Close()
 	}()
 	t.Cleanup(func() { client.Close(); <-ended })
@@ -260,7 +260,7 @@ func TestEmptyConfiguration(t *testing.T) {
 	for _, seeded := range []bool{false, true} {
 		tt := newTestTransport(t)
 		if !seeded {
-			tt.t.rules.seeds = nil
+			tt.t.rules.Seeds = nil
 		}
 		for _, id := range []string{"n1", "n2", "n3"} {
 			tt.members.remove(id)
