@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"orderly/fsm"
 	"orderly/internal/coalesce"
+	"orderly/internal/routines"
 )
 
 // Timing is the group's Raft timing (raft.Config's fields of the same
@@ -66,9 +66,9 @@ type Group struct {
 	readyTerm atomic.Uint64
 	readyCh   chan struct{} // poked when readyTerm moves
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the leadership loop
+	// routines owns the group's goroutines: the leadership loop, the
+	// proposer's loop and its waiters (the coalescers own theirs).
+	routines *routines.Group
 }
 
 // New starts the group's Raft on its stores. Whether to bootstrap is the
@@ -97,12 +97,11 @@ func New(cfg Config) (*Group, error) {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	g.raft = r
-	g.ctx, g.cancel = context.WithCancel(context.Background())
-	g.proposer = newProposer(g.ctx, r, cfg.RequestTimeout)
-	g.localIndex = coalesce.New(g.ctx, g.leaderReadIndex)
-	g.remoteIndex = coalesce.New(g.ctx, g.askLeader)
-	g.wg.Add(1)
-	go g.watchLeadership()
+	g.routines = routines.New()
+	g.proposer = newProposer(g.routines, r, cfg.RequestTimeout)
+	g.localIndex = coalesce.New(g.routines.Context(), g.leaderReadIndex)
+	g.remoteIndex = coalesce.New(g.routines.Context(), g.askLeader)
+	g.routines.Go(g.watchLeadership)
 	return g, nil
 }
 
@@ -135,15 +134,15 @@ func (g *Group) IsReadyLeader() bool {
 	return g.raft.State() == raft.Leader && g.readyTerm.Load() == g.raft.CurrentTerm()
 }
 
-// Close stops the group's loops, answers what waits, and shuts Raft down
-// (which closes the transport). The stores are the caller's to close.
+// Close stops the group's loops, shuts Raft down (which closes the
+// transport and answers every entry in flight) and waits for every
+// goroutine. The stores are the caller's to close.
 func (g *Group) Close() error {
-	g.cancel()
-	g.wg.Wait()
+	g.routines.Cancel()
 	g.localIndex.Wait()
 	g.remoteIndex.Wait()
 	err := g.raft.Shutdown().Error()
-	g.proposer.wait()
+	g.routines.Wait()
 	if err != nil {
 		return fmt.Errorf("shutdown raft: %w", err)
 	}
@@ -153,11 +152,10 @@ func (g *Group) Close() error {
 // watchLeadership makes a new leader ready for reads: it waits for an
 // entry of its own term to be applied, which applies everything before it
 // (DESIGN §5, the trap Consul fell into).
-func (g *Group) watchLeadership() {
-	defer g.wg.Done()
+func (g *Group) watchLeadership(ctx context.Context) {
 	for {
 		select {
-		case <-g.ctx.Done():
+		case <-ctx.Done():
 			return
 		case isLeader := <-g.raft.LeaderCh():
 			if !isLeader {
@@ -166,7 +164,7 @@ func (g *Group) watchLeadership() {
 			}
 			term := g.raft.CurrentTerm()
 			g.log.Info("won leadership", "term", term)
-			for g.ctx.Err() == nil && g.raft.State() == raft.Leader {
+			for ctx.Err() == nil && g.raft.State() == raft.Leader {
 				if err := g.commitTermEntry(); err != nil {
 					g.log.Warn("term entry after election failed", "term", term, "error", err)
 					continue

@@ -3,13 +3,13 @@ package group
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"orderly/fsm"
+	"orderly/internal/routines"
 )
 
 // proposer packs orders that wait at the same moment into one Raft entry
@@ -21,12 +21,11 @@ import (
 // maxEntriesInFlight entries are proposed and not yet applied, and orders
 // that arrive meanwhile wait to share the next one.
 type proposer struct {
-	raft    *raft.Raft
-	timeout time.Duration
-	in      chan *proposal
-	slots   chan struct{} // one per entry in flight
-
-	wg sync.WaitGroup // the loop and one waiter per entry in flight
+	raft     *raft.Raft
+	timeout  time.Duration
+	in       chan *proposal
+	slots    chan struct{}   // one per entry in flight
+	routines *routines.Group // the group's: the loop and one waiter per entry in flight
 
 	// entries and orders count what was proposed (metrics: orders per entry).
 	entries, orders atomic.Uint64
@@ -51,11 +50,10 @@ type proposed struct {
 	err error       // raft's: the entry's fate
 }
 
-func newProposer(ctx context.Context, r *raft.Raft, timeout time.Duration) *proposer {
+func newProposer(rt *routines.Group, r *raft.Raft, timeout time.Duration) *proposer {
 	p := &proposer{raft: r, timeout: timeout, in: make(chan *proposal, fsm.MaxOrdersPerEntry),
-		slots: make(chan struct{}, maxEntriesInFlight)}
-	p.wg.Add(1)
-	go p.loop(ctx)
+		slots: make(chan struct{}, maxEntriesInFlight), routines: rt}
+	rt.Go(p.loop)
 	return p
 }
 
@@ -87,7 +85,6 @@ const drainPerEntry = 8 * fsm.MaxOrdersPerEntry
 // (waiting): a client that floods one customer gets one order per entry
 // and holds no one else up (TestOneCustomerFloodStarvesNoOne).
 func (p *proposer) loop(ctx context.Context) {
-	defer p.wg.Done()
 	w := newWaiting()
 	for {
 		if w.n == 0 {
@@ -200,9 +197,7 @@ func (p *proposer) submit(batch []*proposal) {
 		data = fsm.AppendPlaceOrders(make([]byte, 0, 3+len(batch)*48), cmds)
 	}
 	f := p.raft.Apply(data, p.timeout)
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
+	p.routines.Go(func(context.Context) { // raft answers f, at the latest when it shuts down
 		err := f.Error()
 		<-p.slots
 		var res fsm.Result
@@ -219,9 +214,5 @@ func (p *proposer) submit(batch []*proposal) {
 			}
 			pr.done <- r
 		}
-	}()
+	})
 }
-
-// wait returns when the loop has stopped (its ctx ended) and every entry
-// in flight has been answered (raft shutdown answers the rest).
-func (p *proposer) wait() { p.wg.Wait() }

@@ -1,18 +1,17 @@
 package lb
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"orderly/internal/coalesce"
+	"orderly/internal/routines"
 	"orderly/pki"
 	"orderly/serve"
 	"orderly/wire"
@@ -129,14 +128,14 @@ type Balancer struct {
 	readIndex *coalesce.Coalescer
 	server    *serve.Server
 	legacy    *legacyServer
-	ctx       context.Context
-	cancel    context.CancelFunc
+	// routines owns the balancer's goroutines: the probers, followFeed,
+	// the retry loops of orders whose first attempt failed.
+	routines *routines.Group
 
 	requests, retries, redirects, failures atomic.Uint64
-	turnsExpired                           atomic.Uint64  // orders not sent: waited past the budget for a turn
-	inflight                               atomic.Int64   // requests being answered
-	watchers                               atomic.Int64   // Watch streams relayed
-	wg                                     sync.WaitGroup // followFeed
+	turnsExpired                           atomic.Uint64 // orders not sent: waited past the budget for a turn
+	inflight                               atomic.Int64  // requests being answered
+	watchers                               atomic.Int64  // Watch streams relayed
 }
 
 // Start listens on the configured addresses and starts probing backends.
@@ -169,12 +168,11 @@ func Start(cfg Config) (*Balancer, error) {
 			return nil, fmt.Errorf("listen legacy %s: %w", cfg.LegacyListen, err)
 		}
 	}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.pool.run(b.ctx)
+	b.routines = routines.New()
+	b.pool.run(b.routines)
 	if c != nil && cfg.LinearizableCache {
-		b.readIndex = coalesce.New(b.ctx, b.leaderReadIndex)
-		b.wg.Add(1)
-		go b.followFeed()
+		b.readIndex = coalesce.New(b.routines.Context(), b.leaderReadIndex)
+		b.routines.Go(b.followFeed)
 	}
 	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, Bounds: cfg.Bounds,
 		Observe: cfg.Observe, TLS: serverTLS, Stream: b.watch, Async: b.startOrder, Logger: b.log.Named("server")})
@@ -203,9 +201,7 @@ func (b *Balancer) Close() {
 	if b.legacy != nil {
 		b.legacy.conns.Close()
 	}
-	b.cancel()
-	b.pool.wait()
-	b.wg.Wait()
+	b.routines.Stop() // the probers close their connections
 	if b.readIndex != nil {
 		b.readIndex.Wait()
 	}

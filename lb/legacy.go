@@ -102,7 +102,7 @@ func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
 	// The balancer's own context: a request ends with its answer or its
 	// retry budget, and a context of its own cost a lock on that shared
 	// parent per request.
-	ctx := s.b.ctx
+	ctx := s.b.routines.Context()
 	switch kind {
 	case legacyRegular, legacyCustom:
 		sess.seq++
@@ -152,12 +152,12 @@ const legacySettleFor = time.Minute
 func (s *legacyServer) settle(sess *legacySession, o wire.Order, first error) (wire.LaptopInfo, error) {
 	deadline := time.Now().Add(legacySettleFor)
 	err := first
-	for time.Now().Before(deadline) && s.b.ctx.Err() == nil {
-		if !wait.Sleep(s.b.ctx, 50*time.Millisecond) {
+	for time.Now().Before(deadline) && s.b.routines.Context().Err() == nil {
+		if !wait.Sleep(s.b.routines.Context(), 50*time.Millisecond) {
 			break
 		}
 		var li wire.LaptopInfo
-		if li, err = s.b.placeOrder(s.b.ctx, sess.client(), o); err == nil {
+		if li, err = s.b.placeOrder(s.b.routines.Context(), sess.client(), o); err == nil {
 			return li, nil
 		}
 	}

@@ -26,11 +26,10 @@ const (
 // feed from now on and applies every order to the cached records. After
 // a Compacted (the balancer fell behind, or every node lost what it
 // needed) it empties the cache and starts again from now.
-func (b *Balancer) followFeed() {
-	defer b.wg.Done()
-	for b.ctx.Err() == nil {
+func (b *Balancer) followFeed(ctx context.Context) {
+	for ctx.Err() == nil {
 		fresh := true
-		err := feed.Follow(b.ctx, b.feedSource(wire.RoleNone), wire.Watch{Customer: wire.WatchAll},
+		err := feed.Follow(ctx, b.feedSource(wire.RoleNone), wire.Watch{Customer: wire.WatchAll},
 			func(_ string, e wire.Events) error {
 				b.cache.follow(e, fresh)
 				fresh = false
@@ -42,7 +41,7 @@ func (b *Balancer) followFeed() {
 		b.log.Warn("change feed ended; the cache starts over", "error", err)
 		t := time.NewTimer(feedRestart)
 		select {
-		case <-b.ctx.Done():
+		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:

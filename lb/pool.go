@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"orderly/internal/routines"
 	"orderly/wire"
 )
 
@@ -31,11 +32,10 @@ type pool struct {
 	mu         sync.Mutex
 	leader     *backend
 	leaderTerm uint64
-	ctx        context.Context                 // the pool's life, set by run
+	routines   *routines.Group                 // the balancer's, set by run
 	stops      map[*backend]context.CancelFunc // each backend's prober
 
 	rr atomic.Uint64
-	wg sync.WaitGroup
 }
 
 func newPool(addrs []string, log hclog.Logger, every, timeout time.Duration, dial wire.DialOptions) *pool {
@@ -51,11 +51,12 @@ func newPool(addrs []string, log hclog.Logger, every, timeout time.Duration, dia
 // list is the current backends; do not modify it.
 func (p *pool) list() []*backend { return *p.backends.Load() }
 
-// run starts one prober per backend; they stop when ctx is done.
-func (p *pool) run(ctx context.Context) {
+// run starts one prober per backend on rt; they stop when its context
+// ends.
+func (p *pool) run(rt *routines.Group) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.ctx = ctx
+	p.routines = rt
 	for _, b := range p.list() {
 		p.startProber(b)
 	}
@@ -63,20 +64,15 @@ func (p *pool) run(ctx context.Context) {
 
 // startProber runs b's prober until ctx ends or b is dropped; p.mu held.
 func (p *pool) startProber(b *backend) {
-	ctx, cancel := context.WithCancel(p.ctx)
+	ctx, cancel := context.WithCancel(p.routines.Context())
 	p.stops[b] = cancel
-	p.wg.Add(1)
-	go p.probeLoop(ctx, b)
+	p.routines.Go(func(context.Context) { p.probeLoop(ctx, b) })
 }
-
-// wait waits for the probers, which close their connections.
-func (p *pool) wait() { p.wg.Wait() }
 
 // probeLoop probes a healthy backend every p.every and a dead one with
 // exponential backoff up to 2s, so a dead node costs little and a node
 // that comes back returns to rotation within seconds.
 func (p *pool) probeLoop(ctx context.Context, b *backend) {
-	defer p.wg.Done()
 	defer b.close()
 	backoff := p.every
 	for {
@@ -216,7 +212,7 @@ func (p *pool) follow(st wire.StatusInfo) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ctx == nil || p.ctx.Err() != nil {
+	if p.routines == nil || p.routines.Context().Err() != nil {
 		return
 	}
 	cur := p.list()

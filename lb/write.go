@@ -109,15 +109,14 @@ func (w *write) answered(m wire.Message, err error) {
 }
 
 // resume goes on in the retry loop after a failed attempt (first; nil if
-// none was made). The loop waits, so it gets a goroutine; the client
-// connection's request accounting owns it: finish answers before that
-// connection finishes closing.
+// none was made). The loop waits, so it gets a goroutine of the
+// balancer's; it ends with the retry budget or the client's context.
 func (w *write) resume(first error) {
-	go func() {
+	w.b.routines.Go(func(context.Context) {
 		f := &forwarded{b: w.b, write: true, req: w.req, lane: w.lane, be: w.be, conn: w.conn}
 		li, err := w.b.ordered(retry.Resume(w.ctx, w.b.retryPolicy(), f, first))
 		w.finish(li, err)
-	}()
+	})
 }
 
 // finish answers the client: the one place an order leaves the balancer.

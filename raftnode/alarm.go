@@ -213,7 +213,7 @@ func (n *Node) watchDisk() {
 }
 
 func (n *Node) reportAlarms() error {
-	ctx, cancel := context.WithTimeout(n.ctx, alarmPeriod)
+	ctx, cancel := context.WithTimeout(n.routines.Context(), alarmPeriod)
 	defer cancel()
 	c, _, err := n.leaderPeer(ctx)
 	if err != nil {

@@ -80,7 +80,7 @@ func (n *Node) probeRound(peers []Peer) []peerTerm {
 	out := make(chan peerTerm, len(peers))
 	for _, peer := range peers {
 		go func() {
-			ctx, cancel := context.WithTimeout(n.ctx, probeTimeout)
+			ctx, cancel := context.WithTimeout(n.routines.Context(), probeTimeout)
 			defer cancel()
 			a, err := n.probe(ctx, peer.RaftAddr)
 			out <- peerTerm{id: peer.ID, term: a.term, lastLog: a.lastIndex, err: err}
@@ -96,8 +96,7 @@ func (n *Node) probeRound(peers []Peer) []peerTerm {
 // bootstrapWhenSafe runs on a node with an empty data dir and --peers; it
 // probes the other peers until it can decide, then bootstraps or leaves
 // the node waiting to be added.
-func (n *Node) bootstrapWhenSafe() {
-	defer n.wg.Done()
+func (n *Node) bootstrapWhenSafe(ctx context.Context) {
 	var others []Peer
 	var servers []raft.Server
 	for _, p := range n.cfg.Peers {
@@ -137,7 +136,7 @@ func (n *Node) bootstrapWhenSafe() {
 			lastWait = time.Now()
 		}
 		select {
-		case <-n.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-time.After(probeInterval):
 		}

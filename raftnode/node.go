@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"orderly/feed"
 	"orderly/fsm"
 	"orderly/group"
+	"orderly/internal/routines"
 	"orderly/peernet"
 	"orderly/serve"
 	"orderly/wire"
@@ -58,9 +58,9 @@ type Node struct {
 	gate         *voteGate // no votes from a node that lost its log
 	vouches      vouches   // senders the other members vouched for (vouch.go)
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// routines owns every goroutine the node starts (but the group's,
+	// the servers' and the port's, which their Close stops).
+	routines *routines.Group
 }
 
 // Open starts a node: claims the data dir, opens the log, starts Raft
@@ -84,7 +84,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, backups: newBackups(), raftStarted: make(chan struct{})}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.routines = routines.New()
 	n.snapMetrics = newSnapshotMetrics()
 	n.feed = feed.New(cfg.WatchHistory, 0)
 	var serverTLS *tls.Config
@@ -96,13 +96,13 @@ func Open(cfg Config) (*Node, error) {
 		NodesForward: true, Logger: n.log.Named("peers")})
 	n.experts = newExpertPool(cfg.Experts, cfg.ExpertQueue)
 	if err := n.startRaft(); err != nil {
-		n.cancel()
+		n.routines.Cancel()
 		n.peerServer.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.ClientAddr)
 	if err != nil {
-		n.cancel()
+		n.routines.Cancel()
 		n.shutdownRaft()
 		n.peerServer.Close()
 		n.peers.Close()
@@ -111,14 +111,13 @@ func Open(cfg Config) (*Node, error) {
 	srv := serve.Orderly(ln, n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
 		Bounds: cfg.Bounds, TLS: serverTLS, Observe: cfg.Observe, Stream: n.watch, Logger: n.log.Named("server")})
 	n.server = srv
-	n.every(200*time.Millisecond, n.publishIfNeeded)
-	n.every(time.Second, n.setLimitsIfNeeded)
-	n.every(alarmPeriod, n.watchDisk)
-	n.every(backupIdle/3, n.backups.reap)
-	n.every(feedProgress, n.advanceFeed)
+	n.routines.Every(200*time.Millisecond, n.publishIfNeeded)
+	n.routines.Every(time.Second, n.setLimitsIfNeeded)
+	n.routines.Every(alarmPeriod, n.watchDisk)
+	n.routines.Every(backupIdle/3, n.backups.reap)
+	n.routines.Every(feedProgress, n.advanceFeed)
 	if n.mayBootstrap {
-		n.wg.Add(1)
-		go n.bootstrapWhenSafe()
+		n.routines.Go(n.bootstrapWhenSafe)
 	}
 	n.log.Info("node started", "id", cfg.ID, "raft", cfg.RaftAdvertise, "client", srv.Addr())
 	return n, nil
@@ -182,7 +181,7 @@ func (n *Node) startRaft() error {
 		TermEntry: n.commitTermEntry,
 	})
 	if err != nil {
-		n.cancel() // streams waiting for Raft to start give up (latestConfiguration)
+		n.routines.Cancel() // streams waiting for Raft to start give up (latestConfiguration)
 		n.port.Close()
 		trans.Close()
 		db.Close()
@@ -194,8 +193,7 @@ func (n *Node) startRaft() error {
 	lastIndex := n.raft.LastIndex
 	n.gate.last.Store(&lastIndex)
 	if n.gate.closed.Load() {
-		n.wg.Add(1)
-		go n.askLeaderCommit()
+		n.routines.Go(n.askLeaderCommit)
 	}
 	return nil
 }
@@ -234,7 +232,7 @@ func (n *Node) followedLeader() (id, addr string, term uint64) {
 func (n *Node) latestConfiguration() (raft.Configuration, error) {
 	select {
 	case <-n.raftStarted:
-	case <-n.ctx.Done():
+	case <-n.routines.Context().Done():
 		return raft.Configuration{}, errors.New("node closing")
 	}
 	f := n.raft.GetConfiguration()
@@ -251,7 +249,7 @@ func (n *Node) latestConfiguration() (raft.Configuration, error) {
 func (n *Node) commitTermEntry() error {
 	select { // the group may lead before New has returned
 	case <-n.raftStarted:
-	case <-n.ctx.Done():
+	case <-n.routines.Context().Done():
 		return errors.New("node closing")
 	}
 	if !n.published() {
@@ -274,25 +272,6 @@ func (n *Node) leaderClientAddr() (string, string) {
 	return string(id), n.fsm.ClientAddr(string(id))
 }
 
-// every runs fn each period until the node stops; the node's wait group
-// owns the goroutine.
-func (n *Node) every(period time.Duration, fn func()) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		t := time.NewTicker(period)
-		defer t.Stop()
-		for {
-			select {
-			case <-n.ctx.Done():
-				return
-			case <-t.C:
-				fn()
-			}
-		}
-	}()
-}
-
 // publishIfNeeded makes sure the cluster knows this node's client address
 // and command version.
 func (n *Node) publishIfNeeded() {
@@ -305,7 +284,7 @@ func (n *Node) publishIfNeeded() {
 }
 
 func (n *Node) publish() error {
-	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(n.routines.Context(), n.cfg.RequestTimeout)
 	defer cancel()
 	if n.raft.State() == raft.Leader {
 		return n.applySetMember(n.cfg.ID, n.cfg.ClientAdvertise, fsm.Version)
@@ -365,8 +344,7 @@ func (n *Node) Close() error {
 		}
 	}
 	n.server.Close()
-	n.cancel()
-	n.wg.Wait()
+	n.routines.Stop()
 	err := n.shutdownRaft() // before the peers: ReadIndex rounds ask them
 	n.peerServer.Close()
 	n.peers.Close()

@@ -119,19 +119,18 @@ func (g *voteGate) tryOpen() bool {
 // over a peer stream); then it opens the gate once the log has reached
 // it. Waiting for a vote request to open it left a caught-up node
 // unready (/readyz) for as long as no election came.
-func (n *Node) askLeaderCommit() {
-	defer n.wg.Done()
+func (n *Node) askLeaderCommit(ctx context.Context) {
 	for !n.gate.tryOpen() {
 		if addr, _ := n.raft.LeaderWithID(); addr != "" && n.gate.target.Load() == 0 {
-			ctx, cancel := context.WithTimeout(n.ctx, probeTimeout)
-			a, err := n.probe(ctx, string(addr))
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			a, err := n.probe(pctx, string(addr))
 			cancel()
 			if err == nil {
 				n.gate.sawLeaderCommit(a.commitIndex)
 			}
 		}
 		select {
-		case <-n.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-time.After(probeInterval):
 		}

@@ -46,7 +46,7 @@ func (n *Node) vouched(sender string, cfg raft.Configuration) (raft.ServerAddres
 		n.vouches.mu.Unlock()
 		select { // a round in flight: wait for its answer
 		case <-r.done:
-		case <-n.ctx.Done():
+		case <-n.routines.Context().Done():
 			return "", false
 		}
 		return r.addr, r.addr != ""
@@ -82,11 +82,15 @@ func (n *Node) askAbout(sender string, cfg raft.Configuration) raft.ServerAddres
 	}
 	delete(asked, n.cfg.ID)
 	delete(asked, sender)
-	ctx, cancel := context.WithTimeout(n.ctx, time.Second)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: the askers left end at once
+	ctx, cancel := context.WithTimeout(n.routines.Context(), time.Second)
 	defer cancel()
 	answers := make(chan raft.ServerAddress, len(asked))
 	for _, addr := range asked {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			answers <- n.memberAddr(ctx, addr, sender)
 		}()
 	}

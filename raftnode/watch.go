@@ -66,9 +66,7 @@ func (n *Node) watch(ctx context.Context, _ serve.Caller, w wire.Watch, send fun
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	n.wg.Add(1)
-	go func() { // cuts off a watcher the feed has left behind while it was blocked
-		defer n.wg.Done()
+	n.routines.Go(func(context.Context) { // cuts off a watcher the feed has left behind while it was blocked
 		t := time.NewTicker(slowCheck)
 		defer t.Stop()
 		for {
@@ -82,7 +80,7 @@ func (n *Node) watch(ctx context.Context, _ serve.Caller, w wire.Watch, send fun
 				}
 			}
 		}
-	}()
+	})
 	progress := time.NewTicker(filteredProgress)
 	defer progress.Stop()
 	var buf []wire.Event
