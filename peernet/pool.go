@@ -35,7 +35,7 @@ func (p *Pool) Get(ctx context.Context, addr string) (*wire.Conn, error) {
 	}
 	p.mu.Unlock()
 	// Dial outside the lock: a dead peer must not block calls to others.
-	nc, err := Dial(ctx, p.tls, addr, StreamPeer)
+	nc, err := Dial(ctx, p.tls, addr, []byte{StreamPeer})
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", addr, err)
 	}

@@ -3,6 +3,7 @@ package peernet
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -28,7 +29,22 @@ import (
 const (
 	StreamRaft byte = 'R'
 	StreamPeer byte = 'P'
+	// StreamGroup is a Raft stream of group N (4 bytes of N, big-endian,
+	// follow): one port carries the streams of every group a node hosts.
+	// Group 0's streams are StreamRaft, as before there were groups.
+	StreamGroup byte = 'G'
 )
+
+// GroupID names a Raft group on the port.
+type GroupID uint32
+
+// streamHeader is what a dialer writes first on a Raft stream of group.
+func streamHeader(group GroupID) []byte {
+	if group == 0 {
+		return []byte{StreamRaft}
+	}
+	return binary.BigEndian.AppendUint32([]byte{StreamGroup}, uint32(group))
+}
 
 // Port is the Raft port's listener: it takes a stream's TLS handshake
 // and kind byte and hands the stream on.
@@ -39,14 +55,14 @@ type Port struct {
 	// handshake bounds a stream's TLS handshake and first byte.
 	handshake time.Duration
 
-	raftStream func(sender string, c net.Conn) // returns when the stream ends
-	peerStream func(sender string, c net.Conn) // returns when the stream ends
+	raftStream func(sender string, group GroupID, c net.Conn) // returns when the stream ends
+	peerStream func(sender string, c net.Conn)                // returns when the stream ends
 }
 
 // Listen listens on addr and starts accepting; maxConns bounds
 // the streams open at once.
-func Listen(addr string, src *pki.Source, maxConns int, handshake time.Duration, raftStream, peerStream func(string, net.Conn),
-	log hclog.Logger) (*Port, error) {
+func Listen(addr string, src *pki.Source, maxConns int, handshake time.Duration, raftStream func(string, GroupID, net.Conn),
+	peerStream func(string, net.Conn), log hclog.Logger) (*Port, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen raft %s: %w", addr, err)
@@ -71,21 +87,31 @@ func (p *Port) serveConn(c net.Conn) {
 		}
 		c, sender = tc, id.Name
 	}
-	var kind [1]byte
+	var head [5]byte
 	c.SetReadDeadline(time.Now().Add(p.handshake)) //nolint:errcheck // a failed deadline fails the read
-	if _, err := io.ReadFull(c, kind[:]); err != nil {
+	if _, err := io.ReadFull(c, head[:1]); err != nil {
 		return
 	}
+	if head[0] == StreamGroup {
+		if _, err := io.ReadFull(c, head[1:]); err != nil {
+			return
+		}
+	}
 	c.SetReadDeadline(time.Time{}) //nolint:errcheck // as above
-	switch kind[0] {
+	switch head[0] {
 	case StreamRaft:
-		p.raftStream(sender, c) // serve.Conns closes c after this
+		p.raftStream(sender, 0, c) // serve.Conns closes c after this
+	case StreamGroup:
+		p.raftStream(sender, GroupID(binary.BigEndian.Uint32(head[1:])), c)
 	case StreamPeer:
 		p.peerStream(sender, c)
 	default:
-		p.log.Warn("refused raft port connection: unknown stream kind", "remote", c.RemoteAddr().String(), "byte", kind[0])
+		p.log.Warn("refused raft port connection: unknown stream kind", "remote", c.RemoteAddr().String(), "byte", head[0])
 	}
 }
+
+// Addr is the port's listening address.
+func (p *Port) Addr() string { return p.conns.Addr() }
 
 // Close stops the port and closes every stream.
 func (p *Port) Close() error {
@@ -99,12 +125,14 @@ func (p *Port) Close() error {
 type Dialer struct {
 	tls     *pki.Source
 	adv     net.Addr
+	group   GroupID
 	closing chan struct{}
 	once    sync.Once
 }
 
-func NewDialer(src *pki.Source, adv net.Addr) *Dialer {
-	return &Dialer{tls: src, adv: adv, closing: make(chan struct{})}
+// NewDialer dials the Raft streams of group.
+func NewDialer(src *pki.Source, adv net.Addr, group GroupID) *Dialer {
+	return &Dialer{tls: src, adv: adv, group: group, closing: make(chan struct{})}
 }
 
 // Accept blocks until Close.
@@ -126,12 +154,13 @@ func (d *Dialer) Addr() net.Addr { return d.adv }
 func (d *Dialer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return Dial(ctx, d.tls, string(address), StreamRaft)
+	return Dial(ctx, d.tls, string(address), streamHeader(d.group))
 }
 
-// Dial opens a stream of kind to a node's Raft port; with TLS,
-// the server must present a node certificate.
-func Dial(ctx context.Context, src *pki.Source, addr string, kind byte) (net.Conn, error) {
+// Dial opens a stream to a node's Raft port and writes its header (the
+// stream's kind, and a group's id); with TLS, the server must present a
+// node certificate.
+func Dial(ctx context.Context, src *pki.Source, addr string, header []byte) (net.Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -153,7 +182,7 @@ func Dial(ctx context.Context, src *pki.Source, addr string, kind byte) (net.Con
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetWriteDeadline(dl) //nolint:errcheck // a failed deadline fails the write
 	}
-	if _, err := c.Write([]byte{kind}); err != nil {
+	if _, err := c.Write(header); err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -69,7 +69,7 @@ type testTransport struct {
 
 func newTestTransport(t *testing.T) *testTransport {
 	tt := &testTransport{members: newTestMembers()}
-	tt.t = NewTransport(NewDialer(nil, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}),
+	tt.t = NewTransport(NewDialer(nil, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, 0),
 		Rules{Config: tt.members.config, RefuseVotes: tt.votes.Load, Leader: tt.followed,
 			Seeds: map[string]raft.ServerAddress{"n1": "n1:7000"}}, hclog.NewNullLogger())
 	tt.leader.Store("n2")

@@ -161,10 +161,12 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return err
 	}
-	trans := peernet.NewTransport(peernet.NewDialer(cfg.TLS, adv), peernet.Rules{Config: n.latestConfiguration, Leader: n.followedLeader,
+	trans := peernet.NewTransport(peernet.NewDialer(cfg.TLS, adv, 0), peernet.Rules{Config: n.latestConfiguration, Leader: n.followedLeader,
 		RefuseVotes: n.gate.refuses, Vouched: n.vouched, Seeds: seedsOf(cfg.Peers)},
 		n.log.Named("transport"))
-	n.port, err = peernet.Listen(cfg.RaftAddr, cfg.TLS, cfg.MaxConns, cfg.HandshakeTimeout, trans.Deliver, n.servePeer, n.log.Named("raftport"))
+	groups := peernet.NewGroups(n.log.Named("raftport"))
+	groups.Add(0, trans) // the node's one group, so far
+	n.port, err = peernet.Listen(cfg.RaftAddr, cfg.TLS, cfg.MaxConns, cfg.HandshakeTimeout, groups.Deliver, n.servePeer, n.log.Named("raftport"))
 	if err != nil {
 		trans.Close()
 		db.Close()
