@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 GOTESTSUM   := $(TOOLS)/gotestsum
 GOTESTSUM_VERSION := v1.13.0
 
-.PHONY: bench-etcd testdeps bench-go all build build-test run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
+.PHONY: bench-etcd bench-etcd-ab testdeps bench-go all build build-test run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
 
 all: build
 
@@ -94,6 +94,15 @@ chaos: build-test
 # one table with the ratio (installs Debian's etcd-server if missing).
 bench-etcd: build-test
 	BIN=$(BIN) BENCH_DURATION=$(BENCH_DURATION) ./bench/etcd/run.sh
+
+# make bench-etcd, with orderly built at REV run beside this build in
+# each round (alternating order): a change's before and after.
+bench-etcd-ab: build-test
+	@test -n "$(REV)" || { echo "usage: make bench-etcd-ab REV=<git revision>"; exit 2; }
+	rm -rf $(BIN)/ab && git worktree add -f --detach $(BIN)/ab-src $(REV) >/dev/null && \
+	  (cd $(BIN)/ab-src && $(GO) build -o $(BIN)/ab/ ./cmd/orderd ./cmd/orderlb ./cmd/orderctl ./cmd/ordertest); \
+	  st=$$?; git worktree remove --force $(BIN)/ab-src; test $$st = 0
+	AB_BIN=$(BIN)/ab AB_REV=$(REV) BIN=$(BIN) BENCH_DURATION=$(BENCH_DURATION) ./bench/etcd/run.sh
 
 # Go benchmarks of the hot paths: the wire codec and FSM apply.
 bench-go:

@@ -3,7 +3,6 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -20,25 +19,37 @@ const (
 	HTTP2 = "2"   // Config.Conns multiplexed connections
 )
 
-// httpAPI is the customers' client of the HTTP API (Config.HTTP): orders
-// are POST /v1/orders (without an Idempotency-Key: the gateway's own
-// sessions make them exactly-once, as the binary client's do), reads GET
-// /v1/customers/{id}.
+// apiClient is a customer's client of the HTTP API (Config.HTTP):
+// orders are POST /v1/orders (without an Idempotency-Key: the gateway's
+// own sessions make them exactly-once, as the binary client's do), reads
+// GET /v1/customers/{id}.
+type apiClient interface {
+	do(ctx context.Context, customer, number int32, read bool, typ wire.LaptopType, cons wire.Consistency) error
+	close()
+}
+
+// httpAPI is net/http's client, for HTTP/2.
 type httpAPI struct {
 	base string
 	hc   *http.Client
 }
 
-// newHTTPAPIs gives the customers their clients: one for HTTP/1.1 (its
-// transport keeps a connection per request in flight), Config.Conns
-// (at least one) for HTTP/2, each its own multiplexed connection, as the
-// binary protocol's customers share Conns connections.
-func newHTTPAPIs(cfg *Config) ([]*httpAPI, error) {
+// newHTTPAPIs gives the customers their clients: over HTTP/1.1 a
+// keep-alive connection per customer (http1Conn), over HTTP/2
+// Config.Conns (at least one) multiplexed connections, as the binary
+// protocol's customers share Conns connections.
+func newHTTPAPIs(cfg *Config) ([]apiClient, error) {
+	var out []apiClient
+	if cfg.HTTP == HTTP1 {
+		for range cfg.Customers {
+			out = append(out, newHTTP1Conn(cfg))
+		}
+		return out, nil
+	}
 	n := 1
-	if cfg.HTTP == HTTP2 && cfg.Conns > 1 {
+	if cfg.Conns > 1 {
 		n = min(cfg.Conns, cfg.Customers)
 	}
-	var out []*httpAPI
 	for range n {
 		h, err := newHTTPAPI(cfg)
 		if err != nil {
@@ -50,26 +61,18 @@ func newHTTPAPIs(cfg *Config) ([]*httpAPI, error) {
 }
 
 func newHTTPAPI(cfg *Config) (*httpAPI, error) {
-	if cfg.HTTP != HTTP1 && cfg.HTTP != HTTP2 {
+	if cfg.HTTP != HTTP2 {
 		return nil, fmt.Errorf("http %q: want %s or %s", cfg.HTTP, HTTP1, HTTP2)
 	}
-	tr := &http.Transport{MaxIdleConnsPerHost: cfg.Customers, IdleConnTimeout: time.Minute}
-	base := "http://" + cfg.Addrs[0]
-	if cfg.TLS != nil {
-		host, _, _ := net.SplitHostPort(cfg.Addrs[0])
-		tc := cfg.TLS(host)
-		base = "https://" + cfg.Addrs[0]
-		if cfg.HTTP == HTTP2 {
-			tc.NextProtos = []string{"h2"}
-			tr.ForceAttemptHTTP2 = true
-		} else {
-			tc.NextProtos = []string{"http/1.1"}
-			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{} // no HTTP/2
-		}
-		tr.TLSClientConfig = tc
-	} else if cfg.HTTP == HTTP2 {
+	if cfg.TLS == nil {
 		return nil, fmt.Errorf("http 2 needs TLS (the side port speaks HTTP/2 only over TLS)")
 	}
+	host, _, _ := net.SplitHostPort(cfg.Addrs[0])
+	tc := cfg.TLS(host)
+	tc.NextProtos = []string{"h2"}
+	tr := &http.Transport{MaxIdleConnsPerHost: cfg.Customers, IdleConnTimeout: time.Minute,
+		ForceAttemptHTTP2: true, TLSClientConfig: tc}
+	base := "https://" + cfg.Addrs[0]
 	// No Client.Timeout: the run's context bounds every call, and a
 	// timer per call would cost the generator what it measures.
 	return &httpAPI{base: base, hc: &http.Client{Transport: tr}}, nil

@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Seed || cfg.HTTP != "" {
 		nclients = 0
 	}
-	var apis []*httpAPI
+	var apis []apiClient
 	if cfg.HTTP != "" {
 		var err error
 		if apis, err = newHTTPAPIs(&cfg); err != nil {
@@ -228,7 +228,7 @@ type worker struct {
 	cust    *customer
 	session *client.Session
 	seed    *seedConn // with Config.Seed, instead of the session
-	api     *httpAPI  // with Config.HTTP, instead of the session
+	api     apiClient // with Config.HTTP, instead of the session
 	rng     *rand.Rand
 
 	// Two histograms per worker, merged into the overall one at the end:

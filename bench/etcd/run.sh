@@ -2,6 +2,9 @@
 # make bench-etcd: the same write and read scenarios against a 3-member
 # etcd on 127.0.0.1 (Debian's etcd-server, fsync on as by default) and
 # against orderly, in one run, and one table with both and their ratio.
+# With AB_BIN (make bench-etcd-ab REV=...: another build's binaries),
+# each round runs orderly twice, this build and that one, in alternating
+# order, against the same etcd results: a before/after of a change.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DUR=${BENCH_DURATION:-10s}
@@ -63,8 +66,20 @@ etcd_round() {
 }
 
 cd "$ROOT"
+go build -o "$TMP/suite" ./bench/suite
+orderly_run() { # $1 binaries, $2 label, $3 round
+  "$TMP/suite" --bin "$1" --out "$OUT" --duration "$DUR" --etcd "$TMP/etcd-round$3" \
+    --etcd-label "$VERSION, round $3 of 2$2"
+}
 for round in 1 2; do
   etcd_round "$TMP/etcd-round$round"
-  go run ./bench/suite --bin "$BIN" --out "$OUT" --duration "$DUR" --etcd "$TMP/etcd-round$round" \
-    --etcd-label "$VERSION, round $round of 2"
+  if [ -z "${AB_BIN:-}" ]; then
+    orderly_run "$BIN" "" $round
+  elif [ $round = 1 ]; then
+    orderly_run "$BIN" ", this build" $round
+    orderly_run "$AB_BIN" ", build ${AB_REV:-B}" $round
+  else
+    orderly_run "$AB_BIN" ", build ${AB_REV:-B}" $round
+    orderly_run "$BIN" ", this build" $round
+  fi
 done
