@@ -19,6 +19,7 @@ type memCluster struct {
 	t        *testing.T
 	replicas []*Group
 	trans    []*raft.InmemTransport
+	addrs    []raft.ServerAddress
 	closed   []bool
 }
 
@@ -35,6 +36,7 @@ func newMemCluster(t *testing.T, size int) *memCluster {
 		c.trans = append(c.trans, tr)
 		servers = append(servers, raft.Server{ID: raft.ServerID(addrs[i]), Address: addrs[i], Suffrage: raft.Voter})
 	}
+	c.addrs = addrs
 	for i, a := range c.trans {
 		for j, b := range c.trans {
 			if i != j {
@@ -84,6 +86,18 @@ func (c *memCluster) askLeader(ctx context.Context) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%w: no leader", ErrUnavailable)
+}
+
+// isolate cuts replica i off, both ways: InmemTransport's routes are
+// one-way, and a leader whose own routes alone are cut is still reached
+// by the others (a new leader catches it up, and its reads are right).
+func (c *memCluster) isolate(i int) {
+	c.trans[i].DisconnectAll()
+	for j, tr := range c.trans {
+		if j != i {
+			tr.Disconnect(c.addrs[i])
+		}
+	}
 }
 
 // leader waits for a ready leader among the open replicas.
@@ -188,8 +202,12 @@ func TestRetryAfterLeaderLossAppliesOnce(t *testing.T) {
 	}
 }
 
-// A leader cut off from its followers cannot serve a linearizable read,
-// and an order it took has an unknown outcome, never a sure refusal.
+// A leader cut off from its followers, once the others have elected a
+// new one, serves no linearizable read, and an order it takes then has
+// an unknown outcome or is refused, never a false success. (Before that,
+// hashicorp/raft's VerifyLeader may still count the ack of a heartbeat
+// sent before the cut; the followers' leader stickiness keeps such a read
+// right: none of them votes for another within a heartbeat timeout.)
 func TestCutOffLeaderReadsNothingAndKnowsNothing(t *testing.T) {
 	c := newMemCluster(t, 3)
 	li, leader := c.leader()
@@ -197,9 +215,12 @@ func TestCutOffLeaderReadsNothingAndKnowsNothing(t *testing.T) {
 	if _, err := leader.Propose(ctx, order(1, 1, 1, 1)); err != nil {
 		t.Fatalf("order: %v", err)
 	}
-	c.trans[li].DisconnectAll()
+	c.isolate(li)
+	c.closed[li] = true // c.leader looks among the others
+	c.leader()
+	c.closed[li] = false
 
-	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	err := leader.Read(rctx, Linearizable, 0)
 	if err == nil {

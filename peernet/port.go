@@ -57,7 +57,16 @@ type Port struct {
 
 	raftStream func(sender string, group GroupID, c net.Conn) // returns when the stream ends
 	peerStream func(sender string, c net.Conn)                // returns when the stream ends
+
+	mu    sync.Mutex
+	peers map[string]int // open peer streams per sender
 }
+
+// MaxPeerStreams bounds one node certificate's open peer streams on a
+// port. A node keeps one to each peer (pool.go); a certificate of the CA
+// that is no member (or no longer one) may hold these few, never the
+// port's connections that its members' Raft streams need.
+const MaxPeerStreams = 8
 
 // Listen listens on addr and starts accepting; maxConns bounds
 // the streams open at once.
@@ -67,7 +76,7 @@ func Listen(addr string, src *pki.Source, maxConns int, handshake time.Duration,
 	if err != nil {
 		return nil, fmt.Errorf("listen raft %s: %w", addr, err)
 	}
-	p := &Port{tls: src, log: log, handshake: handshake, raftStream: raftStream, peerStream: peerStream}
+	p := &Port{tls: src, log: log, handshake: handshake, raftStream: raftStream, peerStream: peerStream, peers: map[string]int{}}
 	p.conns = serve.Start(ln, log, serve.Limits{MaxConns: maxConns}, p.serveConn)
 	return p, nil
 }
@@ -104,9 +113,40 @@ func (p *Port) serveConn(c net.Conn) {
 	case StreamGroup:
 		p.raftStream(sender, GroupID(binary.BigEndian.Uint32(head[1:])), c)
 	case StreamPeer:
+		if !p.takePeerSlot(sender) {
+			p.log.Warn("refused peer stream: too many open", "node", sender, "max", MaxPeerStreams)
+			return
+		}
+		defer p.releasePeerSlot(sender)
 		p.peerStream(sender, c)
 	default:
 		p.log.Warn("refused raft port connection: unknown stream kind", "remote", c.RemoteAddr().String(), "byte", head[0])
+	}
+}
+
+// takePeerSlot counts a peer stream of sender, if it may open one; a
+// plaintext port (sender "") has no identity to count by.
+func (p *Port) takePeerSlot(sender string) bool {
+	if sender == "" {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.peers[sender] >= MaxPeerStreams {
+		return false
+	}
+	p.peers[sender]++
+	return true
+}
+
+func (p *Port) releasePeerSlot(sender string) {
+	if sender == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.peers[sender]--; p.peers[sender] <= 0 {
+		delete(p.peers, sender)
 	}
 }
 

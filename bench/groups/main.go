@@ -1,18 +1,20 @@
 // Command groups measures what a Raft group costs a node: three nodes in
 // one process, one Raft port each (peernet, plaintext), each hosting K
-// groups (package group, on raft-wal in a temporary directory, as orderd
-// runs its one), for each K given. It reports the process's CPU while
+// groups (package group, on raft-wal in a temporary directory, a log per
+// group as orderd runs its one, or with --store shared on one sharedlog
+// store per node), for each K given. It reports the process's CPU while
 // every group idles (heartbeats only) and the orders per second it
 // places with writers spread over every group's leader (one log, so one
 // fsync stream, per group).
 //
-//	go run ./bench/groups --groups 1,4,16,64 --idle 10s --load 10s
+//	go run ./bench/groups --groups 1,4,16,64 --idle 10s --load 10s [--store shared]
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -32,6 +34,7 @@ import (
 	"orderly/group"
 	"orderly/internal/procio"
 	"orderly/peernet"
+	"orderly/sharedlog"
 )
 
 const nodes = 3
@@ -41,7 +44,12 @@ func main() {
 	idle := flag.Duration("idle", 10*time.Second, "how long to measure every group idle")
 	load := flag.Duration("load", 10*time.Second, "how long to measure writes (0: skip)")
 	writers := flag.Int("writers", 64, "writers in all, spread over the groups")
+	store := flag.String("store", "wal", "wal: a raft-wal log per group; shared: one sharedlog store per node for all its groups")
 	flag.Parse()
+	if *store != "wal" && *store != "shared" {
+		fmt.Fprintf(os.Stderr, "--store %q: want wal or shared\n", *store)
+		os.Exit(2)
+	}
 	fmt.Printf("| groups (3 replicas each, one per node) | idle CPU, 3 nodes (%% of one core) | idle CPU per group | goroutines | orders/s, %d writers | write syscalls/s (disk and network) |\n|---|---|---|---|---|---|\n", *writers)
 	for _, f := range strings.Split(*counts, ",") {
 		k, err := strconv.Atoi(strings.TrimSpace(f))
@@ -49,7 +57,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "bad group count %q\n", f)
 			os.Exit(2)
 		}
-		if err := run(k, *idle, *load, *writers); err != nil {
+		if err := run(k, *idle, *load, *writers, *store == "shared"); err != nil {
 			fmt.Fprintf(os.Stderr, "%d groups: %v\n", k, err)
 			os.Exit(1)
 		}
@@ -59,10 +67,10 @@ func main() {
 // replica is one group's replica on one node.
 type replica struct {
 	g     *group.Group
-	store *wal.WAL
+	store io.Closer // its own log, or nil on a shared one
 }
 
-func run(k int, idle, load time.Duration, writers int) error {
+func run(k int, idle, load time.Duration, writers int, shared bool) error {
 	dir, err := os.MkdirTemp("", "orderly-groups-")
 	if err != nil {
 		return err
@@ -80,6 +88,21 @@ func run(k int, idle, load time.Duration, writers int) error {
 		ports[i] = p
 		defer p.Close()
 	}
+	dbs := make([]*sharedlog.DB, nodes)
+	if shared {
+		for i := range nodes {
+			p := filepath.Join(dir, fmt.Sprintf("n%d", i+1))
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return err
+			}
+			db, err := sharedlog.Open(filepath.Join(p, "shared.db"))
+			if err != nil {
+				return err
+			}
+			dbs[i] = db
+			defer db.Close() // after the groups' Close, deferred below
+		}
+	}
 	var servers []raft.Server
 	for i := range nodes {
 		servers = append(servers, raft.Server{ID: raft.ServerID(fmt.Sprintf("n%d", i+1)), Address: raft.ServerAddress(ports[i].Addr()), Suffrage: raft.Voter})
@@ -90,7 +113,9 @@ func run(k int, idle, load time.Duration, writers int) error {
 		for _, reps := range groups {
 			for _, r := range reps {
 				r.g.Close()
-				r.store.Close()
+				if r.store != nil {
+					r.store.Close()
+				}
 			}
 		}
 	}()
@@ -101,13 +126,25 @@ func run(k int, idle, load time.Duration, writers int) error {
 			if err := os.MkdirAll(rd, 0o755); err != nil {
 				return err
 			}
-			store, err := wal.Open(rd, wal.WithSegmentSize(4<<20))
-			if err != nil {
-				return fmt.Errorf("open wal %s: %w", rd, err)
+			var logs logStore
+			var own io.Closer
+			if shared {
+				logs = dbs[i].Group(uint32(gi))
+			} else {
+				w, err := wal.Open(rd, wal.WithSegmentSize(4<<20))
+				if err != nil {
+					return fmt.Errorf("open wal %s: %w", rd, err)
+				}
+				logs, own = w, w
+			}
+			closeOwn := func() {
+				if own != nil {
+					own.Close()
+				}
 			}
 			snaps, err := raft.NewFileSnapshotStoreWithLogger(rd, 2, log)
 			if err != nil {
-				store.Close()
+				closeOwn()
 				return err
 			}
 			adv, _ := net.ResolveTCPAddr("tcp", ports[i].Addr())
@@ -115,15 +152,15 @@ func run(k int, idle, load time.Duration, writers int) error {
 				peernet.Rules{Config: func() (raft.Configuration, error) { return conf, nil }}, log)
 			routers[i].Add(id, trans)
 			g, err := group.New(group.Config{ID: string(servers[i].ID), Logger: log, Transport: trans,
-				Stores:         group.Stores{Logs: store, Stable: store, Snapshots: snaps},
+				Stores:         group.Stores{Logs: logs, Stable: logs, Snapshots: snaps},
 				FSM:            fsm.Options{Logger: log},
 				RequestTimeout: 5 * time.Second,
 				Timing:         group.Timing{SnapshotThreshold: 1 << 20}})
 			if err != nil {
-				store.Close()
+				closeOwn()
 				return err
 			}
-			groups[gi] = append(groups[gi], replica{g: g, store: store})
+			groups[gi] = append(groups[gi], replica{g: g, store: own})
 		}
 		if err := groups[gi][0].g.Raft().BootstrapCluster(conf).Error(); err != nil {
 			return fmt.Errorf("bootstrap group %d: %w", gi, err)
@@ -158,6 +195,12 @@ func run(k int, idle, load time.Duration, writers int) error {
 	}
 	fmt.Printf("| %d | %.1f %% | %.2f %% | %d | %.0f | %.0f |\n", k, idleCPU*100, idleCPU*100/float64(k), gr, ordersPerSec, fsyncsPerSec)
 	return nil
+}
+
+// logStore is what a group's stores are.
+type logStore interface {
+	raft.LogStore
+	raft.StableStore
 }
 
 // write runs writers spread over the groups' leaders for d.
