@@ -34,7 +34,7 @@ import (
 	"orderly/group"
 	"orderly/internal/procio"
 	"orderly/peernet"
-	"orderly/sharedlog"
+	"orderly/bench/groups/sharedlog"
 )
 
 const nodes = 3
