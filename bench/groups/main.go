@@ -30,11 +30,11 @@ import (
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 
+	"orderly/bench/groups/sharedlog"
 	"orderly/fsm"
 	"orderly/group"
 	"orderly/internal/procio"
 	"orderly/peernet"
-	"orderly/bench/groups/sharedlog"
 )
 
 const nodes = 3
