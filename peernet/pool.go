@@ -16,25 +16,65 @@ type Pool struct {
 	tls      *pki.Source // nil: plaintext (--insecure)
 	maxFrame uint32
 
-	mu     sync.Mutex
-	conns  map[string]*wire.Conn
-	closed bool
+	mu      sync.Mutex
+	conns   map[string]*wire.Conn
+	dialing map[string]chan struct{} // closed when that dial ends
+	closed  bool
 }
 
 func NewPool(src *pki.Source, maxFrame uint32) *Pool {
-	return &Pool{tls: src, maxFrame: maxFrame, conns: make(map[string]*wire.Conn)}
+	return &Pool{tls: src, maxFrame: maxFrame, conns: map[string]*wire.Conn{}, dialing: map[string]chan struct{}{}}
 }
 
 // Get is the stream to the node whose Raft port is addr; a broken one is
-// dialed again.
+// dialed again, once for all the callers that need it at that moment (a
+// burst of dials would meet the other node's MaxPeerStreams).
 func (p *Pool) Get(ctx context.Context, addr string) (*wire.Conn, error) {
-	p.mu.Lock()
-	if c := p.conns[addr]; c != nil && c.Err() == nil {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, wire.Errorf(wire.CodeUnavailable, "node shutting down")
+		}
+		if c := p.conns[addr]; c != nil && c.Err() == nil {
+			p.mu.Unlock()
+			return c, nil
+		}
+		if dialing, ok := p.dialing[addr]; ok {
+			p.mu.Unlock()
+			select {
+			case <-dialing: // look again: the stream, or a failure to try ourselves
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("peer %s: %w", addr, ctx.Err())
+			}
+		}
+		done := make(chan struct{})
+		p.dialing[addr] = done
+		p.mu.Unlock()
+		// Dial outside the lock: a dead peer must not block calls to others.
+		c, err := p.dial(ctx, addr)
+		p.mu.Lock()
+		delete(p.dialing, addr)
+		close(done)
+		if err == nil && p.closed {
+			c.Close()
+			err = wire.Errorf(wire.CodeUnavailable, "node shutting down")
+		}
+		if err != nil {
+			p.mu.Unlock()
+			return nil, err
+		}
+		if old := p.conns[addr]; old != nil {
+			old.Close()
+		}
+		p.conns[addr] = c
 		p.mu.Unlock()
 		return c, nil
 	}
-	p.mu.Unlock()
-	// Dial outside the lock: a dead peer must not block calls to others.
+}
+
+func (p *Pool) dial(ctx context.Context, addr string) (*wire.Conn, error) {
 	nc, err := Dial(ctx, p.tls, addr, []byte{StreamPeer})
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", addr, err)
@@ -44,20 +84,6 @@ func (p *Pool) Get(ctx context.Context, addr string) (*wire.Conn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("peer %s: %w", addr, err)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		c.Close()
-		return nil, wire.Errorf(wire.CodeUnavailable, "node shutting down")
-	}
-	if old := p.conns[addr]; old != nil {
-		if old.Err() == nil { // another caller dialed first: use theirs
-			c.Close()
-			return old, nil
-		}
-		old.Close()
-	}
-	p.conns[addr] = c
 	return c, nil
 }
 

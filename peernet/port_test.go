@@ -3,6 +3,7 @@ package peernet
 import (
 	"context"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"orderly/pki"
+	"orderly/serve"
+	"orderly/wire"
 )
 
 // One node certificate, member or not, holds at most MaxPeerStreams peer
@@ -66,5 +69,59 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("waited 5s for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A burst of first calls through one pool dials one stream, not one per
+// caller: the other node would refuse those past MaxPeerStreams.
+func TestPoolDialsOnceForABurst(t *testing.T) {
+	dir := t.TempDir()
+	if err := pki.EnsureDev(dir, []string{"n1", "n2"}, []string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	load := func(name string) *pki.Source {
+		s, err := pki.Load(pki.InDir(dir, name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	srv := serve.NewOrderly(func(context.Context, serve.Caller, wire.Message) wire.Message { return wire.StatusInfo{ID: "n1"} }, serve.Options{})
+	defer srv.Close()
+	var streams atomic.Int32
+	p, err := Listen("127.0.0.1:0", load("n1"), 0, time.Second, func(string, GroupID, net.Conn) {},
+		func(name string, c net.Conn) {
+			streams.Add(1)
+			srv.ServeConn(c, serve.Caller{Name: name, Role: wire.RoleNode})
+		}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pool := NewPool(load("n2"), 0)
+	defer pool.Close()
+	var failed atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, err := pool.Get(ctx, p.Addr())
+			if err == nil {
+				_, err = c.Status(ctx)
+			}
+			if err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if f, s := failed.Load(), streams.Load(); f > 0 || s != 1 {
+		t.Errorf("64 first calls at once: %d failed, %d streams dialed; want none and one", f, s)
 	}
 }

@@ -258,3 +258,33 @@ func TestPublishRefusesAVersionTheLeaderDoesNotKnow(t *testing.T) {
 		t.Fatalf("the refused publish changed %s's version from %d to %d", follower.cfg.ID, before, got)
 	}
 }
+
+// A node certificate that names no member gets what a node needs to
+// join (Status, Members) and nothing else, on any port, also wrapped in
+// AsRole; a member gets what its role allows.
+func TestStrangerNodeMayOnlyAskToJoin(t *testing.T) {
+	tc := newTestCluster(t)
+	leader := tc.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stranger := serve.Caller{ConnID: 2, Name: "n9", Role: wire.RoleNode}
+	for _, req := range []wire.Message{wire.Status{}, wire.Members{}} {
+		if e, ok := leader.handle(ctx, stranger, req).(*wire.Error); ok {
+			t.Errorf("a stranger's %s: %v", req.Type(), e)
+		}
+	}
+	for _, req := range []wire.Message{wire.ReadIndex{}, wire.Get{CustomerID: 1}, wire.Scan{Limit: 10},
+		wire.Publish{ID: "n9", ClientAddr: "127.0.0.1:1"}, wire.Alarms{}} {
+		if e, ok := leader.handle(ctx, stranger, req).(*wire.Error); !ok || e.Code != wire.CodePermissionDenied {
+			t.Errorf("a stranger's %s: %v, want PermissionDenied", req.Type(), leader.handle(ctx, stranger, req))
+		}
+	}
+	forwarded := serve.Caller{ConnID: 2, Name: "n9", Role: wire.RoleReader, Forwarder: wire.RoleNode}
+	if e, ok := leader.handle(ctx, forwarded, wire.Status{}).(*wire.Error); !ok || e.Code != wire.CodePermissionDenied {
+		t.Errorf("a stranger's forwarded Status: %v, want PermissionDenied", e)
+	}
+	member := serve.Caller{ConnID: 2, Name: leader.cfg.ID, Role: wire.RoleNode}
+	if _, ok := leader.handle(ctx, member, wire.ReadIndex{}).(wire.ReadIndexReply); !ok {
+		t.Error("a member's ReadIndex was refused")
+	}
+}

@@ -23,13 +23,11 @@ func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) 
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
 		defer cancel()
 	}
+	if err := n.admit(from, req); err != nil {
+		return err
+	}
 	var resp wire.Message
 	var err error
-	if from.Forwarder == wire.RoleNode && !n.isMember(from.Name) {
-		// A CA's signature is not membership: a node certificate that is
-		// not (or no longer) a member forwards nothing.
-		return wire.Errorf(wire.CodePermissionDenied, "node %q is not a member: it may not forward requests", from.Name)
-	}
 	switch r := req.(type) {
 	case wire.Order:
 		if faults.RefuseOrder() {
@@ -59,6 +57,34 @@ func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) 
 		err = wire.Errorf(wire.CodeBadRequest, "%s is not a request", req.Type())
 	}
 	return wire.Reply(resp, err)
+}
+
+// admit refuses a request while Open is still starting the rest (the
+// ports take requests before it has finished), and what strangerMay
+// refuses.
+func (n *Node) admit(from serve.Caller, req wire.Message) *wire.Error {
+	select {
+	case <-n.opened:
+	default:
+		return wire.Errorf(wire.CodeUnavailable, "node %s is starting", n.cfg.ID)
+	}
+	return n.strangerMay(from, req)
+}
+
+// strangerMay refuses what a node certificate that is not (or no longer)
+// a member may not ask, on any port: a CA's signature is not
+// membership. It may ask what a node needs to join (Status: the
+// bootstrap probe; Members: vouching), and nothing in another's name.
+func (n *Node) strangerMay(from serve.Caller, req wire.Message) *wire.Error {
+	if from.Role != wire.RoleNode && from.Forwarder != wire.RoleNode {
+		return nil
+	}
+	if from.Forwarder == wire.RoleNode || (req.Type() != wire.TypeStatus && req.Type() != wire.TypeMembers) {
+		if !n.isMember(from.Name) {
+			return wire.Errorf(wire.CodePermissionDenied, "node %q is not a member: it may ask for status and members only", from.Name)
+		}
+	}
+	return nil
 }
 
 // placeOrder proposes one order. Only a refusal before raft.Apply is a

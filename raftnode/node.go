@@ -36,6 +36,7 @@ type Node struct {
 	// goroutines, which start before it does.
 	running     atomic.Pointer[group.Group]
 	raftStarted chan struct{} // closed once running is set
+	opened      chan struct{} // closed once Open has started everything
 	port        *peernet.Port
 	db          logStore
 	store       *watchedLogStore // under the cache: write failures, for status
@@ -83,7 +84,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := checkUpgradeMarker(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, backups: newBackups(), raftStarted: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, backups: newBackups(), raftStarted: make(chan struct{}), opened: make(chan struct{})}
 	n.routines = routines.New()
 	n.snapMetrics = newSnapshotMetrics()
 	n.feed = feed.New(cfg.WatchHistory, 0)
@@ -92,7 +93,9 @@ func Open(cfg Config) (*Node, error) {
 		serverTLS = cfg.TLS.ServerConfig()
 	}
 	n.peers = peernet.NewPool(cfg.TLS, cfg.MaxFrame)
-	n.peerServer = serve.NewOrderly(n.handlePeer, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
+	n.peerServer = serve.NewOrderly(n.handle, serve.Options{MaxFrame: cfg.MaxFrame, RequestTimeout: cfg.RequestTimeout,
+		Bounds: serve.Bounds{IdleTimeout: peerIdle, FrameTimeout: cfg.Bounds.FrameTimeout, HandshakeTimeout: cfg.HandshakeTimeout,
+			MaxFrameMemory: cfg.Bounds.MaxFrameMemory},
 		NodesForward: true, Logger: n.log.Named("peers")})
 	n.experts = newExpertPool(cfg.Experts, cfg.ExpertQueue)
 	if err := n.startRaft(); err != nil {
@@ -119,6 +122,7 @@ func Open(cfg Config) (*Node, error) {
 	if n.mayBootstrap {
 		n.routines.Go(n.bootstrapWhenSafe)
 	}
+	close(n.opened)
 	n.log.Info("node started", "id", cfg.ID, "raft", cfg.RaftAdvertise, "client", srv.Addr())
 	return n, nil
 }

@@ -4,11 +4,16 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"time"
 
 	"orderly/pki"
 	"orderly/serve"
 	"orderly/wire"
 )
+
+// peerIdle closes a peer stream that carried nothing for this long (the
+// pool dials again when it needs one).
+const peerIdle = 5 * time.Minute
 
 // servePeer serves a peer stream the Raft port accepted from sender (a
 // node certificate's name; "" on a plaintext port).
@@ -18,25 +23,6 @@ func (n *Node) servePeer(sender string, c net.Conn) {
 		who = serve.Caller{Name: sender, Role: wire.RoleNode, MaxRole: pki.NodeMaxRole}
 	}
 	n.peerServer.ServeConn(c, who)
-}
-
-// handlePeer answers a peer's request. A node that is not (or not yet) a
-// member may ask only what it needs to join: Status (the bootstrap probe)
-// and Members (vouching); the rest is for members.
-func (n *Node) handlePeer(ctx context.Context, from serve.Caller, req wire.Message) wire.Message {
-	select {
-	case <-n.raftStarted:
-	default:
-		return wire.Errorf(wire.CodeUnavailable, "node %s: raft is starting", n.cfg.ID)
-	}
-	switch req.Type() {
-	case wire.TypeStatus, wire.TypeMembers:
-	default:
-		if from.Role == wire.RoleNode && !n.isMember(from.Name) {
-			return wire.Errorf(wire.CodePermissionDenied, "node %q is not a member: it may ask for status and members only", from.Name)
-		}
-	}
-	return n.handle(ctx, from, req)
 }
 
 // probeAnswer is what the bootstrap probe and the vote gate learn of a

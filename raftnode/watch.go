@@ -51,7 +51,10 @@ var errTooSlow = errors.New("watcher too slow")
 // entries per frame, in index order, until the client goes. It reads the
 // feed at its own pace and never holds up applying; if it falls behind
 // what the feed holds it is cut off with Compacted.
-func (n *Node) watch(ctx context.Context, _ serve.Caller, w wire.Watch, send func(context.Context, wire.Message) error) wire.Message {
+func (n *Node) watch(ctx context.Context, from serve.Caller, w wire.Watch, send func(context.Context, wire.Message) error) wire.Message {
+	if err := n.admit(from, w); err != nil {
+		return err
+	}
 	if n.watchers.Add(1) > int64(n.cfg.MaxWatchers) {
 		n.watchers.Add(-1)
 		return wire.Errorf(wire.CodeOverloaded, "node %s serves %d watchers already (--max-watchers)", n.cfg.ID, n.cfg.MaxWatchers)

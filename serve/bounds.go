@@ -15,7 +15,7 @@ type Bounds struct {
 	// handshake answer (wire.ErrServerBusy) and the open ones go on.
 	MaxConns int
 	// MaxConnsPerClient bounds one client certificate's open connections
-	// (nodes and balancers are not bounded): one client cannot lock every
+	// (balancers are not bounded): one client cannot lock every
 	// other out of a port. Past it a new one gets the busy answer.
 	MaxConnsPerClient int
 	// IdleTimeout closes a connection that sends nothing (or takes no
@@ -36,7 +36,7 @@ type Bounds struct {
 	MaxInFlightPerClient   int
 	MaxReplyBytesPerClient int64
 	// MaxWatchersPerClient bounds one client certificate's open Watch
-	// streams (nodes and balancers are not bounded): one client cannot
+	// streams (balancers are not bounded): one client cannot
 	// take every watcher slot of a node (--max-watchers).
 	MaxWatchersPerClient int
 	// MaxFrameMemory bounds the bytes of big frames (over 64 KiB) being
@@ -46,7 +46,7 @@ type Bounds struct {
 	MaxFrameMemory int64
 	// RateLimit, if above 0, bounds each client's requests per second (a
 	// certificate name across all its connections); past it a request is
-	// answered Overloaded. Nodes and balancers are not limited.
+	// answered Overloaded. Balancers are not limited.
 	RateLimit float64
 }
 

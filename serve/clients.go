@@ -106,9 +106,13 @@ func (c *client) done() {
 	}
 }
 
-// exempt: the cluster's own processes, and plaintext connections.
+// exempt: a balancer (it carries many clients, each bounded at the
+// balancer), and plaintext connections. A node certificate is not: nodes
+// call each other on the Raft port's peer streams (raftnode/peers.go),
+// whose server sets no per-client bound, and on a client port it is one
+// client like any other.
 func exempt(who Caller) bool {
-	return who.Name == "" || who.Role == wire.RoleNode || who.Role == wire.RoleBalancer
+	return who.Name == "" || who.Role == wire.RoleBalancer
 }
 
 // attach counts a connection of who and returns its client; past
@@ -163,5 +167,5 @@ func (cs *clients) refusedConns() uint64 {
 
 // allow takes a token for a request from a caller of role.
 func (c *client) allow(role wire.Role) bool {
-	return c.lim == nil || role == wire.RoleBalancer || role == wire.RoleNode || c.lim.Allow()
+	return c.lim == nil || role == wire.RoleBalancer || c.lim.Allow()
 }
