@@ -58,9 +58,17 @@ type Port struct {
 	raftStream func(sender string, group GroupID, c net.Conn) // returns when the stream ends
 	peerStream func(sender string, c net.Conn)                // returns when the stream ends
 
-	mu    sync.Mutex
-	peers map[string]int // open peer streams per sender
+	mu      sync.Mutex
+	peers   map[string]int // open peer streams per sender
+	opening map[string]int // connections per source address not yet through TLS and the header
 }
+
+// MaxOpening bounds the connections of one source address that have not
+// yet finished their TLS handshake and stream header: anyone who reaches
+// the port may hold those, each for up to the handshake timeout, and
+// without a bound a few sources could hold all of --max-conns that the
+// members' Raft streams need. A node opens a few at a time.
+const MaxOpening = 32
 
 // MaxPeerStreams bounds one node certificate's open peer streams on a
 // port. A node keeps one to each peer (pool.go); a certificate of the CA
@@ -76,12 +84,26 @@ func Listen(addr string, src *pki.Source, maxConns int, handshake time.Duration,
 	if err != nil {
 		return nil, fmt.Errorf("listen raft %s: %w", addr, err)
 	}
-	p := &Port{tls: src, log: log, handshake: handshake, raftStream: raftStream, peerStream: peerStream, peers: map[string]int{}}
+	p := &Port{tls: src, log: log, handshake: handshake, raftStream: raftStream, peerStream: peerStream,
+		peers: map[string]int{}, opening: map[string]int{}}
 	p.conns = serve.Start(ln, log, serve.Limits{MaxConns: maxConns}, p.serveConn)
 	return p, nil
 }
 
 func (p *Port) serveConn(c net.Conn) {
+	src := sourceOf(c)
+	if !p.count(p.opening, src, MaxOpening) {
+		p.log.Debug("refused raft port connection: too many opening from its address", "remote", c.RemoteAddr().String())
+		return
+	}
+	opening := true
+	done := func() {
+		if opening {
+			opening = false
+			p.uncount(p.opening, src)
+		}
+	}
+	defer done()
 	sender := ""
 	if p.tls != nil {
 		tc, id, err := serve.TLSHandshake(c, p.tls.ServerConfig(), p.handshake)
@@ -107,47 +129,52 @@ func (p *Port) serveConn(c net.Conn) {
 		}
 	}
 	c.SetReadDeadline(time.Time{}) //nolint:errcheck // as above
+	done()
 	switch head[0] {
 	case StreamRaft:
 		p.raftStream(sender, 0, c) // serve.Conns closes c after this
 	case StreamGroup:
 		p.raftStream(sender, GroupID(binary.BigEndian.Uint32(head[1:])), c)
 	case StreamPeer:
-		if !p.takePeerSlot(sender) {
+		if sender != "" && !p.count(p.peers, sender, MaxPeerStreams) {
 			p.log.Warn("refused peer stream: too many open", "node", sender, "max", MaxPeerStreams)
 			return
 		}
-		defer p.releasePeerSlot(sender)
+		if sender != "" {
+			defer p.uncount(p.peers, sender)
+		}
 		p.peerStream(sender, c)
 	default:
 		p.log.Warn("refused raft port connection: unknown stream kind", "remote", c.RemoteAddr().String(), "byte", head[0])
 	}
 }
 
-// takePeerSlot counts a peer stream of sender, if it may open one; a
-// plaintext port (sender "") has no identity to count by.
-func (p *Port) takePeerSlot(sender string) bool {
-	if sender == "" {
-		return true
-	}
+// count counts one more of key in m, if it has fewer than max.
+func (p *Port) count(m map[string]int, key string, max int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.peers[sender] >= MaxPeerStreams {
+	if m[key] >= max {
 		return false
 	}
-	p.peers[sender]++
+	m[key]++
 	return true
 }
 
-func (p *Port) releasePeerSlot(sender string) {
-	if sender == "" {
-		return
-	}
+func (p *Port) uncount(m map[string]int, key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.peers[sender]--; p.peers[sender] <= 0 {
-		delete(p.peers, sender)
+	if m[key]--; m[key] <= 0 {
+		delete(m, key)
 	}
+}
+
+// sourceOf is a connection's remote IP address.
+func sourceOf(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
 }
 
 // Addr is the port's listening address.

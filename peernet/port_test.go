@@ -2,7 +2,9 @@ package peernet
 
 import (
 	"context"
+	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -124,4 +126,40 @@ func TestPoolDialsOnceForABurst(t *testing.T) {
 	if f, s := failed.Load(), streams.Load(); f > 0 || s != 1 {
 		t.Errorf("64 first calls at once: %d failed, %d streams dialed; want none and one", f, s)
 	}
+}
+
+// Connections of one address that never finish their header hold at
+// most MaxOpening slots: the next one from there is closed at once, and
+// another address's stream goes through.
+func TestOpeningConnectionsPerSourceAreBounded(t *testing.T) {
+	var streams atomic.Int32
+	p, err := Listen("127.0.0.1:0", nil, 0, 10*time.Second, func(string, GroupID, net.Conn) { streams.Add(1) },
+		func(string, net.Conn) {}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	dialFrom := func(local string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", p.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	for range MaxOpening {
+		dialFrom("127.0.0.1") // silent: holds its slot for the handshake timeout
+	}
+	time.Sleep(100 * time.Millisecond) // accepted and counted
+	extra := dialFrom("127.0.0.1")
+	extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection %d from one address: %v, want it closed at once", MaxOpening+1, err)
+	}
+	other := dialFrom("127.0.0.2")
+	if _, err := other.Write([]byte{StreamRaft}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return streams.Load() == 1 }, "another address's Raft stream")
 }
