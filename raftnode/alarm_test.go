@@ -82,7 +82,7 @@ func TestReportAlarmsIsChecked(t *testing.T) {
 	if e, ok := as("n2", other).(*wire.Error); !ok || e.Code != wire.CodeBadRequest {
 		t.Fatalf("n2 reporting an alarm of n1: %v", e)
 	}
-	if e, ok := as("n9", wire.ReportAlarms{ID: "n9"}).(*wire.Error); !ok || e.Code != wire.CodeBadRequest {
+	if e, ok := as("n9", wire.ReportAlarms{ID: "n9"}).(*wire.Error); !ok || e.Code != wire.CodePermissionDenied {
 		t.Fatalf("a non-member reporting: %v", e)
 	}
 	if len(leader.alarms.active()) != 0 {
