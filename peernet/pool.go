@@ -29,18 +29,20 @@ func NewPool(src *pki.Source, maxFrame uint32) *Pool {
 // Get is the stream to the node whose Raft port is addr; a broken one is
 // dialed again, once for all the callers that need it at that moment (a
 // burst of dials would meet the other node's MaxPeerStreams).
-func (p *Pool) Get(ctx context.Context, addr string) (*wire.Conn, error) {
+// The stream is to member at addr: its certificate must name member.
+func (p *Pool) Get(ctx context.Context, member, addr string) (*wire.Conn, error) {
+	key := member + "@" + addr
 	for {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
 			return nil, wire.Errorf(wire.CodeUnavailable, "node shutting down")
 		}
-		if c := p.conns[addr]; c != nil && c.Err() == nil {
+		if c := p.conns[key]; c != nil && c.Err() == nil {
 			p.mu.Unlock()
 			return c, nil
 		}
-		if dialing, ok := p.dialing[addr]; ok {
+		if dialing, ok := p.dialing[key]; ok {
 			p.mu.Unlock()
 			select {
 			case <-dialing: // look again: the stream, or a failure to try ourselves
@@ -50,12 +52,12 @@ func (p *Pool) Get(ctx context.Context, addr string) (*wire.Conn, error) {
 			}
 		}
 		done := make(chan struct{})
-		p.dialing[addr] = done
+		p.dialing[key] = done
 		p.mu.Unlock()
 		// Dial outside the lock: a dead peer must not block calls to others.
-		c, err := p.dial(ctx, addr)
+		c, err := p.dial(ctx, member, addr)
 		p.mu.Lock()
-		delete(p.dialing, addr)
+		delete(p.dialing, key)
 		close(done)
 		if err == nil && p.closed {
 			c.Close()
@@ -65,17 +67,17 @@ func (p *Pool) Get(ctx context.Context, addr string) (*wire.Conn, error) {
 			p.mu.Unlock()
 			return nil, err
 		}
-		if old := p.conns[addr]; old != nil {
+		if old := p.conns[key]; old != nil {
 			old.Close()
 		}
-		p.conns[addr] = c
+		p.conns[key] = c
 		p.mu.Unlock()
 		return c, nil
 	}
 }
 
-func (p *Pool) dial(ctx context.Context, addr string) (*wire.Conn, error) {
-	nc, err := Dial(ctx, p.tls, addr, []byte{StreamPeer})
+func (p *Pool) dial(ctx context.Context, member, addr string) (*wire.Conn, error) {
+	nc, err := Dial(ctx, p.tls, member, addr, []byte{StreamPeer})
 	if err != nil {
 		return nil, fmt.Errorf("peer %s: %w", addr, err)
 	}

@@ -195,6 +195,9 @@ type Dialer struct {
 	group   GroupID
 	closing chan struct{}
 	once    sync.Once
+	// memberAt names the member at an address (NewTransport sets it from
+	// its rules' configuration), whose certificate must answer there.
+	memberAt func(raft.ServerAddress) string
 }
 
 // NewDialer dials the Raft streams of group.
@@ -221,13 +224,17 @@ func (d *Dialer) Addr() net.Addr { return d.adv }
 func (d *Dialer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return Dial(ctx, d.tls, string(address), streamHeader(d.group))
+	member := ""
+	if d.memberAt != nil {
+		member = d.memberAt(address)
+	}
+	return Dial(ctx, d.tls, member, string(address), streamHeader(d.group))
 }
 
-// Dial opens a stream to a node's Raft port and writes its header (the
-// stream's kind, and a group's id); with TLS, the server must present a
-// node certificate.
-func Dial(ctx context.Context, src *pki.Source, addr string, header []byte) (net.Conn, error) {
+// Dial opens a stream to member's Raft port at addr and writes its header
+// (the stream's kind, and a group's id); with TLS, the server must present
+// a node certificate naming member ("": any node's).
+func Dial(ctx context.Context, src *pki.Source, member, addr string, header []byte) (net.Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -239,7 +246,7 @@ func Dial(ctx context.Context, src *pki.Source, addr string, header []byte) (net
 			c.Close()
 			return nil, err
 		}
-		tc := tls.Client(c, src.NodeClientConfig(host))
+		tc := tls.Client(c, src.MemberClientConfig(host, member))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)

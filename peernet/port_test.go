@@ -43,7 +43,7 @@ func TestPeerStreamsPerSenderAreBounded(t *testing.T) {
 	dial := func(src *pki.Source) net.Conn {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		c, err := Dial(ctx, src, p.Addr(), []byte{StreamPeer})
+		c, err := Dial(ctx, src, "", p.Addr(), []byte{StreamPeer})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +75,8 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 }
 
 // A burst of first calls through one pool dials one stream, not one per
-// caller: the other node would refuse those past MaxPeerStreams.
+// caller: the other node would refuse those past MaxPeerStreams. And the
+// node that answers must be the member the caller meant.
 func TestPoolDialsOnceForABurst(t *testing.T) {
 	dir := t.TempDir()
 	if err := pki.EnsureDev(dir, []string{"n1", "n2"}, []string{"127.0.0.1"}); err != nil {
@@ -112,7 +113,7 @@ func TestPoolDialsOnceForABurst(t *testing.T) {
 			<-start
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			c, err := pool.Get(ctx, p.Addr())
+			c, err := pool.Get(ctx, "n1", p.Addr())
 			if err == nil {
 				_, err = c.Status(ctx)
 			}
@@ -125,6 +126,13 @@ func TestPoolDialsOnceForABurst(t *testing.T) {
 	wg.Wait()
 	if f, s := failed.Load(), streams.Load(); f > 0 || s != 1 {
 		t.Errorf("64 first calls at once: %d failed, %d streams dialed; want none and one", f, s)
+	}
+	// The node at that address is n1: it cannot answer for n3, though its
+	// certificate is a node's of the same CA and hosts.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := pool.Get(ctx, "n3", p.Addr()); err == nil {
+		t.Error("n1's port answered a stream meant for member n3")
 	}
 }
 

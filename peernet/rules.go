@@ -41,6 +41,27 @@ type Rules struct {
 	Seeds map[string]raft.ServerAddress
 }
 
+// memberAt is the id of the member at addr in the latest configuration,
+// or of a seed there; "" if none is known (the dialer then checks the
+// node role alone).
+func (r Rules) memberAt(addr raft.ServerAddress) string {
+	if r.Config != nil {
+		if cfg, err := r.Config(); err == nil {
+			for _, s := range cfg.Servers {
+				if s.Address == addr {
+					return string(s.ID)
+				}
+			}
+		}
+	}
+	for id, a := range r.Seeds {
+		if a == addr {
+			return id
+		}
+	}
+	return ""
+}
+
 // admits says whether sender (a node certificate's name) may open a Raft
 // stream: a member, as member says. "" is a plaintext port (--insecure):
 // no identity to check.

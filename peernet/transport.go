@@ -44,6 +44,7 @@ type Transport struct {
 // NewTransport dials through d; inbound streams come from the Raft
 // port's accept loop through deliver.
 func NewTransport(d *Dialer, rules Rules, log hclog.Logger) *Transport {
+	d.memberAt = rules.memberAt
 	out := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: d, MaxPool: 4, Timeout: 10 * time.Second, Logger: log.Named("out")})
 	return &Transport{drainingTransport: &drainingTransport{out}, addr: d.Addr(), rules: rules, log: log,

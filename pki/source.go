@@ -122,6 +122,28 @@ func (s *Source) NodeClientConfig(serverName string) *tls.Config {
 	return c
 }
 
+// MemberClientConfig is NodeClientConfig for a connection to one member:
+// the certificate must also name member (its node id), so that another
+// node's certificate for the same hosts cannot answer for it. An empty
+// member checks the role only.
+func (s *Source) MemberClientConfig(serverName, member string) *tls.Config {
+	c := s.NodeClientConfig(serverName)
+	if member == "" {
+		return c
+	}
+	node := c.VerifyConnection
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if err := node(cs); err != nil {
+			return err
+		}
+		if id, _ := IdentityOf(cs); id.Name != member {
+			return fmt.Errorf("%s answers as node %q, not as member %q", serverName, id.Name, member)
+		}
+		return nil
+	}
+	return c
+}
+
 // Reload reads the files now (SIGHUP); on an error the old ones stay.
 func (s *Source) Reload() error {
 	s.mu.Lock()

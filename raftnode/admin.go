@@ -202,7 +202,7 @@ func (n *Node) MemberStatuses(ctx context.Context) []wire.StatusInfo {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := n.peers.Get(ctx, m.RaftAddr)
+			c, err := n.peers.Get(ctx, m.ID, m.RaftAddr)
 			if err != nil {
 				return
 			}

@@ -82,7 +82,7 @@ func (n *Node) probeRound(peers []Peer) []peerTerm {
 		go func() {
 			ctx, cancel := context.WithTimeout(n.routines.Context(), probeTimeout)
 			defer cancel()
-			a, err := n.probe(ctx, peer.RaftAddr)
+			a, err := n.probe(ctx, peer.ID, peer.RaftAddr)
 			out <- peerTerm{id: peer.ID, term: a.term, lastLog: a.lastIndex, err: err}
 		}()
 	}

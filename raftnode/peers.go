@@ -31,9 +31,9 @@ type probeAnswer struct {
 	term, lastIndex, commitIndex uint64
 }
 
-// probe asks the node whose Raft port is addr for its term and indexes.
-func (n *Node) probe(ctx context.Context, addr string) (probeAnswer, error) {
-	c, err := n.peers.Get(ctx, addr)
+// probe asks member, whose Raft port is addr, for its term and indexes.
+func (n *Node) probe(ctx context.Context, member, addr string) (probeAnswer, error) {
+	c, err := n.peers.Get(ctx, member, addr)
 	if err != nil {
 		return probeAnswer{}, err
 	}
@@ -50,7 +50,7 @@ func (n *Node) leaderPeer(ctx context.Context) (*wire.Conn, string, error) {
 	if addr == "" {
 		return nil, "", wire.Errorf(wire.CodeUnavailable, "no leader known")
 	}
-	c, err := n.peers.Get(ctx, string(addr))
+	c, err := n.peers.Get(ctx, string(id), string(addr))
 	if err != nil {
 		return nil, string(id), wire.Errorf(wire.CodeUnavailable, "reach leader %s: %v", id, err)
 	}

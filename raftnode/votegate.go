@@ -121,9 +121,9 @@ func (g *voteGate) tryOpen() bool {
 // unready (/readyz) for as long as no election came.
 func (n *Node) askLeaderCommit(ctx context.Context) {
 	for !n.gate.tryOpen() {
-		if addr, _ := n.raft.LeaderWithID(); addr != "" && n.gate.target.Load() == 0 {
+		if addr, id := n.raft.LeaderWithID(); addr != "" && n.gate.target.Load() == 0 {
 			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-			a, err := n.probe(pctx, string(addr))
+			a, err := n.probe(pctx, string(id), string(addr))
 			cancel()
 			if err == nil {
 				n.gate.sawLeaderCommit(a.commitIndex)

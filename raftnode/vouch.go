@@ -87,11 +87,11 @@ func (n *Node) askAbout(sender string, cfg raft.Configuration) raft.ServerAddres
 	ctx, cancel := context.WithTimeout(n.routines.Context(), time.Second)
 	defer cancel()
 	answers := make(chan raft.ServerAddress, len(asked))
-	for _, addr := range asked {
+	for member, addr := range asked {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answers <- n.memberAddr(ctx, addr, sender)
+			answers <- n.memberAddr(ctx, member, addr, sender)
 		}()
 	}
 	votes := map[raft.ServerAddress]int{}
@@ -105,11 +105,11 @@ func (n *Node) askAbout(sender string, cfg raft.Configuration) raft.ServerAddres
 	return ""
 }
 
-// memberAddr asks the node whose Raft port is addr for id's Raft address
+// memberAddr asks member, whose Raft port is addr, for id's Raft address
 // as a member of its latest configuration; "" if it is none or the node
 // does not answer.
-func (n *Node) memberAddr(ctx context.Context, addr, id string) raft.ServerAddress {
-	c, err := n.peers.Get(ctx, addr)
+func (n *Node) memberAddr(ctx context.Context, member, addr, id string) raft.ServerAddress {
+	c, err := n.peers.Get(ctx, member, addr)
 	if err != nil {
 		return ""
 	}
