@@ -74,7 +74,9 @@ func TestGroupsShareOnePort(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer r.Shutdown()
+			// Error waits for Raft to stop and closes the transport, whose
+			// streams the ports' Close waits for: before the ports close.
+			defer func() { _ = r.Shutdown().Error() }()
 			fsms[g], rafts[g] = append(fsms[g], f), append(rafts[g], r)
 		}
 		if err := rafts[g][0].BootstrapCluster(cfg).Error(); err != nil {
