@@ -20,17 +20,7 @@ import (
 // One node certificate, member or not, holds at most MaxPeerStreams peer
 // streams on a port; another node's are not held up by it.
 func TestPeerStreamsPerSenderAreBounded(t *testing.T) {
-	dir := t.TempDir()
-	if err := pki.EnsureDev(dir, []string{"n1", "n2", "n9"}, []string{"127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
-	load := func(name string) *pki.Source {
-		s, err := pki.Load(pki.InDir(dir, name), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	load := nodeCerts(t, "n1", "n2", "n9")
 	var open atomic.Int32
 	hold := make(chan struct{})
 	p, err := Listen("127.0.0.1:0", load("n1"), 0, time.Second, func(string, GroupID, net.Conn) {},
@@ -78,17 +68,7 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 // caller: the other node would refuse those past MaxPeerStreams. And the
 // node that answers must be the member the caller meant.
 func TestPoolDialsOnceForABurst(t *testing.T) {
-	dir := t.TempDir()
-	if err := pki.EnsureDev(dir, []string{"n1", "n2"}, []string{"127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
-	load := func(name string) *pki.Source {
-		s, err := pki.Load(pki.InDir(dir, name), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	load := nodeCerts(t, "n1", "n2")
 	srv := serve.NewOrderly(func(context.Context, serve.Caller, wire.Message) wire.Message { return wire.StatusInfo{ID: "n1"} }, serve.Options{})
 	defer srv.Close()
 	var streams atomic.Int32
@@ -170,4 +150,21 @@ func TestOpeningConnectionsPerSourceAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return streams.Load() == 1 }, "another address's Raft stream")
+}
+
+// nodeCerts makes a CA and node certificates for names (hosts 127.0.0.1)
+// and returns their loader.
+func nodeCerts(t *testing.T, names ...string) func(name string) *pki.Source {
+	t.Helper()
+	dir := t.TempDir()
+	if err := pki.EnsureDev(dir, names, []string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	return func(name string) *pki.Source {
+		s, err := pki.Load(pki.InDir(dir, name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 }
