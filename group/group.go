@@ -65,6 +65,7 @@ type Group struct {
 	// reads are served only while it equals the current term (DESIGN §5).
 	readyTerm atomic.Uint64
 	readyCh   chan struct{} // poked when readyTerm moves
+	shut      chan struct{} // closed once Raft has shut down (Await)
 
 	// routines owns the group's goroutines: the leadership loop, the
 	// proposer's loop and its waiters (the coalescers own theirs).
@@ -90,7 +91,7 @@ func New(cfg Config) (*Group, error) {
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("raft config: %w", err)
 	}
-	g := &Group{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1)}
+	g := &Group{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}, 1), shut: make(chan struct{})}
 	g.fsm = fsm.New(cfg.FSM)
 	r, err := raft.NewRaft(rc, g.fsm, cfg.Stores.Logs, cfg.Stores.Stable, cfg.Stores.Snapshots, cfg.Transport)
 	if err != nil {
@@ -98,7 +99,7 @@ func New(cfg Config) (*Group, error) {
 	}
 	g.raft = r
 	g.routines = routines.New()
-	g.proposer = newProposer(g.routines, r, cfg.RequestTimeout)
+	g.proposer = newProposer(g.routines, r, g.Await, cfg.RequestTimeout)
 	g.localIndex = coalesce.New(g.routines.Context(), g.leaderReadIndex)
 	g.remoteIndex = coalesce.New(g.routines.Context(), g.askLeader)
 	g.routines.Go(g.watchLeadership)
@@ -142,6 +143,7 @@ func (g *Group) Close() error {
 	g.localIndex.Wait()
 	g.remoteIndex.Wait()
 	err := g.raft.Shutdown().Error()
+	close(g.shut)
 	g.routines.Wait()
 	if err != nil {
 		return fmt.Errorf("shutdown raft: %w", err)
@@ -185,7 +187,7 @@ func (g *Group) commitTermEntry() error {
 	if g.cfg.TermEntry != nil {
 		return g.cfg.TermEntry()
 	}
-	return g.raft.Barrier(g.cfg.RequestTimeout).Error()
+	return g.Await(g.raft.Barrier(g.cfg.RequestTimeout))
 }
 
 // Propose places one order and waits for its entry to be applied. Only

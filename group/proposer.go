@@ -22,6 +22,7 @@ import (
 // that arrive meanwhile wait to share the next one.
 type proposer struct {
 	raft     *raft.Raft
+	await    func(raft.Future) error // the group's Await
 	timeout  time.Duration
 	in       chan *proposal
 	slots    chan struct{}   // one per entry in flight
@@ -50,8 +51,8 @@ type proposed struct {
 	err error       // raft's: the entry's fate
 }
 
-func newProposer(rt *routines.Group, r *raft.Raft, timeout time.Duration) *proposer {
-	p := &proposer{raft: r, timeout: timeout, in: make(chan *proposal, fsm.MaxOrdersPerEntry),
+func newProposer(rt *routines.Group, r *raft.Raft, await func(raft.Future) error, timeout time.Duration) *proposer {
+	p := &proposer{raft: r, await: await, timeout: timeout, in: make(chan *proposal, fsm.MaxOrdersPerEntry),
 		slots: make(chan struct{}, maxEntriesInFlight), routines: rt}
 	rt.Go(p.loop)
 	return p
@@ -197,8 +198,8 @@ func (p *proposer) submit(batch []*proposal) {
 		data = fsm.AppendPlaceOrders(make([]byte, 0, 3+len(batch)*48), cmds)
 	}
 	f := p.raft.Apply(data, p.timeout)
-	p.routines.Go(func(context.Context) { // raft answers f, at the latest when it shuts down
-		err := f.Error()
+	p.routines.Go(func(context.Context) {
+		err := p.await(f)
 		<-p.slots
 		var res fsm.Result
 		if err == nil {

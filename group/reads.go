@@ -93,7 +93,7 @@ func (g *Group) leaderReadIndex(ctx context.Context) (uint64, error) {
 	}
 	idx := g.raft.CommitIndex()
 	// Never a lease: a replica that only believes it leads must not answer.
-	if err := g.raft.VerifyLeader().Error(); err != nil {
+	if err := g.Await(g.raft.VerifyLeader()); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return 0, ErrNotLeader
 		}

@@ -34,7 +34,7 @@ func (n *Node) Status() wire.StatusInfo {
 // members joins the Raft configuration with the published client addresses.
 func (n *Node) members() []wire.Member {
 	f := n.raft.GetConfiguration()
-	if f.Error() != nil {
+	if n.group.Await(f) != nil {
 		return nil
 	}
 	var out []wire.Member
@@ -68,16 +68,16 @@ func (n *Node) admin(from serve.Caller, req wire.Message) (wire.Message, error) 
 			return nil, wire.Errorf(wire.CodeBadRequest, "add member: id and raft address are required")
 		}
 		if r.Voter {
-			err = n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, t).Error()
+			err = n.group.Await(n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, t))
 		} else {
-			err = n.raft.AddNonvoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, t).Error()
+			err = n.group.Await(n.raft.AddNonvoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, t))
 		}
 		n.log.Info("add member", "id", r.ID, "raft", r.RaftAddr, "voter", r.Voter, "error", err)
 	case wire.RemoveMember:
 		if !n.isMember(r.ID) {
 			return nil, wire.Errorf(wire.CodeBadRequest, "remove member: %q is not a member", r.ID)
 		}
-		err = n.raft.RemoveServer(raft.ServerID(r.ID), 0, t).Error()
+		err = n.group.Await(n.raft.RemoveServer(raft.ServerID(r.ID), 0, t))
 		n.log.Info("remove member", "id", r.ID, "error", err)
 	case wire.TransferLeader:
 		err = n.transferLeader(r.ID)
@@ -119,11 +119,11 @@ func (n *Node) transferLeader(to string) error {
 		return wire.Errorf(wire.CodeBadRequest, "transfer leader: %s already leads", to)
 	}
 	if to == "" {
-		return n.raft.LeadershipTransfer().Error()
+		return n.group.Await(n.raft.LeadershipTransfer())
 	}
 	for _, m := range n.members() {
 		if m.ID == to {
-			return n.raft.LeadershipTransferToServer(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr)).Error()
+			return n.group.Await(n.raft.LeadershipTransferToServer(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr)))
 		}
 	}
 	return wire.Errorf(wire.CodeBadRequest, "transfer leader: %q is not a member", to)

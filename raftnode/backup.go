@@ -126,7 +126,7 @@ func (n *Node) startBackup() (uint64, error) {
 
 func (n *Node) openSnapshot() (*raft.SnapshotMeta, io.ReadCloser, error) {
 	f := n.raft.Snapshot()
-	err := f.Error()
+	err := n.group.Await(f)
 	if err == nil {
 		meta, rc, err := f.Open()
 		if err != nil {

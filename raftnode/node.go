@@ -242,7 +242,7 @@ func (n *Node) latestConfiguration() (raft.Configuration, error) {
 		return raft.Configuration{}, errors.New("node closing")
 	}
 	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
+	if err := n.group.Await(f); err != nil {
 		return raft.Configuration{}, fmt.Errorf("raft configuration: %w", err)
 	}
 	return f.Configuration(), nil
@@ -261,7 +261,7 @@ func (n *Node) commitTermEntry() error {
 	if !n.published() {
 		return n.applySetMember(n.cfg.ID, n.cfg.ClientAdvertise, fsm.Version)
 	}
-	return n.raft.Barrier(n.cfg.RequestTimeout).Error()
+	return n.group.Await(n.raft.Barrier(n.cfg.RequestTimeout))
 }
 
 // isReadyLeader reports whether this node leads and has committed an entry
@@ -343,7 +343,7 @@ func (n *Node) Addr() string { return n.server.Addr() }
 // server, Raft and the log store, in that order.
 func (n *Node) Close() error {
 	if n.raft.State() == raft.Leader && len(n.raft.GetConfiguration().Configuration().Servers) > 1 {
-		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		if err := n.group.Await(n.raft.LeadershipTransfer()); err != nil {
 			n.log.Warn("leadership transfer before shutdown failed", "error", err)
 		} else {
 			n.log.Info("handed leadership over before shutdown")

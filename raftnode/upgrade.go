@@ -75,7 +75,7 @@ func (n *Node) understoodByAll(v uint16) error {
 		return nil
 	}
 	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
+	if err := n.group.Await(f); err != nil {
 		return err
 	}
 	var behind []string
@@ -97,7 +97,7 @@ func (n *Node) understoodByAll(v uint16) error {
 // proposer's hot path skips the look).
 func (n *Node) applyVersioned(cmd []byte, v uint16) error {
 	if v <= 1 {
-		return n.raft.Apply(cmd, n.cfg.RequestTimeout).Error()
+		return n.group.Await(n.raft.Apply(cmd, n.cfg.RequestTimeout))
 	}
 	if err := n.understoodByAll(v); err != nil {
 		return err
@@ -108,5 +108,5 @@ func (n *Node) applyVersioned(cmd []byte, v uint16) error {
 // applyMarked proposes cmd with its version in the entry's extensions,
 // which a node too old to decode it reads to say what it needs.
 func (n *Node) applyMarked(cmd []byte, v uint16) error {
-	return n.raft.ApplyLog(raft.Log{Data: cmd, Extensions: fsm.AppendEntryVersion(nil, v)}, n.cfg.RequestTimeout).Error()
+	return n.group.Await(n.raft.ApplyLog(raft.Log{Data: cmd, Extensions: fsm.AppendEntryVersion(nil, v)}, n.cfg.RequestTimeout))
 }
