@@ -21,13 +21,14 @@ const (
 	CodeInternal         Code = 8  // a bug or a storage failure on the node
 	CodePermissionDenied Code = 9  // the client's role may not send this request; not applied
 	CodeNoSpace          Code = 10 // a member's disk is (nearly) full: no new orders until it has room; not applied
+	CodeWrongShard       Code = 11 // this node holds no replica of the request's shard; Epoch is its map's; not applied
 )
 
 var codeNames = map[Code]string{
 	CodeBadRequest: "BadRequest", CodeNotLeader: "NotLeader", CodeUnavailable: "Unavailable",
 	CodeTimeout: "Timeout", CodeOverloaded: "Overloaded", CodeSessionExpired: "SessionExpired",
 	CodeStaleSeq: "StaleSeq", CodeInternal: "Internal", CodePermissionDenied: "PermissionDenied",
-	CodeNoSpace: "NoSpace",
+	CodeNoSpace: "NoSpace", CodeWrongShard: "WrongShard",
 }
 
 func (c Code) String() string {
@@ -49,6 +50,10 @@ type Error struct {
 	Code       Code
 	Message    string
 	LeaderAddr string // with CodeNotLeader: the leader's client address, if known
+	// Epoch, with CodeWrongShard only (and only then on the wire): the
+	// epoch of the shard as the answering node knows it; a client whose
+	// map is older refreshes it.
+	Epoch uint64
 }
 
 func (e *Error) Error() string {
@@ -63,7 +68,11 @@ func (*Error) Type() Type { return TypeError }
 func (e *Error) AppendTo(dst []byte) []byte {
 	dst = append(dst, uint8(e.Code))
 	dst = appendStr(dst, e.Message)
-	return appendStr(dst, e.LeaderAddr)
+	dst = appendStr(dst, e.LeaderAddr)
+	if e.Code == CodeWrongShard {
+		dst = appendU64(dst, e.Epoch)
+	}
+	return dst
 }
 
 // Errorf builds an *Error.
@@ -75,6 +84,9 @@ func Errorf(code Code, format string, args ...any) *Error {
 func DecodeError(b []byte) (*Error, error) {
 	d := decoder{b: b}
 	e := &Error{Code: Code(d.u8()), Message: d.str(), LeaderAddr: d.str()}
+	if e.Code == CodeWrongShard {
+		e.Epoch = d.u64()
+	}
 	return e, d.finish("Error")
 }
 
@@ -157,6 +169,12 @@ func Decode(t Type, b []byte) (Message, error) {
 		return DecodeEvents(b)
 	case TypeCompacted:
 		return DecodeCompacted(b)
+	case TypeShardReadIndex:
+		return DecodeShardReadIndex(b)
+	case TypeShards:
+		return Shards{}, decodeEmpty(b, "Shards")
+	case TypeShardMap:
+		return DecodeShardMap(b)
 	}
 	return nil, fmt.Errorf("decode: %w %d", ErrUnknownType, uint8(t))
 }

@@ -83,6 +83,8 @@ func FuzzDecodeBackupChunk(f *testing.F)    { fuzzDecoder(f, TypeBackupChunk) }
 func FuzzDecodeWatch(f *testing.F)          { fuzzDecoder(f, TypeWatch) }
 func FuzzDecodeEvents(f *testing.F)         { fuzzDecoder(f, TypeEvents) }
 func FuzzDecodeCompacted(f *testing.F)      { fuzzDecoder(f, TypeCompacted) }
+func FuzzDecodeShardReadIndex(f *testing.F) { fuzzDecoder(f, TypeShardReadIndex) }
+func FuzzDecodeShardMap(f *testing.F)       { fuzzDecoder(f, TypeShardMap) }
 
 // FuzzReadFrame feeds any byte stream to the frame reader and every
 // decoder behind it, as a server's read loop does.

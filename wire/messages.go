@@ -34,6 +34,9 @@ const (
 	TypeWatch          Type = 24 // Watch -> a stream of Events, ended by Compacted or an Error
 	TypeEvents         Type = 25 //
 	TypeCompacted      Type = 26 //
+	TypeShardReadIndex Type = 27 // ShardReadIndex -> ReadIndexReply (node to node)
+	TypeShards         Type = 28 // Shards -> ShardMap
+	TypeShardMap       Type = 29 //
 	TypeError          Type = 255
 )
 
@@ -47,7 +50,7 @@ var typeNames = map[Type]string{
 	TypeOK: "OK", TypePublish: "Publish", TypeError: "Error", TypeAsRole: "AsRole",
 	TypeAlarms: "Alarms", TypeAlarmList: "AlarmList", TypeReportAlarms: "ReportAlarms",
 	TypeBackup: "Backup", TypeBackupChunk: "BackupChunk", TypeWatch: "Watch", TypeEvents: "Events",
-	TypeCompacted: "Compacted",
+	TypeCompacted: "Compacted", TypeShardReadIndex: "ShardReadIndex", TypeShards: "Shards", TypeShardMap: "ShardMap",
 }
 
 func (t Type) String() string {

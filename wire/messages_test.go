@@ -54,6 +54,14 @@ func samples() []Message {
 			{Index: 99, CustomerID: 1 << 30, OrderNumber: -5, EngineerID: 4, ExpertID: -1, OrderCount: 1}}},
 		Compacted{Oldest: 501, Message: "from index 3: the node holds orders from index 501"},
 		AsRole{Role: RoleReader, Msg: Watch{From: 5, Customer: WatchAll}},
+		ShardReadIndex{Shard: 3},
+		Shards{},
+		ShardMap{Shards: []ShardInfo{
+			{ID: 0, SlotLo: 0, SlotHi: 5461, Epoch: 1, Leader: "n1", LeaderAddr: "127.0.0.1:6001",
+				Replicas: []Replica{{ID: "n1", Voter: true}, {ID: "n2", Voter: true}, {ID: "n4"}}},
+			{ID: 1, SlotLo: 5461, SlotHi: 16384, Epoch: 9}}},
+		ShardMap{},
+		&Error{Code: CodeWrongShard, Message: "node n2 holds no replica of shard 4", Epoch: 12},
 	}
 }
 

@@ -46,13 +46,13 @@ func (r Role) ClientRole() bool { return r == RoleReader || r == RoleWriter || r
 // Allows reports whether role r may send a request of type t.
 func (r Role) Allows(t Type) bool {
 	switch t {
-	case TypeGet, TypeScan, TypeStatus, TypeMembers, TypeAlarms, TypeWatch:
+	case TypeGet, TypeScan, TypeStatus, TypeMembers, TypeAlarms, TypeWatch, TypeShards:
 		return r != RoleNone
 	case TypeOrder:
 		return r == RoleWriter || r == RoleAdmin
 	case TypeAddMember, TypeRemoveMember, TypeTransferLeader, TypeBackup:
 		return r == RoleAdmin
-	case TypeReadIndex:
+	case TypeReadIndex, TypeShardReadIndex:
 		// A balancer answers linearizable reads from its cache behind
 		// the leader's read index (lb/linearizable.go).
 		return r == RoleNode || r == RoleBalancer

@@ -1,0 +1,89 @@
+package wire
+
+// Shards asks for the cluster's shard map.
+type Shards struct{}
+
+func (Shards) Type() Type                 { return TypeShards }
+func (Shards) AppendTo(dst []byte) []byte { return dst }
+
+// ShardReadIndex asks the leader of one shard for a linearizable read
+// index (node to node); ReadIndex asks shard 0's.
+type ShardReadIndex struct{ Shard uint32 }
+
+func (ShardReadIndex) Type() Type                   { return TypeShardReadIndex }
+func (r ShardReadIndex) AppendTo(dst []byte) []byte { return appendU32(dst, r.Shard) }
+
+// DecodeShardReadIndex decodes a ShardReadIndex payload.
+func DecodeShardReadIndex(b []byte) (ShardReadIndex, error) {
+	d := decoder{b: b}
+	r := ShardReadIndex{Shard: d.u32()}
+	return r, d.finish("ShardReadIndex")
+}
+
+// Replica is one replica of a shard: a node, and whether it votes.
+type Replica struct {
+	ID    string
+	Voter bool
+}
+
+// ShardInfo is one shard of the map: the customers it holds (the hash
+// slots [SlotLo, SlotHi), package shard), its replicas as its Raft
+// configuration names them, the leader as the answering node knows it,
+// and its epoch, which grows with every change of the shard's replicas.
+type ShardInfo struct {
+	ID             uint32
+	SlotLo, SlotHi uint32
+	Epoch          uint64
+	Leader         string // node id, "" if unknown
+	LeaderAddr     string // the leader's client address, "" if unknown
+	Replicas       []Replica
+}
+
+// ShardMap answers Shards: every shard of the cluster, by id.
+type ShardMap struct {
+	Shards []ShardInfo
+}
+
+func (ShardMap) Type() Type { return TypeShardMap }
+func (m ShardMap) AppendTo(dst []byte) []byte {
+	dst = appendU16(dst, uint16(len(m.Shards)))
+	for _, s := range m.Shards {
+		dst = appendU32(dst, s.ID)
+		dst = appendU32(dst, s.SlotLo)
+		dst = appendU32(dst, s.SlotHi)
+		dst = appendU64(dst, s.Epoch)
+		dst = appendStr(dst, s.Leader)
+		dst = appendStr(dst, s.LeaderAddr)
+		dst = appendU16(dst, uint16(len(s.Replicas)))
+		for _, r := range s.Replicas {
+			dst = appendBool(appendStr(dst, r.ID), r.Voter)
+		}
+	}
+	return dst
+}
+
+// DecodeShardMap decodes a ShardMap payload.
+func DecodeShardMap(b []byte) (ShardMap, error) {
+	d := decoder{b: b}
+	var m ShardMap
+	n := int(d.u16())
+	// A shard takes at least 26 bytes and a replica 3: do not trust the
+	// counts beyond that.
+	for i := 0; i < n && d.err == nil; i++ {
+		if len(d.b) < 26 {
+			d.err = ErrShortPayload
+			break
+		}
+		s := ShardInfo{ID: d.u32(), SlotLo: d.u32(), SlotHi: d.u32(), Epoch: d.u64(), Leader: d.str(), LeaderAddr: d.str()}
+		r := int(d.u16())
+		for j := 0; j < r && d.err == nil; j++ {
+			if len(d.b) < 3 {
+				d.err = ErrShortPayload
+				break
+			}
+			s.Replicas = append(s.Replicas, Replica{ID: d.str(), Voter: d.u8() != 0})
+		}
+		m.Shards = append(m.Shards, s)
+	}
+	return m, d.finish("ShardMap")
+}
