@@ -63,6 +63,12 @@ type FSM struct {
 	changes Changes       // Options.Changes; nil: none
 	batch   []OrderResult // the orders of the batch being applied, for changes
 
+	// configIndex is the index of the last configuration entry this
+	// replica applied since it started (Raft hands a BatchingFSM those
+	// too). It is not state: a restored snapshot's configuration index is
+	// in its raft.SnapshotMeta, and the caller takes the larger.
+	configIndex atomic.Uint64
+
 	mu sync.RWMutex
 	st *state
 	// appliedCh is closed and replaced each time applied moves, waking
@@ -182,8 +188,11 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	faults.BeforeApply(f)
 	f.mu.Lock()
 	for i, l := range logs {
-		if l.Type == raft.LogCommand {
+		switch l.Type {
+		case raft.LogCommand:
 			out[i] = f.applyCommand(l)
+		case raft.LogConfiguration:
+			f.configIndex.Store(l.Index)
 		}
 		f.st.applied = l.Index
 	}
@@ -305,6 +314,10 @@ func (f *FSM) Scan(from int32, limit int) ([]Record, int32, uint64) {
 	recs, next := f.st.scan(from, limit)
 	return recs, next, f.st.applied
 }
+
+// ConfigIndex is the index of the last configuration entry applied since
+// the replica started; 0 if none.
+func (f *FSM) ConfigIndex() uint64 { return f.configIndex.Load() }
 
 // ClientAddr returns the published client address of node id.
 func (f *FSM) ClientAddr(id string) string {

@@ -24,7 +24,7 @@ func (n *Node) ServeAPI(ctx context.Context, from serve.Caller, req wire.Message
 	if !ok || nl.Code != wire.CodeNotLeader || nl.LeaderAddr == "" || req.Type() != wire.TypeOrder {
 		return resp
 	}
-	c, leader, err := n.leaderPeer(ctx)
+	c, leader, err := n.leaderPeer(ctx, n.replicaOf(req.(wire.Order).CustomerID))
 	if err != nil { // nothing was sent: still a sure refusal
 		n.log.Debug("forward order: leader unreachable", "leader", nl.LeaderAddr, "error", err)
 		return nl

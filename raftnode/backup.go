@@ -43,6 +43,9 @@ func newBackups() *backups { return &backups{open: map[uint64]*backupStream{}} }
 
 // backup answers one Backup request, as leader.
 func (n *Node) backup(r wire.Backup) (wire.Message, error) {
+	if n.shardCount() > 1 {
+		return nil, wire.Errorf(wire.CodeUnavailable, "backup: a snapshot of every shard of a sharded cluster (%d shards) is not built yet", n.shardCount())
+	}
 	if n.raft.State() != raft.Leader {
 		return nil, n.notLeader()
 	}

@@ -116,6 +116,15 @@ func (n *Node) bootstrapWhenSafe(ctx context.Context) {
 				n.log.Error("cannot bootstrap", "error", err)
 				return
 			}
+			// Shard 0 last: until it has state the node decides again on
+			// its next start, and bootstraps whatever it had not.
+			for _, r := range n.replicas[1:] {
+				err := r.raft().BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+				if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+					n.log.Error("bootstrap shard failed", "shard", r.shard, "error", err)
+					return
+				}
+			}
 			if err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
 				if errors.Is(err, raft.ErrCantBootstrap) {
 					n.log.Info("not bootstrapping: this node already has Raft state")

@@ -28,6 +28,13 @@ type testCluster struct {
 
 func newTestCluster(t *testing.T) *testCluster {
 	t.Helper()
+	return newTestClusterWith(t, func(*Config) {})
+}
+
+// newTestClusterWith is newTestCluster with every node's config changed
+// by set before it opens.
+func newTestClusterWith(t *testing.T, set func(*Config)) *testCluster {
+	t.Helper()
 	tc := &testCluster{t: t}
 	var peers []Peer
 	for i := 1; i <= 3; i++ {
@@ -44,6 +51,7 @@ func newTestCluster(t *testing.T) *testCluster {
 		cfg.DataDir = t.TempDir()
 		cfg.RaftAddr, cfg.ClientAddr = raftAddr, clientAddr
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: &tc.logs})
+		set(&cfg)
 		tc.cfgs = append(tc.cfgs, cfg)
 		peers = append(peers, Peer{ID: cfg.ID, RaftAddr: raftAddr})
 	}

@@ -13,6 +13,7 @@ import (
 	"orderly/fsm"
 	"orderly/pki"
 	"orderly/serve"
+	"orderly/shard"
 	"orderly/wire"
 )
 
@@ -76,6 +77,10 @@ type Config struct {
 	// Bounds of the client port (MaxConns and HandshakeTimeout also of
 	// the Raft port).
 	serve.Bounds
+	// Shards is the shard count of a new cluster (orderd --shards): every
+	// node given --peers must be given the same. A data dir keeps the
+	// count it was created with; 0 takes it, and 1 for a new data dir.
+	Shards uint32
 	// MaxSessions caps the client sessions the state machine keeps; past
 	// it the least recently written is evicted (the same on every
 	// replica). The leader proposes it; give every node the same. 0: none.
@@ -165,6 +170,11 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data dir: required"))
+	}
+	if c.Shards != 0 {
+		if err := shard.Check(c.Shards); err != nil {
+			errs = append(errs, fmt.Errorf("shards: %w", err))
+		}
 	}
 	if c.LogStore != "" && c.LogStore != StoreBoltDB && c.LogStore != StoreWAL {
 		errs = append(errs, fmt.Errorf("log store %q: want %s or %s", c.LogStore, StoreWAL, StoreBoltDB))

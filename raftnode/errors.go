@@ -11,7 +11,8 @@ import (
 // edge where the node answers a client. An error that is already an
 // answer (a leader's, relayed) stays as it is; one the group does not
 // name is an unknown outcome, never a sure refusal.
-func (n *Node) wireError(err error) error {
+// r is the replica whose group answered err.
+func (n *Node) wireError(r *replica, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -20,7 +21,7 @@ func (n *Node) wireError(err error) error {
 	}
 	switch {
 	case errors.Is(err, group.ErrNotLeader):
-		return n.notLeader()
+		return n.notLeaderOf(r)
 	case errors.Is(err, group.ErrBusy):
 		return wire.Errorf(wire.CodeOverloaded, "node %s: %v", n.cfg.ID, err)
 	case errors.Is(err, group.ErrNotProposed), errors.Is(err, group.ErrUnavailable):
@@ -29,10 +30,22 @@ func (n *Node) wireError(err error) error {
 	return wire.Errorf(wire.CodeTimeout, "node %s: %v", n.cfg.ID, err)
 }
 
-// notLeader is the NotLeader answer, naming the leader's client address.
-func (n *Node) notLeader() *wire.Error {
-	id, addr := n.leaderClientAddr()
-	e := wire.Errorf(wire.CodeNotLeader, "node %s is not the leader (leader %q)", n.cfg.ID, id)
-	e.LeaderAddr = addr
+// notLeader is the NotLeader answer of shard 0 (membership, alarms,
+// backups), naming the leader's client address.
+func (n *Node) notLeader() *wire.Error { return n.notLeaderOf(n.replicas[0]) }
+
+// notLeaderOf is the NotLeader answer of r's shard, naming its leader's
+// client address.
+func (n *Node) notLeaderOf(r *replica) *wire.Error {
+	_, id := r.raft().LeaderWithID()
+	var e *wire.Error
+	if r.shard == 0 {
+		e = wire.Errorf(wire.CodeNotLeader, "node %s is not the leader (leader %q)", n.cfg.ID, id)
+	} else {
+		e = wire.Errorf(wire.CodeNotLeader, "node %s does not lead shard %d (leader %q)", n.cfg.ID, r.shard, id)
+	}
+	if id != "" {
+		e.LeaderAddr = n.fsm.ClientAddr(string(id))
+	}
 	return e
 }

@@ -1,7 +1,9 @@
 package raftnode
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -44,7 +46,11 @@ func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) 
 	case wire.Members:
 		resp = wire.MemberList{Members: n.members()}
 	case wire.ReadIndex:
-		resp, err = n.readIndexForPeer(ctx)
+		resp, err = n.readIndexForPeer(ctx, 0)
+	case wire.ShardReadIndex:
+		resp, err = n.readIndexForPeer(ctx, r.Shard)
+	case wire.Shards:
+		resp = n.shardMap()
 	case wire.Alarms:
 		resp = wire.AlarmList{Alarms: n.alarms.active()}
 	case wire.ReportAlarms:
@@ -94,8 +100,9 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 	if err := o.Validate(); err != nil {
 		return nil, wire.Errorf(wire.CodeBadRequest, "order: %v", err)
 	}
-	if n.raft.State() != raft.Leader {
-		return nil, n.notLeader()
+	r := n.replicaOf(o.CustomerID)
+	if r.raft().State() != raft.Leader {
+		return nil, n.notLeaderOf(r)
 	}
 	if err := n.alarms.refuseOrders(); err != nil {
 		return nil, err
@@ -109,13 +116,13 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 		defer n.experts.release(id)
 		expert = id
 	}
-	res, err := n.group.Propose(ctx, fsm.PlaceOrder{
+	res, err := r.group.Propose(ctx, fsm.PlaceOrder{
 		CustomerID: o.CustomerID, OrderNumber: o.OrderNumber, LaptopType: uint8(o.LaptopType),
 		EngineerID: engineer, ExpertID: expert, ClientID: o.ClientID, Seq: o.Seq,
 		LeaderTime: time.Now().UnixNano(),
 	})
 	if err != nil {
-		return nil, n.wireError(err)
+		return nil, n.wireError(r, err)
 	}
 	switch res.Refused {
 	case fsm.RefusedStaleSeq:
@@ -123,39 +130,40 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 	case fsm.RefusedInvalid:
 		return nil, wire.Errorf(wire.CodeBadRequest, "%v", res.Err())
 	case fsm.RefusedTooManySessions:
-		_, l := n.fsm.Limits()
+		_, l := r.group.FSM().Limits()
 		return nil, wire.Errorf(wire.CodeOverloaded, "%v (the cluster keeps %d, and evicts only sessions idle for %v)", res.Err(), l.MaxSessions, l.EvictIdle)
 	case fsm.RefusedSessionExpired:
 		return nil, wire.Errorf(wire.CodeSessionExpired, "client %d has no session (expired or evicted at the cap) and seq %d is not its first: start a new session", o.ClientID, o.Seq)
 	}
-	r := res.Order
-	return wire.LaptopInfo{CustomerID: r.CustomerID, OrderNumber: r.OrderNumber,
-		LaptopType: wire.LaptopType(r.LaptopType), EngineerID: r.EngineerID, ExpertID: r.ExpertID,
-		Index: r.Index, OrderCount: r.OrderCount}, nil
+	a := res.Order
+	return wire.LaptopInfo{CustomerID: a.CustomerID, OrderNumber: a.OrderNumber,
+		LaptopType: wire.LaptopType(a.LaptopType), EngineerID: a.EngineerID, ExpertID: a.ExpertID,
+		Index: a.Index, OrderCount: a.OrderCount}, nil
 }
 
 // levels are the group's read levels of the protocol's consistency levels.
 var levels = map[wire.Consistency]group.Level{
 	wire.Stale: group.Stale, wire.Session: group.Session, wire.Linearizable: group.Linearizable}
 
-// readAt waits until this node may serve a read at level c, and returns
+// readAt waits until r's replica may serve a read at level c, and returns
 // once its FSM has applied everything the level requires.
-func (n *Node) readAt(ctx context.Context, c wire.Consistency, minIndex uint64) error {
+func (n *Node) readAt(ctx context.Context, r *replica, c wire.Consistency, minIndex uint64) error {
 	level, ok := levels[c]
 	if !ok {
 		return wire.Errorf(wire.CodeBadRequest, "unknown consistency level %d", c)
 	}
-	return n.wireError(n.group.Read(ctx, level, minIndex))
+	return n.wireError(r, r.group.Read(ctx, level, minIndex))
 }
 
 func (n *Node) get(ctx context.Context, g wire.Get) (wire.Message, error) {
 	if err := g.Validate(); err != nil {
 		return nil, wire.Errorf(wire.CodeBadRequest, "get: %v", err)
 	}
-	if err := n.readAt(ctx, g.Consistency, g.MinIndex); err != nil {
+	r := n.replicaOf(g.CustomerID)
+	if err := n.readAt(ctx, r, g.Consistency, g.MinIndex); err != nil {
 		return nil, err
 	}
-	rec, applied := n.fsm.Get(g.CustomerID)
+	rec, applied := r.group.FSM().Get(g.CustomerID)
 	return wire.Record{CustomerRecord: toWire(rec), ReadIndex: applied}, nil
 }
 
@@ -163,13 +171,61 @@ func (n *Node) scan(ctx context.Context, s wire.Scan) (wire.Message, error) {
 	if err := s.Validate(); err != nil {
 		return nil, wire.Errorf(wire.CodeBadRequest, "scan: %v", err)
 	}
-	if err := n.readAt(ctx, s.Consistency, s.MinIndex); err != nil {
+	if n.shardCount() > 1 {
+		return n.scanShards(ctx, s)
+	}
+	r := n.replicas[0]
+	if err := n.readAt(ctx, r, s.Consistency, s.MinIndex); err != nil {
 		return nil, err
 	}
-	recs, next, applied := n.fsm.Scan(s.From, int(s.Limit))
+	recs, next, applied := r.group.FSM().Scan(s.From, int(s.Limit))
 	out := wire.Records{ReadIndex: applied, Next: next, Records: make([]wire.CustomerRecord, len(recs))}
 	for i, r := range recs {
 		out.Records[i] = toWire(r)
+	}
+	return out, nil
+}
+
+// scanShards is a scan of a sharded cluster: a page of every shard's
+// customers from s.From, merged in customer order. Session consistency
+// is read as linearizable: s.MinIndex is an index of one shard, and the
+// stronger level keeps its promise in all of them. Records.ReadIndex is 0
+// (no one index covers the page); each record's LastIndex is its
+// shard's.
+func (n *Node) scanShards(ctx context.Context, s wire.Scan) (wire.Message, error) {
+	level := s.Consistency
+	if level == wire.Session {
+		level = wire.Linearizable
+	}
+	var merged []fsm.Record
+	next := int32(-1)
+	for _, r := range n.replicas {
+		if err := n.readAt(ctx, r, level, 0); err != nil {
+			return nil, err
+		}
+		recs, more, _ := r.group.FSM().Scan(s.From, int(s.Limit))
+		merged = append(merged, recs...)
+		if more >= 0 && (next < 0 || more < next) {
+			next = more
+		}
+	}
+	slices.SortFunc(merged, func(a, b fsm.Record) int { return cmp.Compare(a.CustomerID, b.CustomerID) })
+	if len(merged) > int(s.Limit) {
+		if cut := merged[s.Limit].CustomerID; next < 0 || cut < next {
+			next = cut
+		}
+	}
+	// Past next a shard may hold customers this page has not read: the
+	// page ends before it, and the next page starts there.
+	out := wire.Records{Next: next}
+	for _, rec := range merged {
+		if next >= 0 && rec.CustomerID >= next {
+			break
+		}
+		out.Records = append(out.Records, toWire(rec))
+	}
+	if out.Records == nil {
+		out.Records = []wire.CustomerRecord{}
 	}
 	return out, nil
 }
@@ -181,10 +237,14 @@ func toWire(r fsm.Record) wire.CustomerRecord {
 
 // readIndexForPeer answers a follower's ReadIndex. It never forwards: a
 // node that is not the leader says so, and the follower asks again.
-func (n *Node) readIndexForPeer(ctx context.Context) (wire.Message, error) {
-	idx, err := n.group.ReadIndex(ctx)
+func (n *Node) readIndexForPeer(ctx context.Context, shard uint32) (wire.Message, error) {
+	r, err := n.replicaByID(shard)
 	if err != nil {
-		return nil, n.wireError(err)
+		return nil, err
+	}
+	idx, err := r.group.ReadIndex(ctx)
+	if err != nil {
+		return nil, n.wireError(r, err)
 	}
 	return wire.ReadIndexReply{Index: idx}, nil
 }

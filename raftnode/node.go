@@ -46,6 +46,10 @@ type Node struct {
 	snapMetrics *snapshotMetrics
 	storeKind   string // boltdb or wal: the data dir's log store
 
+	// replicas are this node's replicas of the cluster's shards, by shard
+	// id; replicas[0] is group (shards.go).
+	replicas []*replica
+
 	peers      *peernet.Pool // streams to the other nodes
 	peerServer *serve.Server // serves theirs
 	experts    *expertPool
@@ -157,6 +161,11 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return fmt.Errorf("inspect raft state in %s: %w", cfg.DataDir, err)
 	}
+	count, err := settleShardCount(cfg.DataDir, cfg.Shards, existing)
+	if err != nil {
+		db.Close()
+		return err
+	}
 	n.mayBootstrap = !existing && len(cfg.Peers) > 0
 	if n.gate, err = newVoteGate(cfg.DataDir, n.log.Named("votes")); err == nil && n.mayBootstrap {
 		err = n.gate.hold() // no vote until bootstrapWhenSafe has decided
@@ -169,7 +178,7 @@ func (n *Node) startRaft() error {
 		RefuseVotes: n.gate.refuses, Vouched: n.vouched, Seeds: seedsOf(cfg.Peers)},
 		n.log.Named("transport"))
 	groups := peernet.NewGroups(n.log.Named("raftport"))
-	groups.Add(0, trans) // the node's one group, so far
+	groups.Add(0, trans)
 	n.port, err = peernet.Listen(cfg.RaftAddr, cfg.TLS, cfg.MaxConns, cfg.HandshakeTimeout, groups.Deliver, n.servePeer, n.log.Named("raftport"))
 	if err != nil {
 		trans.Close()
@@ -178,12 +187,11 @@ func (n *Node) startRaft() error {
 	}
 	g, err := group.New(group.Config{
 		ID: cfg.ID, Logger: n.log, RequestTimeout: cfg.RequestTimeout, Transport: trans,
-		Timing: group.Timing{HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
-			LeaderLeaseTimeout: cfg.LeaderLeaseTimeout, CommitTimeout: cfg.CommitTimeout, SnapshotThreshold: cfg.SnapshotThreshold},
+		Timing: n.timing(),
 		Stores: group.Stores{Logs: logs, Stable: db, Snapshots: snaps},
 		FSM: fsm.Options{Logger: n.log.Named("fsm"), Fatal: n.stopForUpgrade,
 			SnapshotPersisted: n.snapMetrics.persisted, Changes: n.feed},
-		AskLeader: n.askLeaderReadIndex,
+		AskLeader: func(ctx context.Context) (uint64, error) { return n.askLeaderReadIndex(ctx, n.replicas[0]) },
 		TermEntry: n.commitTermEntry,
 	})
 	if err != nil {
@@ -196,12 +204,30 @@ func (n *Node) startRaft() error {
 	n.group, n.raft, n.fsm, n.db, n.snaps = g, g.Raft(), g.FSM(), db, snaps
 	n.running.Store(g)
 	close(n.raftStarted)
+	first := &replica{shard: 0, group: g, db: db, snaps: snaps, trans: trans, started: n.raftStarted}
+	first.running.Store(g)
+	n.replicas = []*replica{first}
+	for id := uint32(1); id < count; id++ {
+		r, err := n.openReplica(id, groups, adv)
+		if err != nil {
+			n.shutdownRaft()
+			return err
+		}
+		n.replicas = append(n.replicas, r)
+	}
 	lastIndex := n.raft.LastIndex
 	n.gate.last.Store(&lastIndex)
 	if n.gate.closed.Load() {
 		n.routines.Go(n.askLeaderCommit)
 	}
 	return nil
+}
+
+// timing is the groups' Raft timing.
+func (n *Node) timing() group.Timing {
+	c := n.cfg
+	return group.Timing{HeartbeatTimeout: c.HeartbeatTimeout, ElectionTimeout: c.ElectionTimeout,
+		LeaderLeaseTimeout: c.LeaderLeaseTimeout, CommitTimeout: c.CommitTimeout, SnapshotThreshold: c.SnapshotThreshold}
 }
 
 // raftReady is Raft once it runs, nil before.
@@ -295,7 +321,7 @@ func (n *Node) publish() error {
 	if n.raft.State() == raft.Leader {
 		return n.applySetMember(n.cfg.ID, n.cfg.ClientAdvertise, fsm.Version)
 	}
-	c, _, err := n.leaderPeer(ctx)
+	c, _, err := n.leaderPeer(ctx, n.replicas[0])
 	if err != nil {
 		return err
 	}
@@ -306,19 +332,21 @@ func (n *Node) publish() error {
 // machine's session cap is not this node's --max-sessions, once every
 // member understands the command (its version is 2).
 func (n *Node) setLimitsIfNeeded() {
-	if !n.isReadyLeader() {
-		return
-	}
 	want := fsm.SetLimits{MaxSessions: n.cfg.MaxSessions, EvictIdle: n.cfg.SessionEvictIdle}
-	if set, have := n.fsm.Limits(); set && have == want {
-		return
+	for _, r := range n.replicas {
+		if !r.group.IsReadyLeader() {
+			continue
+		}
+		if set, have := r.group.FSM().Limits(); set && have == want {
+			continue
+		}
+		cmd := fsm.AppendSetLimits(nil, want)
+		if err := n.applyVersionedTo(r.group, cmd, fsm.VersionOf(cmd)); err != nil {
+			n.log.Debug("session cap not set yet", "shard", r.shard, "error", err)
+			continue
+		}
+		n.log.Info("session cap set", "shard", r.shard, "max_sessions", want.MaxSessions, "evict_idle", want.EvictIdle)
 	}
-	cmd := fsm.AppendSetLimits(nil, want)
-	if err := n.applyVersioned(cmd, fsm.VersionOf(cmd)); err != nil {
-		n.log.Debug("session cap not set yet", "error", err)
-		return
-	}
-	n.log.Info("session cap set", "max_sessions", want.MaxSessions, "evict_idle", want.EvictIdle)
 }
 
 // published says whether the cluster knows this node's client address and
@@ -359,7 +387,15 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) shutdownRaft() error {
-	err := n.group.Close() // closes the transport
+	var err error
+	for _, r := range n.replicas[1:] {
+		if cerr := r.close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}
+	if cerr := n.group.Close(); err == nil && cerr != nil { // closes the transport
+		err = cerr
+	}
 	n.port.Close()
 	if cerr := n.db.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close log store: %w", cerr)

@@ -44,11 +44,11 @@ func (n *Node) probe(ctx context.Context, member, addr string) (probeAnswer, err
 	return probeAnswer{term: st.Term, lastIndex: st.LastIndex, commitIndex: st.CommitIndex}, nil
 }
 
-// leaderPeer is the stream to the leader this node follows.
-func (n *Node) leaderPeer(ctx context.Context) (*wire.Conn, string, error) {
-	addr, id := n.raft.LeaderWithID()
+// leaderPeer is the stream to the leader r's replica follows.
+func (n *Node) leaderPeer(ctx context.Context, r *replica) (*wire.Conn, string, error) {
+	addr, id := r.raft().LeaderWithID()
 	if addr == "" {
-		return nil, "", wire.Errorf(wire.CodeUnavailable, "no leader known")
+		return nil, "", wire.Errorf(wire.CodeUnavailable, "no leader known of shard %d", r.shard)
 	}
 	c, err := n.peers.Get(ctx, string(id), string(addr))
 	if err != nil {
@@ -57,15 +57,23 @@ func (n *Node) leaderPeer(ctx context.Context) (*wire.Conn, string, error) {
 	return c, string(id), nil
 }
 
-// askLeaderReadIndex is the group's way to its leader's read index
-// (group.Config.AskLeader): a ReadIndex request on the peer stream to the
-// leader.
-func (n *Node) askLeaderReadIndex(ctx context.Context) (uint64, error) {
-	c, id, err := n.leaderPeer(ctx)
+// askLeaderReadIndex is a group's way to its leader's read index
+// (group.Config.AskLeader): a ReadIndex request (shard 0's, as nodes of
+// a single-group release ask it) or ShardReadIndex on the peer stream to
+// the leader of r's shard.
+func (n *Node) askLeaderReadIndex(ctx context.Context, r *replica) (uint64, error) {
+	c, id, err := n.leaderPeer(ctx, r)
 	if err != nil {
 		return 0, err
 	}
-	idx, err := c.ReadIndex(ctx)
+	var idx uint64
+	if r.shard == 0 {
+		idx, err = c.ReadIndex(ctx)
+	} else {
+		var reply wire.ReadIndexReply
+		reply, err = wire.CallAs[wire.ReadIndexReply](ctx, c, wire.ShardReadIndex{Shard: r.shard}, 0)
+		idx = reply.Index
+	}
 	if err != nil {
 		if _, ok := wire.CodeOf(err); ok {
 			return 0, err

@@ -31,6 +31,12 @@ func Recover(dataDir, nodeID string, members []Peer, log hclog.Logger) error {
 	if err := checkOwnDataDir(dataDir, nodeID); err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
+	if count, err := shardCountOf(dataDir); err != nil || count > 1 {
+		if err == nil {
+			err = fmt.Errorf("data dir %s holds %d shards: recovering a sharded cluster (every shard's group) is not built yet", dataDir, count)
+		}
+		return fmt.Errorf("recover: %w", err)
+	}
 	// A running node holds the file lock: fail instead of waiting forever.
 	db, _, err := openLogStore(dataDir, "", log.Named("wal"))
 	if err != nil {

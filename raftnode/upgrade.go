@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"orderly/fsm"
+	"orderly/group"
 	"orderly/wire"
 )
 
@@ -96,17 +97,17 @@ func (n *Node) understoodByAll(v uint16) error {
 // Every command but orders goes through it (orders are version 1, and the
 // proposer's hot path skips the look).
 func (n *Node) applyVersioned(cmd []byte, v uint16) error {
+	return n.applyVersionedTo(n.group, cmd, v)
+}
+
+// applyVersionedTo is applyVersioned in the group of any shard: the
+// members' versions are shard 0's to know (every node holds every shard).
+func (n *Node) applyVersionedTo(g *group.Group, cmd []byte, v uint16) error {
 	if v <= 1 {
-		return n.group.Await(n.raft.Apply(cmd, n.cfg.RequestTimeout))
+		return g.Await(g.Raft().Apply(cmd, n.cfg.RequestTimeout))
 	}
 	if err := n.understoodByAll(v); err != nil {
 		return err
 	}
-	return n.applyMarked(cmd, v)
-}
-
-// applyMarked proposes cmd with its version in the entry's extensions,
-// which a node too old to decode it reads to say what it needs.
-func (n *Node) applyMarked(cmd []byte, v uint16) error {
-	return n.group.Await(n.raft.ApplyLog(raft.Log{Data: cmd, Extensions: fsm.AppendEntryVersion(nil, v)}, n.cfg.RequestTimeout))
+	return g.Await(g.Raft().ApplyLog(raft.Log{Data: cmd, Extensions: fsm.AppendEntryVersion(nil, v)}, n.cfg.RequestTimeout))
 }

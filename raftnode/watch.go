@@ -55,6 +55,9 @@ func (n *Node) watch(ctx context.Context, from serve.Caller, w wire.Watch, send 
 	if err := n.admit(from, w); err != nil {
 		return err
 	}
+	if n.shardCount() > 1 {
+		return wire.Errorf(wire.CodeUnavailable, "watch: the change feed of a sharded cluster (%d shards) is not built yet", n.shardCount())
+	}
 	if n.watchers.Add(1) > int64(n.cfg.MaxWatchers) {
 		n.watchers.Add(-1)
 		return wire.Errorf(wire.CodeOverloaded, "node %s serves %d watchers already (--max-watchers)", n.cfg.ID, n.cfg.MaxWatchers)

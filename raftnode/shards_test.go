@@ -1,0 +1,249 @@
+package raftnode
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"orderly/shard"
+	"orderly/wire"
+)
+
+const testShards = 3
+
+// shardLeader waits for the node whose replica of shard id leads, ready.
+func (tc *testCluster) shardLeader(id uint32) *Node {
+	tc.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range tc.nodes {
+			if n != nil && n.replicas[id].group.IsReadyLeader() {
+				return n
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tc.t.Fatalf("no ready leader of shard %d", id)
+	return nil
+}
+
+// waitLimits waits until every replica's FSM has the session cap, which
+// makes a new session's first seq other than 1 a SessionExpired.
+func (tc *testCluster) waitLimits() {
+	tc.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		all := true
+		for _, n := range tc.nodes {
+			for _, r := range n.replicas {
+				if set, _ := r.group.FSM().Limits(); !set {
+					all = false
+				}
+			}
+		}
+		if all {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tc.t.Fatal("session caps not set in every shard")
+}
+
+func TestShardedClusterPlacesEachCustomerInItsShard(t *testing.T) {
+	tc := newTestClusterWith(t, func(c *Config) { c.Shards = testShards })
+	tc.waitLimits()
+	const customers = 60
+	seqs := map[uint32]uint64{} // one session per shard: each starts at 1
+	for c := int32(0); c < customers; c++ {
+		id := shard.Of(c, testShards)
+		seqs[id]++
+		resp := call(t, tc.shardLeader(id), wire.Order{CustomerID: c, OrderNumber: 1, ClientID: 7, Seq: seqs[id]})
+		if li, ok := resp.(wire.LaptopInfo); !ok || li.CustomerID != c || li.OrderCount != 1 {
+			t.Fatalf("order of customer %d in shard %d: %v", c, id, resp)
+		}
+	}
+	for id := range uint32(testShards) {
+		if seqs[id] < 5 {
+			t.Fatalf("shard %d took only %d of %d customers", id, seqs[id], customers)
+		}
+	}
+	// Every replica of a shard holds its customers and no other's.
+	for _, n := range tc.nodes {
+		for _, r := range n.replicas {
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				recs, _, _ := r.group.FSM().Scan(0, customers+1)
+				if len(recs) == int(seqs[r.shard]) {
+					for _, rec := range recs {
+						if got := shard.Of(rec.CustomerID, testShards); got != r.shard {
+							t.Fatalf("%s: customer %d (shard %d) held by shard %d", n.cfg.ID, rec.CustomerID, got, r.shard)
+						}
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s shard %d holds %d customers, want %d", n.cfg.ID, r.shard, len(recs), seqs[r.shard])
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+
+	// A node that does not lead a customer's shard names the one that does.
+	c := int32(0)
+	leader := tc.shardLeader(shard.Of(c, testShards))
+	other := tc.followerOf(leader)
+	resp := call(t, other, wire.Order{CustomerID: c, OrderNumber: 2, ClientID: 8, Seq: 1})
+	if e, ok := resp.(*wire.Error); !ok || e.Code != wire.CodeNotLeader || e.LeaderAddr != leader.cfg.ClientAddr {
+		t.Fatalf("order on a node not leading its shard: %v, want NotLeader naming %s", resp, leader.cfg.ClientAddr)
+	}
+	// Sessions are per shard: a client new to a shard starts at seq 1.
+	resp = call(t, tc.shardLeader(1), wire.Order{CustomerID: firstOf(1), OrderNumber: 3, ClientID: 7, Seq: seqs[1] + 1})
+	if _, ok := resp.(wire.LaptopInfo); !ok {
+		t.Fatalf("next seq of a shard's session: %v", resp)
+	}
+	resp = call(t, tc.shardLeader(2), wire.Order{CustomerID: firstOf(2), OrderNumber: 3, ClientID: 99, Seq: 2})
+	if e, ok := resp.(*wire.Error); !ok || e.Code != wire.CodeSessionExpired {
+		t.Fatalf("first order of a new session at seq 2: %v, want SessionExpired", resp)
+	}
+
+	// Reads at every level, from a node that leads none of the shards
+	// asked for; a linearizable one asks the shard's leader (ShardReadIndex).
+	for c := int32(0); c < customers; c += 7 {
+		for _, level := range []wire.Consistency{wire.Linearizable, wire.Stale} {
+			n := tc.followerOf(tc.shardLeader(shard.Of(c, testShards)))
+			resp := call(t, n, wire.Get{CustomerID: c, Consistency: level})
+			if rec, ok := resp.(wire.Record); !ok || rec.CustomerID != c || (level == wire.Linearizable && rec.OrderCount < 1) {
+				t.Fatalf("get %d at %v from %s: %v", c, level, n.cfg.ID, resp)
+			}
+		}
+	}
+
+	// A scan walks every shard in customer order, each customer once.
+	for _, n := range tc.nodes {
+		var got []int32
+		from := int32(0)
+		for pages := 0; from >= 0; pages++ {
+			if pages > customers {
+				t.Fatalf("%s: scan does not end", n.cfg.ID)
+			}
+			resp := call(t, n, wire.Scan{From: from, Limit: 7, Consistency: wire.Session, MinIndex: 1 << 40})
+			recs, ok := resp.(wire.Records)
+			if !ok {
+				t.Fatalf("scan from %d on %s: %v", from, n.cfg.ID, resp)
+			}
+			for _, r := range recs.Records {
+				got = append(got, r.CustomerID)
+			}
+			from = recs.Next
+		}
+		if len(got) != customers {
+			t.Fatalf("%s: scan saw %d customers, want %d: %v", n.cfg.ID, len(got), customers, got)
+		}
+		for i, c := range got {
+			if c != int32(i) {
+				t.Fatalf("%s: scan out of order or missing at %d: %v", n.cfg.ID, i, got)
+			}
+		}
+	}
+
+	// The map: every shard, its slots, its replicas, its leader.
+	m, ok := call(t, tc.nodes[0], wire.Shards{}).(wire.ShardMap)
+	if !ok || len(m.Shards) != testShards {
+		t.Fatalf("shard map: %v", m)
+	}
+	next := uint32(0)
+	for i, s := range m.Shards {
+		if s.ID != uint32(i) || s.SlotLo != next || s.Epoch == 0 || len(s.Replicas) != 3 || s.Leader == "" || s.LeaderAddr == "" {
+			t.Fatalf("shard %d in the map: %+v", i, s)
+		}
+		next = s.SlotHi
+	}
+	if next != shard.Slots {
+		t.Fatalf("the map's slots end at %d", next)
+	}
+	if e, ok := call(t, tc.nodes[0], wire.ShardReadIndex{Shard: testShards}).(*wire.Error); !ok || e.Code != wire.CodeWrongShard {
+		t.Fatalf("read index of a shard the node does not hold: %v, want WrongShard", e)
+	}
+}
+
+// firstOf is the smallest customer id in shard id of testShards.
+func firstOf(id uint32) int32 {
+	for c := int32(0); ; c++ {
+		if shard.Of(c, testShards) == id {
+			return c
+		}
+	}
+}
+
+func TestShardedClusterReopensWithItsShards(t *testing.T) {
+	tc := newTestClusterWith(t, func(c *Config) { c.Shards = testShards })
+	c := firstOf(2)
+	if li, ok := call(t, tc.shardLeader(2), wire.Order{CustomerID: c, OrderNumber: 5, ClientID: 3, Seq: 1}).(wire.LaptopInfo); !ok {
+		t.Fatalf("order: %v", li)
+	}
+	for i, n := range tc.nodes {
+		if err := n.Close(); err != nil {
+			t.Fatalf("close %s: %v", n.cfg.ID, err)
+		}
+		tc.nodes[i] = nil
+	}
+	for i := range tc.cfgs {
+		tc.cfgs[i].Shards = 0 // the data dir says how many
+		n, err := Open(tc.cfgs[i])
+		if err != nil {
+			t.Fatalf("reopen %s: %v", tc.cfgs[i].ID, err)
+		}
+		tc.nodes[i] = n
+	}
+	if got := tc.nodes[0].shardCount(); got != testShards {
+		t.Fatalf("reopened with %d shards, want %d", got, testShards)
+	}
+	rec, ok := call(t, tc.shardLeader(2), wire.Get{CustomerID: c, Consistency: wire.Linearizable}).(wire.Record)
+	if !ok || rec.LastOrder != 5 {
+		t.Fatalf("customer %d after a restart: %v", c, rec)
+	}
+	// A retry of the order before the restart is answered, not applied again.
+	li, ok := call(t, tc.shardLeader(2), wire.Order{CustomerID: c, OrderNumber: 5, ClientID: 3, Seq: 1}).(wire.LaptopInfo)
+	if !ok || li.OrderCount != 1 {
+		t.Fatalf("retry after a restart: %v", li)
+	}
+	tc.nodes[0].Close()
+	tc.nodes[0] = nil
+	tc.cfgs[0].Shards = 5
+	if _, err := Open(tc.cfgs[0]); err == nil || !strings.Contains(err.Error(), "fixed when a cluster is created") {
+		t.Fatalf("reopen with another shard count: %v", err)
+	}
+}
+
+func TestSettleShardCount(t *testing.T) {
+	dir := t.TempDir()
+	if n, err := settleShardCount(dir, 0, false); err != nil || n != 1 {
+		t.Fatalf("new data dir, no count: %d, %v", n, err)
+	}
+	if n, err := settleShardCount(dir, 0, true); err != nil || n != 1 {
+		t.Fatalf("recorded 1: %d, %v", n, err)
+	}
+	old := t.TempDir() // a single-group release's data dir: a log, no record
+	if _, err := settleShardCount(old, 4, true); err == nil {
+		t.Fatal("--shards 4 on a single-group release's data dir: no error")
+	}
+	if n, err := settleShardCount(old, 0, true); err != nil || n != 1 {
+		t.Fatalf("single-group release's data dir: %d, %v", n, err)
+	}
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, shardsFile), []byte(`{"shards": 0}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := settleShardCount(bad, 0, true); err == nil {
+		t.Fatal("a record of 0 shards: no error")
+	}
+	if _, err := shardCountOf(bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := Recover(bad, "n1", []Peer{{ID: "n1", RaftAddr: "127.0.0.1:1"}}, nil); err == nil {
+		t.Fatal("recover of a sharded data dir: no error")
+	}
+}
