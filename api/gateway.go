@@ -22,6 +22,10 @@ type Backend struct {
 	Do serve.Handler
 	// Watch serves a change feed.
 	Watch serve.StreamHandler
+	// ShardOf is the shard of a customer: the gateway keeps its own
+	// sessions per shard, as each shard starts a session only at seq 1.
+	// nil: one shard.
+	ShardOf func(customer int32) uint32
 }
 
 // Options configure a Gateway.

@@ -64,7 +64,11 @@ func (g *Gateway) order(w http.ResponseWriter, r *http.Request, from serve.Calle
 // 1). A session the cluster has forgotten (SessionExpired: this order
 // was not applied) is replaced by a new lane, once.
 func (g *Gateway) laneOrder(w http.ResponseWriter, r *http.Request, from serve.Caller, o wire.Order) (wire.LaptopInfo, bool) {
-	l := g.lanes.take()
+	var sh uint32
+	if g.opt.ShardOf != nil {
+		sh = g.opt.ShardOf(o.CustomerID)
+	}
+	l := g.lanes.take(sh)
 	for attempt := 0; ; attempt++ {
 		o.ClientID, o.Seq = l.id, l.seq+1
 		resp, err := g.call(r, from, o)
@@ -76,7 +80,7 @@ func (g *Gateway) laneOrder(w http.ResponseWriter, r *http.Request, from serve.C
 		if err == nil || code.Unknown() {
 			l.seq++ // applied, or may be yet: never sent again
 		}
-		g.lanes.give(l)
+		g.lanes.give(sh, l)
 		li, ok := answerAs[wire.LaptopInfo](w, o, resp, err, writeCall)
 		if ok && !sameOrder(li, o) {
 			// The session answered another order's outcome: a seq was
@@ -163,7 +167,7 @@ func keyClient(cert []byte, key string) uint64 {
 // per order (the FSM caps its sessions).
 type lanes struct {
 	mu   sync.Mutex
-	free []*lane
+	free map[uint32][]*lane // by shard: a lane is a session of one shard
 }
 
 type lane struct {
@@ -177,12 +181,13 @@ func newLane() *lane {
 	return &lane{id: binary.BigEndian.Uint64(b[:]) | 1}
 }
 
-// take gives a free lane, or a new one with a random client id.
-func (ls *lanes) take() *lane {
+// take gives a free lane of shard sh, or a new one with a random client
+// id.
+func (ls *lanes) take(sh uint32) *lane {
 	ls.mu.Lock()
-	if n := len(ls.free); n > 0 {
-		l := ls.free[n-1]
-		ls.free = ls.free[:n-1]
+	if n := len(ls.free[sh]); n > 0 {
+		l := ls.free[sh][n-1]
+		ls.free[sh] = ls.free[sh][:n-1]
 		ls.mu.Unlock()
 		return l
 	}
@@ -193,8 +198,11 @@ func (ls *lanes) take() *lane {
 // give returns a lane whose order has its answer. Its next seq is above
 // every seq it sent, so an order that may still commit late is refused
 // then (StaleSeq), never applied beside a newer one.
-func (ls *lanes) give(l *lane) {
+func (ls *lanes) give(sh uint32, l *lane) {
 	ls.mu.Lock()
-	ls.free = append(ls.free, l)
+	if ls.free == nil {
+		ls.free = map[uint32][]*lane{}
+	}
+	ls.free[sh] = append(ls.free[sh], l)
 	ls.mu.Unlock()
 }

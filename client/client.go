@@ -5,7 +5,10 @@
 //
 // Writes belong to a Session: a client id and its own numbering, with one
 // write in flight at a time (the session contract of the fsm: a retry of
-// anything but the last seq is refused). Client.Order uses the client's
+// anything but the last seq is refused). In a sharded cluster each shard
+// keeps its own sessions, so a Session numbers its writes per shard
+// (package shard says which shard holds a customer; the client asks the
+// cluster for its shard count once) and follows each shard's leader. Client.Order uses the client's
 // default session; NewSession gives more writers the same connections,
 // which pipelines their requests. Reads may be concurrent.
 //
@@ -42,6 +45,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orderly/shard"
 	"orderly/wire"
 )
 
@@ -76,16 +80,20 @@ type Client struct {
 	opt   Options
 	Stats Stats
 
-	def  *Session
-	seen atomic.Uint64 // highest index seen, for session reads
+	def *Session
+	// seen is the highest index seen per shard, for session reads.
+	seen [shard.MaxShards]atomic.Uint64
+	// shards is the cluster's shard count, 0 until asked (shards.go).
+	shards   atomic.Uint32
+	shardsMu sync.Mutex // one Shards request at a time
 
 	mu    sync.Mutex
 	conns map[string]*wire.Conn
 	// dials in progress, by address: calls that need the same address
 	// wait for one dial rather than each making its own TLS handshake.
-	dials  map[string]*dial
-	leader string // last known leader address
-	next   int    // rotation over Addrs
+	dials   map[string]*dial
+	leaders map[uint32]string // last known leader address, by shard
+	next    int               // rotation over Addrs
 	closed bool   // a dial that ends after Close closes its connection
 }
 
@@ -107,7 +115,7 @@ func New(opt Options) (*Client, error) {
 		}
 		opt.ClientID = id
 	}
-	c := &Client{opt: opt, conns: make(map[string]*wire.Conn), dials: make(map[string]*dial)}
+	c := &Client{opt: opt, conns: make(map[string]*wire.Conn), dials: make(map[string]*dial), leaders: map[uint32]string{}}
 	c.def = &Session{c: c, id: opt.ClientID}
 	return c, nil
 }
@@ -128,8 +136,9 @@ type Session struct {
 	c       *Client
 	id      uint64
 	writeMu sync.Mutex // one write in flight: seq order is the session's order
-	seq     uint64
-	last    wire.Order // the last write sent, for RetryLast
+	seqs    map[uint32]uint64 // the last seq, by shard
+	last    wire.Order        // the last write sent, for RetryLast
+	shard   uint32            // last's
 	// unsure: an attempt of last may have been applied and no answer for
 	// it has come; until one does, every error for it is unknown.
 	unsure bool
@@ -145,13 +154,21 @@ func (c *Client) NewSession() (*Session, error) {
 	return &Session{c: c, id: id}, nil
 }
 
-// SeenIndex is the highest Raft index this client has seen.
-func (c *Client) SeenIndex() uint64 { return c.seen.Load() }
+// SeenIndex is the highest Raft index this client has seen in any shard
+// (of a single-shard cluster: the index).
+func (c *Client) SeenIndex() uint64 {
+	var top uint64
+	for i := range c.seen {
+		top = max(top, c.seen[i].Load())
+	}
+	return top
+}
 
-func (c *Client) observe(idx uint64) {
+func (c *Client) observe(shard uint32, idx uint64) {
+	seen := &c.seen[shard]
 	for {
-		old := c.seen.Load()
-		if idx <= old || c.seen.CompareAndSwap(old, idx) {
+		old := seen.Load()
+		if idx <= old || seen.CompareAndSwap(old, idx) {
 			return
 		}
 	}
@@ -179,10 +196,18 @@ func (c *Client) Order(ctx context.Context, customer, number int32, typ wire.Lap
 
 // Order places an order in this session; see Client.Order.
 func (s *Session) Order(ctx context.Context, customer, number int32, typ wire.LaptopType) (wire.LaptopInfo, error) {
+	sh, err := s.c.shardOf(ctx, customer)
+	if err != nil {
+		return wire.LaptopInfo{}, err
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	s.seq++
-	s.last = wire.Order{CustomerID: customer, OrderNumber: number, LaptopType: typ, ClientID: s.id, Seq: s.seq}
+	if s.seqs == nil {
+		s.seqs = map[uint32]uint64{}
+	}
+	s.seqs[sh]++
+	s.shard = sh
+	s.last = wire.Order{CustomerID: customer, OrderNumber: number, LaptopType: typ, ClientID: s.id, Seq: s.seqs[sh]}
 	s.unsure = false
 	li, err := s.send(ctx)
 	if code, ok := wire.CodeOf(err); !ok || code != wire.CodeSessionExpired || errors.Is(err, ErrUnknownOutcome) {
@@ -195,18 +220,19 @@ func (s *Session) Order(ctx context.Context, customer, number int32, typ wire.La
 	if err := s.renew(); err != nil {
 		return li, err
 	}
-	s.seq = 1
-	s.last.ClientID, s.last.Seq = s.id, s.seq
+	s.seqs[sh] = 1
+	s.last.ClientID, s.last.Seq = s.id, 1
 	return s.send(ctx)
 }
 
-// renew gives the session a new client id; its writes start again at 1.
+// renew gives the session a new client id; its writes start again at 1
+// in every shard.
 func (s *Session) renew() error {
 	id, err := randomID()
 	if err != nil {
 		return err
 	}
-	s.id, s.seq = id, 0
+	s.id, s.seqs = id, map[uint32]uint64{}
 	return nil
 }
 
@@ -228,11 +254,11 @@ func (s *Session) RetryLast(ctx context.Context) (wire.LaptopInfo, error) {
 // send sends the session's last write and keeps what its outcome says
 // about that write's fate.
 func (s *Session) send(ctx context.Context) (wire.LaptopInfo, error) {
-	li, err := doAs[wire.LaptopInfo](ctx, s.c, true, s.last)
+	li, err := doAs[wire.LaptopInfo](ctx, s.c, s.c.toLeaderOf(s.shard), s.last)
 	switch {
 	case err == nil:
 		s.unsure = false
-		s.c.observe(li.Index)
+		s.c.observe(s.shard, li.Index)
 	case errors.Is(err, ErrUnknownOutcome):
 		s.unsure = true
 	case s.unsure:
@@ -244,27 +270,32 @@ func (s *Session) send(ctx context.Context) (wire.LaptopInfo, error) {
 // Get reads a customer's record at the given consistency. Session reads
 // send the highest index this client has seen.
 func (c *Client) Get(ctx context.Context, customer int32, cons wire.Consistency) (wire.Record, error) {
-	g := wire.Get{CustomerID: customer, Consistency: cons, MinIndex: c.seen.Load()}
-	r, err := doAs[wire.Record](ctx, c, false, g)
+	sh, err := c.shardOf(ctx, customer)
+	if err != nil {
+		return wire.Record{}, err
+	}
+	g := wire.Get{CustomerID: customer, Consistency: cons, MinIndex: c.seen[sh].Load()}
+	r, err := doAs[wire.Record](ctx, c, anyNode, g)
 	if err == nil {
-		c.observe(r.ReadIndex)
+		c.observe(sh, r.ReadIndex)
 	}
 	return r, err
 }
 
-// Scan reads one page of records.
+// Scan reads one page of records. In a sharded cluster the page spans
+// every shard and a session scan is served linearizable (raftnode).
 func (c *Client) Scan(ctx context.Context, from int32, limit uint32, cons wire.Consistency) (wire.Records, error) {
-	s := wire.Scan{From: from, Limit: limit, Consistency: cons, MinIndex: c.seen.Load()}
-	r, err := doAs[wire.Records](ctx, c, false, s)
-	if err == nil {
-		c.observe(r.ReadIndex)
+	s := wire.Scan{From: from, Limit: limit, Consistency: cons, MinIndex: c.seen[0].Load()}
+	r, err := doAs[wire.Records](ctx, c, anyNode, s)
+	if err == nil && r.ReadIndex != 0 { // 0: a sharded page, no one index
+		c.observe(0, r.ReadIndex)
 	}
 	return r, err
 }
 
 // Status asks the first node that answers.
 func (c *Client) Status(ctx context.Context) (wire.StatusInfo, error) {
-	return doAs[wire.StatusInfo](ctx, c, false, wire.Status{})
+	return doAs[wire.StatusInfo](ctx, c, anyNode, wire.Status{})
 }
 
 // StatusOf asks one address, without retries.
@@ -278,25 +309,25 @@ func (c *Client) StatusOf(ctx context.Context, addr string) (wire.StatusInfo, er
 
 // Members lists the cluster's members.
 func (c *Client) Members(ctx context.Context) ([]wire.Member, error) {
-	ml, err := doAs[wire.MemberList](ctx, c, false, wire.Members{})
+	ml, err := doAs[wire.MemberList](ctx, c, anyNode, wire.Members{})
 	return ml.Members, err
 }
 
 // Alarms lists the cluster's active alarms, as the leader knows them.
 func (c *Client) Alarms(ctx context.Context) ([]wire.Alarm, error) {
-	l, err := doAs[wire.AlarmList](ctx, c, true, wire.Alarms{})
+	l, err := doAs[wire.AlarmList](ctx, c, firstShard, wire.Alarms{})
 	return l.Alarms, err
 }
 
 // Backup asks the leader for one piece of a backup (wire.Backup says how
 // the pieces are read).
 func (c *Client) Backup(ctx context.Context, req wire.Backup) (wire.BackupChunk, error) {
-	return doAs[wire.BackupChunk](ctx, c, true, req)
+	return doAs[wire.BackupChunk](ctx, c, firstShard, req)
 }
 
 // Admin sends a leader-only admin request (AddMember, RemoveMember,
 // TransferLeader), following the leader.
 func (c *Client) Admin(ctx context.Context, req wire.Message) error {
-	_, err := doAs[wire.OK](ctx, c, true, req)
+	_, err := doAs[wire.OK](ctx, c, firstShard, req)
 	return err
 }

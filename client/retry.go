@@ -22,26 +22,40 @@ var ErrUnreachable = errors.New("unreachable")
 // fate, not the write's: check for ErrUnknownOutcome first.
 var ErrUnknownOutcome = errors.New("outcome unknown")
 
+// route says where a request goes first: to the last known leader of a
+// shard, or to any node.
+type route struct {
+	leader bool
+	shard  uint32
+}
+
+var (
+	anyNode    = route{}
+	firstShard = route{leader: true} // shard 0's leader: membership, alarms, backups
+)
+
+// toLeaderOf routes to the leader of shard sh.
+func (c *Client) toLeaderOf(sh uint32) route { return route{leader: true, shard: sh} }
+
 // doAs is do with the answer's type checked.
-func doAs[T wire.Message](ctx context.Context, c *Client, toLeader bool, req wire.Message) (T, error) {
-	m, err := c.do(ctx, toLeader, req)
+func doAs[T wire.Message](ctx context.Context, c *Client, to route, req wire.Message) (T, error) {
+	m, err := c.do(ctx, to, req)
 	return wire.As[T](req, m, err)
 }
 
 // do sends req to the cluster until it succeeds, fails for sure, or the
-// retry deadline passes (package retry). toLeader calls start at the last
-// known leader.
-func (c *Client) do(ctx context.Context, toLeader bool, req wire.Message) (wire.Message, error) {
+// retry deadline passes (package retry).
+func (c *Client) do(ctx context.Context, to route, req wire.Message) (wire.Message, error) {
 	return retry.Do(ctx, retry.Policy{Timeout: c.opt.RetryTimeout, MaxBackoff: 200 * time.Millisecond,
 		Retries: &c.Stats.Retries, Redirects: &c.Stats.Redirects},
-		&call{c: c, toLeader: toLeader, req: req, start: time.Now()})
+		&call{c: c, to: to, req: req, start: time.Now()})
 }
 
 // call is one request's side of the retry loop: it picks an address per
 // attempt and rotates past the ones that fail.
 type call struct {
 	c        *Client
-	toLeader bool
+	to       route
 	req      wire.Message
 	addr     string     // of the last attempt
 	conn     *wire.Conn // of the last attempt, nil if the dial failed
@@ -50,7 +64,7 @@ type call struct {
 }
 
 func (a *call) Try(ctx context.Context, timeout time.Duration) (wire.Message, error) {
-	a.addr = a.c.pick(a.toLeader)
+	a.addr = a.c.pick(a.to)
 	conn, err := a.c.conn(ctx, a.addr)
 	a.conn = conn
 	if err != nil {
@@ -58,8 +72,8 @@ func (a *call) Try(ctx context.Context, timeout time.Duration) (wire.Message, er
 	}
 	a.reached = true
 	resp, err := conn.CallTimeout(ctx, a.req, timeout)
-	if err == nil && a.toLeader {
-		a.c.setLeader(a.addr)
+	if err == nil && a.to.leader {
+		a.c.setLeader(a.to.shard, a.addr)
 	}
 	return resp, err
 }
@@ -83,7 +97,7 @@ func (a *call) Failed(f retry.Failure, err error) (bool, error) {
 	case retry.NotLeader:
 		var we *wire.Error
 		if errors.As(err, &we) && we.LeaderAddr != "" && we.LeaderAddr != a.addr {
-			a.c.setLeader(we.LeaderAddr)
+			a.c.setLeader(a.to.shard, we.LeaderAddr)
 			return true, nil
 		}
 		a.c.rotate(a.addr)
@@ -105,18 +119,18 @@ func (a *call) GiveUp(last error, unknown bool, why error) error {
 	return fmt.Errorf("gave up after %v: %w", a.c.opt.RetryTimeout, last)
 }
 
-func (c *Client) pick(toLeader bool) string {
+func (c *Client) pick(to route) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if toLeader && c.leader != "" {
-		return c.leader
+	if l := c.leaders[to.shard]; to.leader && l != "" {
+		return l
 	}
 	return c.opt.Addrs[c.next%len(c.opt.Addrs)]
 }
 
-func (c *Client) setLeader(addr string) {
+func (c *Client) setLeader(shard uint32, addr string) {
 	c.mu.Lock()
-	c.leader = addr
+	c.leaders[shard] = addr
 	c.mu.Unlock()
 }
 
@@ -124,8 +138,10 @@ func (c *Client) setLeader(addr string) {
 func (c *Client) rotate(failed string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.leader == failed {
-		c.leader = ""
+	for sh, l := range c.leaders {
+		if l == failed {
+			delete(c.leaders, sh)
+		}
 	}
 	if c.opt.Addrs[c.next%len(c.opt.Addrs)] == failed {
 		c.next++

@@ -13,14 +13,14 @@ import (
 // address from where it stopped. It returns when ctx ends (nil), fn
 // fails, or the feed answers wire.Compacted or refuses the watch.
 func (c *Client) Watch(ctx context.Context, from uint64, customer int32, fn func(wire.Events) error) error {
-	first := c.pick(false)
+	first := c.pick(anyNode)
 	src := feed.Source{
 		Pick: func(attempt int) string {
 			if attempt == 0 {
 				return first
 			}
 			c.rotate(first)
-			first = c.pick(false)
+			first = c.pick(anyNode)
 			return first
 		},
 		Dial: wire.DialOptions{Timeout: c.opt.DialTimeout, MaxFrame: c.opt.MaxFrame, TLS: c.opt.TLS},

@@ -53,14 +53,22 @@ func (b *Balancer) retryPolicy() retry.Policy {
 type forwarded struct {
 	b     *Balancer
 	write bool
-	req   wire.Message
-	lane  laneID     // the client's, for writes (share.go)
-	be    *backend   // of the last attempt
-	conn  *wire.Conn // of the last attempt
+	// customer and shard, of a write: the leader of the customer's shard
+	// takes it (the shard is settled per attempt: the pool may learn the
+	// shard count meanwhile).
+	customer int32
+	shard    uint32
+	req      wire.Message
+	lane     laneID     // the client's, for writes (share.go)
+	be       *backend   // of the last attempt
+	conn     *wire.Conn // of the last attempt
 }
 
 func (f *forwarded) Try(ctx context.Context, timeout time.Duration) (wire.Message, error) {
-	f.be, f.conn = f.b.pick(f.write), nil
+	if f.write {
+		f.shard = f.b.pool.shardOf(f.customer)
+	}
+	f.be, f.conn = f.b.pick(f.write, f.shard), nil
 	if f.be == nil {
 		if f.write {
 			return nil, fmt.Errorf("%w: no leader known", retry.ErrNotSent)
@@ -95,8 +103,8 @@ func (f *forwarded) Failed(fl retry.Failure, err error) (bool, error) {
 	case retry.NotLeader:
 		var we *wire.Error
 		errors.As(err, &we)
-		f.b.pool.hint(f.be, we.LeaderAddr)
-		return f.b.pool.currentLeader() != nil, nil
+		f.b.pool.hintShard(f.be, f.shard, we.LeaderAddr)
+		return f.b.pool.writerOf(f.shard) != nil, nil
 	}
 	return false, nil
 }
@@ -128,9 +136,9 @@ func (f *forwarded) GiveUp(last error, unknown bool, why error) error {
 }
 
 // pick chooses the node for one attempt.
-func (b *Balancer) pick(write bool) *backend {
+func (b *Balancer) pick(write bool, shard uint32) *backend {
 	if write {
-		if be := b.pool.writer(); be != nil {
+		if be := b.pool.writerOf(shard); be != nil {
 			return be
 		}
 		b.pool.pokeAll()

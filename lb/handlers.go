@@ -62,7 +62,7 @@ func (b *Balancer) serve(ctx context.Context, from client, req wire.Message) (wi
 		return b.forward(ctx, from, false, r)
 	case wire.Status:
 		return b.status(), nil
-	case wire.Members:
+	case wire.Members, wire.Shards:
 		return b.forward(ctx, from, false, r)
 	case wire.Alarms:
 		return b.forward(ctx, from, true, r)
@@ -155,6 +155,9 @@ func (b *Balancer) status() wire.StatusInfo {
 func (b *Balancer) Ready() error {
 	if b.pool.currentLeader() == nil {
 		return errors.New("no leader among the backends")
+	}
+	if b.pool.shards.Load() == 0 {
+		return errors.New("the cluster's shard count is not known yet")
 	}
 	return nil
 }

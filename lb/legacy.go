@@ -40,11 +40,11 @@ func startLegacy(ln net.Listener, b *Balancer) *legacyServer {
 
 // legacySession is what the balancer keeps for one seed connection: its
 // own client id and write numbering (so retries are applied once), and the
-// highest index it has seen (for session reads).
+// highest index it has seen (for session reads), both per shard.
 type legacySession struct {
 	clientID uint64
-	seq      uint64
-	seen     uint64
+	seq      map[uint32]uint64
+	seen     map[uint32]uint64
 }
 
 // legacyClient names the seed's port in the leader connection's share, a
@@ -103,11 +103,21 @@ func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
 	// retry budget, and a context of its own cost a lock on that shared
 	// parent per request.
 	ctx := s.b.routines.Context()
+	if sess.seq == nil {
+		sess.seq, sess.seen = map[uint32]uint64{}, map[uint32]uint64{}
+	}
+	sh, err := s.b.pool.waitShardOf(ctx, customer, s.b.cfg.RetryTimeout)
+	if err != nil {
+		if kind == legacyRegular || kind == legacyCustom {
+			return failedInfo(), err
+		}
+		return failedRecord(), err
+	}
 	switch kind {
 	case legacyRegular, legacyCustom:
-		sess.seq++
+		sess.seq[sh]++
 		o := wire.Order{CustomerID: customer, OrderNumber: number, LaptopType: wire.LaptopType(kind),
-			ClientID: sess.clientID, Seq: sess.seq}
+			ClientID: sess.clientID, Seq: sess.seq[sh]}
 		if err := o.Validate(); err != nil {
 			return failedInfo(), err
 		}
@@ -121,10 +131,10 @@ func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
 		if err != nil {
 			return failedInfo(), err
 		}
-		sess.seen = max(sess.seen, li.Index)
+		sess.seen[sh] = max(sess.seen[sh], li.Index)
 		return appendInt32s(nil, li.CustomerID, li.OrderNumber, int32(li.LaptopType), li.EngineerID, li.ExpertID), nil
 	case legacyRead:
-		g := wire.Get{CustomerID: customer, Consistency: s.b.cfg.ReadConsistency, MinIndex: sess.seen}
+		g := wire.Get{CustomerID: customer, Consistency: s.b.cfg.ReadConsistency, MinIndex: sess.seen[sh]}
 		if err := g.Validate(); err != nil {
 			return failedRecord(), err
 		}
@@ -132,7 +142,7 @@ func (s *legacyServer) answer(sess *legacySession, req []byte) ([]byte, error) {
 		if err != nil {
 			return failedRecord(), err
 		}
-		sess.seen = max(sess.seen, rec.ReadIndex)
+		sess.seen[sh] = max(sess.seen[sh], rec.ReadIndex)
 		return appendInt32s(nil, rec.CustomerID, rec.LastOrder), nil
 	}
 	return failedRecord(), fmt.Errorf("unknown request type %d", kind)

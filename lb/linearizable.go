@@ -28,6 +28,14 @@ const (
 // needed) it empties the cache and starts again from now.
 func (b *Balancer) followFeed(ctx context.Context) {
 	for ctx.Err() == nil {
+		if b.pool.shardCount() > 1 {
+			// A sharded cluster has no one change feed yet: the cache
+			// serves no linearizable read, and the leaders do.
+			if !sleepCtx(ctx, feedRestart) {
+				return
+			}
+			continue
+		}
 		fresh := true
 		err := feed.Follow(ctx, b.feedSource(wire.RoleNone), wire.Watch{Customer: wire.WatchAll},
 			func(_ string, e wire.Events) error {
@@ -38,14 +46,25 @@ func (b *Balancer) followFeed(ctx context.Context) {
 		if err == nil {
 			return
 		}
-		b.log.Warn("change feed ended; the cache starts over", "error", err)
-		t := time.NewTimer(feedRestart)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
+		if b.pool.shardCount() == 1 {
+			b.log.Warn("change feed ended; the cache starts over", "error", err)
 		}
+		if !sleepCtx(ctx, feedRestart) {
+			return
+		}
+	}
+}
+
+// sleepCtx waits d, or less if ctx ends first: it reports whether ctx
+// is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -30,16 +30,21 @@ type pool struct {
 	dial     wire.DialOptions // MaxFrame and TLS of backend connections
 
 	mu         sync.Mutex
-	leader     *backend
+	leader     *backend // shard 0's
 	leaderTerm uint64
-	routines   *routines.Group                 // the balancer's, set by run
-	stops      map[*backend]context.CancelFunc // each backend's prober
+	// shardLeaders are the leaders of the other shards (shards.go); shards
+	// is the cluster's shard count, 0 until a prober learns it.
+	shardLeaders map[uint32]*backend
+	shards       atomic.Uint32
+	routines     *routines.Group                 // the balancer's, set by run
+	stops        map[*backend]context.CancelFunc // each backend's prober
 
 	rr atomic.Uint64
 }
 
 func newPool(addrs []string, log hclog.Logger, every, timeout time.Duration, dial wire.DialOptions) *pool {
-	p := &pool{log: log, every: every, timeout: timeout, dial: dial, stops: map[*backend]context.CancelFunc{}}
+	p := &pool{log: log, every: every, timeout: timeout, dial: dial, stops: map[*backend]context.CancelFunc{},
+		shardLeaders: map[uint32]*backend{}}
 	list := make([]*backend, 0, len(addrs))
 	for _, a := range addrs {
 		list = append(list, newBackend(a))
@@ -82,6 +87,7 @@ func (p *pool) probeLoop(ctx context.Context, b *backend) {
 			backoff = p.every
 			p.observe(b, st.Role == "leader", st.Term)
 			p.follow(st)
+			p.probeShards(ctx, b)
 		} else {
 			p.lost(b)
 			wait, backoff = backoff, min(backoff*2, 2*time.Second)
@@ -117,6 +123,7 @@ func (p *pool) lost(b *backend) {
 	if p.leader == b {
 		p.leader = nil
 	}
+	p.forgetShardLeader(b)
 }
 
 // hint follows a NotLeader answer: leaderAddr is the leader's client
@@ -247,6 +254,7 @@ func (p *pool) follow(st wire.StatusInfo) {
 		if p.leader == b {
 			p.leader = nil
 		}
+		p.forgetShardLeader(b)
 		p.stops[b]()
 		delete(p.stops, b)
 	}

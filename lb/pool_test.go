@@ -23,6 +23,9 @@ func fakeNode(t *testing.T, st wire.StatusInfo, reads *atomic.Int64) string {
 		if _, ok := req.(wire.Status); ok {
 			return st
 		}
+		if _, ok := req.(wire.Shards); ok { // as a node of a single-group release
+			return wire.Errorf(wire.CodeBadRequest, "decode: wire: unknown message type 28")
+		}
 		reads.Add(1)
 		if st.Term == 0 {
 			return wire.Errorf(wire.CodeUnavailable, "no Raft state yet")

@@ -26,6 +26,7 @@ type write struct {
 	b      *Balancer
 	ctx    context.Context
 	lane   laneID
+	order  wire.Order
 	req    wire.Message // the order, served with the client's role
 	answer func(wire.Message)
 	be     *backend   // of the last attempt
@@ -37,12 +38,12 @@ type write struct {
 // for the network.
 func (b *Balancer) order(ctx context.Context, c client, o wire.Order, answer func(wire.Message)) {
 	b.inflight.Add(1)
-	w := &write{b: b, ctx: ctx, lane: c.lane, req: asRole(c.role, o), answer: answer}
+	w := &write{b: b, ctx: ctx, lane: c.lane, order: o, req: asRole(c.role, o), answer: answer}
 	if err := o.Validate(); err != nil {
 		w.finish(nil, wire.Errorf(wire.CodeBadRequest, "order: %v", err))
 		return
 	}
-	if w.be = b.pool.writer(); w.be == nil {
+	if w.be = b.pool.writerOf(b.pool.shardOf(o.CustomerID)); w.be == nil {
 		w.resume(nil) // the retry loop looks for a leader
 		return
 	}
@@ -113,7 +114,7 @@ func (w *write) answered(m wire.Message, err error) {
 // balancer's; it ends with the retry budget or the client's context.
 func (w *write) resume(first error) {
 	w.b.routines.Go(func(context.Context) {
-		f := &forwarded{b: w.b, write: true, req: w.req, lane: w.lane, be: w.be, conn: w.conn}
+		f := &forwarded{b: w.b, write: true, customer: w.order.CustomerID, req: w.req, lane: w.lane, be: w.be, conn: w.conn}
 		li, err := w.b.ordered(retry.Resume(w.ctx, w.b.retryPolicy(), f, first))
 		w.finish(li, err)
 	})

@@ -257,3 +257,6 @@ func (n *Node) shardMap() wire.ShardMap {
 	}
 	return m
 }
+
+// ShardOf is the shard of customer (api.Backend.ShardOf).
+func (n *Node) ShardOf(customer int32) uint32 { return shard.Of(customer, n.shardCount()) }

@@ -125,7 +125,7 @@ func run(args []string) error {
 			return nil, err
 		}
 		if err := side.Serve(observe.Process{Ready: node.Ready, Status: node.Status, Members: node.MemberStatuses,
-			Orders: node.OrdersApplied}, api.Backend{Do: node.ServeAPI, Watch: node.Watch}, node.Collectors()...); err != nil {
+			Orders: node.OrdersApplied}, api.Backend{Do: node.ServeAPI, Watch: node.Watch, ShardOf: node.ShardOf}, node.Collectors()...); err != nil {
 			node.Close()
 			return nil, err
 		}
