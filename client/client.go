@@ -94,7 +94,7 @@ type Client struct {
 	dials   map[string]*dial
 	leaders map[uint32]string // last known leader address, by shard
 	next    int               // rotation over Addrs
-	closed bool   // a dial that ends after Close closes its connection
+	closed  bool              // a dial that ends after Close closes its connection
 }
 
 // New returns a Client; it dials lazily.
@@ -135,7 +135,7 @@ func (c *Client) ID() uint64 { return c.opt.ClientID }
 type Session struct {
 	c       *Client
 	id      uint64
-	writeMu sync.Mutex // one write in flight: seq order is the session's order
+	writeMu sync.Mutex        // one write in flight: seq order is the session's order
 	seqs    map[uint32]uint64 // the last seq, by shard
 	last    wire.Order        // the last write sent, for RetryLast
 	shard   uint32            // last's

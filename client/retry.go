@@ -54,13 +54,13 @@ func (c *Client) do(ctx context.Context, to route, req wire.Message) (wire.Messa
 // call is one request's side of the retry loop: it picks an address per
 // attempt and rotates past the ones that fail.
 type call struct {
-	c        *Client
-	to       route
-	req      wire.Message
-	addr     string     // of the last attempt
-	conn     *wire.Conn // of the last attempt, nil if the dial failed
-	start    time.Time
-	reached  bool // some attempt got through to a node that speaks orderly
+	c       *Client
+	to      route
+	req     wire.Message
+	addr    string     // of the last attempt
+	conn    *wire.Conn // of the last attempt, nil if the dial failed
+	start   time.Time
+	reached bool // some attempt got through to a node that speaks orderly
 }
 
 func (a *call) Try(ctx context.Context, timeout time.Duration) (wire.Message, error) {

@@ -59,9 +59,13 @@ stop() {
 }
 trap stop INT TERM
 
+# SHARDS=S (make run SHARDS=3) creates a cluster of S shards; a data dir
+# keeps the count it was created with.
+shards=()
+[[ -n ${SHARDS:-} ]] && shards=(--shards "$SHARDS")
 for i in 1 2 3; do
   start "orderd n$i" "$DATA/n$i.log" "$BIN/orderd" --id "n$i" --data-dir "$DATA/n$i" \
-    --raft-addr "$HOST:700$i" --client-addr "$HOST:600$i" --http-addr "$HOST:800$i" --peers "$PEERS" $(tls "n$i") "$@"
+    --raft-addr "$HOST:700$i" --client-addr "$HOST:600$i" --http-addr "$HOST:800$i" --peers "$PEERS" "${shards[@]}" $(tls "n$i") "$@"
 done
 start orderlb "$DATA/orderlb.log" "$BIN/orderlb" --listen "$HOST:6000" --legacy-listen "$HOST:12347" \
   --backends "$HOST:6001,$HOST:6002,$HOST:6003" --http-addr "$HOST:8000" $(tls orderlb) ${LB_FLAGS:-}
@@ -80,6 +84,7 @@ try:
   $BIN/orderctl --addr $HOST:6000 get --customer 1
   $BIN/orderctl --addr $HOST:6000 status      # the balancer: leader, cache hits
   $BIN/orderctl status --all                  # every node
+  $BIN/orderctl shards list                   # the shards: customers, leader, replicas
   $BIN/orderctl dashboard                     # the operator's page on http://127.0.0.1:8080/
   $BIN/orderctl snapshot save backup.snap     # a backup (restore: orderd --restore, deploy/README.md)
   $BIN/orderctl alarm list                    # disk alarms (a node under --min-free stops new orders)

@@ -181,4 +181,8 @@ func TestUpgradeFromOldRelease(t *testing.T) {
 	if r := mustGet(t, mustClient(t, n3.ClientAddr), 1, wire.Stale); r.OrderCount != 20 {
 		t.Fatalf("upgraded n3 has %d orders of customer 1, want 20", r.OrderCount)
 	}
+	// The single-group release's data dirs opened as one shard.
+	if l := shardsOf(t, c.Addrs()); len(l.Shards) != 1 || l.Shards[0].Customers != "slots 0-16383" || len(l.Shards[0].Replicas) != 3 {
+		t.Fatalf("the upgraded cluster's shards: %+v, want one holding every slot", l)
+	}
 }

@@ -52,7 +52,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	g.AddFlags(root.PersistentFlags())
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return g.Resolve() }
-	root.AddCommand(orderCmd(g), getCmd(g), scanCmd(g), statusCmd(g), membersCmd(g), alarmCmd(g), watchCmd(g), snapshotCmd(g), dashboardCmd(g), healthCmd(g), transferCmd(g), certsCmd(g))
+	root.AddCommand(orderCmd(g), getCmd(g), scanCmd(g), statusCmd(g), membersCmd(g), alarmCmd(g), watchCmd(g), snapshotCmd(g), dashboardCmd(g), healthCmd(g), transferCmd(g), certsCmd(g), shardsCmd(g))
 	return root
 }
 

@@ -15,6 +15,7 @@ import (
 	"orderly/internal/daemon"
 	"orderly/observe"
 	"orderly/raftnode"
+	"orderly/shard"
 )
 
 func main() {
@@ -41,6 +42,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "Raft address other nodes dial (default --raft-addr)")
 	fs.StringVar(&cfg.ClientAddr, "client-addr", "127.0.0.1:6001", "client protocol listen address")
 	fs.StringVar(&cfg.ClientAdvertise, "client-advertise", "", "client address published to the cluster (default --client-addr)")
+	shards := fs.Uint("shards", 0, fmt.Sprintf("shards of a NEW cluster (1 to %d, the same on every node of --peers): customers are spread over that many Raft groups, each with a replica on every node; an existing data dir keeps its own count (0: that count, or 1)", shard.MaxShards))
 	peers := fs.String("peers", "", "initial members as id=raft_addr,... (same on every node; empty: join an existing cluster)")
 	fs.IntVar(&cfg.Experts, "experts", cfg.Experts, "size of the expert pool for custom orders")
 	fs.IntVar(&cfg.ExpertQueue, "expert-queue", cfg.ExpertQueue, "custom orders that may wait for an expert before Overloaded")
@@ -78,6 +80,7 @@ func run(args []string) error {
 		return fmt.Errorf("--max-sessions %d: must fit in 32 bits", *maxSessions)
 	}
 	cfg.MaxSessions = uint32(*maxSessions)
+	cfg.Shards = uint32(min(*shards, shard.MaxShards+1))
 	cfg.MinFree = *minFree
 	logger, err := df.Logger("orderd")
 	if err != nil {

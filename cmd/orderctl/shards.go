@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"orderly/client"
+	"orderly/wire"
+)
+
+// shardJSON is one shard as `orderctl shards list --json` prints it.
+type shardJSON struct {
+	ID        uint32        `json:"id"`
+	Customers string        `json:"customers"` // hash slots, "lo-hi" inclusive (package shard)
+	Leader    string        `json:"leader"`
+	Epoch     uint64        `json:"epoch"`
+	Replicas  []replicaJSON `json:"replicas"`
+}
+
+type replicaJSON struct {
+	ID    string `json:"id"`
+	Voter bool   `json:"voter"`
+}
+
+func shardsOf(m wire.ShardMap) []shardJSON {
+	out := make([]shardJSON, 0, len(m.Shards))
+	for _, s := range m.Shards {
+		j := shardJSON{ID: s.ID, Customers: fmt.Sprintf("slots %d-%d", s.SlotLo, s.SlotHi-1), Leader: s.Leader,
+			Epoch: s.Epoch, Replicas: []replicaJSON{}}
+		for _, r := range s.Replicas {
+			j.Replicas = append(j.Replicas, replicaJSON{ID: r.ID, Voter: r.Voter})
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+func shardsCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "shards", Short: "the cluster's shards", Args: cobra.NoArgs}
+	list := &cobra.Command{
+		Use: "list", Short: "list the shards: the customers each holds (hash slots), its leader, epoch and replicas", Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				m, err := c.ShardMap(ctx)
+				if err != nil {
+					return fmt.Errorf("shards list: %w", err)
+				}
+				out := shardsOf(m)
+				if g.JSON {
+					return g.Print(struct {
+						Shards []shardJSON `json:"shards"`
+					}{out}, "")
+				}
+				for _, s := range out {
+					var reps []string
+					for _, r := range s.Replicas {
+						if r.Voter {
+							reps = append(reps, r.ID)
+						} else {
+							reps = append(reps, r.ID+" (nonvoter)")
+						}
+					}
+					leader := s.Leader
+					if leader == "" {
+						leader = "-"
+					}
+					fmt.Fprintf(g.Out, "shard %-3d %-17s leader %-8s epoch %-6d replicas %s\n", s.ID, s.Customers, leader, s.Epoch, strings.Join(reps, ","))
+				}
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(list)
+	return cmd
+}

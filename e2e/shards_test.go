@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"orderly/harness"
+	"orderly/shard"
+	"orderly/wire"
+)
+
+const e2eShards = 3
+
+// shardList is `orderctl shards list --json`.
+type shardList struct {
+	Shards []struct {
+		ID        uint32 `json:"id"`
+		Customers string `json:"customers"`
+		Leader    string `json:"leader"`
+		Epoch     uint64 `json:"epoch"`
+		Replicas  []struct {
+			ID    string `json:"id"`
+			Voter bool   `json:"voter"`
+		} `json:"replicas"`
+	} `json:"shards"`
+}
+
+func shardsOf(t *testing.T, addrs []string) shardList {
+	t.Helper()
+	out := mustOrderctl(t, addrs, "--json", "shards", "list")
+	var l shardList
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatalf("shards list --json: %v\n%s", err, out)
+	}
+	var keys struct {
+		Shards []map[string]json.RawMessage `json:"shards"`
+	}
+	if err := json.Unmarshal([]byte(out), &keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range keys.Shards {
+		if len(s) != 5 || s["id"] == nil || s["customers"] == nil || s["leader"] == nil || s["epoch"] == nil || s["replicas"] == nil {
+			t.Fatalf("a shard of shards list --json has keys other than id, customers, leader, epoch, replicas: %s", out)
+		}
+	}
+	return l
+}
+
+// shardLeaderOf waits for a leader of shard id in the map and returns its
+// node.
+func shardLeaderOf(t *testing.T, c *harness.Cluster, id uint32) *harness.Node {
+	t.Helper()
+	var leader *harness.Node
+	waitFor(t, 30*time.Second, "a leader of every shard", func() bool {
+		l := shardsOf(t, c.Addrs())
+		if len(l.Shards) != e2eShards {
+			t.Fatalf("%d shards, want %d", len(l.Shards), e2eShards)
+		}
+		leader = c.Node(l.Shards[id].Leader)
+		return leader != nil && leader.Running()
+	})
+	return leader
+}
+
+// TestShardedCluster: a 3-node cluster of 3 shards, through the built
+// binaries. Orders of many customers, some through the balancer and some
+// straight to the nodes, land in their shards once each; a SIGKILL of
+// one shard's leader does not stop the shards it did not lead; a scan
+// crosses every shard in customer order; the seed's port writes into
+// every shard; a restart keeps everything.
+func TestShardedCluster(t *testing.T) {
+	c := startCluster(t, "--shards", "3")
+	lb := startBalancer(t, c)
+	var l shardList
+	waitFor(t, 30*time.Second, "every shard to elect a leader", func() bool {
+		l = shardsOf(t, c.Addrs())
+		for _, s := range l.Shards {
+			if s.Leader == "" || s.Epoch == 0 {
+				return false
+			}
+		}
+		return len(l.Shards) == e2eShards
+	})
+	for i, s := range l.Shards {
+		lo, hi := shard.Range(uint32(i), e2eShards)
+		if s.ID != uint32(i) || len(s.Replicas) != 3 || s.Epoch == 0 || s.Customers != "slots "+itoa(lo)+"-"+itoa(hi-1) {
+			t.Fatalf("shard %d: %+v", i, s)
+		}
+	}
+
+	const customers, orders = 24, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, customers)
+	for cust := range int32(customers) {
+		addrs := c.Addrs()
+		if cust%2 == 0 {
+			addrs = []string{lb.Addr}
+		}
+		cl := mustClient(t, addrs...)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := int32(1); k <= orders; k++ {
+				if _, err := cl.Order(context.Background(), cust, k, wire.LaptopType(k%2)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("an order failed: %v", err)
+	}
+	checkCounts := func(when string, counts func(int32) int64) {
+		t.Helper()
+		for _, n := range c.Nodes {
+			if !n.Running() {
+				continue
+			}
+			cl := mustClient(t, n.ClientAddr)
+			for cust := range int32(customers) {
+				if r := mustGet(t, cl, cust, wire.Linearizable); int64(r.OrderCount) != counts(cust) {
+					t.Fatalf("%s: customer %d (shard %d) has %d orders on %s, want %d", when, cust, shard.Of(cust, e2eShards), r.OrderCount, n.ID, counts(cust))
+				}
+			}
+		}
+	}
+	extra := map[int32]int64{}
+	counts := func(cust int32) int64 { return orders + extra[cust] }
+	checkCounts("after the load", counts)
+
+	// A scan walks every shard's customers once, in order.
+	cl := mustClient(t, lb.Addr)
+	var seen []int32
+	for from := int32(0); from >= 0; {
+		page, err := cl.Scan(context.Background(), from, 5, wire.Linearizable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Records {
+			seen = append(seen, r.CustomerID)
+		}
+		from = page.Next
+	}
+	for i, cust := range seen {
+		if cust != int32(i) || i >= customers {
+			t.Fatalf("scan across shards: %v", seen)
+		}
+	}
+
+	// The seed's port: one connection writes customers of every shard.
+	seed := legacyDial(t, lb.LegacyAddr)
+	for cust := range int32(e2eShards * 2) {
+		if got := seed.order(cust, 1000, 0); got[0] != cust {
+			t.Fatalf("seed order of customer %d (shard %d): %v", cust, shard.Of(cust, e2eShards), got)
+		}
+		extra[cust]++
+	}
+
+	// Kill the leader of shard 1; the shards it did not lead go on.
+	victim := shardLeaderOf(t, c, 1)
+	others := map[uint32]bool{}
+	for id := range uint32(e2eShards) {
+		if shardLeaderOf(t, c, id) != victim {
+			others[id] = true
+		}
+	}
+	if err := victim.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	var survivors []string
+	for _, n := range c.Nodes {
+		if n != victim {
+			survivors = append(survivors, n.ClientAddr)
+		}
+	}
+	direct := mustClient(t, survivors...)
+	for cust := range int32(customers) {
+		if !others[shard.Of(cust, e2eShards)] {
+			continue
+		}
+		if _, err := direct.Order(context.Background(), cust, 2000, wire.Regular); err != nil {
+			t.Fatalf("customer %d of shard %d, whose leader lives: %v", cust, shard.Of(cust, e2eShards), err)
+		}
+		extra[cust]++
+	}
+	t.Logf("killed %s; shards led elsewhere: %v", victim.ID, others)
+	for cust := range int32(customers) { // every shard again, after its failover
+		if _, err := direct.Order(context.Background(), cust, 3000, wire.Regular); err != nil {
+			t.Fatalf("customer %d after the failover: %v", cust, err)
+		}
+		extra[cust]++
+	}
+	if err := c.Start(victim); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := victim.WaitUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkCounts("after the SIGKILL and restart", counts)
+}
+
+func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
