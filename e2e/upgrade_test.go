@@ -98,7 +98,7 @@ func upgrade(t *testing.T, c *harness.Cluster, n *harness.Node, orderd string) {
 }
 
 // TestUpgradeFromOldRelease upgrades a running cluster of a real older
-// release (command version 1) to this one (version 2) a node at a time:
+// release (command version 1) to this one (version 3) a node at a time:
 // while one member is old, a new leader holds its version-2 command
 // (SetLimits) and the old node keeps running; once the last is upgraded
 // the command commits everywhere. Then one node is rolled back to the old

@@ -16,6 +16,7 @@ const (
 	CmdSetMember   CommandType = 2
 	CmdPlaceOrders CommandType = 3 // several PlaceOrder in one entry
 	CmdSetLimits   CommandType = 4 // version 2: the session cap (sessions.go)
+	CmdSetShard    CommandType = 5 // version 3: one shard of the shard map (shardmap.go)
 )
 
 // MaxOrdersPerEntry bounds a CmdPlaceOrders entry.

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -247,6 +248,13 @@ func (f *FSM) decodeAndApply(l *raft.Log) (interface{}, error) {
 		}
 		f.st.setLimits(c)
 		return nil, nil
+	case CmdSetShard:
+		c, err := decodeSetShard(l.Data)
+		if err != nil {
+			return nil, err
+		}
+		f.st.setShard(c)
+		return nil, nil
 	case CmdSetMember:
 		c, err := decodeSetMember(l.Data)
 		if err != nil {
@@ -384,6 +392,11 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		snap.members = append(snap.members, SetMember{ID: id, ClientAddr: addr, Version: st.versions[id]})
 	}
 	sort.Slice(snap.members, func(i, j int) bool { return snap.members[i].ID < snap.members[j].ID })
+	for _, sh := range st.shards {
+		snap.shards = append(snap.shards, SetShard{ID: sh.ID, Epoch: sh.Epoch, Term: sh.Term, Leader: sh.Leader,
+			Replicas: slices.Clone(sh.Replicas)})
+	}
+	sort.Slice(snap.shards, func(i, j int) bool { return snap.shards[i].ID < snap.shards[j].ID })
 	return snap, nil
 }
 

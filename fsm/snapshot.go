@@ -14,9 +14,11 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Snapshot format, version 3, big-endian (version 2 lacks the limits and
-// lists sessions by client id; version 1 also lacks the members' command
-// version, read as 1):
+// Snapshot format, version 4, big-endian (version 3 lacks the shard map,
+// and is what a state without one is written as, so that a release that
+// reads version 3 takes it during a rolling upgrade; version 2 lacks the
+// limits and lists sessions by client id; version 1 also lacks the
+// members' command version, read as 1):
 //
 //	magic "ORDSNAP\x00" | uint32 version
 //	int64 now | int64 swept | uint64 applied
@@ -27,10 +29,12 @@ import (
 //	                       int32 customer, int32 number, uint8 type, int32 engineer,
 //	                       int32 expert, uint64 index, uint64 order_count)
 //	uint32 n | n members  (uint16 len, id, uint16 len, addr, uint16 version)
+//	uint32 n | n shards   (uint32 id, uint64 epoch, uint64 term, uint16 len, leader,
+//	                       uint8 n, n replicas (uint16 len, id, uint8 voter))   (version 4)
 //	uint32 CRC-32C of everything above
 const (
 	snapMagic   = "ORDSNAP\x00"
-	snapVersion = 3
+	snapVersion = 4
 )
 
 // ErrCorruptSnapshot means a snapshot failed its checks; nothing was restored.
@@ -52,6 +56,7 @@ type snapshot struct {
 	records     *btree.BTreeG[Record] // a clone: the FSM's own goes on (records.go)
 	sessions    []sessionEntry
 	members     []SetMember
+	shards      []SetShard
 	persisted   func(bytes uint64, took time.Duration) // Options.SnapshotPersisted
 }
 
@@ -94,7 +99,11 @@ func (s *snapshot) writeTo(w io.Writer) error {
 	be := binary.BigEndian
 	b := make([]byte, 0, 64)
 	b = append(b, snapMagic...)
-	b = be.AppendUint32(b, snapVersion)
+	version := uint32(snapVersion)
+	if len(s.shards) == 0 {
+		version = 3
+	}
+	b = be.AppendUint32(b, version)
 	b = be.AppendUint64(b, uint64(s.now))
 	b = be.AppendUint64(b, uint64(s.swept))
 	b = be.AppendUint64(b, s.applied)
@@ -121,6 +130,12 @@ func (s *snapshot) writeTo(w io.Writer) error {
 	bw.Write(be.AppendUint32(b[:0], uint32(len(s.members)))) //nolint:errcheck
 	for _, m := range s.members {
 		bw.Write(be.AppendUint16(appendString(appendString(b[:0], m.ID), m.ClientAddr), m.Version)) //nolint:errcheck
+	}
+	if version >= 4 {
+		bw.Write(be.AppendUint32(b[:0], uint32(len(s.shards)))) //nolint:errcheck
+		for _, sh := range s.shards {
+			bw.Write(AppendSetShard(b[:0], sh)[1:]) //nolint:errcheck // the command's fields, without its type byte
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -261,6 +276,30 @@ func readSnapshot(in io.Reader) (*state, error) {
 		st.members[id] = r.str()
 		if v >= 2 {
 			st.versions[id] = r.u16()
+		}
+	}
+	if v >= 4 {
+		for n := r.u32(); n > 0 && r.err == nil; n-- {
+			sh := SetShard{ID: r.u32(), Epoch: r.u64(), Term: r.u64(), Leader: r.str()}
+			reps := int(r.u8())
+			if reps > MaxShardReplicas {
+				return nil, fmt.Errorf("%w: shard %d with %d replicas", ErrCorruptSnapshot, sh.ID, reps)
+			}
+			for range reps {
+				rep := ShardReplica{ID: r.str()}
+				switch r.u8() {
+				case 0:
+				case 1:
+					rep.Voter = true
+				default:
+					return nil, fmt.Errorf("%w: bad voter flag in shard %d", ErrCorruptSnapshot, sh.ID)
+				}
+				sh.Replicas = append(sh.Replicas, rep)
+			}
+			if _, dup := st.shards[sh.ID]; dup {
+				return nil, fmt.Errorf("%w: shard %d twice", ErrCorruptSnapshot, sh.ID)
+			}
+			st.shards[sh.ID] = sh
 		}
 	}
 	if r.err != nil {

@@ -64,12 +64,13 @@ type state struct {
 	// it out while orders go on (records.go).
 	records  *btree.BTreeG[Record]
 	sessions map[uint64]*session
-	lru      sessionList       // the sessions, least recently written first
-	members  map[string]string // node id -> client address
-	versions map[string]uint16 // node id -> command version it understands
-	now      int64             // the highest leader time applied so far
-	swept    int64             // leader time of the last session sweep
-	applied  uint64            // index of the last log entry applied
+	lru      sessionList         // the sessions, least recently written first
+	members  map[string]string   // node id -> client address
+	versions map[string]uint16   // node id -> command version it understands
+	shards   map[uint32]SetShard // the shard map of a sharded cluster (shardmap.go)
+	now      int64               // the highest leader time applied so far
+	swept    int64               // leader time of the last session sweep
+	applied  uint64              // index of the last log entry applied
 
 	// Set by SetLimits (sessions.go); both false/0 until it is applied.
 	limitsSet   bool
@@ -84,6 +85,7 @@ func newState() *state {
 		sessions: make(map[uint64]*session),
 		members:  make(map[string]string),
 		versions: make(map[string]uint16),
+		shards:   make(map[uint32]SetShard),
 	}
 }
 

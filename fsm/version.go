@@ -14,12 +14,13 @@ import (
 // meets an entry it cannot decode can say which version it must be
 // upgraded to. Version 1 is every command up to and including this
 // scheme; version 2 adds SetLimits (the session cap, and SessionExpired
-// for a write without a session). Every build of a release, test builds
+// for a write without a session); version 3 SetShard (the shard map of a
+// sharded cluster). Every build of a release, test builds
 // included, understands the same Version: the upgrade tests run a real
 // older release (e2e/upgrade_test.go).
 
 // Version is the highest command version this build understands.
-const Version uint16 = 2
+const Version uint16 = 3
 
 // ErrNeedsUpgrade is the FSM's fatal error for an entry this build cannot
 // apply: see NeedsUpgradeError.
@@ -55,6 +56,8 @@ func VersionOf(cmd []byte) uint16 {
 		return 1
 	case CmdSetLimits:
 		return 2
+	case CmdSetShard:
+		return 3
 	}
 	return 0
 }
