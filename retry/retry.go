@@ -144,6 +144,11 @@ func Resume(ctx context.Context, p Policy, a Attempter, first error) (wire.Messa
 		}
 		last = err
 		code, isWire := wire.CodeOf(err)
+		if code == wire.CodeWrongShard {
+			// The node holds no replica of the shard: like NotLeader,
+			// not applied, and LeaderAddr names where to go.
+			code = wire.CodeNotLeader
+		}
 		if code != wire.CodeNotLeader {
 			redirects = 0
 		}

@@ -175,6 +175,8 @@ func Decode(t Type, b []byte) (Message, error) {
 		return Shards{}, decodeEmpty(b, "Shards")
 	case TypeShardMap:
 		return DecodeShardMap(b)
+	case TypePublishShard:
+		return DecodePublishShard(b)
 	}
 	return nil, fmt.Errorf("decode: %w %d", ErrUnknownType, uint8(t))
 }

@@ -85,6 +85,7 @@ func FuzzDecodeEvents(f *testing.F)         { fuzzDecoder(f, TypeEvents) }
 func FuzzDecodeCompacted(f *testing.F)      { fuzzDecoder(f, TypeCompacted) }
 func FuzzDecodeShardReadIndex(f *testing.F) { fuzzDecoder(f, TypeShardReadIndex) }
 func FuzzDecodeShardMap(f *testing.F)       { fuzzDecoder(f, TypeShardMap) }
+func FuzzDecodePublishShard(f *testing.F)   { fuzzDecoder(f, TypePublishShard) }
 
 // FuzzReadFrame feeds any byte stream to the frame reader and every
 // decoder behind it, as a server's read loop does.

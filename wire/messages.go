@@ -37,6 +37,7 @@ const (
 	TypeShardReadIndex Type = 27 // ShardReadIndex -> ReadIndexReply (node to node)
 	TypeShards         Type = 28 // Shards -> ShardMap
 	TypeShardMap       Type = 29 //
+	TypePublishShard   Type = 30 // PublishShard -> OK (node to the meta group's leader)
 	TypeError          Type = 255
 )
 
@@ -50,7 +51,7 @@ var typeNames = map[Type]string{
 	TypeOK: "OK", TypePublish: "Publish", TypeError: "Error", TypeAsRole: "AsRole",
 	TypeAlarms: "Alarms", TypeAlarmList: "AlarmList", TypeReportAlarms: "ReportAlarms",
 	TypeBackup: "Backup", TypeBackupChunk: "BackupChunk", TypeWatch: "Watch", TypeEvents: "Events",
-	TypeCompacted: "Compacted", TypeShardReadIndex: "ShardReadIndex", TypeShards: "Shards", TypeShardMap: "ShardMap",
+	TypeCompacted: "Compacted", TypeShardReadIndex: "ShardReadIndex", TypeShards: "Shards", TypeShardMap: "ShardMap", TypePublishShard: "PublishShard",
 }
 
 func (t Type) String() string {

@@ -62,6 +62,8 @@ func samples() []Message {
 			{ID: 1, SlotLo: 5461, SlotHi: 16384, Epoch: 9}}},
 		ShardMap{},
 		&Error{Code: CodeWrongShard, Message: "node n2 holds no replica of shard 4", Epoch: 12},
+		PublishShard{Shard: ShardInfo{ID: 2, SlotLo: 10922, SlotHi: 16384, Epoch: 7, Leader: "n3",
+			Replicas: []Replica{{ID: "n3", Voter: true}, {ID: "n1", Voter: true}}}, Term: 4},
 	}
 }
 

@@ -56,7 +56,7 @@ func (r Role) Allows(t Type) bool {
 		// A balancer answers linearizable reads from its cache behind
 		// the leader's read index (lb/linearizable.go).
 		return r == RoleNode || r == RoleBalancer
-	case TypePublish, TypeReportAlarms:
+	case TypePublish, TypeReportAlarms, TypePublishShard:
 		return r == RoleNode
 	case TypeAsRole:
 		// A node forwards its HTTP API's orders to the leader

@@ -1,5 +1,7 @@
 package wire
 
+import "fmt"
+
 // Shards asks for the cluster's shard map.
 type Shards struct{}
 
@@ -86,4 +88,33 @@ func DecodeShardMap(b []byte) (ShardMap, error) {
 		m.Shards = append(m.Shards, s)
 	}
 	return m, d.finish("ShardMap")
+}
+
+// PublishShard tells the leader of the meta group (group 0) what a
+// shard's leader knows of its shard (node to node): the leader records it
+// in the shard map. A node publishes only shards it leads.
+type PublishShard struct {
+	Shard ShardInfo // LeaderAddr unused: the map takes the published client addresses
+	Term  uint64
+}
+
+func (PublishShard) Type() Type { return TypePublishShard }
+func (p PublishShard) AppendTo(dst []byte) []byte {
+	return appendU64(ShardMap{Shards: []ShardInfo{p.Shard}}.AppendTo(dst), p.Term)
+}
+
+// DecodePublishShard decodes a PublishShard payload.
+func DecodePublishShard(b []byte) (PublishShard, error) {
+	if len(b) < 8 {
+		return PublishShard{}, ErrShortPayload
+	}
+	m, err := DecodeShardMap(b[:len(b)-8])
+	if err != nil {
+		return PublishShard{}, err
+	}
+	if len(m.Shards) != 1 {
+		return PublishShard{}, fmt.Errorf("decode PublishShard: %d shards, want 1", len(m.Shards))
+	}
+	d := decoder{b: b[len(b)-8:]}
+	return PublishShard{Shard: m.Shards[0], Term: d.u64()}, d.finish("PublishShard")
 }
