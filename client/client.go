@@ -315,19 +315,19 @@ func (c *Client) Members(ctx context.Context) ([]wire.Member, error) {
 
 // Alarms lists the cluster's active alarms, as the leader knows them.
 func (c *Client) Alarms(ctx context.Context) ([]wire.Alarm, error) {
-	l, err := doAs[wire.AlarmList](ctx, c, firstShard, wire.Alarms{})
+	l, err := doAs[wire.AlarmList](ctx, c, metaLeader, wire.Alarms{})
 	return l.Alarms, err
 }
 
 // Backup asks the leader for one piece of a backup (wire.Backup says how
 // the pieces are read).
 func (c *Client) Backup(ctx context.Context, req wire.Backup) (wire.BackupChunk, error) {
-	return doAs[wire.BackupChunk](ctx, c, firstShard, req)
+	return doAs[wire.BackupChunk](ctx, c, metaLeader, req)
 }
 
 // Admin sends a leader-only admin request (AddMember, RemoveMember,
 // TransferLeader), following the leader.
 func (c *Client) Admin(ctx context.Context, req wire.Message) error {
-	_, err := doAs[wire.OK](ctx, c, firstShard, req)
+	_, err := doAs[wire.OK](ctx, c, metaLeader, req)
 	return err
 }

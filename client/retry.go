@@ -29,9 +29,14 @@ type route struct {
 	shard  uint32
 }
 
+// metaRoute keys the meta group's leader among the shards' (membership,
+// alarms, backups go there; in a cluster of one shard it also leads
+// shard 0, and is learned twice).
+const metaRoute = ^uint32(0)
+
 var (
 	anyNode    = route{}
-	firstShard = route{leader: true} // shard 0's leader: membership, alarms, backups
+	metaLeader = route{leader: true, shard: metaRoute}
 )
 
 // toLeaderOf routes to the leader of shard sh.
@@ -58,6 +63,7 @@ type call struct {
 	to      route
 	req     wire.Message
 	addr    string     // of the last attempt
+	next    string     // where a WrongShard answer sent a read's next attempt
 	conn    *wire.Conn // of the last attempt, nil if the dial failed
 	start   time.Time
 	reached bool // some attempt got through to a node that speaks orderly
@@ -65,6 +71,9 @@ type call struct {
 
 func (a *call) Try(ctx context.Context, timeout time.Duration) (wire.Message, error) {
 	a.addr = a.c.pick(a.to)
+	if a.next != "" {
+		a.addr, a.next = a.next, ""
+	}
 	conn, err := a.c.conn(ctx, a.addr)
 	a.conn = conn
 	if err != nil {
@@ -97,7 +106,11 @@ func (a *call) Failed(f retry.Failure, err error) (bool, error) {
 	case retry.NotLeader:
 		var we *wire.Error
 		if errors.As(err, &we) && we.LeaderAddr != "" && we.LeaderAddr != a.addr {
-			a.c.setLeader(a.to.shard, we.LeaderAddr)
+			if a.to.leader {
+				a.c.setLeader(a.to.shard, we.LeaderAddr)
+			} else { // a read: to a node that holds the shard
+				a.next = we.LeaderAddr
+			}
 			return true, nil
 		}
 		a.c.rotate(a.addr)

@@ -209,3 +209,36 @@ func TestShardedCluster(t *testing.T) {
 }
 
 func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+// TestShardsOnSomeNodes: 3 shards of 2 replicas over 3 nodes. Clients and
+// the balancer follow WrongShard from a node that holds no replica of a
+// customer's shard; every order lands once.
+func TestShardsOnSomeNodes(t *testing.T) {
+	c := startCluster(t, "--shards", "3", "--replicas", "2")
+	lb := startBalancer(t, c)
+	waitFor(t, 30*time.Second, "every shard's leader in the map", func() bool {
+		l := shardsOf(t, c.Addrs())
+		for _, s := range l.Shards {
+			if s.Leader == "" || len(s.Replicas) != 2 {
+				return false
+			}
+		}
+		return len(l.Shards) == e2eShards
+	})
+	const customers, orders = 12, 10
+	for cust := range int32(customers) {
+		addrs := []string{c.Nodes[int(cust)%len(c.Nodes)].ClientAddr} // each client starts at one node
+		if cust%3 == 0 {
+			addrs = []string{lb.Addr}
+		}
+		cl := mustClient(t, addrs...)
+		for k := int32(1); k <= orders; k++ {
+			if _, err := cl.Order(context.Background(), cust, k, wire.Regular); err != nil {
+				t.Fatalf("customer %d (shard %d) order %d through %v: %v", cust, shard.Of(cust, e2eShards), k, addrs, err)
+			}
+		}
+		if r := mustGet(t, cl, cust, wire.Linearizable); r.OrderCount != orders {
+			t.Fatalf("customer %d has %d orders, want %d", cust, r.OrderCount, orders)
+		}
+	}
+}

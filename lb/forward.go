@@ -19,7 +19,7 @@ import (
 // balancer's own; a plaintext client's request (--insecure, role none)
 // goes as it is.
 func (b *Balancer) forward(ctx context.Context, from client, write bool, req wire.Message) (wire.Message, error) {
-	return retry.Do(ctx, b.retryPolicy(), &forwarded{b: b, write: write, req: asRole(from.role, req), lane: from.lane})
+	return retry.Do(ctx, b.retryPolicy(), &forwarded{b: b, write: write, shard: metaShard, req: asRole(from.role, req), lane: from.lane})
 }
 
 // client is who a request comes from: the role the node serves it with,
@@ -53,22 +53,30 @@ func (b *Balancer) retryPolicy() retry.Policy {
 type forwarded struct {
 	b     *Balancer
 	write bool
-	// customer and shard, of a write: the leader of the customer's shard
-	// takes it (the shard is settled per attempt: the pool may learn the
-	// shard count meanwhile).
+	// order: an order, which the leader of its customer's shard takes
+	// (the shard is settled per attempt: the pool may learn the shard
+	// count meanwhile); any other write (an admin call) goes to the meta
+	// group's leader, shard metaShard.
+	order    bool
 	customer int32
 	shard    uint32
 	req      wire.Message
 	lane     laneID     // the client's, for writes (share.go)
 	be       *backend   // of the last attempt
 	conn     *wire.Conn // of the last attempt
+	// next, of a read: the node a WrongShard answer named, for the next
+	// attempt (one that holds a replica of the customer's shard).
+	next *backend
 }
 
 func (f *forwarded) Try(ctx context.Context, timeout time.Duration) (wire.Message, error) {
-	if f.write {
+	if f.order {
 		f.shard = f.b.pool.shardOf(f.customer)
 	}
 	f.be, f.conn = f.b.pick(f.write, f.shard), nil
+	if f.next != nil {
+		f.be, f.next = f.next, nil
+	}
 	if f.be == nil {
 		if f.write {
 			return nil, fmt.Errorf("%w: no leader known", retry.ErrNotSent)
@@ -103,6 +111,10 @@ func (f *forwarded) Failed(fl retry.Failure, err error) (bool, error) {
 	case retry.NotLeader:
 		var we *wire.Error
 		errors.As(err, &we)
+		if !f.write {
+			f.next = f.b.pool.backendAt(we.LeaderAddr)
+			return f.next != nil, nil
+		}
 		f.b.pool.hintShard(f.be, f.shard, we.LeaderAddr)
 		return f.b.pool.writerOf(f.shard) != nil, nil
 	}

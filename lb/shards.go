@@ -10,11 +10,12 @@ import (
 	"orderly/wire"
 )
 
-// A sharded cluster has a leader per shard. The pool keeps shard 0's in
-// leader (learned from Status, as in a cluster of one shard) and the
-// others' in shardLeaders, learned from the shard map its probers ask
-// every node for and from NotLeader answers; writes go to the leader of
-// their customer's shard.
+// A sharded cluster has a leader per shard, and one of its meta group.
+// The pool keeps the meta group's in leader (learned from Status, as in
+// a cluster of one shard, where it leads shard 0 too: admin calls go
+// there) and the shards' in shardLeaders, learned from the shard map its
+// probers ask every node for and from NotLeader and WrongShard answers;
+// writes go to the leader of their customer's shard.
 
 // probeShards asks b for the shard map after a good Status probe: how
 // many shards (fixed when the cluster was created) and who leads each. A
@@ -37,8 +38,11 @@ func (p *pool) probeShards(ctx context.Context, b *backend) {
 	p.shards.Store(uint32(len(m.Shards)))
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(m.Shards) == 1 {
+		return
+	}
 	for _, s := range m.Shards {
-		if s.ID == 0 || s.LeaderAddr == "" {
+		if s.LeaderAddr == "" {
 			continue
 		}
 		if to := p.backendAt(s.LeaderAddr); to != nil {
@@ -70,13 +74,21 @@ func (p *pool) waitShardOf(ctx context.Context, customer int32, within time.Dura
 	return p.shardOf(customer), nil
 }
 
-// writerOf is the leader of shard sh, if known and healthy; none while
-// the shard count is not known, so that no write goes by a wrong count.
+// metaShard names the meta group's leader where a shard is asked for:
+// the leader of admin calls.
+const metaShard = ^uint32(0)
+
+// writerOf is the leader of shard sh (or of the meta group), if known and
+// healthy; none while the shard count is not known, so that no order
+// goes by a wrong count.
 func (p *pool) writerOf(sh uint32) *backend {
+	if sh == metaShard {
+		return p.writer()
+	}
 	if p.shards.Load() == 0 {
 		return nil
 	}
-	if sh == 0 {
+	if p.shards.Load() == 1 {
 		return p.writer()
 	}
 	p.mu.Lock()
@@ -90,7 +102,7 @@ func (p *pool) writerOf(sh uint32) *backend {
 
 // hintShard follows a NotLeader answer of shard sh (see hint).
 func (p *pool) hintShard(from *backend, sh uint32, leaderAddr string) {
-	if sh == 0 {
+	if sh == metaShard || p.shards.Load() <= 1 {
 		p.hint(from, leaderAddr)
 		return
 	}

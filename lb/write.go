@@ -114,7 +114,7 @@ func (w *write) answered(m wire.Message, err error) {
 // balancer's; it ends with the retry budget or the client's context.
 func (w *write) resume(first error) {
 	w.b.routines.Go(func(context.Context) {
-		f := &forwarded{b: w.b, write: true, customer: w.order.CustomerID, req: w.req, lane: w.lane, be: w.be, conn: w.conn}
+		f := &forwarded{b: w.b, write: true, order: true, customer: w.order.CustomerID, req: w.req, lane: w.lane, be: w.be, conn: w.conn}
 		li, err := w.b.ordered(retry.Resume(w.ctx, w.b.retryPolicy(), f, first))
 		w.finish(li, err)
 	})

@@ -215,7 +215,7 @@ func (n *Node) watchDisk() {
 func (n *Node) reportAlarms() error {
 	ctx, cancel := context.WithTimeout(n.routines.Context(), alarmPeriod)
 	defer cancel()
-	c, _, err := n.leaderPeer(ctx, n.replicas[0])
+	c, _, err := n.leaderPeer(ctx, n.meta)
 	if err != nil {
 		return err
 	}

@@ -21,10 +21,10 @@ func (n *Node) ServeAPI(ctx context.Context, from serve.Caller, req wire.Message
 	defer cancel()
 	resp := n.handle(ctx, from, req)
 	nl, ok := resp.(*wire.Error)
-	if !ok || nl.Code != wire.CodeNotLeader || nl.LeaderAddr == "" || req.Type() != wire.TypeOrder {
+	if !ok || (nl.Code != wire.CodeNotLeader && nl.Code != wire.CodeWrongShard) || nl.LeaderAddr == "" || req.Type() != wire.TypeOrder {
 		return resp
 	}
-	c, leader, err := n.leaderPeer(ctx, n.replicaOf(req.(wire.Order).CustomerID))
+	c, leader, err := n.shardLeaderPeer(ctx, n.ShardOf(req.(wire.Order).CustomerID))
 	if err != nil { // nothing was sent: still a sure refusal
 		n.log.Debug("forward order: leader unreachable", "leader", nl.LeaderAddr, "error", err)
 		return nl

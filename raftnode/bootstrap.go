@@ -116,10 +116,13 @@ func (n *Node) bootstrapWhenSafe(ctx context.Context) {
 				n.log.Error("cannot bootstrap", "error", err)
 				return
 			}
-			// Shard 0 last: until it has state the node decides again on
-			// its next start, and bootstraps whatever it had not.
-			for _, r := range n.replicas[1:] {
-				err := r.raft().BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+			// The meta group last: until it has state the node decides
+			// again on its next start, and bootstraps what it had not.
+			for _, r := range n.dataReplicas() {
+				if r.meta {
+					continue
+				}
+				err := r.raft().BootstrapCluster(raft.Configuration{Servers: n.placement(r.shard)}).Error()
 				if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 					n.log.Error("bootstrap shard failed", "shard", r.shard, "error", err)
 					return

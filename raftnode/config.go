@@ -81,6 +81,9 @@ type Config struct {
 	// node given --peers must be given the same. A data dir keeps the
 	// count it was created with; 0 takes it, and 1 for a new data dir.
 	Shards uint32
+	// Replicas is how many replicas each shard of a new sharded cluster
+	// gets (orderd --replicas), placed over --peers; at most the peers.
+	Replicas int
 	// MaxSessions caps the client sessions the state machine keeps; past
 	// it the least recently written is evicted (the same on every
 	// replica). The leader proposes it; give every node the same. 0: none.
@@ -130,6 +133,7 @@ func DefaultConfig() Config {
 		MaxFrame:           1 << 20,
 		Bounds:             serve.DefaultBounds(),
 		MaxSessions:        1_000_000,
+		Replicas:           3,
 		SessionEvictIdle:   fsm.DefaultEvictIdle,
 		RequestTimeout:     5 * time.Second,
 		MinFree:            DefaultMinFree,
@@ -170,6 +174,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data dir: required"))
+	}
+	if c.Replicas < 0 || c.Replicas > fsm.MaxShardReplicas {
+		errs = append(errs, fmt.Errorf("replicas %d: want 1 to %d", c.Replicas, fsm.MaxShardReplicas))
 	}
 	if c.Shards != 0 {
 		if err := shard.Check(c.Shards); err != nil {

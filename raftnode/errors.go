@@ -30,16 +30,16 @@ func (n *Node) wireError(r *replica, err error) error {
 	return wire.Errorf(wire.CodeTimeout, "node %s: %v", n.cfg.ID, err)
 }
 
-// notLeader is the NotLeader answer of shard 0 (membership, alarms,
-// backups), naming the leader's client address.
-func (n *Node) notLeader() *wire.Error { return n.notLeaderOf(n.replicas[0]) }
+// notLeader is the NotLeader answer of the meta group (membership,
+// alarms, backups), naming its leader's client address.
+func (n *Node) notLeader() *wire.Error { return n.notLeaderOf(n.meta) }
 
 // notLeaderOf is the NotLeader answer of r's shard, naming its leader's
 // client address.
 func (n *Node) notLeaderOf(r *replica) *wire.Error {
 	_, id := r.raft().LeaderWithID()
 	var e *wire.Error
-	if r.shard == 0 {
+	if r.meta {
 		e = wire.Errorf(wire.CodeNotLeader, "node %s is not the leader (leader %q)", n.cfg.ID, id)
 	} else {
 		e = wire.Errorf(wire.CodeNotLeader, "node %s does not lead shard %d (leader %q)", n.cfg.ID, r.shard, id)

@@ -51,6 +51,10 @@ func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) 
 		resp, err = n.readIndexForPeer(ctx, r.Shard)
 	case wire.Shards:
 		resp = n.shardMap()
+	case wire.PublishShard:
+		if err = n.answerPublishShard(from.Name, r); err == nil {
+			resp = wire.OK{}
+		}
 	case wire.Alarms:
 		resp = wire.AlarmList{Alarms: n.alarms.active()}
 	case wire.ReportAlarms:
@@ -100,7 +104,10 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 	if err := o.Validate(); err != nil {
 		return nil, wire.Errorf(wire.CodeBadRequest, "order: %v", err)
 	}
-	r := n.replicaOf(o.CustomerID)
+	r, id := n.replicaOf(o.CustomerID)
+	if r == nil {
+		return nil, n.wrongShard(id)
+	}
 	if r.raft().State() != raft.Leader {
 		return nil, n.notLeaderOf(r)
 	}
@@ -159,7 +166,10 @@ func (n *Node) get(ctx context.Context, g wire.Get) (wire.Message, error) {
 	if err := g.Validate(); err != nil {
 		return nil, wire.Errorf(wire.CodeBadRequest, "get: %v", err)
 	}
-	r := n.replicaOf(g.CustomerID)
+	r, id := n.replicaOf(g.CustomerID)
+	if r == nil {
+		return nil, n.wrongShard(id)
+	}
 	if err := n.readAt(ctx, r, g.Consistency, g.MinIndex); err != nil {
 		return nil, err
 	}
@@ -171,7 +181,7 @@ func (n *Node) scan(ctx context.Context, s wire.Scan) (wire.Message, error) {
 	if err := s.Validate(); err != nil {
 		return nil, wire.Errorf(wire.CodeBadRequest, "scan: %v", err)
 	}
-	if n.shardCount() > 1 {
+	if n.count > 1 {
 		return n.scanShards(ctx, s)
 	}
 	r := n.replicas[0]
@@ -196,6 +206,9 @@ func (n *Node) scanShards(ctx context.Context, s wire.Scan) (wire.Message, error
 	level := s.Consistency
 	if level == wire.Session {
 		level = wire.Linearizable
+	}
+	if held := len(n.dataReplicas()); held < int(n.count) {
+		return nil, wire.Errorf(wire.CodeUnavailable, "scan: node %s holds %d of the %d shards; scan through a node that holds every shard", n.cfg.ID, held, n.count)
 	}
 	var merged []fsm.Record
 	next := int32(-1)

@@ -46,8 +46,12 @@ type Node struct {
 	snapMetrics *snapshotMetrics
 	storeKind   string // boltdb or wal: the data dir's log store
 
-	// replicas are this node's replicas of the cluster's shards, by shard
-	// id; replicas[0] is group (shards.go).
+	// meta is group as a replica: the meta group (shards.go).
+	meta *replica
+	// count is the cluster's shard count; replicas are this node's
+	// replicas of its shards, by shard id, nil where it holds none; of a
+	// cluster of one shard, replicas[0] is meta.
+	count    uint32
 	replicas []*replica
 
 	peers      *peernet.Pool // streams to the other nodes
@@ -120,6 +124,7 @@ func Open(cfg Config) (*Node, error) {
 	n.server = srv
 	n.routines.Every(200*time.Millisecond, n.publishIfNeeded)
 	n.routines.Every(time.Second, n.setLimitsIfNeeded)
+	n.routines.Every(shardsPublishPeriod, n.publishShards)
 	n.routines.Every(alarmPeriod, n.watchDisk)
 	n.routines.Every(backupIdle/3, n.backups.reap)
 	n.routines.Every(feedProgress, n.advanceFeed)
@@ -191,7 +196,7 @@ func (n *Node) startRaft() error {
 		Stores: group.Stores{Logs: logs, Stable: db, Snapshots: snaps},
 		FSM: fsm.Options{Logger: n.log.Named("fsm"), Fatal: n.stopForUpgrade,
 			SnapshotPersisted: n.snapMetrics.persisted, Changes: n.feed},
-		AskLeader: func(ctx context.Context) (uint64, error) { return n.askLeaderReadIndex(ctx, n.replicas[0]) },
+		AskLeader: func(ctx context.Context) (uint64, error) { return n.askLeaderReadIndex(ctx, n.meta) },
 		TermEntry: n.commitTermEntry,
 	})
 	if err != nil {
@@ -204,16 +209,26 @@ func (n *Node) startRaft() error {
 	n.group, n.raft, n.fsm, n.db, n.snaps = g, g.Raft(), g.FSM(), db, snaps
 	n.running.Store(g)
 	close(n.raftStarted)
-	first := &replica{shard: 0, group: g, db: db, snaps: snaps, trans: trans, started: n.raftStarted}
-	first.running.Store(g)
-	n.replicas = []*replica{first}
-	for id := uint32(1); id < count; id++ {
-		r, err := n.openReplica(id, groups, adv)
+	n.meta = &replica{meta: true, group: g, db: db, snaps: snaps, trans: trans, started: n.raftStarted}
+	n.meta.running.Store(g)
+	n.count = count
+	n.replicas = make([]*replica, count)
+	if count == 1 {
+		n.replicas[0] = n.meta
+	} else {
+		hosted, err := n.shardsToHost(existing)
 		if err != nil {
 			n.shutdownRaft()
 			return err
 		}
-		n.replicas = append(n.replicas, r)
+		for _, id := range hosted {
+			r, err := n.openReplica(id, groups, adv)
+			if err != nil {
+				n.shutdownRaft()
+				return err
+			}
+			n.replicas[id] = r
+		}
 	}
 	lastIndex := n.raft.LastIndex
 	n.gate.last.Store(&lastIndex)
@@ -321,7 +336,7 @@ func (n *Node) publish() error {
 	if n.raft.State() == raft.Leader {
 		return n.applySetMember(n.cfg.ID, n.cfg.ClientAdvertise, fsm.Version)
 	}
-	c, _, err := n.leaderPeer(ctx, n.replicas[0])
+	c, _, err := n.leaderPeer(ctx, n.meta)
 	if err != nil {
 		return err
 	}
@@ -333,7 +348,7 @@ func (n *Node) publish() error {
 // member understands the command (its version is 2).
 func (n *Node) setLimitsIfNeeded() {
 	want := fsm.SetLimits{MaxSessions: n.cfg.MaxSessions, EvictIdle: n.cfg.SessionEvictIdle}
-	for _, r := range n.replicas {
+	for _, r := range n.dataReplicas() {
 		if !r.group.IsReadyLeader() {
 			continue
 		}
@@ -370,11 +385,18 @@ func (n *Node) Addr() string { return n.server.Addr() }
 // Close hands leadership over if this node leads, then stops the client
 // server, Raft and the log store, in that order.
 func (n *Node) Close() error {
-	if n.raft.State() == raft.Leader && len(n.raft.GetConfiguration().Configuration().Servers) > 1 {
-		if err := n.group.Await(n.raft.LeadershipTransfer()); err != nil {
-			n.log.Warn("leadership transfer before shutdown failed", "error", err)
+	groups := n.dataReplicas()
+	if n.count > 1 {
+		groups = append(groups, n.meta)
+	}
+	for _, r := range groups {
+		if r.raft().State() != raft.Leader || len(r.raft().GetConfiguration().Configuration().Servers) < 2 {
+			continue
+		}
+		if err := r.group.Await(r.raft().LeadershipTransfer()); err != nil {
+			n.log.Warn("leadership transfer before shutdown failed", "group", r.gid, "error", err)
 		} else {
-			n.log.Info("handed leadership over before shutdown")
+			n.log.Info("handed leadership over before shutdown", "group", r.gid)
 		}
 	}
 	n.server.Close()
@@ -388,7 +410,10 @@ func (n *Node) Close() error {
 
 func (n *Node) shutdownRaft() error {
 	var err error
-	for _, r := range n.replicas[1:] {
+	for _, r := range n.dataReplicas() {
+		if r.meta {
+			continue
+		}
 		if cerr := r.close(); err == nil && cerr != nil {
 			err = cerr
 		}

@@ -48,7 +48,7 @@ func (n *Node) probe(ctx context.Context, member, addr string) (probeAnswer, err
 func (n *Node) leaderPeer(ctx context.Context, r *replica) (*wire.Conn, string, error) {
 	addr, id := r.raft().LeaderWithID()
 	if addr == "" {
-		return nil, "", wire.Errorf(wire.CodeUnavailable, "no leader known of shard %d", r.shard)
+		return nil, "", wire.Errorf(wire.CodeUnavailable, "no leader known of group %d", r.gid)
 	}
 	c, err := n.peers.Get(ctx, string(id), string(addr))
 	if err != nil {
@@ -58,16 +58,16 @@ func (n *Node) leaderPeer(ctx context.Context, r *replica) (*wire.Conn, string, 
 }
 
 // askLeaderReadIndex is a group's way to its leader's read index
-// (group.Config.AskLeader): a ReadIndex request (shard 0's, as nodes of
-// a single-group release ask it) or ShardReadIndex on the peer stream to
-// the leader of r's shard.
+// (group.Config.AskLeader): a ReadIndex request (the meta group's, as
+// nodes of a single-group release ask it) or ShardReadIndex on the peer
+// stream to the leader of r's shard.
 func (n *Node) askLeaderReadIndex(ctx context.Context, r *replica) (uint64, error) {
 	c, id, err := n.leaderPeer(ctx, r)
 	if err != nil {
 		return 0, err
 	}
 	var idx uint64
-	if r.shard == 0 {
+	if r.meta {
 		idx, err = c.ReadIndex(ctx)
 	} else {
 		var reply wire.ReadIndexReply

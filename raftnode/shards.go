@@ -5,17 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-	"sync/atomic"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/hashicorp/raft"
 
 	"orderly/fsm"
-	"orderly/group"
-	"orderly/peernet"
 	"orderly/shard"
 	"orderly/wire"
 )
@@ -104,159 +102,221 @@ func shardCountOf(dir string) (uint32, error) {
 	return rec.Shards, nil
 }
 
-// replica is this node's replica of one shard.
-type replica struct {
-	shard uint32
-	// group runs once started is closed; the Raft port's streams may come
-	// before (rules wait on started).
-	group   *group.Group
-	started chan struct{}
-	running atomic.Pointer[group.Group]
-	db      logStore // shard 0's is the node's (n.db), closed by the node
-	snaps   raft.SnapshotStore
-	trans   *peernet.Transport
-}
+// shardCount is the cluster's shard count.
+func (n *Node) shardCount() uint32 { return n.count }
 
-// epoch is the index of the latest configuration of the shard this
-// replica has applied: it grows with every change of the shard's
-// replicas (hashicorp/raft does not say which index its configuration
-// came from, so it is the FSM's, or the latest snapshot's).
-func (r *replica) epoch() uint64 {
-	e := r.group.FSM().ConfigIndex()
-	if metas, err := r.snaps.List(); err == nil && len(metas) > 0 {
-		e = max(e, metas[0].ConfigurationIndex)
-	}
-	return e
-}
-
-func (r *replica) raft() *raft.Raft { return r.group.Raft() }
-
-// latestConfiguration is peernet.Rules.Config for the replica's group.
-func (r *replica) latestConfiguration(ctx context.Context) (raft.Configuration, error) {
-	select {
-	case <-r.started:
-	case <-ctx.Done():
-		return raft.Configuration{}, errors.New("node closing")
-	}
-	g := r.running.Load()
-	f := g.Raft().GetConfiguration()
-	if err := g.Await(f); err != nil {
-		return raft.Configuration{}, fmt.Errorf("raft configuration of shard %d: %w", r.shard, err)
-	}
-	return f.Configuration(), nil
-}
-
-// followedLeader is peernet.Rules.Leader for the replica's group.
-func (r *replica) followedLeader() (id, addr string, term uint64) {
-	g := r.running.Load()
-	if g == nil {
-		return "", "", 0
-	}
-	a, i := g.Raft().LeaderWithID()
-	return string(i), string(a), g.Raft().CurrentTerm()
-}
-
-// openReplica opens shard id's stores under shards/<id>/ and starts its
-// group on the Raft port as group id.
-func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr) (*replica, error) {
-	cfg := n.cfg
-	dir := filepath.Join(cfg.DataDir, "shards", strconv.FormatUint(uint64(id), 10))
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("create shard dir %s: %w", dir, err)
-	}
-	log := n.log.With("shard", id)
-	db, _, err := openLogStore(dir, n.storeKind, log.Named("wal"))
-	if err != nil {
-		return nil, fmt.Errorf("shard %d: %w", id, err)
-	}
-	logs, err := raft.NewLogCache(4096, db)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("shard %d log cache: %w", id, err)
-	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, log.Named("snapshots"))
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open snapshot store %s: %w", dir, err)
-	}
-	r := &replica{shard: id, db: db, snaps: snaps, started: make(chan struct{})}
-	ctx := n.routines.Context()
-	// No Vouched: a sender must be in the shard's own configuration (or,
-	// while this replica knows none, among --peers).
-	r.trans = peernet.NewTransport(peernet.NewDialer(cfg.TLS, adv, peernet.GroupID(id)),
-		peernet.Rules{Config: func() (raft.Configuration, error) { return r.latestConfiguration(ctx) },
-			Leader: r.followedLeader, RefuseVotes: n.gate.refuses, Seeds: seedsOf(cfg.Peers)},
-		log.Named("transport"))
-	groups.Add(peernet.GroupID(id), r.trans)
-	g, err := group.New(group.Config{
-		ID: cfg.ID, Logger: log, RequestTimeout: cfg.RequestTimeout, Transport: r.trans,
-		Timing: n.timing(),
-		Stores: group.Stores{Logs: logs, Stable: db, Snapshots: snaps},
-		FSM:    fsm.Options{Logger: log.Named("fsm"), Fatal: n.stopForUpgrade},
-		AskLeader: func(ctx context.Context) (uint64, error) {
-			return n.askLeaderReadIndex(ctx, r)
-		},
-	})
-	if err != nil {
-		groups.Remove(peernet.GroupID(id))
-		r.trans.Close()
-		db.Close()
-		return nil, fmt.Errorf("shard %d: %w", id, err)
-	}
-	r.group = g
-	r.running.Store(g)
-	close(r.started)
-	return r, nil
-}
-
-// close stops the replica's group (which closes its transport) and, but
-// for shard 0's, its log store.
-func (r *replica) close() error {
-	err := r.group.Close()
-	if r.shard != 0 {
-		if cerr := r.db.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("close shard %d log store: %w", r.shard, cerr)
+// dataReplicas are this node's replicas of shards (of a cluster of one
+// shard: the meta group's).
+func (n *Node) dataReplicas() []*replica {
+	var out []*replica
+	for _, r := range n.replicas {
+		if r != nil {
+			out = append(out, r)
 		}
 	}
-	return err
+	return out
 }
 
-// shardCount is the cluster's shard count.
-func (n *Node) shardCount() uint32 { return uint32(len(n.replicas)) }
+// placement is shard id's replicas when the cluster is created: --replicas
+// of the sorted --peers, from the id-th on (the same list on every node),
+// so that each node holds about as many shards as the others.
+func (n *Node) placement(id uint32) []raft.Server {
+	peers := slices.SortedFunc(slices.Values(n.cfg.Peers), func(a, b Peer) int { return strings.Compare(a.ID, b.ID) })
+	want := min(n.cfg.Replicas, len(peers))
+	var out []raft.Server
+	for k := range want {
+		p := peers[(int(id)+k)%len(peers)]
+		out = append(out, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr), Suffrage: raft.Voter})
+	}
+	return out
+}
 
-// replicaOf is this node's replica of customer's shard.
-func (n *Node) replicaOf(customer int32) *replica {
-	return n.replicas[shard.Of(customer, n.shardCount())]
+// shardsToHost are the shards this node opens a replica of: on a cluster's
+// creation those its placement names; after, those it has a dir of.
+func (n *Node) shardsToHost(existing bool) ([]uint32, error) {
+	var ids []uint32
+	if !existing && len(n.cfg.Peers) > 0 {
+		for id := range n.count {
+			if slices.ContainsFunc(n.placement(id), func(s raft.Server) bool { return string(s.ID) == n.cfg.ID }) {
+				ids = append(ids, id)
+			}
+		}
+		return ids, nil
+	}
+	for id := range n.count {
+		if _, err := os.Stat(shardDir(n.cfg.DataDir, id)); err == nil {
+			ids = append(ids, id)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("shard %d: %w", id, err)
+		}
+	}
+	return ids, nil
+}
+
+// replicaOf is this node's replica of customer's shard, and the shard;
+// nil if it holds none.
+func (n *Node) replicaOf(customer int32) (*replica, uint32) {
+	id := shard.Of(customer, n.count)
+	return n.replicas[id], id
 }
 
 // replicaByID is this node's replica of shard id, or WrongShard.
 func (n *Node) replicaByID(id uint32) (*replica, error) {
-	if id >= n.shardCount() {
-		return nil, &wire.Error{Code: wire.CodeWrongShard, Message: fmt.Sprintf("node %s holds no replica of shard %d (the cluster has %d)", n.cfg.ID, id, n.shardCount())}
+	if id >= n.count {
+		return nil, &wire.Error{Code: wire.CodeWrongShard, Message: fmt.Sprintf("the cluster has %d shards, not shard %d", n.count, id)}
 	}
-	return n.replicas[id], nil
+	if r := n.replicas[id]; r != nil {
+		return r, nil
+	}
+	return nil, n.wrongShard(id)
 }
 
-// shardMap answers Shards: each shard as this node knows it.
+// wrongShard is the answer for shard id on a node that holds no replica
+// of it: the epoch and leader the shard map knows.
+func (n *Node) wrongShard(id uint32) *wire.Error {
+	e := &wire.Error{Code: wire.CodeWrongShard, Message: fmt.Sprintf("node %s holds no replica of shard %d", n.cfg.ID, id)}
+	for _, s := range n.fsm.ShardMap() {
+		if s.ID == id {
+			e.Epoch, e.LeaderAddr = s.Epoch, n.fsm.ClientAddr(s.Leader)
+		}
+	}
+	return e
+}
+
+// shardMap answers Shards: the shard map as the meta group has it, or,
+// for a shard it has nothing of yet, as this node's replica knows it.
 func (n *Node) shardMap() wire.ShardMap {
-	m := wire.ShardMap{Shards: make([]wire.ShardInfo, 0, len(n.replicas))}
-	for _, r := range n.replicas {
-		lo, hi := shard.Range(r.shard, n.shardCount())
-		s := wire.ShardInfo{ID: r.shard, SlotLo: lo, SlotHi: hi}
-		s.Epoch = r.epoch()
-		f := r.raft().GetConfiguration()
-		if r.group.Await(f) == nil {
-			for _, srv := range f.Configuration().Servers {
-				s.Replicas = append(s.Replicas, wire.Replica{ID: string(srv.ID), Voter: srv.Suffrage == raft.Voter})
-			}
+	published := map[uint32]fsm.SetShard{}
+	if n.count > 1 {
+		for _, s := range n.fsm.ShardMap() {
+			published[s.ID] = s
 		}
-		if _, id := r.raft().LeaderWithID(); id != "" {
-			s.Leader, s.LeaderAddr = string(id), n.fsm.ClientAddr(string(id))
+	}
+	m := wire.ShardMap{Shards: make([]wire.ShardInfo, 0, n.count)}
+	for id := range n.count {
+		lo, hi := shard.Range(id, n.count)
+		info := wire.ShardInfo{ID: id, SlotLo: lo, SlotHi: hi}
+		s, ok := published[id]
+		if r := n.replicas[id]; !ok && r != nil {
+			s = r.describe(id)
 		}
-		m.Shards = append(m.Shards, s)
+		info.Epoch, info.Leader = s.Epoch, s.Leader
+		if s.Leader != "" {
+			info.LeaderAddr = n.fsm.ClientAddr(s.Leader)
+		}
+		for _, rep := range s.Replicas {
+			info.Replicas = append(info.Replicas, wire.Replica{ID: rep.ID, Voter: rep.Voter})
+		}
+		m.Shards = append(m.Shards, info)
 	}
 	return m
 }
 
+// describe is shard id as this replica's group says: what its leader
+// publishes.
+func (r *replica) describe(id uint32) fsm.SetShard {
+	s := fsm.SetShard{ID: id, Epoch: r.epoch(), Term: r.raft().CurrentTerm()}
+	f := r.raft().GetConfiguration()
+	if r.group.Await(f) == nil {
+		for _, srv := range f.Configuration().Servers {
+			s.Replicas = append(s.Replicas, fsm.ShardReplica{ID: string(srv.ID), Voter: srv.Suffrage == raft.Voter})
+		}
+	}
+	_, leader := r.raft().LeaderWithID()
+	s.Leader = string(leader)
+	return s
+}
+
+// shardsPublishPeriod is how often a node compares the shards it leads
+// with the map.
+const shardsPublishPeriod = 250 * time.Millisecond
+
+// publishShards records in the meta group each shard this node leads,
+// whenever the map's entry differs from what the shard's group says.
+func (n *Node) publishShards() {
+	if n.count == 1 {
+		return
+	}
+	published := map[uint32]fsm.SetShard{}
+	for _, s := range n.fsm.ShardMap() {
+		published[s.ID] = s
+	}
+	for _, r := range n.dataReplicas() {
+		if !r.group.IsReadyLeader() {
+			continue
+		}
+		s := r.describe(r.shard)
+		if have, ok := published[s.ID]; ok && slices.Equal(have.Replicas, s.Replicas) && have.Epoch == s.Epoch &&
+			have.Term == s.Term && have.Leader == s.Leader {
+			continue
+		}
+		if err := n.publishShard(s); err != nil {
+			n.log.Debug("publish shard", "shard", s.ID, "error", err)
+		}
+	}
+}
+
+func (n *Node) publishShard(s fsm.SetShard) error {
+	if n.raft.State() == raft.Leader {
+		return n.applyVersioned(fsm.AppendSetShard(nil, s), fsm.VersionOf([]byte{byte(fsm.CmdSetShard)}))
+	}
+	ctx, cancel := context.WithTimeout(n.routines.Context(), n.cfg.RequestTimeout)
+	defer cancel()
+	c, _, err := n.leaderPeer(ctx, n.meta)
+	if err != nil {
+		return err
+	}
+	p := wire.PublishShard{Shard: wire.ShardInfo{ID: s.ID, Epoch: s.Epoch, Leader: s.Leader}, Term: s.Term}
+	for _, rep := range s.Replicas {
+		p.Shard.Replicas = append(p.Shard.Replicas, wire.Replica{ID: rep.ID, Voter: rep.Voter})
+	}
+	return c.Admin(ctx, p)
+}
+
+// answerPublishShard records what a shard's leader published: on the
+// meta group's leader only, and only what a node says of a shard it leads.
+func (n *Node) answerPublishShard(from string, p wire.PublishShard) error {
+	if n.count == 1 || p.Shard.ID >= n.count {
+		return wire.Errorf(wire.CodeBadRequest, "publish shard %d: the cluster has %d shards", p.Shard.ID, n.count)
+	}
+	if from != "" && p.Shard.Leader != from {
+		return wire.Errorf(wire.CodePermissionDenied, "node %q may publish only shards it leads, not as %q", from, p.Shard.Leader)
+	}
+	if len(p.Shard.Replicas) > fsm.MaxShardReplicas {
+		return wire.Errorf(wire.CodeBadRequest, "publish shard %d: %d replicas", p.Shard.ID, len(p.Shard.Replicas))
+	}
+	if n.raft.State() != raft.Leader {
+		return n.notLeader()
+	}
+	s := fsm.SetShard{ID: p.Shard.ID, Epoch: p.Shard.Epoch, Term: p.Term, Leader: p.Shard.Leader}
+	for _, rep := range p.Shard.Replicas {
+		s.Replicas = append(s.Replicas, fsm.ShardReplica{ID: rep.ID, Voter: rep.Voter})
+	}
+	return n.applyVersioned(fsm.AppendSetShard(nil, s), fsm.VersionOf([]byte{byte(fsm.CmdSetShard)}))
+}
+
 // ShardOf is the shard of customer (api.Backend.ShardOf).
-func (n *Node) ShardOf(customer int32) uint32 { return shard.Of(customer, n.shardCount()) }
+func (n *Node) ShardOf(customer int32) uint32 { return shard.Of(customer, n.count) }
+
+// shardLeaderPeer is the peer stream to the leader of shard id: the one
+// this node's replica follows, or the one the shard map names.
+func (n *Node) shardLeaderPeer(ctx context.Context, id uint32) (*wire.Conn, string, error) {
+	if r := n.replicas[id]; r != nil {
+		return n.leaderPeer(ctx, r)
+	}
+	for _, s := range n.fsm.ShardMap() {
+		if s.ID != id || s.Leader == "" {
+			continue
+		}
+		for _, m := range n.members() {
+			if m.ID == s.Leader {
+				c, err := n.peers.Get(ctx, m.ID, m.RaftAddr)
+				if err != nil {
+					return nil, m.ID, wire.Errorf(wire.CodeUnavailable, "reach the leader %s of shard %d: %v", m.ID, id, err)
+				}
+				return c, m.ID, nil
+			}
+		}
+	}
+	return nil, "", wire.Errorf(wire.CodeUnavailable, "no leader known of shard %d", id)
+}

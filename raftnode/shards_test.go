@@ -247,3 +247,76 @@ func TestSettleShardCount(t *testing.T) {
 		t.Fatal("recover of a sharded data dir: no error")
 	}
 }
+
+// callFollowing sends req to n and follows NotLeader and WrongShard
+// answers to the node they name, until an answer that is neither.
+func (tc *testCluster) callFollowing(t *testing.T, n *Node, req wire.Message) wire.Message {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp := call(t, n, req)
+		e, ok := resp.(*wire.Error)
+		if !ok || (e.Code != wire.CodeNotLeader && e.Code != wire.CodeWrongShard && e.Code != wire.CodeUnavailable) {
+			return resp
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v: still %v", req, e)
+		}
+		for _, m := range tc.nodes {
+			if m != nil && e.LeaderAddr != "" && m.cfg.ClientAddr == e.LeaderAddr {
+				n = m
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestShardsPlacedOverSomeNodes: 3 shards of 2 replicas each over 3
+// nodes. A node answers WrongShard for a shard it holds no replica of,
+// naming the shard's leader from the map its leaders publish in the
+// meta group; every customer's orders land once in its shard.
+func TestShardsPlacedOverSomeNodes(t *testing.T) {
+	tc := newTestClusterWith(t, func(c *Config) { c.Shards, c.Replicas = testShards, 2 })
+	for _, n := range tc.nodes {
+		if held := len(n.dataReplicas()); held != 2 {
+			t.Fatalf("%s holds %d shards, want 2", n.cfg.ID, held)
+		}
+	}
+	var m wire.ShardMap
+	deadline := time.Now().Add(15 * time.Second)
+	for published := false; !published; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the shard map never named every shard's leader: %+v", m)
+		}
+		time.Sleep(20 * time.Millisecond)
+		m = call(t, tc.nodes[0], wire.Shards{}).(wire.ShardMap)
+		published = len(m.Shards) == testShards
+		for _, s := range m.Shards {
+			published = published && s.Leader != "" && s.LeaderAddr != "" && len(s.Replicas) == 2 && s.Epoch > 0
+		}
+	}
+	seqs := map[uint32]uint64{}
+	for c := int32(0); c < 30; c++ {
+		id := shard.Of(c, testShards)
+		seqs[id]++
+		for _, n := range tc.nodes { // a retry through each node: applied once
+			resp := tc.callFollowing(t, n, wire.Order{CustomerID: c, OrderNumber: 1, ClientID: 5, Seq: seqs[id]})
+			if li, ok := resp.(wire.LaptopInfo); !ok || li.OrderCount != 1 {
+				t.Fatalf("order of customer %d through %s: %v", c, n.cfg.ID, resp)
+			}
+		}
+		for _, n := range tc.nodes {
+			if n.replicas[id] != nil {
+				continue
+			}
+			e, ok := call(t, n, wire.Get{CustomerID: c, Consistency: wire.Stale}).(*wire.Error)
+			if !ok || e.Code != wire.CodeWrongShard || e.Epoch == 0 || e.LeaderAddr != m.Shards[id].LeaderAddr {
+				t.Fatalf("get of customer %d (shard %d) from %s, which holds none of it: %v, want WrongShard naming %s",
+					c, id, n.cfg.ID, e, m.Shards[id].LeaderAddr)
+			}
+			if _, ok := call(t, n, wire.Scan{Limit: 10}).(*wire.Error); !ok {
+				t.Fatalf("%s scanned a cluster it holds part of", n.cfg.ID)
+			}
+		}
+	}
+}

@@ -43,6 +43,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.ClientAddr, "client-addr", "127.0.0.1:6001", "client protocol listen address")
 	fs.StringVar(&cfg.ClientAdvertise, "client-advertise", "", "client address published to the cluster (default --client-addr)")
 	shards := fs.Uint("shards", 0, fmt.Sprintf("shards of a NEW cluster (1 to %d, the same on every node of --peers): customers are spread over that many Raft groups, each with a replica on every node; an existing data dir keeps its own count (0: that count, or 1)", shard.MaxShards))
+	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "replicas of each shard of a NEW sharded cluster, placed over --peers (at most their number)")
 	peers := fs.String("peers", "", "initial members as id=raft_addr,... (same on every node; empty: join an existing cluster)")
 	fs.IntVar(&cfg.Experts, "experts", cfg.Experts, "size of the expert pool for custom orders")
 	fs.IntVar(&cfg.ExpertQueue, "expert-queue", cfg.ExpertQueue, "custom orders that may wait for an expert before Overloaded")

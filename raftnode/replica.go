@@ -1,0 +1,153 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"orderly/fsm"
+	"orderly/group"
+	"orderly/peernet"
+)
+
+// replica is this node's replica of a group: the meta group (group 0),
+// or a shard's.
+type replica struct {
+	gid   peernet.GroupID
+	shard uint32 // the shard it holds; of a sharded cluster's meta group: none (meta)
+	meta  bool   // the meta group (group 0); of a cluster of one shard, also shard 0
+	// group runs once started is closed; the Raft port's streams may come
+	// before (rules wait on started).
+	group   *group.Group
+	started chan struct{}
+	running atomic.Pointer[group.Group]
+	db      logStore // the meta group's is the node's (n.db), closed by the node
+	snaps   raft.SnapshotStore
+	trans   *peernet.Transport
+}
+
+// epoch is the index of the latest configuration of the shard this
+// replica has applied: it grows with every change of the shard's
+// replicas (hashicorp/raft does not say which index its configuration
+// came from, so it is the FSM's, or the latest snapshot's).
+func (r *replica) epoch() uint64 {
+	e := r.group.FSM().ConfigIndex()
+	if metas, err := r.snaps.List(); err == nil && len(metas) > 0 {
+		e = max(e, metas[0].ConfigurationIndex)
+	}
+	return e
+}
+
+func (r *replica) raft() *raft.Raft { return r.group.Raft() }
+
+// latestConfiguration is peernet.Rules.Config for the replica's group.
+func (r *replica) latestConfiguration(ctx context.Context) (raft.Configuration, error) {
+	select {
+	case <-r.started:
+	case <-ctx.Done():
+		return raft.Configuration{}, errors.New("node closing")
+	}
+	g := r.running.Load()
+	f := g.Raft().GetConfiguration()
+	if err := g.Await(f); err != nil {
+		return raft.Configuration{}, fmt.Errorf("raft configuration of group %d: %w", r.gid, err)
+	}
+	return f.Configuration(), nil
+}
+
+// followedLeader is peernet.Rules.Leader for the replica's group.
+func (r *replica) followedLeader() (id, addr string, term uint64) {
+	g := r.running.Load()
+	if g == nil {
+		return "", "", 0
+	}
+	a, i := g.Raft().LeaderWithID()
+	return string(i), string(a), g.Raft().CurrentTerm()
+}
+
+// shardDir is where a sharded cluster's node keeps its replica of shard id.
+func shardDir(dataDir string, id uint32) string {
+	return filepath.Join(dataDir, "shards", strconv.FormatUint(uint64(id), 10))
+}
+
+// shardGroup is the Raft group of shard id in a cluster of count shards:
+// the meta group itself in a cluster of one, else its own group id+1.
+func shardGroup(id, count uint32) peernet.GroupID {
+	if count == 1 {
+		return 0
+	}
+	return peernet.GroupID(id + 1)
+}
+
+// openReplica opens shard id's stores under shards/<id>/ and starts its
+// group on the Raft port.
+func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr) (*replica, error) {
+	cfg := n.cfg
+	dir := shardDir(cfg.DataDir, id)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create shard dir %s: %w", dir, err)
+	}
+	gid := shardGroup(id, n.count)
+	log := n.log.With("shard", id)
+	db, _, err := openLogStore(dir, n.storeKind, log.Named("wal"))
+	if err != nil {
+		return nil, fmt.Errorf("shard %d: %w", id, err)
+	}
+	logs, err := raft.NewLogCache(4096, db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("shard %d log cache: %w", id, err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, log.Named("snapshots"))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open snapshot store %s: %w", dir, err)
+	}
+	r := &replica{gid: gid, shard: id, db: db, snaps: snaps, started: make(chan struct{})}
+	ctx := n.routines.Context()
+	// No Vouched: a sender must be in the shard's own configuration (or,
+	// while this replica knows none, among --peers).
+	r.trans = peernet.NewTransport(peernet.NewDialer(cfg.TLS, adv, gid),
+		peernet.Rules{Config: func() (raft.Configuration, error) { return r.latestConfiguration(ctx) },
+			Leader: r.followedLeader, RefuseVotes: n.gate.refuses, Seeds: seedsOf(cfg.Peers)},
+		log.Named("transport"))
+	groups.Add(gid, r.trans)
+	g, err := group.New(group.Config{
+		ID: cfg.ID, Logger: log, RequestTimeout: cfg.RequestTimeout, Transport: r.trans,
+		Timing: n.timing(),
+		Stores: group.Stores{Logs: logs, Stable: db, Snapshots: snaps},
+		FSM:    fsm.Options{Logger: log.Named("fsm"), Fatal: n.stopForUpgrade},
+		AskLeader: func(ctx context.Context) (uint64, error) {
+			return n.askLeaderReadIndex(ctx, r)
+		},
+	})
+	if err != nil {
+		groups.Remove(gid)
+		r.trans.Close()
+		db.Close()
+		return nil, fmt.Errorf("shard %d: %w", id, err)
+	}
+	r.group = g
+	r.running.Store(g)
+	close(r.started)
+	return r, nil
+}
+
+// close stops the replica's group (which closes its transport) and, but
+// for the meta group's, its log store.
+func (r *replica) close() error {
+	err := r.group.Close()
+	if !r.meta {
+		if cerr := r.db.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close shard %d log store: %w", r.shard, cerr)
+		}
+	}
+	return err
+}
