@@ -64,11 +64,11 @@ type FSM struct {
 	changes Changes       // Options.Changes; nil: none
 	batch   []OrderResult // the orders of the batch being applied, for changes
 
-	// configIndex is the index of the last configuration entry this
-	// replica applied since it started (Raft hands a BatchingFSM those
-	// too). It is not state: a restored snapshot's configuration index is
-	// in its raft.SnapshotMeta, and the caller takes the larger.
-	configIndex atomic.Uint64
+	// config is the last configuration entry this replica applied since
+	// it started (Raft hands a BatchingFSM those too): the group's
+	// committed configuration. It is not state: a restored snapshot's is
+	// in its raft.SnapshotMeta, and the caller takes the newer.
+	config atomic.Pointer[Configuration]
 
 	mu sync.RWMutex
 	st *state
@@ -193,7 +193,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		case raft.LogCommand:
 			out[i] = f.applyCommand(l)
 		case raft.LogConfiguration:
-			f.configIndex.Store(l.Index)
+			f.config.Store(&Configuration{Index: l.Index, Servers: raft.DecodeConfiguration(l.Data).Servers})
 		}
 		f.st.applied = l.Index
 	}
@@ -323,9 +323,20 @@ func (f *FSM) Scan(from int32, limit int) ([]Record, int32, uint64) {
 	return recs, next, f.st.applied
 }
 
-// ConfigIndex is the index of the last configuration entry applied since
-// the replica started; 0 if none.
-func (f *FSM) ConfigIndex() uint64 { return f.configIndex.Load() }
+// Configuration is a group's configuration and the index of its entry.
+type Configuration struct {
+	Index   uint64
+	Servers []raft.Server
+}
+
+// Configuration is the last configuration entry applied since the
+// replica started; zero if none.
+func (f *FSM) Configuration() Configuration {
+	if c := f.config.Load(); c != nil {
+		return *c
+	}
+	return Configuration{}
+}
 
 // ClientAddr returns the published client address of node id.
 func (f *FSM) ClientAddr(id string) string {

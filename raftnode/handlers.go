@@ -51,6 +51,10 @@ func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) 
 		resp, err = n.readIndexForPeer(ctx, r.Shard)
 	case wire.Shards:
 		resp = n.shardMap()
+	case wire.ShardStatus:
+		resp, err = n.shardStatus(r.Shard)
+	case wire.ShardMember:
+		resp, err = n.shardMember(ctx, r)
 	case wire.PublishShard:
 		if err = n.answerPublishShard(from.Name, r); err == nil {
 			resp = wire.OK{}
@@ -184,7 +188,7 @@ func (n *Node) scan(ctx context.Context, s wire.Scan) (wire.Message, error) {
 	if n.count > 1 {
 		return n.scanShards(ctx, s)
 	}
-	r := n.replicas[0]
+	r := n.replicas()[0]
 	if err := n.readAt(ctx, r, s.Consistency, s.MinIndex); err != nil {
 		return nil, err
 	}
@@ -212,7 +216,7 @@ func (n *Node) scanShards(ctx context.Context, s wire.Scan) (wire.Message, error
 	}
 	var merged []fsm.Record
 	next := int32(-1)
-	for _, r := range n.replicas {
+	for _, r := range n.replicas() {
 		if err := n.readAt(ctx, r, level, 0); err != nil {
 			return nil, err
 		}

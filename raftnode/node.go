@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,11 +49,14 @@ type Node struct {
 
 	// meta is group as a replica: the meta group (shards.go).
 	meta *replica
-	// count is the cluster's shard count; replicas are this node's
-	// replicas of its shards, by shard id, nil where it holds none; of a
-	// cluster of one shard, replicas[0] is meta.
+	// count is the cluster's shard count; shards are this node's replicas
+	// of the shards, by shard id, nil where it holds none (of a cluster of
+	// one shard, [0] is meta); copy on write under shardsMu (shards.go).
 	count    uint32
-	replicas []*replica
+	shards   atomic.Pointer[[]*replica]
+	shardsMu sync.Mutex
+	groups   *peernet.Groups // the Raft port's router
+	adv      net.Addr        // the Raft advertise address
 
 	peers      *peernet.Pool // streams to the other nodes
 	peerServer *serve.Server // serves theirs
@@ -125,6 +129,7 @@ func Open(cfg Config) (*Node, error) {
 	n.routines.Every(200*time.Millisecond, n.publishIfNeeded)
 	n.routines.Every(time.Second, n.setLimitsIfNeeded)
 	n.routines.Every(shardsPublishPeriod, n.publishShards)
+	n.routines.Every(adoptPeriod, n.adoptShards)
 	n.routines.Every(alarmPeriod, n.watchDisk)
 	n.routines.Every(backupIdle/3, n.backups.reap)
 	n.routines.Every(feedProgress, n.advanceFeed)
@@ -212,9 +217,11 @@ func (n *Node) startRaft() error {
 	n.meta = &replica{meta: true, group: g, db: db, snaps: snaps, trans: trans, started: n.raftStarted}
 	n.meta.running.Store(g)
 	n.count = count
-	n.replicas = make([]*replica, count)
+	n.groups, n.adv = groups, adv
+	replicas := make([]*replica, count)
+	n.shards.Store(&replicas)
 	if count == 1 {
-		n.replicas[0] = n.meta
+		replicas[0] = n.meta
 	} else {
 		hosted, err := n.shardsToHost(existing)
 		if err != nil {
@@ -227,7 +234,7 @@ func (n *Node) startRaft() error {
 				n.shutdownRaft()
 				return err
 			}
-			n.replicas[id] = r
+			replicas[id] = r
 		}
 	}
 	lastIndex := n.raft.LastIndex

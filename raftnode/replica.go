@@ -33,16 +33,18 @@ type replica struct {
 	trans   *peernet.Transport
 }
 
-// epoch is the index of the latest configuration of the shard this
-// replica has applied: it grows with every change of the shard's
-// replicas (hashicorp/raft does not say which index its configuration
-// came from, so it is the FSM's, or the latest snapshot's).
-func (r *replica) epoch() uint64 {
-	e := r.group.FSM().ConfigIndex()
-	if metas, err := r.snaps.List(); err == nil && len(metas) > 0 {
-		e = max(e, metas[0].ConfigurationIndex)
+// committed is the group's committed configuration as this replica has
+// applied it, with its index: the shard's epoch, which grows with every
+// change of its replicas. hashicorp/raft hands out only its latest
+// configuration, maybe not committed, and not its index; so this is the
+// FSM's last configuration entry, or the latest snapshot's configuration
+// when the log before it is gone.
+func (r *replica) committed() fsm.Configuration {
+	c := r.group.FSM().Configuration()
+	if metas, err := r.snaps.List(); err == nil && len(metas) > 0 && metas[0].ConfigurationIndex > c.Index {
+		c = fsm.Configuration{Index: metas[0].ConfigurationIndex, Servers: metas[0].Configuration.Servers}
 	}
-	return e
+	return c
 }
 
 func (r *replica) raft() *raft.Raft { return r.group.Raft() }

@@ -105,11 +105,20 @@ func shardCountOf(dir string) (uint32, error) {
 // shardCount is the cluster's shard count.
 func (n *Node) shardCount() uint32 { return n.count }
 
+// replicas are this node's replicas of the shards, by shard id, nil
+// where it holds none: do not modify.
+func (n *Node) replicas() []*replica {
+	if p := n.shards.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // dataReplicas are this node's replicas of shards (of a cluster of one
 // shard: the meta group's).
 func (n *Node) dataReplicas() []*replica {
 	var out []*replica
-	for _, r := range n.replicas {
+	for _, r := range n.replicas() {
 		if r != nil {
 			out = append(out, r)
 		}
@@ -157,7 +166,7 @@ func (n *Node) shardsToHost(existing bool) ([]uint32, error) {
 // nil if it holds none.
 func (n *Node) replicaOf(customer int32) (*replica, uint32) {
 	id := shard.Of(customer, n.count)
-	return n.replicas[id], id
+	return n.replicas()[id], id
 }
 
 // replicaByID is this node's replica of shard id, or WrongShard.
@@ -165,7 +174,7 @@ func (n *Node) replicaByID(id uint32) (*replica, error) {
 	if id >= n.count {
 		return nil, &wire.Error{Code: wire.CodeWrongShard, Message: fmt.Sprintf("the cluster has %d shards, not shard %d", n.count, id)}
 	}
-	if r := n.replicas[id]; r != nil {
+	if r := n.replicas()[id]; r != nil {
 		return r, nil
 	}
 	return nil, n.wrongShard(id)
@@ -197,7 +206,7 @@ func (n *Node) shardMap() wire.ShardMap {
 		lo, hi := shard.Range(id, n.count)
 		info := wire.ShardInfo{ID: id, SlotLo: lo, SlotHi: hi}
 		s, ok := published[id]
-		if r := n.replicas[id]; !ok && r != nil {
+		if r := n.replicas()[id]; !ok && r != nil {
 			s = r.describe(id)
 		}
 		info.Epoch, info.Leader = s.Epoch, s.Leader
@@ -212,15 +221,13 @@ func (n *Node) shardMap() wire.ShardMap {
 	return m
 }
 
-// describe is shard id as this replica's group says: what its leader
-// publishes.
+// describe is shard id as this replica's group says: its committed
+// configuration, what its leader publishes.
 func (r *replica) describe(id uint32) fsm.SetShard {
-	s := fsm.SetShard{ID: id, Epoch: r.epoch(), Term: r.raft().CurrentTerm()}
-	f := r.raft().GetConfiguration()
-	if r.group.Await(f) == nil {
-		for _, srv := range f.Configuration().Servers {
-			s.Replicas = append(s.Replicas, fsm.ShardReplica{ID: string(srv.ID), Voter: srv.Suffrage == raft.Voter})
-		}
+	c := r.committed()
+	s := fsm.SetShard{ID: id, Epoch: c.Index, Term: r.raft().CurrentTerm()}
+	for _, srv := range c.Servers {
+		s.Replicas = append(s.Replicas, fsm.ShardReplica{ID: string(srv.ID), Voter: srv.Suffrage == raft.Voter})
 	}
 	_, leader := r.raft().LeaderWithID()
 	s.Leader = string(leader)
@@ -301,7 +308,7 @@ func (n *Node) ShardOf(customer int32) uint32 { return shard.Of(customer, n.coun
 // shardLeaderPeer is the peer stream to the leader of shard id: the one
 // this node's replica follows, or the one the shard map names.
 func (n *Node) shardLeaderPeer(ctx context.Context, id uint32) (*wire.Conn, string, error) {
-	if r := n.replicas[id]; r != nil {
+	if r := n.replicas()[id]; r != nil {
 		return n.leaderPeer(ctx, r)
 	}
 	for _, s := range n.fsm.ShardMap() {

@@ -1,12 +1,17 @@
 package raftnode
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"orderly/client"
 	"orderly/shard"
 	"orderly/wire"
 )
@@ -19,7 +24,7 @@ func (tc *testCluster) shardLeader(id uint32) *Node {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, n := range tc.nodes {
-			if n != nil && n.replicas[id].group.IsReadyLeader() {
+			if n != nil && n.replicas()[id].group.IsReadyLeader() {
 				return n
 			}
 		}
@@ -37,7 +42,7 @@ func (tc *testCluster) waitLimits() {
 	for time.Now().Before(deadline) {
 		all := true
 		for _, n := range tc.nodes {
-			for _, r := range n.replicas {
+			for _, r := range n.replicas() {
 				if set, _ := r.group.FSM().Limits(); !set {
 					all = false
 				}
@@ -71,7 +76,7 @@ func TestShardedClusterPlacesEachCustomerInItsShard(t *testing.T) {
 	}
 	// Every replica of a shard holds its customers and no other's.
 	for _, n := range tc.nodes {
-		for _, r := range n.replicas {
+		for _, r := range n.replicas() {
 			deadline := time.Now().Add(10 * time.Second)
 			for {
 				recs, _, _ := r.group.FSM().Scan(0, customers+1)
@@ -248,6 +253,26 @@ func TestSettleShardCount(t *testing.T) {
 	}
 }
 
+// waitMap waits until the shard map names every shard's leader and its
+// replicas.
+func (tc *testCluster) waitMap(replicas int) wire.ShardMap {
+	tc.t.Helper()
+	var m wire.ShardMap
+	deadline := time.Now().Add(15 * time.Second)
+	for published := false; !published; {
+		if time.Now().After(deadline) {
+			tc.t.Fatalf("the shard map never named every shard's leader: %+v", m)
+		}
+		time.Sleep(20 * time.Millisecond)
+		m = call(tc.t, tc.nodes[0], wire.Shards{}).(wire.ShardMap)
+		published = len(m.Shards) == testShards
+		for _, s := range m.Shards {
+			published = published && s.Leader != "" && s.LeaderAddr != "" && len(s.Replicas) == replicas && s.Epoch > 0
+		}
+	}
+	return m
+}
+
 // callFollowing sends req to n and follows NotLeader and WrongShard
 // answers to the node they name, until an answer that is neither.
 func (tc *testCluster) callFollowing(t *testing.T, n *Node, req wire.Message) wire.Message {
@@ -282,19 +307,7 @@ func TestShardsPlacedOverSomeNodes(t *testing.T) {
 			t.Fatalf("%s holds %d shards, want 2", n.cfg.ID, held)
 		}
 	}
-	var m wire.ShardMap
-	deadline := time.Now().Add(15 * time.Second)
-	for published := false; !published; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the shard map never named every shard's leader: %+v", m)
-		}
-		time.Sleep(20 * time.Millisecond)
-		m = call(t, tc.nodes[0], wire.Shards{}).(wire.ShardMap)
-		published = len(m.Shards) == testShards
-		for _, s := range m.Shards {
-			published = published && s.Leader != "" && s.LeaderAddr != "" && len(s.Replicas) == 2 && s.Epoch > 0
-		}
-	}
+	m := tc.waitMap(2)
 	seqs := map[uint32]uint64{}
 	for c := int32(0); c < 30; c++ {
 		id := shard.Of(c, testShards)
@@ -306,7 +319,7 @@ func TestShardsPlacedOverSomeNodes(t *testing.T) {
 			}
 		}
 		for _, n := range tc.nodes {
-			if n.replicas[id] != nil {
+			if n.replicas()[id] != nil {
 				continue
 			}
 			e, ok := call(t, n, wire.Get{CustomerID: c, Consistency: wire.Stale}).(*wire.Error)
@@ -318,5 +331,102 @@ func TestShardsPlacedOverSomeNodes(t *testing.T) {
 				t.Fatalf("%s scanned a cluster it holds part of", n.cfg.ID)
 			}
 		}
+	}
+}
+
+// TestMoveShardUnderLoad: shard 0 of 3 (2 replicas each, on n1 and n2)
+// moves from its leader to n3 while a client writes to its customers; a
+// second run of the move finds it done. Every acknowledged order is there
+// once; the old node closes its replica and keeps its files aside.
+func TestMoveShardUnderLoad(t *testing.T) {
+	tc := newTestClusterWith(t, func(c *Config) { c.Shards, c.Replicas = testShards, 2 })
+	from := tc.waitMap(2).Shards[0].Leader
+	var fromNode *Node
+	var fromCfg Config
+	for i, n := range tc.nodes {
+		if n.cfg.ID == from {
+			fromNode, fromCfg = n, tc.cfgs[i]
+		}
+	}
+	var addrs []string
+	for _, n := range tc.nodes {
+		addrs = append(addrs, n.cfg.ClientAddr)
+	}
+	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var customers []int32
+	for c := int32(0); len(customers) < 4; c++ {
+		if shard.Of(c, testShards) == 0 {
+			customers = append(customers, c)
+		}
+	}
+	stop := make(chan struct{})
+	acked := make([]int, len(customers))
+	done := make(chan error, 1)
+	go func() {
+		for k := int32(1); ; k++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			for i, c := range customers {
+				if _, err := cl.Order(ctx, c, k, wire.Regular); err != nil {
+					done <- fmt.Errorf("order %d of customer %d: %w", k, c, err)
+					return
+				}
+				acked[i]++
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	var steps []string
+	if err := cl.MoveShard(ctx, 0, from, "n3", func(s string) { steps = append(steps, s) }); err != nil {
+		t.Fatalf("move: %v (steps %v)", err, steps)
+	}
+	t.Logf("steps: %v", steps)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.MoveShard(ctx, 0, from, "n3", func(string) {}); err != nil {
+		t.Fatalf("the move again: %v", err)
+	}
+	m, err := cl.ShardMap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range m.Shards[0].Replicas {
+		if !r.Voter {
+			t.Fatalf("shard 0 after the move: %+v", m.Shards[0])
+		}
+		ids = append(ids, r.ID)
+	}
+	if len(ids) != 2 || !slices.Contains(ids, "n3") || slices.Contains(ids, from) {
+		t.Fatalf("shard 0's replicas after moving it from %s to n3: %v", from, ids)
+	}
+	for i, c := range customers {
+		rec, err := cl.Get(ctx, c, wire.Linearizable)
+		if err != nil || int(rec.OrderCount) != acked[i] {
+			t.Fatalf("customer %d: %+v, %v; want %d orders", c, rec, err, acked[i])
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fromNode.replicas()[0] != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still holds a replica of shard 0", from)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(shardDir(fromCfg.DataDir, 0)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s's shard 0 dir is still in place: %v", from, err)
 	}
 }

@@ -177,6 +177,10 @@ func Decode(t Type, b []byte) (Message, error) {
 		return DecodeShardMap(b)
 	case TypePublishShard:
 		return DecodePublishShard(b)
+	case TypeShardStatus:
+		return DecodeShardStatus(b)
+	case TypeShardMember:
+		return DecodeShardMember(b)
 	}
 	return nil, fmt.Errorf("decode: %w %d", ErrUnknownType, uint8(t))
 }

@@ -86,6 +86,8 @@ func FuzzDecodeCompacted(f *testing.F)      { fuzzDecoder(f, TypeCompacted) }
 func FuzzDecodeShardReadIndex(f *testing.F) { fuzzDecoder(f, TypeShardReadIndex) }
 func FuzzDecodeShardMap(f *testing.F)       { fuzzDecoder(f, TypeShardMap) }
 func FuzzDecodePublishShard(f *testing.F)   { fuzzDecoder(f, TypePublishShard) }
+func FuzzDecodeShardStatus(f *testing.F)    { fuzzDecoder(f, TypeShardStatus) }
+func FuzzDecodeShardMember(f *testing.F)    { fuzzDecoder(f, TypeShardMember) }
 
 // FuzzReadFrame feeds any byte stream to the frame reader and every
 // decoder behind it, as a server's read loop does.

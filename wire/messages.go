@@ -38,6 +38,8 @@ const (
 	TypeShards         Type = 28 // Shards -> ShardMap
 	TypeShardMap       Type = 29 //
 	TypePublishShard   Type = 30 // PublishShard -> OK (node to the meta group's leader)
+	TypeShardStatus    Type = 31 // ShardStatus -> StatusInfo
+	TypeShardMember    Type = 32 // ShardMember -> OK (admin, to the shard's leader)
 	TypeError          Type = 255
 )
 
@@ -52,6 +54,7 @@ var typeNames = map[Type]string{
 	TypeAlarms: "Alarms", TypeAlarmList: "AlarmList", TypeReportAlarms: "ReportAlarms",
 	TypeBackup: "Backup", TypeBackupChunk: "BackupChunk", TypeWatch: "Watch", TypeEvents: "Events",
 	TypeCompacted: "Compacted", TypeShardReadIndex: "ShardReadIndex", TypeShards: "Shards", TypeShardMap: "ShardMap", TypePublishShard: "PublishShard",
+	TypeShardStatus: "ShardStatus", TypeShardMember: "ShardMember",
 }
 
 func (t Type) String() string {

@@ -64,6 +64,9 @@ func samples() []Message {
 		&Error{Code: CodeWrongShard, Message: "node n2 holds no replica of shard 4", Epoch: 12},
 		PublishShard{Shard: ShardInfo{ID: 2, SlotLo: 10922, SlotHi: 16384, Epoch: 7, Leader: "n3",
 			Replicas: []Replica{{ID: "n3", Voter: true}, {ID: "n1", Voter: true}}}, Term: 4},
+		ShardStatus{Shard: 5},
+		ShardMember{Shard: 1, Op: ShardAddNonvoter, ID: "n4", RaftAddr: "127.0.0.1:7004"},
+		ShardMember{Shard: 2, Op: ShardRemove, ID: "n1"},
 	}
 }
 

@@ -46,11 +46,11 @@ func (r Role) ClientRole() bool { return r == RoleReader || r == RoleWriter || r
 // Allows reports whether role r may send a request of type t.
 func (r Role) Allows(t Type) bool {
 	switch t {
-	case TypeGet, TypeScan, TypeStatus, TypeMembers, TypeAlarms, TypeWatch, TypeShards:
+	case TypeGet, TypeScan, TypeStatus, TypeMembers, TypeAlarms, TypeWatch, TypeShards, TypeShardStatus:
 		return r != RoleNone
 	case TypeOrder:
 		return r == RoleWriter || r == RoleAdmin
-	case TypeAddMember, TypeRemoveMember, TypeTransferLeader, TypeBackup:
+	case TypeAddMember, TypeRemoveMember, TypeTransferLeader, TypeBackup, TypeShardMember:
 		return r == RoleAdmin
 	case TypeReadIndex, TypeShardReadIndex:
 		// A balancer answers linearizable reads from its cache behind

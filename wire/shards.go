@@ -118,3 +118,50 @@ func DecodePublishShard(b []byte) (PublishShard, error) {
 	d := decoder{b: b[len(b)-8:]}
 	return PublishShard{Shard: m.Shards[0], Term: d.u64()}, d.finish("PublishShard")
 }
+
+// ShardStatus asks a node for its replica of one shard: a StatusInfo of
+// that shard's group (Role "none" where it holds no replica).
+type ShardStatus struct{ Shard uint32 }
+
+func (ShardStatus) Type() Type                   { return TypeShardStatus }
+func (r ShardStatus) AppendTo(dst []byte) []byte { return appendU32(dst, r.Shard) }
+
+// DecodeShardStatus decodes a ShardStatus payload.
+func DecodeShardStatus(b []byte) (ShardStatus, error) {
+	d := decoder{b: b}
+	r := ShardStatus{Shard: d.u32()}
+	return r, d.finish("ShardStatus")
+}
+
+// ShardMemberOp is what a ShardMember asks of a shard's replicas.
+type ShardMemberOp uint8
+
+// Steps of a move (orderctl shards move), each asked of the shard's leader.
+const (
+	ShardAddNonvoter ShardMemberOp = 1 // add the node as a non-voter (it catches up without a vote)
+	ShardPromote     ShardMemberOp = 2 // make the non-voter a voter
+	ShardRemove      ShardMemberOp = 3 // remove the node from the shard
+	ShardStepDown    ShardMemberOp = 4 // the leader, being the node, hands leadership to another voter
+)
+
+// ShardMember changes the replicas of one shard (admin, to the shard's
+// leader). Each step may be asked again: one already done answers OK.
+type ShardMember struct {
+	Shard    uint32
+	Op       ShardMemberOp
+	ID       string
+	RaftAddr string // with ShardAddNonvoter
+}
+
+func (ShardMember) Type() Type { return TypeShardMember }
+func (m ShardMember) AppendTo(dst []byte) []byte {
+	dst = append(appendU32(dst, m.Shard), byte(m.Op))
+	return appendStr(appendStr(dst, m.ID), m.RaftAddr)
+}
+
+// DecodeShardMember decodes a ShardMember payload.
+func DecodeShardMember(b []byte) (ShardMember, error) {
+	d := decoder{b: b}
+	m := ShardMember{Shard: d.u32(), Op: ShardMemberOp(d.u8()), ID: d.str(), RaftAddr: d.str()}
+	return m, d.finish("ShardMember")
+}

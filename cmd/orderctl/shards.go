@@ -73,6 +73,27 @@ func shardsCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(list)
+	var id uint32
+	var from, to string
+	move := &cobra.Command{
+		Use:   "move --shard S --from A --to B",
+		Short: "move shard S's replica from node A to node B",
+		Long: `move shard S's replica from node A to node B, under load: B joins as a
+non-voter, catches up, is promoted; A hands leadership over if it leads,
+and is removed. Each step is checked against the shard map first, so a
+move cut off in the middle (a node killed, this command stopped) is
+finished by running it again.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				return c.MoveShard(ctx, id, from, to, func(step string) { fmt.Fprintln(g.Out, step) })
+			})
+		},
+	}
+	move.Flags().Uint32Var(&id, "shard", 0, "the shard's id (orderctl shards list)")
+	move.Flags().StringVar(&from, "from", "", "the node that holds a replica now")
+	move.Flags().StringVar(&to, "to", "", "the node that takes it (a member holding none)")
+	must(move.MarkFlagRequired("shard"), move.MarkFlagRequired("from"), move.MarkFlagRequired("to"))
+	cmd.AddCommand(list, move)
 	return cmd
 }
