@@ -1,14 +1,21 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"orderly/harness"
+	"orderly/internal/freeport"
 	"orderly/shard"
 	"orderly/wire"
 )
@@ -239,6 +246,145 @@ func TestShardsOnSomeNodes(t *testing.T) {
 		}
 		if r := mustGet(t, cl, cust, wire.Linearizable); r.OrderCount != orders {
 			t.Fatalf("customer %d has %d orders, want %d", cust, r.OrderCount, orders)
+		}
+	}
+}
+
+// joiningNode is an orderd started with no --peers (it waits to be added),
+// which the test may kill and start again on the same data dir.
+type joiningNode struct {
+	id, raftAddr, clientAddr string
+	args                     []string
+	cmd                      *exec.Cmd
+}
+
+func startJoiningNode(t *testing.T, id string, extra ...string) *joiningNode {
+	t.Helper()
+	n := &joiningNode{id: id}
+	n.raftAddr, _ = freeport.Addr("127.0.0.1")
+	n.clientAddr, _ = freeport.Addr("127.0.0.1")
+	n.args = append([]string{"--id", id, "--data-dir", filepath.Join(t.TempDir(), id),
+		"--raft-addr", n.raftAddr, "--client-addr", n.clientAddr}, append(certs.Flags(id), extra...)...)
+	n.start(t)
+	t.Cleanup(n.kill)
+	return n
+}
+
+func (n *joiningNode) start(t *testing.T) {
+	t.Helper()
+	n.cmd = exec.Command(filepath.Join(bin, "orderd"), n.args...)
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (n *joiningNode) kill() {
+	if n.cmd != nil && n.cmd.Process != nil {
+		n.cmd.Process.Kill()
+		n.cmd.Wait()
+	}
+}
+
+// TestMoveShardToANewNode: a node joins a 3-shard cluster and takes shard
+// 1's replica from its leader, under load. The new node is SIGKILLed in
+// the middle of the move: the shard goes on serving, and the same move
+// run again finishes it. Every acknowledged order is there once.
+func TestMoveShardToANewNode(t *testing.T) {
+	c := startCluster(t, "--shards", "3")
+	var from string
+	waitFor(t, 30*time.Second, "every shard's leader in the map", func() bool {
+		l := shardsOf(t, c.Addrs())
+		for _, s := range l.Shards {
+			if s.Leader == "" {
+				return false
+			}
+		}
+		from = l.Shards[1].Leader
+		return true
+	})
+	n4 := startJoiningNode(t, "n4", "--shards", "3")
+	mustOrderctl(t, c.Addrs(), "members", "add", "--id", "n4", "--raft-addr", n4.raftAddr)
+
+	const customers = 9
+	load := mustClient(t, c.Addrs()...)
+	acked := make([]int32, customers)
+	stop, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		for k := int32(1); ; k++ {
+			for cust := range int32(customers) {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				default:
+				}
+				if _, err := load.Order(context.Background(), cust, k, wire.Regular); err != nil {
+					done <- fmt.Errorf("customer %d order %d: %w", cust, k, err)
+					return
+				}
+				acked[cust] = k
+			}
+		}
+	}()
+
+	argv := []string{"--addr", strings.Join(c.Addrs(), ","), "--timeout", "6s", "shards", "move", "--shard", "1", "--from", from, "--to", "n4"}
+	move := exec.Command(filepath.Join(bin, "orderctl"), argv...)
+	var moveOut bytes.Buffer
+	move.Stdout, move.Stderr = &moveOut, &moveOut
+	if err := move.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "n4 in shard 1's replicas", func() bool {
+		for _, r := range shardsOf(t, c.Addrs()).Shards[1].Replicas {
+			if r.ID == "n4" {
+				return true
+			}
+		}
+		return false
+	})
+	n4.kill()
+	moveErr := move.Wait()
+	t.Logf("the move, n4 killed in its middle: %v\n%s", moveErr, moveOut.String())
+	// Shard 1 serves without n4.
+	for cust := range int32(customers) {
+		if shard.Of(cust, e2eShards) == 1 {
+			if _, err := mustClient(t, c.Addrs()...).Order(context.Background(), cust, 1<<30, wire.Regular); err != nil {
+				t.Fatalf("shard 1 with n4 down: %v", err)
+			}
+		}
+	}
+
+	n4.start(t)
+	argv[3] = "60s"
+	if out, err := exec.Command(filepath.Join(bin, "orderctl"), argv...).CombinedOutput(); err != nil {
+		t.Fatalf("the move again: %v\n%s", err, out)
+	} else {
+		t.Logf("the move again:\n%s", out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s := shardsOf(t, c.Addrs()).Shards[1]
+	var ids []string
+	for _, r := range s.Replicas {
+		if r.ID == from || !r.Voter {
+			t.Fatalf("shard 1 after the move: %+v", s)
+		}
+		ids = append(ids, r.ID)
+	}
+	if !slices.Contains(ids, "n4") {
+		t.Fatalf("shard 1 after the move to n4: %+v", s)
+	}
+	check := mustClient(t, append(c.Addrs(), n4.clientAddr)...)
+	for cust := range int32(customers) {
+		want := uint64(acked[cust])
+		if shard.Of(cust, e2eShards) == 1 {
+			want++ // the order placed while n4 was down
+		}
+		if r := mustGet(t, check, cust, wire.Linearizable); r.OrderCount != want {
+			t.Fatalf("customer %d (shard %d) has %d orders, want %d", cust, shard.Of(cust, e2eShards), r.OrderCount, want)
 		}
 	}
 }
