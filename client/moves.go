@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"orderly/internal/wait"
@@ -130,8 +132,96 @@ func stepShown(s wire.ShardInfo, step wire.ShardMember) bool {
 		return have != nil && have.Voter
 	case wire.ShardStepDown:
 		return s.Leader != "" && s.Leader != step.ID
+	case wire.ShardLeadTo:
+		return s.Leader == step.ID
 	case wire.ShardRemove:
 		return have == nil
 	}
 	return true
+}
+
+// BalanceShards spreads the shards' replicas, then their leaders, evenly
+// over the members: while one node holds two more replicas (or leads two
+// more shards) than another, a replica moves (MoveShard) or a leadership
+// is handed over from the first to the second. CockroachDB balances
+// leases per store so that no node "slurps up" every lease; a restart
+// leaves Raft's leaders wherever the elections fell. say reports each
+// change.
+func (c *Client) BalanceShards(ctx context.Context, say func(string)) error {
+	ms, err := c.Members(ctx)
+	if err != nil {
+		return fmt.Errorf("balance: members: %w", err)
+	}
+	for moves := 0; ; moves++ {
+		m, err := c.ShardMap(ctx)
+		if err != nil {
+			return fmt.Errorf("balance: the shard map: %w", err)
+		}
+		if len(m.Shards) < 2 {
+			say("one shard: nothing to balance")
+			return nil
+		}
+		if moves > 4*len(m.Shards) {
+			return errors.New("balance: still uneven after a move per shard four times over")
+		}
+		held, led := map[string][]uint32{}, map[string][]uint32{}
+		for _, mb := range ms {
+			held[mb.ID], led[mb.ID] = nil, nil
+		}
+		for _, s := range m.Shards {
+			for _, r := range s.Replicas {
+				held[r.ID] = append(held[r.ID], s.ID)
+			}
+			if s.Leader != "" {
+				led[s.Leader] = append(led[s.Leader], s.ID)
+			}
+		}
+		if most, least := extremes(held); len(held[most])-len(held[least]) > 1 {
+			for _, id := range held[most] {
+				if !slices.Contains(held[least], id) {
+					if err := c.MoveShard(ctx, id, most, least, say); err != nil {
+						return err
+					}
+					break
+				}
+			}
+			continue
+		}
+		most, least := extremes(led)
+		if len(led[most])-len(led[least]) <= 1 {
+			say("balanced: replicas and leaders within one of each other on every node")
+			return nil
+		}
+		moved := false
+		for _, id := range led[most] {
+			if slices.Contains(held[least], id) {
+				say(fmt.Sprintf("shard %d: handing leadership from %s to %s", id, most, least))
+				if err := c.shardStep(ctx, wire.ShardMember{Shard: id, Op: wire.ShardLeadTo, ID: least}); err != nil {
+					return err
+				}
+				moved = true
+				break
+			}
+		}
+		if !moved {
+			say(fmt.Sprintf("leaders: %s leads %d shards and %s %d, but %s holds none of those: balanced as far as the replicas allow", most, len(led[most]), least, len(led[least]), least))
+			return nil
+		}
+	}
+}
+
+// extremes are the ids with the longest and the shortest lists (ties to
+// the smaller id, so that a run is repeatable).
+func extremes(by map[string][]uint32) (most, least string) {
+	ids := slices.Sorted(maps.Keys(by))
+	most, least = ids[0], ids[0]
+	for _, id := range ids {
+		if len(by[id]) > len(by[most]) {
+			most = id
+		}
+		if len(by[id]) < len(by[least]) {
+			least = id
+		}
+	}
+	return most, least
 }

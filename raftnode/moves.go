@@ -97,6 +97,14 @@ func (n *Node) shardMember(ctx context.Context, m wire.ShardMember) (wire.Messag
 			return wire.OK{}, nil // another node leads: nothing to hand over
 		}
 		err = g.Await(rf.LeadershipTransfer())
+	case wire.ShardLeadTo:
+		if m.ID == n.cfg.ID {
+			return wire.OK{}, nil // it leads already
+		}
+		if have == nil || have.Suffrage != raft.Voter {
+			return nil, wire.Errorf(wire.CodeBadRequest, "shard member: %q holds no voting replica of shard %d", m.ID, m.Shard)
+		}
+		err = g.Await(rf.LeadershipTransferToServer(have.ID, have.Address))
 	case wire.ShardRemove:
 		if have == nil {
 			return wire.OK{}, nil

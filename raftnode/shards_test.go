@@ -430,3 +430,56 @@ func TestMoveShardUnderLoad(t *testing.T) {
 		t.Fatalf("%s's shard 0 dir is still in place: %v", from, err)
 	}
 }
+
+// TestBalanceShards: after a move leaves one node with three replicas and
+// another with one, balance moves one back and spreads the leaders.
+func TestBalanceShards(t *testing.T) {
+	tc := newTestClusterWith(t, func(c *Config) { c.Shards, c.Replicas = testShards, 2 })
+	m := tc.waitMap(2)
+	var addrs []string
+	for _, n := range tc.nodes {
+		addrs = append(addrs, n.cfg.ClientAddr)
+	}
+	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Shard 0 is on n1 and n2: move it from n1 to n3, which then holds
+	// every shard and n1 one.
+	if r := m.Shards[0].Replicas; r[0].ID != "n1" && r[1].ID != "n1" {
+		t.Fatalf("shard 0 placed on %+v, want n1 among them", r)
+	}
+	if err := cl.MoveShard(ctx, 0, "n1", "n3", func(string) {}); err != nil {
+		t.Fatal(err)
+	}
+	// n3 holds every shard now: let it lead them all.
+	for id := range uint32(testShards) {
+		resp := tc.callFollowing(t, tc.nodes[0], wire.ShardMember{Shard: id, Op: wire.ShardLeadTo, ID: "n3"})
+		if _, ok := resp.(wire.OK); !ok {
+			t.Fatalf("shard %d to n3: %v", id, resp)
+		}
+	}
+	var steps []string
+	if err := cl.BalanceShards(ctx, func(s string) { steps = append(steps, s) }); err != nil {
+		t.Fatalf("balance: %v (steps %v)", err, steps)
+	}
+	t.Logf("balance: %v", steps)
+	if m, err = cl.ShardMap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	held, led := map[string]int{}, map[string]int{}
+	for _, s := range m.Shards {
+		for _, r := range s.Replicas {
+			held[r.ID]++
+		}
+		led[s.Leader]++
+	}
+	for _, id := range []string{"n1", "n2", "n3"} {
+		if held[id] != 2 || led[id] != 1 {
+			t.Fatalf("after balance: replicas %v, leaders %v; want 2 and 1 on each node", held, led)
+		}
+	}
+}

@@ -142,6 +142,7 @@ const (
 	ShardPromote     ShardMemberOp = 2 // make the non-voter a voter
 	ShardRemove      ShardMemberOp = 3 // remove the node from the shard
 	ShardStepDown    ShardMemberOp = 4 // the leader, being the node, hands leadership to another voter
+	ShardLeadTo      ShardMemberOp = 5 // the leader hands leadership to the node, a voter (shards balance)
 )
 
 // ShardMember changes the replicas of one shard (admin, to the shard's

@@ -94,6 +94,21 @@ finished by running it again.`,
 	move.Flags().StringVar(&from, "from", "", "the node that holds a replica now")
 	move.Flags().StringVar(&to, "to", "", "the node that takes it (a member holding none)")
 	must(move.MarkFlagRequired("shard"), move.MarkFlagRequired("from"), move.MarkFlagRequired("to"))
-	cmd.AddCommand(list, move)
+	balance := &cobra.Command{
+		Use:   "balance",
+		Short: "spread the shards' replicas, then their leaders, evenly over the nodes",
+		Long: `spread the shards' replicas, then their leaders, evenly over the nodes:
+while a node holds two more replicas (or leads two more shards) than
+another, a replica moves (as shards move does) or a leadership is handed
+over. Run it after members add, and after restarts, which leave leaders
+wherever the elections fell. Give --timeout room for the moves.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return g.withClient(func(ctx context.Context, c *client.Client) error {
+				return c.BalanceShards(ctx, func(step string) { fmt.Fprintln(g.Out, step) })
+			})
+		},
+	}
+	cmd.AddCommand(list, move, balance)
 	return cmd
 }
