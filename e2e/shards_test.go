@@ -161,6 +161,34 @@ func TestShardedCluster(t *testing.T) {
 		}
 	}
 
+	// One customer's change feed is its shard's: through the balancer
+	// and straight from the nodes, it holds each of its orders once.
+	for _, addrs := range [][]string{{lb.Addr}, c.Addrs()} {
+		for _, cust := range []int32{0, 1, 2} {
+			ctx, cancel := context.WithCancel(context.Background())
+			var got []int32
+			err := mustClient(t, addrs...).Watch(ctx, 1, cust, func(e wire.Events) error {
+				for _, ev := range e.Events {
+					if ev.CustomerID != cust {
+						return fmt.Errorf("customer %d's feed carried customer %d", cust, ev.CustomerID)
+					}
+					got = append(got, ev.OrderNumber)
+				}
+				if len(got) >= orders {
+					cancel()
+				}
+				return nil
+			})
+			cancel()
+			if err != nil || len(got) != orders || got[0] != 1 || got[orders-1] != orders {
+				t.Fatalf("watch of customer %d (shard %d) through %v: %v, saw %v", cust, shard.Of(cust, e2eShards), addrs, err, got)
+			}
+		}
+	}
+	if err := mustClient(t, lb.Addr).Watch(context.Background(), 1, wire.WatchAll, func(wire.Events) error { return nil }); err == nil {
+		t.Fatal("a watch of every customer of a sharded cluster: no error, want BadRequest (not built)")
+	}
+
 	// The seed's port: one connection writes customers of every shard.
 	seed := legacyDial(t, lb.LegacyAddr)
 	for cust := range int32(e2eShards * 2) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -156,8 +157,7 @@ func (n *Node) caughtUp(ctx context.Context, r *replica, id string) error {
 const adoptPeriod = 500 * time.Millisecond
 
 // adoptShards opens a replica of each shard the map names this node in
-// and closes each the map has dropped it from, by an epoch newer than its
-// replica's own.
+// and closes each it has been removed from (removedFrom).
 func (n *Node) adoptShards() {
 	if n.count == 1 {
 		return
@@ -176,12 +176,24 @@ func (n *Node) adoptShards() {
 			if err := n.hostShard(s.ID); err != nil {
 				n.log.Warn("cannot open a replica the shard map names", "shard", s.ID, "error", err)
 			}
-		case !named && r != nil && s.Epoch > r.committed().Index:
+		case !named && r != nil && n.removedFrom(r, s):
 			if err := n.dropShard(r, s); err != nil {
 				n.log.Warn("cannot close a replica the shard map dropped", "shard", s.ID, "error", err)
 			}
 		}
 	}
+}
+
+// removedFrom says whether this node's replica r is out of its shard,
+// which the map s (naming it no more) says: by an epoch newer than the
+// replica's own, or by the replica's own committed configuration, which
+// a removed replica may have applied before its leader stopped sending.
+func (n *Node) removedFrom(r *replica, s fsm.SetShard) bool {
+	c := r.committed()
+	if s.Epoch > c.Index {
+		return true
+	}
+	return c.Index > 0 && !slices.ContainsFunc(c.Servers, func(srv raft.Server) bool { return string(srv.ID) == n.cfg.ID })
 }
 
 // hostShard opens an empty (or kept) replica of shard id: the shard's

@@ -214,7 +214,7 @@ func (n *Node) startRaft() error {
 	n.group, n.raft, n.fsm, n.db, n.snaps = g, g.Raft(), g.FSM(), db, snaps
 	n.running.Store(g)
 	close(n.raftStarted)
-	n.meta = &replica{meta: true, group: g, db: db, snaps: snaps, trans: trans, started: n.raftStarted}
+	n.meta = &replica{meta: true, group: g, db: db, snaps: snaps, trans: trans, started: n.raftStarted, feed: n.feed}
 	n.meta.running.Store(g)
 	n.count = count
 	n.groups, n.adv = groups, adv

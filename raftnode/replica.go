@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"orderly/feed"
 	"orderly/fsm"
 	"orderly/group"
 	"orderly/peernet"
@@ -31,6 +32,7 @@ type replica struct {
 	db      logStore // the meta group's is the node's (n.db), closed by the node
 	snaps   raft.SnapshotStore
 	trans   *peernet.Transport
+	feed    *feed.Ring // the change feed of its orders (the meta group's is the node's)
 }
 
 // committed is the group's committed configuration as this replica has
@@ -112,7 +114,7 @@ func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr) (*re
 		db.Close()
 		return nil, fmt.Errorf("open snapshot store %s: %w", dir, err)
 	}
-	r := &replica{gid: gid, shard: id, db: db, snaps: snaps, started: make(chan struct{})}
+	r := &replica{gid: gid, shard: id, db: db, snaps: snaps, started: make(chan struct{}), feed: feed.New(cfg.WatchHistory, 0)}
 	ctx := n.routines.Context()
 	// No Vouched: a sender must be in the shard's own configuration (or,
 	// while this replica knows none, among --peers).
@@ -125,7 +127,7 @@ func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr) (*re
 		ID: cfg.ID, Logger: log, RequestTimeout: cfg.RequestTimeout, Transport: r.trans,
 		Timing: n.timing(),
 		Stores: group.Stores{Logs: logs, Stable: db, Snapshots: snaps},
-		FSM:    fsm.Options{Logger: log.Named("fsm"), Fatal: n.stopForUpgrade},
+		FSM:    fsm.Options{Logger: log.Named("fsm"), Fatal: n.stopForUpgrade, Changes: r.feed},
 		AskLeader: func(ctx context.Context) (uint64, error) {
 			return n.askLeaderReadIndex(ctx, r)
 		},

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,7 +198,7 @@ func TestShardedClusterReopensWithItsShards(t *testing.T) {
 	}
 	for i := range tc.cfgs {
 		tc.cfgs[i].Shards = 0 // the data dir says how many
-		n, err := Open(tc.cfgs[i])
+		n, err := reopen(tc.cfgs[i])
 		if err != nil {
 			t.Fatalf("reopen %s: %v", tc.cfgs[i].ID, err)
 		}
@@ -480,6 +481,18 @@ func TestBalanceShards(t *testing.T) {
 	for _, id := range []string{"n1", "n2", "n3"} {
 		if held[id] != 2 || led[id] != 1 {
 			t.Fatalf("after balance: replicas %v, leaders %v; want 2 and 1 on each node", held, led)
+		}
+	}
+}
+
+// reopen opens a node again on its ports. Another test process may have
+// taken one of them for a moment while it was closed (freeport hands out
+// ports nothing listens on): that is retried for a few seconds.
+func reopen(cfg Config) (*Node, error) {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		n, err := Open(cfg)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return n, err
 		}
 	}
 }

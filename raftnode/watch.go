@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orderly/feed"
 	"orderly/serve"
 	"orderly/wire"
 )
@@ -37,9 +38,11 @@ func (n *Node) advanceFeed() {
 	if n.watchers.Load() == 0 {
 		return
 	}
-	applied, _ := n.fsm.Applied()
-	if settled := n.group.SettledIndex(); settled > applied {
-		n.feed.Advance(settled)
+	for _, r := range append(n.dataReplicas(), n.meta) {
+		applied, _ := r.group.FSM().Applied()
+		if settled := r.group.SettledIndex(); settled > applied {
+			r.feed.Advance(settled)
+		}
 	}
 }
 
@@ -55,9 +58,18 @@ func (n *Node) watch(ctx context.Context, from serve.Caller, w wire.Watch, send 
 	if err := n.admit(from, w); err != nil {
 		return err
 	}
-	if n.shardCount() > 1 {
-		return wire.Errorf(wire.CodeUnavailable, "watch: the change feed of a sharded cluster (%d shards) is not built yet", n.shardCount())
+	r := n.meta // of a cluster of one shard: its orders
+	if n.count > 1 {
+		if w.Customer == wire.WatchAll {
+			// BadRequest: final, no node of this cluster serves it.
+			return wire.Errorf(wire.CodeBadRequest, "watch: a feed of every customer of a sharded cluster (%d shards) is not built yet; watch one customer", n.count)
+		}
+		var id uint32
+		if r, id = n.replicaOf(w.Customer); r == nil {
+			return n.wrongShard(id)
+		}
 	}
+	f := r.feed
 	if n.watchers.Add(1) > int64(n.cfg.MaxWatchers) {
 		n.watchers.Add(-1)
 		return wire.Errorf(wire.CodeOverloaded, "node %s serves %d watchers already (--max-watchers)", n.cfg.ID, n.cfg.MaxWatchers)
@@ -65,7 +77,7 @@ func (n *Node) watch(ctx context.Context, from serve.Caller, w wire.Watch, send 
 	defer n.watchers.Add(-1)
 	var next atomic.Uint64 // the first index not yet sent
 	if w.From == 0 {
-		_, through := n.feed.Position()
+		_, through := f.Position()
 		next.Store(through + 1)
 	} else {
 		next.Store(w.From)
@@ -80,7 +92,7 @@ func (n *Node) watch(ctx context.Context, from serve.Caller, w wire.Watch, send 
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if floor, _ := n.feed.Position(); floor > next.Load() {
+				if floor, _ := f.Position(); floor > next.Load() {
 					cancel(errTooSlow)
 					return
 				}
@@ -92,14 +104,14 @@ func (n *Node) watch(ctx context.Context, from serve.Caller, w wire.Watch, send 
 	var buf []wire.Event
 	sent := next.Load() - 1 // the Through the client last heard
 	for first := true; ; first = false {
-		events, through, changed, err := n.feed.Read(buf[:0], next.Load(), wire.MaxEvents/2, w.Customer)
+		events, through, changed, err := f.Read(buf[:0], next.Load(), wire.MaxEvents/2, w.Customer)
 		if err != nil {
 			return n.compacted(err, !first)
 		}
 		if through >= next.Load() {
 			if len(events) > 0 || w.Customer == wire.WatchAll {
 				if err := send(ctx, wire.Events{Through: through, Events: events}); err != nil {
-					return n.streamEnd(ctx, err)
+					return n.streamEnd(ctx, f, err)
 				}
 				sent = through
 			}
@@ -112,12 +124,12 @@ func (n *Node) watch(ctx context.Context, from serve.Caller, w wire.Watch, send 
 		case <-progress.C:
 			if sent < through {
 				if err := send(ctx, wire.Events{Through: through}); err != nil {
-					return n.streamEnd(ctx, err)
+					return n.streamEnd(ctx, f, err)
 				}
 				sent = through
 			}
 		case <-ctx.Done():
-			return n.streamEnd(ctx, ctx.Err())
+			return n.streamEnd(ctx, f, ctx.Err())
 		}
 	}
 }
@@ -139,9 +151,9 @@ func (n *Node) compacted(err error, streaming bool) wire.Message {
 // streamEnd is the last word of a stream whose send failed or whose
 // context ended: Compacted for a watcher cut off as too slow, nothing
 // when the client went away.
-func (n *Node) streamEnd(ctx context.Context, err error) wire.Message {
+func (n *Node) streamEnd(ctx context.Context, f *feed.Ring, err error) wire.Message {
 	if errors.Is(context.Cause(ctx), errTooSlow) {
-		floor, _ := n.feed.Position()
+		floor, _ := f.Position()
 		n.log.Info("watcher cut off: too slow", "oldest", floor)
 		return n.compacted(wire.Compacted{Oldest: floor, Message: "the client did not read while the feed moved on"}, true)
 	}
