@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 GOTESTSUM   := $(TOOLS)/gotestsum
 GOTESTSUM_VERSION := v1.13.0
 
-.PHONY: bench-etcd bench-etcd-ab testdeps bench-go all build build-test run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
+.PHONY: bench-scale bench-etcd bench-etcd-ab testdeps bench-go all build build-test run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
 
 all: build
 
@@ -92,6 +92,13 @@ chaos: build-test
 
 # orderly against a 3-member etcd on the same machine, same load shapes,
 # one table with the ratio (installs Debian's etcd-server if missing).
+# Capacity as machines are added: 3, 6 and 9 nodes with as many shards
+# (3 replicas each), every node held to BENCH_SCALE_QUOTA CPUs in a
+# cgroup of its own (needs root); bench/results/scale-latest.{json,md,png}.
+BENCH_SCALE_QUOTA ?= 0.15
+bench-scale: build
+	$(GO) run ./bench/scale --bin $(BIN) --out bench/results --quota $(BENCH_SCALE_QUOTA) --duration $(BENCH_DURATION)
+
 bench-etcd: build-test
 	BIN=$(BIN) BENCH_DURATION=$(BENCH_DURATION) ./bench/etcd/run.sh
 
