@@ -48,3 +48,13 @@ func (c *Client) shardCount(ctx context.Context) (uint32, error) {
 func (c *Client) ShardMap(ctx context.Context) (wire.ShardMap, error) {
 	return doAs[wire.ShardMap](ctx, c, anyNode, wire.Shards{})
 }
+
+// ShardStatusOf asks one address for its replica of shard id, without
+// retries (Role "none": it holds none).
+func (c *Client) ShardStatusOf(ctx context.Context, addr string, id uint32) (wire.StatusInfo, error) {
+	conn, err := c.conn(ctx, addr)
+	if err != nil {
+		return wire.StatusInfo{}, err
+	}
+	return wire.CallAs[wire.StatusInfo](ctx, conn, wire.ShardStatus{Shard: id}, 0)
+}

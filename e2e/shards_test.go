@@ -260,6 +260,33 @@ func TestShardsOnSomeNodes(t *testing.T) {
 		}
 		return len(l.Shards) == e2eShards
 	})
+	// status --all shows every group of every node: each node's two
+	// replicas, one of each shard's leading.
+	var all []struct {
+		ID     string `json:"id"`
+		Shards []struct {
+			Shard uint32 `json:"shard"`
+			Role  string `json:"role"`
+		} `json:"shards"`
+	}
+	if err := json.Unmarshal([]byte(mustOrderctl(t, c.Addrs(), "--json", "status", "--all")), &all); err != nil {
+		t.Fatal(err)
+	}
+	leaders := map[uint32]int{}
+	for _, n := range all {
+		if len(n.Shards) != 2 {
+			t.Fatalf("status --all: %s shows %d shards, want 2: %+v", n.ID, len(n.Shards), all)
+		}
+		for _, r := range n.Shards {
+			if r.Role == "leader" {
+				leaders[r.Shard]++
+			}
+		}
+	}
+	if len(leaders) != e2eShards {
+		t.Fatalf("status --all: leaders by shard %v, want one of each", leaders)
+	}
+
 	const customers, orders = 12, 10
 	for cust := range int32(customers) {
 		addrs := []string{c.Nodes[int(cust)%len(c.Nodes)].ClientAddr} // each client starts at one node

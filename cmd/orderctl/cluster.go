@@ -26,6 +26,20 @@ type statusJSON struct {
 	api.Status
 	Addr  string `json:"addr,omitempty"`
 	Error string `json:"error,omitempty"`
+	// Shards, with --all on a sharded cluster: the node's replica of each
+	// shard it holds.
+	Shards []shardStatusJSON `json:"shards,omitempty"`
+}
+
+// shardStatusJSON is one replica of a shard on a node.
+type shardStatusJSON struct {
+	Shard        uint32 `json:"shard"`
+	Role         string `json:"role"`
+	LeaderID     string `json:"leader_id"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	LastIndex    uint64 `json:"last_index"`
 }
 
 func toStatusJSON(s wire.StatusInfo) statusJSON { return statusJSON{Status: api.StatusOf(s)} }
@@ -41,6 +55,10 @@ func (g *globals) printStatus(s statusJSON) {
 	}
 	fmt.Fprintf(g.Out, "%s: %s, term %d, leader %s at %s, commit %d, applied %d, last %d\n",
 		name, s.Role, s.Term, s.LeaderID, s.LeaderAddr, s.CommitIndex, s.AppliedIndex, s.LastIndex)
+	for _, r := range s.Shards {
+		fmt.Fprintf(g.Out, "  shard %-3d %-9s term %d, leader %s, commit %d, applied %d, last %d\n",
+			r.Shard, r.Role, r.Term, r.LeaderID, r.CommitIndex, r.AppliedIndex, r.LastIndex)
+	}
 	for _, m := range s.Members {
 		if s.Role == "balancer" {
 			state := "down"
@@ -97,6 +115,25 @@ func statusCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// shardsOf is addr's replicas of a sharded cluster's shards (none of a
+// cluster of one shard, or of a node of an earlier release).
+func (g *globals) shardsOf(ctx context.Context, c *client.Client, addr string) []shardStatusJSON {
+	m, err := c.ShardMap(ctx)
+	if err != nil || len(m.Shards) < 2 {
+		return nil
+	}
+	var out []shardStatusJSON
+	for _, sh := range m.Shards {
+		st, err := c.ShardStatusOf(ctx, addr, sh.ID)
+		if err != nil || st.Role == "none" {
+			continue
+		}
+		out = append(out, shardStatusJSON{Shard: sh.ID, Role: st.Role, LeaderID: st.LeaderID, Term: st.Term,
+			CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, LastIndex: st.LastIndex})
+	}
+	return out
+}
+
 // statusAll asks every address; a balancer adds the nodes behind it, so
 // that status --all through a balancer lists the whole cluster.
 func (g *globals) statusAll(ctx context.Context, c *client.Client) []statusJSON {
@@ -115,6 +152,9 @@ func (g *globals) statusAll(ctx context.Context, c *client.Client) []statusJSON 
 		out.Addr = a
 		if err != nil {
 			out.Error = err.Error()
+		}
+		if err == nil && s.Role != "balancer" {
+			out.Shards = g.shardsOf(ctx, c, a)
 		}
 		list = append(list, out)
 		if s.Role == "balancer" {
