@@ -182,7 +182,7 @@ func (n *Node) Ready() error {
 
 // OrdersApplied counts the orders this replica applied since it started.
 func (n *Node) OrdersApplied() uint64 {
-	r, c, _ := n.fsm.OrdersApplied()
+	r, c, _ := n.ordersApplied()
 	return r + c
 }
 

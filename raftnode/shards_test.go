@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"orderly/client"
 	"orderly/shard"
 	"orderly/wire"
@@ -172,6 +174,28 @@ func TestShardedClusterPlacesEachCustomerInItsShard(t *testing.T) {
 	}
 	if e, ok := call(t, tc.nodes[0], wire.ShardReadIndex{Shard: testShards}).(*wire.Error); !ok || e.Code != wire.CodeWrongShard {
 		t.Fatalf("read index of a shard the node does not hold: %v, want WrongShard", e)
+	}
+
+	// Metrics: the orders of every shard, and each replica with its label.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(tc.nodes[0].Collectors()...)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	series := map[string]int{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			series[f.GetName()]++
+			got[f.GetName()] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	if series["orderly_shard_leader"] != testShards || got["orderly_shard_leader"] < 0 {
+		t.Fatalf("orderly_shard_leader: %d series, want one per shard", series["orderly_shard_leader"])
+	}
+	if got["orderly_orders_applied_total"] < customers || got["orderly_shard_orders_applied_total"] != got["orderly_orders_applied_total"] {
+		t.Fatalf("orders applied %v, by shard %v; want at least %d, the same", got["orderly_orders_applied_total"], got["orderly_shard_orders_applied_total"], customers)
 	}
 }
 
