@@ -122,6 +122,10 @@ func (n *Node) bootstrapWhenSafe(ctx context.Context) {
 				if r.meta {
 					continue
 				}
+				if err := r.gate.open(); err != nil {
+					n.log.Error("cannot bootstrap shard", "shard", r.shard, "error", err)
+					return
+				}
 				err := r.raft().BootstrapCluster(raft.Configuration{Servers: n.placement(r.shard)}).Error()
 				if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 					n.log.Error("bootstrap shard failed", "shard", r.shard, "error", err)

@@ -205,7 +205,7 @@ func (n *Node) hostShard(id uint32) error {
 	if cur[id] != nil {
 		return nil
 	}
-	r, err := n.openReplica(id, n.groups, n.adv)
+	r, err := n.openReplica(id, n.groups, n.adv, true)
 	if err != nil {
 		return err
 	}

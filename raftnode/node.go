@@ -229,7 +229,10 @@ func (n *Node) startRaft() error {
 			return err
 		}
 		for _, id := range hosted {
-			r, err := n.openReplica(id, groups, adv)
+			// A data dir that may bootstrap may also be a lost disk:
+			// its replicas hold their votes as the meta group's gate
+			// does, until bootstrapWhenSafe decides (votegate.go).
+			r, err := n.openReplica(id, groups, adv, n.mayBootstrap)
 			if err != nil {
 				n.shutdownRaft()
 				return err

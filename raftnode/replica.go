@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -16,6 +17,7 @@ import (
 	"orderly/fsm"
 	"orderly/group"
 	"orderly/peernet"
+	"orderly/wire"
 )
 
 // replica is this node's replica of a group: the meta group (group 0),
@@ -31,6 +33,7 @@ type replica struct {
 	running atomic.Pointer[group.Group]
 	db      logStore // the meta group's is the node's (n.db), closed by the node
 	snaps   raft.SnapshotStore
+	gate    *voteGate // of a shard's replica: no votes before an adopted one caught up
 	trans   *peernet.Transport
 	feed    *feed.Ring // the change feed of its orders (the meta group's is the node's)
 }
@@ -91,8 +94,11 @@ func shardGroup(id, count uint32) peernet.GroupID {
 }
 
 // openReplica opens shard id's stores under shards/<id>/ and starts its
-// group on the Raft port.
-func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr) (*replica, error) {
+// group on the Raft port. adopted: an empty replica of a shard that
+// exists (the map names this node: a move, or a lost disk), which must
+// not vote before it has caught up (its own vote gate, as votegate.go's
+// for the meta group).
+func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr, adopted bool) (*replica, error) {
 	cfg := n.cfg
 	dir := shardDir(cfg.DataDir, id)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -114,13 +120,22 @@ func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr) (*re
 		db.Close()
 		return nil, fmt.Errorf("open snapshot store %s: %w", dir, err)
 	}
-	r := &replica{gid: gid, shard: id, db: db, snaps: snaps, started: make(chan struct{}), feed: feed.New(cfg.WatchHistory, 0)}
+	gate, err := newVoteGate(dir, log.Named("votes"))
+	if err == nil && adopted {
+		err = gate.hold()
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("shard %d: %w", id, err)
+	}
+	r := &replica{gid: gid, shard: id, db: db, snaps: snaps, gate: gate, started: make(chan struct{}), feed: feed.New(cfg.WatchHistory, 0)}
 	ctx := n.routines.Context()
 	// No Vouched: a sender must be in the shard's own configuration (or,
 	// while this replica knows none, among --peers).
 	r.trans = peernet.NewTransport(peernet.NewDialer(cfg.TLS, adv, gid),
 		peernet.Rules{Config: func() (raft.Configuration, error) { return r.latestConfiguration(ctx) },
-			Leader: r.followedLeader, RefuseVotes: n.gate.refuses, Seeds: seedsOf(cfg.Peers)},
+			Leader: r.followedLeader, RefuseVotes: func() bool { return n.gate.refuses() || gate.refuses() },
+			Seeds: seedsOf(cfg.Peers)},
 		log.Named("transport"))
 	groups.Add(gid, r.trans)
 	g, err := group.New(group.Config{
@@ -141,7 +156,34 @@ func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr) (*re
 	r.group = g
 	r.running.Store(g)
 	close(r.started)
+	lastIndex := g.Raft().LastIndex
+	gate.last.Store(&lastIndex)
+	if gate.closed.Load() {
+		n.routines.Go(func(ctx context.Context) { n.askShardLeaderCommit(ctx, r) })
+	}
 	return r, nil
+}
+
+// askShardLeaderCommit is askLeaderCommit for a shard's replica: it asks
+// the leader its replica follows for the shard's commit index, and opens
+// the replica's vote gate once its log has reached it.
+func (n *Node) askShardLeaderCommit(ctx context.Context, r *replica) {
+	for !r.gate.tryOpen() {
+		if r.gate.target.Load() == 0 {
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			if c, _, err := n.leaderPeer(pctx, r); err == nil {
+				if st, err := wire.CallAs[wire.StatusInfo](pctx, c, wire.ShardStatus{Shard: r.shard}, 0); err == nil && st.Role == "leader" {
+					r.gate.sawLeaderCommit(st.CommitIndex)
+				}
+			}
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(probeInterval):
+		}
+	}
 }
 
 // close stops the replica's group (which closes its transport) and, but

@@ -520,3 +520,58 @@ func reopen(cfg Config) (*Node, error) {
 		}
 	}
 }
+
+// TestLostDiskHoldsShardVotes: a node of a sharded cluster comes back with
+// an empty data dir. Its replicas of the shards hold their votes, as its
+// meta group's do, until each has caught up with its shard's leader;
+// then they hold every order.
+func TestLostDiskHoldsShardVotes(t *testing.T) {
+	tc := newTestClusterWith(t, func(c *Config) { c.Shards = testShards })
+	tc.waitMap(3)
+	seqs := map[uint32]uint64{}
+	for c := int32(0); c < 12; c++ {
+		id := shard.Of(c, testShards)
+		seqs[id]++
+		if _, ok := tc.callFollowing(t, tc.nodes[1], wire.Order{CustomerID: c, OrderNumber: 1, ClientID: 4, Seq: seqs[id]}).(wire.LaptopInfo); !ok {
+			t.Fatalf("order of customer %d", c)
+		}
+	}
+	if err := tc.nodes[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	tc.nodes[0] = nil
+	if err := os.RemoveAll(tc.cfgs[0].DataDir); err != nil {
+		t.Fatal(err)
+	}
+	n, err := reopen(tc.cfgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.nodes[0] = n
+	for _, r := range n.dataReplicas() {
+		if !r.gate.closed.Load() {
+			t.Fatalf("shard %d of a node that lost its disk votes before it caught up", r.shard)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for c := int32(0); c < 12; c++ {
+		for {
+			rec, ok := call(t, n, wire.Get{CustomerID: c, Consistency: wire.Stale}).(wire.Record)
+			if ok && rec.OrderCount == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("customer %d on the rebuilt node: %v", c, rec)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for _, r := range n.dataReplicas() {
+		for r.gate.closed.Load() {
+			if time.Now().After(deadline) {
+				t.Fatalf("shard %d's votes still held after it caught up", r.shard)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
