@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -30,8 +31,11 @@ type Options struct {
 	Seed      uint64
 	Nemeses   []string
 	Nodes     int // default 3
-	Clients   int // default 6: half through the balancer, half to the nodes
-	Customers int // default 4: few, so that clients contend
+	// Shards and Replicas make a sharded cluster (orderd --shards,
+	// --replicas; 0: one group), for the move and balance nemeses.
+	Shards, Replicas int
+	Clients          int // default 6: half through the balancer, half to the nodes
+	Customers        int // default 4: few, so that clients contend
 	// Load is the workload's profile: traffic.LoadNormal (default), traffic.LoadHigh, or
 	// traffic.LoadMixed (high load in the middle half of the run).
 	Load string
@@ -235,6 +239,12 @@ func startLocal(ctx context.Context, opt Options) (failpoint.Target, func(), err
 	}
 	if opt.Fault != "" {
 		cfg.Env = []string{faults.EnvVar + "=" + opt.Fault}
+	}
+	if opt.Shards > 0 {
+		cfg.Extra = append(cfg.Extra, "--shards", strconv.Itoa(opt.Shards))
+		if opt.Replicas > 0 {
+			cfg.Extra = append(cfg.Extra, "--replicas", strconv.Itoa(opt.Replicas))
+		}
 	}
 	c, err := harness.StartCluster(cfg)
 	if err != nil {

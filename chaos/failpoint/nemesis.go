@@ -2,6 +2,7 @@ package failpoint
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -26,10 +27,15 @@ const (
 	Transfer   = "transfer"    // leadership transfers back to back
 	SlowDisk   = "slow-disk"   // 20-200 ms per log write on one node (the leader half the time); faults builds
 	DiskFull   = "disk-full"   // fill the filesystem under a node's data dir (the leader half the time), free it later
+	Move       = "move"        // shard replicas moved back to back, to and from any node (sharded clusters, --replicas < nodes)
+	Balance    = "balance"     // orderctl shards balance (sharded clusters)
 )
 
 // AllNemeses is every kind, in the order a run cycles through them.
 var AllNemeses = []string{KillLeader, Pause, Partition, KillAny, Member, Wipe, RestartAll, Transfer, SlowDisk, DiskFull}
+
+// ShardNemeses need a sharded cluster; "all" does not include them.
+var ShardNemeses = []string{Move, Balance}
 
 // LocalOnly are the kinds the compose cluster cannot take: its image has
 // no fault switches and its volumes are on the host's disk.
@@ -38,18 +44,20 @@ var LocalOnly = []string{SlowDisk, DiskFull}
 // AllTarget is the target id of a fault on every node.
 const AllTarget = "all"
 
-// ParseNemeses parses a comma-separated list of kinds ("all" for every one).
+// ParseNemeses parses a comma-separated list of kinds ("all" for every
+// one but the shard nemeses: "all,move,balance" adds them).
 func ParseNemeses(s string) ([]string, error) {
-	if s == "all" {
-		return AllNemeses, nil
-	}
 	var out []string
 	for _, k := range strings.Split(s, ",") {
 		k = strings.TrimSpace(k)
-		if !slices.Contains(AllNemeses, k) {
-			return nil, fmt.Errorf("nemesis %q: want %s or all", k, strings.Join(AllNemeses, ", "))
+		switch {
+		case k == "all":
+			out = append(out, AllNemeses...)
+		case slices.Contains(AllNemeses, k), slices.Contains(ShardNemeses, k):
+			out = append(out, k)
+		default:
+			return nil, fmt.Errorf("nemesis %q: want %s, %s or all", k, strings.Join(AllNemeses, ", "), strings.Join(ShardNemeses, ", "))
 		}
-		out = append(out, k)
 	}
 	return out, nil
 }
@@ -137,7 +145,7 @@ func (n *Nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 	switch {
 	case kind == Member:
 		target = n.follower(ids, leader)
-	case kind == RestartAll, kind == Transfer:
+	case kind == RestartAll, kind == Transfer, kind == Move, kind == Balance:
 		target = AllTarget
 	case kind == KillAny, kind == Wipe, target == "",
 		(kind == Pause || kind == SlowDisk || kind == DiskFull) && n.rng.IntN(2) == 1:
@@ -162,6 +170,17 @@ func (n *Nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 				if err := n.admin(wire.TransferLeader{}); err != nil {
 					f.Err = "transfer: " + err.Error()
 				}
+			}
+		}()
+	case Move, Balance:
+		heal = func(string) error { return nil }
+		defer func() { // back to back for the whole hold
+			for ctx.Err() == nil && time.Since(n.start) < f.Start+hold {
+				if err := n.shardChange(ctx, kind); err != nil {
+					f.Err = kind + ": " + err.Error()
+					return
+				}
+				wait.Sleep(ctx, 200*time.Millisecond) // a balanced cluster answers at once
 			}
 		}()
 	case SlowDisk:
@@ -201,7 +220,7 @@ func (n *Nemesis) inject(ctx context.Context, kind string, hold time.Duration) (
 		}
 		return f
 	}
-	if kind == Transfer {
+	if kind == Transfer || kind == Move || kind == Balance {
 		return f // the deferred loop is the fault
 	}
 	wait.Sleep(ctx, hold)
@@ -300,4 +319,46 @@ func (n *Nemesis) admin(req wire.Message) error {
 	}
 	defer c.Close()
 	return c.Admin(context.Background(), req)
+}
+
+// shardChange moves one replica (Move: a random shard, from one of its
+// replicas, the leader half the time, to a node that holds none) or
+// balances the shards (Balance).
+func (n *Nemesis) shardChange(ctx context.Context, kind string) error {
+	c, err := client.New(client.Options{Addrs: n.t.ClientAddrs(), RetryTimeout: 20 * time.Second, DialTimeout: 20 * time.Second, TLS: n.t.TLS()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	say := func(step string) { n.logf("nemesis %s: %s", kind, step) }
+	if kind == Balance {
+		return c.BalanceShards(ctx, say)
+	}
+	m, err := c.ShardMap(ctx)
+	if err != nil {
+		return err
+	}
+	if len(m.Shards) < 2 {
+		return errors.New("not a sharded cluster")
+	}
+	s := m.Shards[n.rng.IntN(len(m.Shards))]
+	var holders, others []string
+	for _, r := range s.Replicas {
+		holders = append(holders, r.ID)
+	}
+	for _, id := range n.t.Nodes() {
+		if !slices.Contains(holders, id) {
+			others = append(others, id)
+		}
+	}
+	if len(others) == 0 || len(holders) == 0 {
+		return fmt.Errorf("shard %d is on every node: nowhere to move it (--replicas must be below the nodes)", s.ID)
+	}
+	from := holders[n.rng.IntN(len(holders))]
+	if s.Leader != "" && n.rng.IntN(2) == 0 {
+		from = s.Leader
+	}
+	return c.MoveShard(ctx, s.ID, from, others[n.rng.IntN(len(others))], say)
 }

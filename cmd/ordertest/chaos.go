@@ -55,9 +55,12 @@ func chaosCmd(g *cli.Globals) *cobra.Command {
 	f.StringVar(&o.ReportDir, "report", "chaos-report", "directory for the summary, chart, history (and porcupine's HTML on a failure)")
 	f.DurationVar(&o.Duration, "duration", 2*time.Minute, "length of the workload under faults")
 	f.Uint64Var(&o.Seed, "seed", 0, "seed of the fault schedule and workload (0: random, printed)")
-	f.StringVar(&nem, "nemesis", "all", "faults, comma-separated, or all: "+strings.Join(failpoint.AllNemeses, ", "))
+	f.StringVar(&nem, "nemesis", "all", "faults, comma-separated, or all: "+strings.Join(failpoint.AllNemeses, ", ")+
+		"; on a sharded cluster also "+strings.Join(failpoint.ShardNemeses, ", "))
 	f.StringVar(&o.Load, "load", traffic.LoadNormal, "workload: normal (~1,000 ops/s), high (256 more clients back to back) or mixed (high in the middle half)")
 	f.IntVar(&o.Nodes, "nodes", 3, "cluster size")
+	f.IntVar(&o.Shards, "shards", 0, "shards of the cluster (orderd --shards; 0: one group)")
+	f.IntVar(&o.Replicas, "replicas", 0, "replicas of each shard (orderd --replicas; below --nodes for the move nemesis)")
 	f.IntVar(&o.Clients, "clients", 6, "concurrent clients (half through the balancer)")
 	f.IntVar(&o.Customers, "customers", 4, "customers the clients contend on")
 	f.IntVar(&o.HighClients, "high-clients", 256, "clients added under high load (16 share a connection set)")
