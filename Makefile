@@ -95,7 +95,7 @@ chaos: build-test
 # Capacity as machines are added: 3, 6 and 9 nodes with as many shards
 # (3 replicas each), every node held to BENCH_SCALE_QUOTA CPUs in a
 # cgroup of its own (needs root); bench/results/scale-latest.{json,md,png}.
-BENCH_SCALE_QUOTA ?= 0.15
+BENCH_SCALE_QUOTA ?= 0.1
 bench-scale: build
 	$(GO) run ./bench/scale --bin $(BIN) --out bench/results --quota $(BENCH_SCALE_QUOTA) --duration $(BENCH_DURATION)
 

@@ -18,7 +18,12 @@ type cpuGroups struct {
 	made  []string
 }
 
-const period = 100000 // µs
+// periodOf is the scheduling period for quota: 10 ms slices, so that a
+// node is never frozen for long (Docker's 100 ms default put 70 ms p99s
+// on every point), but a quota of at least 1 ms, the kernel's least.
+func periodOf(quota float64) int {
+	return max(10000, int(1000/quota)+1)
+}
 
 func newCPUGroups(name string, quota float64) (*cpuGroups, error) {
 	g := &cpuGroups{quota: quota}
@@ -46,7 +51,8 @@ func (g *cpuGroups) add(name string, pid int) error {
 		return fmt.Errorf("make cgroup %s: %w", dir, err)
 	}
 	g.made = append(g.made, dir)
-	us := strconv.Itoa(int(g.quota * period))
+	period := periodOf(g.quota)
+	us := strconv.Itoa(int(g.quota * float64(period)))
 	var err error
 	if g.v2 {
 		err = os.WriteFile(filepath.Join(dir, "cpu.max"), []byte(us+" "+strconv.Itoa(period)), 0o644)

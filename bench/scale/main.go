@@ -39,7 +39,7 @@ type report struct {
 func main() {
 	bin := flag.String("bin", "bin", "directory with orderd")
 	out := flag.String("out", "bench/results", "directory for scale-latest.{json,md,png}")
-	quota := flag.Float64("quota", 0.15, "CPUs each node may use (its cgroup's quota)")
+	quota := flag.Float64("quota", 0.1, "CPUs each node may use (its cgroup's quota)")
 	dur := flag.Duration("duration", 10*time.Second, "length of each run")
 	sizes := flag.String("nodes", "3,6,9", "cluster sizes, each with as many shards")
 	perNode := flag.Int("customers-per-node", 32, "concurrent customers per node")
