@@ -43,7 +43,15 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "length of each run")
 	sizes := flag.String("nodes", "3,6,9", "cluster sizes, each with as many shards")
 	perNode := flag.Int("customers-per-node", 32, "concurrent customers per node")
+	same := flag.Int("same-box", 0, "instead: this many rounds of 3 nodes with no quota, one shard against 3, 256 clients through a balancer, interleaved")
 	flag.Parse()
+	if *same > 0 {
+		if err := sameBox(*bin, *dur, *same); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-scale:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*bin, *out, *quota, *dur, *sizes, *perNode); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-scale:", err)
 		os.Exit(1)
