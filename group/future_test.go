@@ -20,12 +20,7 @@ func TestCloseEndsAWaitOnAFutureRaftNeverAnswers(t *testing.T) {
 	g := c.replicas[0]
 	waited := make(chan error, 1)
 	g.routines.Go(func(context.Context) { waited <- g.Await(unanswered{never: make(chan error)}) })
-	closed := make(chan error, 1)
-	go func() { closed <- g.Close() }()
-	c.closed[0] = true
-	select {
-	case <-closed:
-	case <-time.After(30 * time.Second):
+	if !c.closeWithin(0, 30*time.Second) {
 		t.Fatal("Close still waits for a goroutine parked on an unanswered future")
 	}
 	if err := <-waited; !errors.Is(err, raft.ErrRaftShutdown) {
@@ -48,15 +43,24 @@ func TestCloseWhileProposing(t *testing.T) {
 			}
 		}()
 		time.Sleep(20 * time.Millisecond)
-		closed := make(chan error, 1)
-		go func() { closed <- g.Close() }()
-		c.closed[0] = true
-		select {
-		case <-closed:
-		case <-time.After(30 * time.Second):
+		if !c.closeWithin(0, 30*time.Second) {
 			t.Fatalf("round %d: Close hangs while orders are proposed", round)
 		}
 		cancel()
 		<-answered
+	}
+}
+
+// closeWithin closes replica i and reports whether Close returned within d.
+func (c *memCluster) closeWithin(i int, d time.Duration) bool {
+	closed := make(chan error, 1)
+	g := c.replicas[i]
+	go func() { closed <- g.Close() }()
+	c.closed[i] = true
+	select {
+	case <-closed:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }

@@ -298,6 +298,22 @@ func (tc *testCluster) waitMap(replicas int) wire.ShardMap {
 	return m
 }
 
+// client is a cluster client of every node's client port, closed at the
+// test's end.
+func (tc *testCluster) client() *client.Client {
+	tc.t.Helper()
+	var addrs []string
+	for _, n := range tc.nodes {
+		addrs = append(addrs, n.cfg.ClientAddr)
+	}
+	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 20 * time.Second})
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	tc.t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
 // callFollowing sends req to n and follows NotLeader and WrongShard
 // answers to the node they name, until an answer that is neither.
 func (tc *testCluster) callFollowing(t *testing.T, n *Node, req wire.Message) wire.Message {
@@ -373,15 +389,7 @@ func TestMoveShardUnderLoad(t *testing.T) {
 			fromNode, fromCfg = n, tc.cfgs[i]
 		}
 	}
-	var addrs []string
-	for _, n := range tc.nodes {
-		addrs = append(addrs, n.cfg.ClientAddr)
-	}
-	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := tc.client()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var customers []int32
@@ -461,15 +469,7 @@ func TestMoveShardUnderLoad(t *testing.T) {
 func TestBalanceShards(t *testing.T) {
 	tc := newTestClusterWith(t, func(c *Config) { c.Shards, c.Replicas = testShards, 2 })
 	m := tc.waitMap(2)
-	var addrs []string
-	for _, n := range tc.nodes {
-		addrs = append(addrs, n.cfg.ClientAddr)
-	}
-	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := tc.client()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	// Shard 0 is on n1 and n2: move it from n1 to n3, which then holds
@@ -492,7 +492,8 @@ func TestBalanceShards(t *testing.T) {
 		t.Fatalf("balance: %v (steps %v)", err, steps)
 	}
 	t.Logf("balance: %v", steps)
-	if m, err = cl.ShardMap(ctx); err != nil {
+	m, err := cl.ShardMap(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	held, led := map[string]int{}, map[string]int{}
