@@ -51,6 +51,8 @@ func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) 
 		resp, err = n.readIndexForPeer(ctx, r.Shard)
 	case wire.Shards:
 		resp = n.shardMap()
+	case wire.ShardScan:
+		resp, err = n.shardScan(ctx, r)
 	case wire.ShardStatus:
 		resp, err = n.shardStatus(r.Shard)
 	case wire.ShardMember:
@@ -201,32 +203,29 @@ func (n *Node) scan(ctx context.Context, s wire.Scan) (wire.Message, error) {
 }
 
 // scanShards is a scan of a sharded cluster: a page of every shard's
-// customers from s.From, merged in customer order. Session consistency
-// is read as linearizable: s.MinIndex is an index of one shard, and the
-// stronger level keeps its promise in all of them. Records.ReadIndex is 0
-// (no one index covers the page); each record's LastIndex is its
-// shard's.
+// customers from s.From, merged in customer order; a shard this node
+// holds no replica of is read by its leader (ShardScan on a peer
+// stream). Session consistency is read as linearizable: s.MinIndex is an
+// index of one shard, and the stronger level keeps its promise in all of
+// them. Records.ReadIndex is 0 (no one index covers the page); each
+// record's LastIndex is its shard's.
 func (n *Node) scanShards(ctx context.Context, s wire.Scan) (wire.Message, error) {
-	level := s.Consistency
-	if level == wire.Session {
-		level = wire.Linearizable
+	if s.Consistency == wire.Session {
+		s.Consistency, s.MinIndex = wire.Linearizable, 0
 	}
-	if held := len(n.dataReplicas()); held < int(n.count) {
-		return nil, wire.Errorf(wire.CodeUnavailable, "scan: node %s holds %d of the %d shards; scan through a node that holds every shard", n.cfg.ID, held, n.count)
-	}
-	var merged []fsm.Record
+	var merged []wire.CustomerRecord
 	next := int32(-1)
-	for _, r := range n.replicas() {
-		if err := n.readAt(ctx, r, level, 0); err != nil {
+	for id := range n.count {
+		page, err := n.scanShard(ctx, id, s)
+		if err != nil {
 			return nil, err
 		}
-		recs, more, _ := r.group.FSM().Scan(s.From, int(s.Limit))
-		merged = append(merged, recs...)
-		if more >= 0 && (next < 0 || more < next) {
+		merged = append(merged, page.Records...)
+		if more := page.Next; more >= 0 && (next < 0 || more < next) {
 			next = more
 		}
 	}
-	slices.SortFunc(merged, func(a, b fsm.Record) int { return cmp.Compare(a.CustomerID, b.CustomerID) })
+	slices.SortFunc(merged, func(a, b wire.CustomerRecord) int { return cmp.Compare(a.CustomerID, b.CustomerID) })
 	if len(merged) > int(s.Limit) {
 		if cut := merged[s.Limit].CustomerID; next < 0 || cut < next {
 			next = cut
@@ -234,15 +233,53 @@ func (n *Node) scanShards(ctx context.Context, s wire.Scan) (wire.Message, error
 	}
 	// Past next a shard may hold customers this page has not read: the
 	// page ends before it, and the next page starts there.
-	out := wire.Records{Next: next}
+	out := wire.Records{Next: next, Records: []wire.CustomerRecord{}}
 	for _, rec := range merged {
 		if next >= 0 && rec.CustomerID >= next {
 			break
 		}
-		out.Records = append(out.Records, toWire(rec))
+		out.Records = append(out.Records, rec)
 	}
-	if out.Records == nil {
-		out.Records = []wire.CustomerRecord{}
+	return out, nil
+}
+
+// scanShard is a page of shard id: this node's replica's, or its
+// leader's.
+func (n *Node) scanShard(ctx context.Context, id uint32, s wire.Scan) (wire.Records, error) {
+	if n.replicas()[id] != nil {
+		resp, err := n.shardScan(ctx, wire.ShardScan{Shard: id, Scan: s})
+		if err != nil {
+			return wire.Records{}, err
+		}
+		return resp.(wire.Records), nil
+	}
+	c, leader, err := n.shardLeaderPeer(ctx, id)
+	if err != nil {
+		return wire.Records{}, err
+	}
+	page, err := wire.CallAs[wire.Records](ctx, c, wire.ShardScan{Shard: id, Scan: s}, 0)
+	if _, ok := wire.CodeOf(err); err != nil && !ok {
+		return wire.Records{}, wire.Errorf(wire.CodeUnavailable, "scan shard %d on its leader %s: %v", id, leader, err)
+	}
+	return page, err
+}
+
+// shardScan answers ShardScan: a page of one shard this node holds.
+func (n *Node) shardScan(ctx context.Context, s wire.ShardScan) (wire.Message, error) {
+	if err := s.Scan.Validate(); err != nil {
+		return nil, wire.Errorf(wire.CodeBadRequest, "scan: %v", err)
+	}
+	r, err := n.replicaByID(s.Shard)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.readAt(ctx, r, s.Scan.Consistency, s.Scan.MinIndex); err != nil {
+		return nil, err
+	}
+	recs, next, applied := r.group.FSM().Scan(s.Scan.From, int(s.Scan.Limit))
+	out := wire.Records{ReadIndex: applied, Next: next, Records: make([]wire.CustomerRecord, len(recs))}
+	for i, rec := range recs {
+		out.Records[i] = toWire(rec)
 	}
 	return out, nil
 }

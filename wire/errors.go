@@ -181,6 +181,8 @@ func Decode(t Type, b []byte) (Message, error) {
 		return DecodeShardStatus(b)
 	case TypeShardMember:
 		return DecodeShardMember(b)
+	case TypeShardScan:
+		return DecodeShardScan(b)
 	}
 	return nil, fmt.Errorf("decode: %w %d", ErrUnknownType, uint8(t))
 }

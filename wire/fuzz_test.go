@@ -88,6 +88,7 @@ func FuzzDecodeShardMap(f *testing.F)       { fuzzDecoder(f, TypeShardMap) }
 func FuzzDecodePublishShard(f *testing.F)   { fuzzDecoder(f, TypePublishShard) }
 func FuzzDecodeShardStatus(f *testing.F)    { fuzzDecoder(f, TypeShardStatus) }
 func FuzzDecodeShardMember(f *testing.F)    { fuzzDecoder(f, TypeShardMember) }
+func FuzzDecodeShardScan(f *testing.F)      { fuzzDecoder(f, TypeShardScan) }
 
 // FuzzReadFrame feeds any byte stream to the frame reader and every
 // decoder behind it, as a server's read loop does.

@@ -40,6 +40,7 @@ const (
 	TypePublishShard   Type = 30 // PublishShard -> OK (node to the meta group's leader)
 	TypeShardStatus    Type = 31 // ShardStatus -> StatusInfo
 	TypeShardMember    Type = 32 // ShardMember -> OK (admin, to the shard's leader)
+	TypeShardScan      Type = 33 // ShardScan -> Records (node to node)
 	TypeError          Type = 255
 )
 
@@ -54,7 +55,7 @@ var typeNames = map[Type]string{
 	TypeAlarms: "Alarms", TypeAlarmList: "AlarmList", TypeReportAlarms: "ReportAlarms",
 	TypeBackup: "Backup", TypeBackupChunk: "BackupChunk", TypeWatch: "Watch", TypeEvents: "Events",
 	TypeCompacted: "Compacted", TypeShardReadIndex: "ShardReadIndex", TypeShards: "Shards", TypeShardMap: "ShardMap", TypePublishShard: "PublishShard",
-	TypeShardStatus: "ShardStatus", TypeShardMember: "ShardMember",
+	TypeShardStatus: "ShardStatus", TypeShardMember: "ShardMember", TypeShardScan: "ShardScan",
 }
 
 func (t Type) String() string {

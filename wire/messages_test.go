@@ -67,6 +67,7 @@ func samples() []Message {
 		ShardStatus{Shard: 5},
 		ShardMember{Shard: 1, Op: ShardAddNonvoter, ID: "n4", RaftAddr: "127.0.0.1:7004"},
 		ShardMember{Shard: 2, Op: ShardRemove, ID: "n1"},
+		ShardScan{Shard: 1, Scan: Scan{From: 100, Limit: 7, Consistency: Linearizable}},
 	}
 }
 

@@ -52,6 +52,10 @@ func (r Role) Allows(t Type) bool {
 		return r == RoleWriter || r == RoleAdmin
 	case TypeAddMember, TypeRemoveMember, TypeTransferLeader, TypeBackup, TypeShardMember:
 		return r == RoleAdmin
+	case TypeShardScan:
+		// A node reads a page of a shard it does not hold for a client
+		// whose Scan it serves (that client's role allowed the Scan).
+		return r == RoleNode
 	case TypeReadIndex, TypeShardReadIndex:
 		// A balancer answers linearizable reads from its cache behind
 		// the leader's read index (lb/linearizable.go).

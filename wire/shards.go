@@ -166,3 +166,22 @@ func DecodeShardMember(b []byte) (ShardMember, error) {
 	m := ShardMember{Shard: d.u32(), Op: ShardMemberOp(d.u8()), ID: d.str(), RaftAddr: d.str()}
 	return m, d.finish("ShardMember")
 }
+
+// ShardScan is a Scan of one shard's customers (node to node: a node that
+// holds part of a sharded cluster asks the others for the rest of a page).
+type ShardScan struct {
+	Shard uint32
+	Scan  Scan
+}
+
+func (ShardScan) Type() Type { return TypeShardScan }
+func (s ShardScan) AppendTo(dst []byte) []byte {
+	return s.Scan.AppendTo(appendU32(dst, s.Shard))
+}
+
+// DecodeShardScan decodes a ShardScan payload.
+func DecodeShardScan(b []byte) (ShardScan, error) {
+	d := decoder{b: b}
+	s := ShardScan{Shard: d.u32(), Scan: Scan{From: d.i32(), Limit: d.u32(), Consistency: Consistency(d.u8()), MinIndex: d.u64()}}
+	return s, d.finish("ShardScan")
+}
