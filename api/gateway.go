@@ -65,6 +65,7 @@ func (g *Gateway) routes() {
 	g.route("/v1/customers", methods{http.MethodGet: g.scan})
 	g.route("/v1/watch", methods{http.MethodGet: g.watch})
 	g.route("/v1/status", methods{http.MethodGet: g.status})
+	g.route("/v1/shards", methods{http.MethodGet: g.shards})
 	g.route("/v1/members", methods{http.MethodGet: g.members, http.MethodPost: g.addMember})
 	g.route("/v1/members/{id}", methods{http.MethodDelete: g.removeMember})
 	g.route("/v1/leader/transfer", methods{http.MethodPost: g.transferLeader})

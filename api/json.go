@@ -79,6 +79,36 @@ func MembersOf(ms []wire.Member) []Member {
 	return out
 }
 
+// Shard is one shard of the map as JSON (the API's and orderctl shards
+// list's): its customers as hash slots "lo-hi" (package shard).
+type Shard struct {
+	ID        uint32         `json:"id"`
+	Customers string         `json:"customers"`
+	Leader    string         `json:"leader"`
+	Epoch     uint64         `json:"epoch"`
+	Replicas  []ShardReplica `json:"replicas"`
+}
+
+// ShardReplica is one replica of a shard as JSON.
+type ShardReplica struct {
+	ID    string `json:"id"`
+	Voter bool   `json:"voter"`
+}
+
+// ShardsOf is m as JSON: never null.
+func ShardsOf(m wire.ShardMap) []Shard {
+	out := make([]Shard, 0, len(m.Shards))
+	for _, s := range m.Shards {
+		j := Shard{ID: s.ID, Customers: fmt.Sprintf("slots %d-%d", s.SlotLo, s.SlotHi-1), Leader: s.Leader,
+			Epoch: s.Epoch, Replicas: []ShardReplica{}}
+		for _, r := range s.Replicas {
+			j.Replicas = append(j.Replicas, ShardReplica{ID: r.ID, Voter: r.Voter})
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
 // Status is a node's or balancer's status as JSON (the API's and
 // orderctl's).
 type Status struct {

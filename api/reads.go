@@ -113,6 +113,14 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request, from serve.Call
 }
 
 // members serves GET /v1/members.
+func (g *Gateway) shards(w http.ResponseWriter, r *http.Request, from serve.Caller) {
+	m, ok := doAs[wire.ShardMap](g, w, r, from, wire.Shards{})
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]Shard{"shards": ShardsOf(m)})
+}
+
 func (g *Gateway) members(w http.ResponseWriter, r *http.Request, from serve.Caller) {
 	ml, ok := doAs[wire.MemberList](g, w, r, from, wire.Members{})
 	if !ok {

@@ -78,7 +78,7 @@ func TestAPI(t *testing.T) {
 		if got := r.must("GET", "/v1/customers/999999", nil, nil); got.Status != http.StatusNotFound || got.errorCode() != "NotFound" {
 			t.Errorf("%s: a customer without orders: %d %s, want 404 NotFound", tg.name, got.Status, got.Body)
 		}
-		for _, path := range []string{"/v1/status", "/v1/members", "/v1/customers?from=0&limit=2"} {
+		for _, path := range []string{"/v1/status", "/v1/members", "/v1/shards", "/v1/customers?from=0&limit=2"} {
 			if got := r.must("GET", path, nil, nil); got.Status != http.StatusOK {
 				t.Errorf("%s: GET %s: %d %s", tg.name, path, got.Status, got.Body)
 			}

@@ -7,36 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"orderly/api"
 	"orderly/client"
-	"orderly/wire"
 )
-
-// shardJSON is one shard as `orderctl shards list --json` prints it.
-type shardJSON struct {
-	ID        uint32        `json:"id"`
-	Customers string        `json:"customers"` // hash slots, "lo-hi" inclusive (package shard)
-	Leader    string        `json:"leader"`
-	Epoch     uint64        `json:"epoch"`
-	Replicas  []replicaJSON `json:"replicas"`
-}
-
-type replicaJSON struct {
-	ID    string `json:"id"`
-	Voter bool   `json:"voter"`
-}
-
-func shardsOf(m wire.ShardMap) []shardJSON {
-	out := make([]shardJSON, 0, len(m.Shards))
-	for _, s := range m.Shards {
-		j := shardJSON{ID: s.ID, Customers: fmt.Sprintf("slots %d-%d", s.SlotLo, s.SlotHi-1), Leader: s.Leader,
-			Epoch: s.Epoch, Replicas: []replicaJSON{}}
-		for _, r := range s.Replicas {
-			j.Replicas = append(j.Replicas, replicaJSON{ID: r.ID, Voter: r.Voter})
-		}
-		out = append(out, j)
-	}
-	return out
-}
 
 func shardsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "shards", Short: "the cluster's shards", Args: cobra.NoArgs}
@@ -48,11 +21,9 @@ func shardsCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("shards list: %w", err)
 				}
-				out := shardsOf(m)
+				out := api.ShardsOf(m)
 				if g.JSON {
-					return g.Print(struct {
-						Shards []shardJSON `json:"shards"`
-					}{out}, "")
+					return g.Print(map[string][]api.Shard{"shards": out}, "")
 				}
 				for _, s := range out {
 					var reps []string
