@@ -84,11 +84,19 @@ bench: build-test
 # Needs root (network namespaces for partition, tmpfs for disk-full); the
 # binaries are built with -tags faults for the slow-disk nemesis. Exit
 # status non-zero if any check fails.
+# A sharded cluster by default (4 nodes, 3 shards of 3 replicas, the ten
+# nemeses and move, balance); CHAOS_SHARDS=0 runs one group on 3 nodes.
 CHAOS_DURATION ?= 10m
 CHAOS_SEED     ?= 0
+CHAOS_SHARDS   ?= 3
+ifeq ($(CHAOS_SHARDS),0)
+CHAOS_CLUSTER = --nodes 3 --nemesis all
+else
+CHAOS_CLUSTER = --nodes 4 --shards $(CHAOS_SHARDS) --replicas 3 --nemesis all,move,balance
+endif
 chaos: build-test
 	$(GO) build -tags faults -o $(BIN)/faults/ ./cmd/...
-	$(BIN)/faults/ordertest chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) --nemesis all --load mixed --report $(CURDIR)/chaos-report
+	$(BIN)/faults/ordertest chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) $(CHAOS_CLUSTER) --load mixed --report $(CURDIR)/chaos-report
 
 # orderly against a 3-member etcd on the same machine, same load shapes,
 # one table with the ratio (installs Debian's etcd-server if missing).
