@@ -289,6 +289,15 @@ func (n *Node) answerPublishShard(from string, p wire.PublishShard) error {
 	if from != "" && p.Shard.Leader != from {
 		return wire.Errorf(wire.CodePermissionDenied, "node %q may publish only shards it leads, not as %q", from, p.Shard.Leader)
 	}
+	// Only a replica of the shard, as the map has it, speaks for it: a
+	// member of the cluster that holds none could otherwise write a map
+	// that sends the shard's clients to it or drops its replicas.
+	for _, have := range n.fsm.ShardMap() {
+		if have.ID == p.Shard.ID && from != "" &&
+			!slices.ContainsFunc(have.Replicas, func(r fsm.ShardReplica) bool { return r.ID == from }) {
+			return wire.Errorf(wire.CodePermissionDenied, "node %q holds no replica of shard %d: it may not publish it", from, p.Shard.ID)
+		}
+	}
 	if len(p.Shard.Replicas) > fsm.MaxShardReplicas {
 		return wire.Errorf(wire.CodeBadRequest, "publish shard %d: %d replicas", p.Shard.ID, len(p.Shard.Replicas))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"orderly/client"
+	"orderly/serve"
 	"orderly/shard"
 	"orderly/wire"
 )
@@ -370,6 +371,27 @@ func TestShardsPlacedOverSomeNodes(t *testing.T) {
 			}
 		}
 	}
+	// Only a replica of a shard may publish it: a member holding none of
+	// it is refused, whatever it claims.
+	for id := range uint32(testShards) {
+		for _, n := range tc.nodes {
+			if n.replicas()[id] != nil {
+				continue
+			}
+			forged := wire.PublishShard{Shard: wire.ShardInfo{ID: id, Epoch: 1 << 40, Leader: n.cfg.ID,
+				Replicas: []wire.Replica{{ID: n.cfg.ID, Voter: true}}}, Term: 1 << 40}
+			for _, to := range tc.nodes {
+				resp := to.handle(context.Background(), serve.Caller{Role: wire.RoleNode, Name: n.cfg.ID}, forged)
+				if e, ok := resp.(*wire.Error); !ok || (e.Code != wire.CodePermissionDenied && e.Code != wire.CodeNotLeader) {
+					t.Fatalf("%s's forged map entry of shard %d sent to %s: %v, want PermissionDenied (or NotLeader)", n.cfg.ID, id, to.cfg.ID, resp)
+				}
+			}
+		}
+	}
+	if m2 := call(t, tc.nodes[0], wire.Shards{}).(wire.ShardMap); m2.Shards[0].Epoch >= 1<<40 {
+		t.Fatalf("a forged entry made it into the map: %+v", m2.Shards[0])
+	}
+
 	// A node that holds part of the shards scans all of them: the rest
 	// it asks of their leaders.
 	for _, n := range tc.nodes {
