@@ -443,3 +443,43 @@ func TestMoveShardToANewNode(t *testing.T) {
 		}
 	}
 }
+
+// TestShardRequestsByRole: who may send the requests shards added, on a
+// sharded cluster with mutual TLS. Readers read the map and a shard's
+// status; only an admin takes a move's step (on the nodes and through the
+// balancer); only a member node asks another for a shard's page, read
+// index or publishes a map entry, and a node certificate that is not a
+// member may not.
+func TestShardRequestsByRole(t *testing.T) {
+	c := startCluster(t, "--shards", "3")
+	b := startBalancer(t, c)
+	ctx := context.Background()
+	node := c.Nodes[0].ClientAddr
+	for _, addrs := range [][]string{c.Addrs(), {b.Addr}} {
+		reader := clientAs(t, "reader", addrs...)
+		if _, err := reader.ShardMap(ctx); err != nil {
+			t.Errorf("a reader's shard map through %v: %v", addrs, err)
+		}
+		step := wire.ShardMember{Shard: 1, Op: wire.ShardRemove, ID: "n1"}
+		for _, who := range []string{"reader", "writer"} {
+			err := clientAs(t, who, addrs...).Admin(ctx, step)
+			wantDenied(t, "a "+who+"'s move step through "+strings.Join(addrs, ","), err)
+		}
+	}
+	if _, err := clientAs(t, "reader", node).ShardStatusOf(ctx, node, 1); err != nil {
+		t.Errorf("a reader's shard status: %v", err)
+	}
+	scan := wire.ShardScan{Shard: 1, Scan: wire.Scan{Limit: 10}}
+	publish := wire.PublishShard{Shard: wire.ShardInfo{ID: 1, Epoch: 1 << 40, Leader: "n1"}, Term: 1 << 40}
+	for _, who := range []string{"reader", "orderctl", "orderlb", fmt.Sprintf("n%d", harness.MaxNodeCert)} {
+		conn := connAs(t, who, node)
+		for _, req := range []wire.Message{scan, wire.ShardReadIndex{Shard: 1}, publish} {
+			if who == "orderlb" && req.Type() == wire.TypeShardReadIndex {
+				continue // a balancer may ask a read index, as of shard 0's
+			}
+			_, err := conn.Call(ctx, req)
+			wantDenied(t, who+"'s "+req.Type().String(), err)
+		}
+		conn.Close()
+	}
+}

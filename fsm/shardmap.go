@@ -111,3 +111,16 @@ func (f *FSM) ShardMap() []SetShard {
 	slices.SortFunc(out, func(a, b SetShard) int { return int(a.ID) - int(b.ID) })
 	return out
 }
+
+// Shard is shard id's entry of the map, if it has one.
+func (f *FSM) Shard(id uint32) (SetShard, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	s, ok := f.st.shards[id]
+	return s, ok
+}
+
+// Same says whether c and o describe the shard alike.
+func (c SetShard) Same(o SetShard) bool {
+	return c.ID == o.ID && c.Epoch == o.Epoch && c.Term == o.Term && c.Leader == o.Leader && slices.Equal(c.Replicas, o.Replicas)
+}

@@ -13,13 +13,14 @@ func TestValidateReportsEverythingAndChangesNothing(t *testing.T) {
 	c.RaftAddr, c.ClientAddr = "127.0.0.1:7001", "127.0.0.1:6001"
 	c.Peers = []Peer{{ID: "n2", RaftAddr: "nonsense"}}
 	c.Experts, c.MaxFrame, c.CommitTimeout, c.LeaderLeaseTimeout = 0, 5, 0, time.Hour
+	c.Shards, c.Replicas = 257, -1
 	before := c
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("a config with many problems passed")
 	}
 	for _, want := range []string{"id:", "data dir", "not a host:port", "not among them", "experts 0", "max frame 5",
-		"commit timeout", "leader lease timeout 1h0m0s: must not exceed"} {
+		"commit timeout", "leader lease timeout 1h0m0s: must not exceed", "shards: shard count 257", "replicas -1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("no %q in:\n%v", want, err)
 		}

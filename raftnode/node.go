@@ -28,15 +28,12 @@ const raftDBFile = "raft.db"
 // gate, alarms, backups), its network (the Raft port, peer connections,
 // the client server) and the Raft group it hosts.
 type Node struct {
-	cfg   Config
-	log   hclog.Logger
-	group *group.Group
-	raft  *raft.Raft // the group's
-	fsm   *fsm.FSM   // the group's
-	// running is the group once its Raft runs, for the Raft port's
-	// goroutines, which start before it does.
-	running     atomic.Pointer[group.Group]
-	raftStarted chan struct{} // closed once running is set
+	cfg         Config
+	log         hclog.Logger
+	group       *group.Group
+	raft        *raft.Raft    // the group's
+	fsm         *fsm.FSM      // the group's
+	raftStarted chan struct{} // closed once meta's group runs
 	opened      chan struct{} // closed once Open has started everything
 	port        *peernet.Port
 	db          logStore
@@ -184,7 +181,12 @@ func (n *Node) startRaft() error {
 		db.Close()
 		return err
 	}
-	trans := peernet.NewTransport(peernet.NewDialer(cfg.TLS, adv, 0), peernet.Rules{Config: n.latestConfiguration, Leader: n.followedLeader,
+	// The meta group as a replica from now on: the Raft port's rules ask
+	// it, and wait until its Raft runs (raftStarted).
+	n.meta = &replica{meta: true, started: n.raftStarted, feed: n.feed}
+	ctx := n.routines.Context()
+	trans := peernet.NewTransport(peernet.NewDialer(cfg.TLS, adv, 0), peernet.Rules{
+		Config: func() (raft.Configuration, error) { return n.meta.latestConfiguration(ctx) }, Leader: n.meta.followedLeader,
 		RefuseVotes: n.gate.refuses, Vouched: n.vouched, Seeds: seedsOf(cfg.Peers)},
 		n.log.Named("transport"))
 	groups := peernet.NewGroups(n.log.Named("raftport"))
@@ -212,10 +214,9 @@ func (n *Node) startRaft() error {
 		return err
 	}
 	n.group, n.raft, n.fsm, n.db, n.snaps = g, g.Raft(), g.FSM(), db, snaps
-	n.running.Store(g)
-	close(n.raftStarted)
-	n.meta = &replica{meta: true, group: g, db: db, snaps: snaps, trans: trans, started: n.raftStarted, feed: n.feed}
+	n.meta.group, n.meta.db, n.meta.snaps, n.meta.trans = g, db, snaps, trans
 	n.meta.running.Store(g)
+	close(n.raftStarted)
 	n.count = count
 	n.groups, n.adv = groups, adv
 	replicas := make([]*replica, count)
@@ -255,14 +256,6 @@ func (n *Node) timing() group.Timing {
 		LeaderLeaseTimeout: c.LeaderLeaseTimeout, CommitTimeout: c.CommitTimeout, SnapshotThreshold: c.SnapshotThreshold}
 }
 
-// raftReady is Raft once it runs, nil before.
-func (n *Node) raftReady() *raft.Raft {
-	if g := n.running.Load(); g != nil {
-		return g.Raft()
-	}
-	return nil
-}
-
 // seedsOf is --peers as peernet.Rules.Seeds.
 func seedsOf(peers []Peer) map[string]raft.ServerAddress {
 	seeds := map[string]raft.ServerAddress{}
@@ -270,33 +263,6 @@ func seedsOf(peers []Peer) map[string]raft.ServerAddress {
 		seeds[p.ID] = raft.ServerAddress(p.RaftAddr)
 	}
 	return seeds
-}
-
-// followedLeader is the leader Raft follows (or is) and the current term,
-// for the Raft port's rules; "" before Raft runs or without a leader.
-func (n *Node) followedLeader() (id, addr string, term uint64) {
-	r := n.raftReady()
-	if r == nil {
-		return "", "", 0
-	}
-	a, i := r.LeaderWithID()
-	return string(i), string(a), r.CurrentTerm()
-}
-
-// latestConfiguration is the latest configuration Raft knows (appended,
-// maybe not committed), once Raft runs: the Raft port's requests wait for
-// it (rpcRules).
-func (n *Node) latestConfiguration() (raft.Configuration, error) {
-	select {
-	case <-n.raftStarted:
-	case <-n.routines.Context().Done():
-		return raft.Configuration{}, errors.New("node closing")
-	}
-	f := n.raft.GetConfiguration()
-	if err := n.group.Await(f); err != nil {
-		return raft.Configuration{}, fmt.Errorf("raft configuration: %w", err)
-	}
-	return f.Configuration(), nil
 }
 
 // commitTermEntry is the group's term entry (group.Config.TermEntry): a

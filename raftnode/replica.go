@@ -46,7 +46,10 @@ type replica struct {
 // when the log before it is gone.
 func (r *replica) committed() fsm.Configuration {
 	c := r.group.FSM().Configuration()
-	if metas, err := r.snaps.List(); err == nil && len(metas) > 0 && metas[0].ConfigurationIndex > c.Index {
+	if c.Index > 0 {
+		return c // applied after any snapshot this replica restored: the newer
+	}
+	if metas, err := r.snaps.List(); err == nil && len(metas) > 0 {
 		c = fsm.Configuration{Index: metas[0].ConfigurationIndex, Servers: metas[0].Configuration.Servers}
 	}
 	return c

@@ -184,10 +184,8 @@ func (n *Node) replicaByID(id uint32) (*replica, error) {
 // of it: the epoch and leader the shard map knows.
 func (n *Node) wrongShard(id uint32) *wire.Error {
 	e := &wire.Error{Code: wire.CodeWrongShard, Message: fmt.Sprintf("node %s holds no replica of shard %d", n.cfg.ID, id)}
-	for _, s := range n.fsm.ShardMap() {
-		if s.ID == id {
-			e.Epoch, e.LeaderAddr = s.Epoch, n.fsm.ClientAddr(s.Leader)
-		}
+	if s, ok := n.fsm.Shard(id); ok {
+		e.Epoch, e.LeaderAddr = s.Epoch, n.fsm.ClientAddr(s.Leader)
 	}
 	return e
 }
@@ -195,30 +193,43 @@ func (n *Node) wrongShard(id uint32) *wire.Error {
 // shardMap answers Shards: the shard map as the meta group has it, or,
 // for a shard it has nothing of yet, as this node's replica knows it.
 func (n *Node) shardMap() wire.ShardMap {
-	published := map[uint32]fsm.SetShard{}
-	if n.count > 1 {
-		for _, s := range n.fsm.ShardMap() {
-			published[s.ID] = s
-		}
-	}
 	m := wire.ShardMap{Shards: make([]wire.ShardInfo, 0, n.count)}
 	for id := range n.count {
 		lo, hi := shard.Range(id, n.count)
 		info := wire.ShardInfo{ID: id, SlotLo: lo, SlotHi: hi}
-		s, ok := published[id]
+		s, ok := n.fsm.Shard(id) // none in a cluster of one shard
 		if r := n.replicas()[id]; !ok && r != nil {
 			s = r.describe(id)
 		}
-		info.Epoch, info.Leader = s.Epoch, s.Leader
+		info.Epoch, info.Leader, info.Replicas = s.Epoch, s.Leader, wireReplicas(s.Replicas)
 		if s.Leader != "" {
 			info.LeaderAddr = n.fsm.ClientAddr(s.Leader)
-		}
-		for _, rep := range s.Replicas {
-			info.Replicas = append(info.Replicas, wire.Replica{ID: rep.ID, Voter: rep.Voter})
 		}
 		m.Shards = append(m.Shards, info)
 	}
 	return m
+}
+
+func wireReplicas(rs []fsm.ShardReplica) []wire.Replica {
+	var out []wire.Replica
+	for _, r := range rs {
+		out = append(out, wire.Replica{ID: r.ID, Voter: r.Voter})
+	}
+	return out
+}
+
+func fsmReplicas(rs []wire.Replica) []fsm.ShardReplica {
+	var out []fsm.ShardReplica
+	for _, r := range rs {
+		out = append(out, fsm.ShardReplica{ID: r.ID, Voter: r.Voter})
+	}
+	return out
+}
+
+// applySetShard records s in the map, on the meta group's leader.
+func (n *Node) applySetShard(s fsm.SetShard) error {
+	cmd := fsm.AppendSetShard(nil, s)
+	return n.applyVersioned(cmd, fsm.VersionOf(cmd))
 }
 
 // describe is shard id as this replica's group says: its committed
@@ -244,17 +255,12 @@ func (n *Node) publishShards() {
 	if n.count == 1 {
 		return
 	}
-	published := map[uint32]fsm.SetShard{}
-	for _, s := range n.fsm.ShardMap() {
-		published[s.ID] = s
-	}
 	for _, r := range n.dataReplicas() {
 		if !r.group.IsReadyLeader() {
 			continue
 		}
 		s := r.describe(r.shard)
-		if have, ok := published[s.ID]; ok && slices.Equal(have.Replicas, s.Replicas) && have.Epoch == s.Epoch &&
-			have.Term == s.Term && have.Leader == s.Leader {
+		if have, ok := n.fsm.Shard(s.ID); ok && have.Same(s) {
 			continue
 		}
 		if err := n.publishShard(s); err != nil {
@@ -265,7 +271,7 @@ func (n *Node) publishShards() {
 
 func (n *Node) publishShard(s fsm.SetShard) error {
 	if n.raft.State() == raft.Leader {
-		return n.applyVersioned(fsm.AppendSetShard(nil, s), fsm.VersionOf([]byte{byte(fsm.CmdSetShard)}))
+		return n.applySetShard(s)
 	}
 	ctx, cancel := context.WithTimeout(n.routines.Context(), n.cfg.RequestTimeout)
 	defer cancel()
@@ -273,11 +279,8 @@ func (n *Node) publishShard(s fsm.SetShard) error {
 	if err != nil {
 		return err
 	}
-	p := wire.PublishShard{Shard: wire.ShardInfo{ID: s.ID, Epoch: s.Epoch, Leader: s.Leader}, Term: s.Term}
-	for _, rep := range s.Replicas {
-		p.Shard.Replicas = append(p.Shard.Replicas, wire.Replica{ID: rep.ID, Voter: rep.Voter})
-	}
-	return c.Admin(ctx, p)
+	return c.Admin(ctx, wire.PublishShard{Shard: wire.ShardInfo{ID: s.ID, Epoch: s.Epoch, Leader: s.Leader,
+		Replicas: wireReplicas(s.Replicas)}, Term: s.Term})
 }
 
 // answerPublishShard records what a shard's leader published: on the
@@ -292,11 +295,9 @@ func (n *Node) answerPublishShard(from string, p wire.PublishShard) error {
 	// Only a replica of the shard, as the map has it, speaks for it: a
 	// member of the cluster that holds none could otherwise write a map
 	// that sends the shard's clients to it or drops its replicas.
-	for _, have := range n.fsm.ShardMap() {
-		if have.ID == p.Shard.ID && from != "" &&
-			!slices.ContainsFunc(have.Replicas, func(r fsm.ShardReplica) bool { return r.ID == from }) {
-			return wire.Errorf(wire.CodePermissionDenied, "node %q holds no replica of shard %d: it may not publish it", from, p.Shard.ID)
-		}
+	if have, ok := n.fsm.Shard(p.Shard.ID); ok && from != "" &&
+		!slices.ContainsFunc(have.Replicas, func(r fsm.ShardReplica) bool { return r.ID == from }) {
+		return wire.Errorf(wire.CodePermissionDenied, "node %q holds no replica of shard %d: it may not publish it", from, p.Shard.ID)
 	}
 	if len(p.Shard.Replicas) > fsm.MaxShardReplicas {
 		return wire.Errorf(wire.CodeBadRequest, "publish shard %d: %d replicas", p.Shard.ID, len(p.Shard.Replicas))
@@ -304,11 +305,8 @@ func (n *Node) answerPublishShard(from string, p wire.PublishShard) error {
 	if n.raft.State() != raft.Leader {
 		return n.notLeader()
 	}
-	s := fsm.SetShard{ID: p.Shard.ID, Epoch: p.Shard.Epoch, Term: p.Term, Leader: p.Shard.Leader}
-	for _, rep := range p.Shard.Replicas {
-		s.Replicas = append(s.Replicas, fsm.ShardReplica{ID: rep.ID, Voter: rep.Voter})
-	}
-	return n.applyVersioned(fsm.AppendSetShard(nil, s), fsm.VersionOf([]byte{byte(fsm.CmdSetShard)}))
+	return n.applySetShard(fsm.SetShard{ID: p.Shard.ID, Epoch: p.Shard.Epoch, Term: p.Term, Leader: p.Shard.Leader,
+		Replicas: fsmReplicas(p.Shard.Replicas)})
 }
 
 // ShardOf is the shard of customer (api.Backend.ShardOf).
@@ -320,10 +318,7 @@ func (n *Node) shardLeaderPeer(ctx context.Context, id uint32) (*wire.Conn, stri
 	if r := n.replicas()[id]; r != nil {
 		return n.leaderPeer(ctx, r)
 	}
-	for _, s := range n.fsm.ShardMap() {
-		if s.ID != id || s.Leader == "" {
-			continue
-		}
+	if s, ok := n.fsm.Shard(id); ok && s.Leader != "" {
 		for _, m := range n.members() {
 			if m.ID == s.Leader {
 				c, err := n.peers.Get(ctx, m.ID, m.RaftAddr)

@@ -164,6 +164,11 @@ func TestRoles(t *testing.T) {
 		{RoleReader, TypeWatch, true}, {RoleNode, TypeWatch, true}, {RoleBalancer, TypeWatch, true}, {RoleNone, TypeWatch, false},
 		{RoleAdmin, TypeEvents, false}, {RoleAdmin, TypeCompacted, false},
 		{RoleBalancer, TypeReadIndex, true}, {RoleReader, TypeReadIndex, false}, {RoleAdmin, TypeReadIndex, false},
+		{RoleReader, TypeShards, true}, {RoleNone, TypeShards, false}, {RoleReader, TypeShardStatus, true},
+		{RoleAdmin, TypeShardMember, true}, {RoleWriter, TypeShardMember, false}, {RoleNode, TypeShardMember, false},
+		{RoleNode, TypeShardScan, true}, {RoleAdmin, TypeShardScan, false}, {RoleBalancer, TypeShardScan, false},
+		{RoleNode, TypePublishShard, true}, {RoleAdmin, TypePublishShard, false},
+		{RoleNode, TypeShardReadIndex, true}, {RoleReader, TypeShardReadIndex, false},
 	}
 	for _, c := range cases {
 		if got := c.role.Allows(c.t); got != c.ok {
