@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"orderly/wire"
 )
 
 // A node that starts with an empty data dir and --peers must not bootstrap
@@ -145,6 +147,7 @@ func (n *Node) bootstrapWhenSafe(ctx context.Context) {
 		case decideJoin:
 			n.log.Warn("not bootstrapping: the cluster exists; this node will not vote until a leader has caught it up, and waits for one whose membership lists it, or for `orderctl members add`",
 				"reason", why)
+			n.decideShards(ctx)
 			return
 		}
 		if time.Since(lastWait) > 10*time.Second {
@@ -157,4 +160,68 @@ func (n *Node) bootstrapWhenSafe(ctx context.Context) {
 		case <-time.After(probeInterval):
 		}
 	}
+}
+
+// decideShards decides, shard by shard, for a node that found the meta
+// group already there: it may have lost the race to bootstrap a new
+// cluster rather than its disk. A shard whose other replicas hold
+// nothing past their bootstrap entry has committed nothing this node
+// could lack: its replica bootstraps with them and votes (a shard of two
+// replicas could elect no one without it). A shard with history keeps
+// its replica's votes held until it has caught up (askShardLeaderCommit).
+func (n *Node) decideShards(ctx context.Context) {
+	undecided := n.dataReplicas()
+	for len(undecided) > 0 {
+		var next []*replica
+		for _, r := range undecided {
+			if r.meta || !r.gate.closed.Load() {
+				continue
+			}
+			fresh, known := n.shardIsNew(ctx, r.shard)
+			switch {
+			case !known:
+				next = append(next, r)
+			case fresh:
+				if err := r.gate.open(); err != nil {
+					n.log.Error("cannot open a new shard's votes", "shard", r.shard, "error", err)
+					continue
+				}
+				err := r.raft().BootstrapCluster(raft.Configuration{Servers: n.placement(r.shard)}).Error()
+				if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+					n.log.Error("bootstrap shard failed", "shard", r.shard, "error", err)
+				}
+			}
+		}
+		undecided = next
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(probeInterval):
+		}
+	}
+}
+
+// shardIsNew asks the other replicas of shard id's placement whether any
+// holds more than its bootstrap entry; known is false while one of them
+// does not answer.
+func (n *Node) shardIsNew(ctx context.Context, id uint32) (fresh, known bool) {
+	for _, s := range n.placement(id) {
+		if string(s.ID) == n.cfg.ID {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		c, err := n.peers.Get(pctx, string(s.ID), string(s.Address))
+		var st wire.StatusInfo
+		if err == nil {
+			st, err = wire.CallAs[wire.StatusInfo](pctx, c, wire.ShardStatus{Shard: id}, 0)
+		}
+		cancel()
+		if err != nil {
+			return false, false
+		}
+		if st.LastIndex > 1 {
+			return false, true
+		}
+	}
+	return true, true
 }
