@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"orderly/faults"
+	"orderly/internal/coalesce"
 )
 
 // Level is how fresh a read must be (DESIGN §5).
@@ -60,15 +61,24 @@ func (g *Group) ReadIndex(ctx context.Context) (uint64, error) {
 	if g.raft.State() != raft.Leader {
 		return 0, ErrNotLeader
 	}
-	return g.localIndex.Do(ctx)
+	return closedIsUnavailable(g.localIndex.Do(ctx))
 }
 
 // linearizableIndex returns an index a linearizable read must wait for.
 func (g *Group) linearizableIndex(ctx context.Context) (uint64, error) {
 	if g.raft.State() == raft.Leader {
-		return g.localIndex.Do(ctx)
+		return closedIsUnavailable(g.localIndex.Do(ctx))
 	}
-	return g.remoteIndex.Do(ctx)
+	return closedIsUnavailable(g.remoteIndex.Do(ctx))
+}
+
+// closedIsUnavailable says a lookup the closing group did not run is
+// ErrUnavailable: no read was served, ask another replica.
+func closedIsUnavailable(idx uint64, err error) (uint64, error) {
+	if errors.Is(err, coalesce.ErrClosed) {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return idx, err
 }
 
 // leaderReadIndex is one ReadIndex round on the leader (Ongaro's thesis

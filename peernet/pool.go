@@ -2,12 +2,16 @@ package peernet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
 	"orderly/pki"
 	"orderly/wire"
 )
+
+// ErrClosed: the pool is closed (its node is shutting down).
+var ErrClosed = errors.New("peer streams closed: node shutting down")
 
 // Pool keeps one long-lived, pipelined peer stream per node, named by its
 // Raft address, which the Raft configuration (or --peers) gives before
@@ -36,7 +40,7 @@ func (p *Pool) Get(ctx context.Context, member, addr string) (*wire.Conn, error)
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
-			return nil, wire.Errorf(wire.CodeUnavailable, "node shutting down")
+			return nil, ErrClosed
 		}
 		if c := p.conns[key]; c != nil && c.Err() == nil {
 			p.mu.Unlock()
@@ -61,7 +65,7 @@ func (p *Pool) Get(ctx context.Context, member, addr string) (*wire.Conn, error)
 		close(done)
 		if err == nil && p.closed {
 			c.Close()
-			err = wire.Errorf(wire.CodeUnavailable, "node shutting down")
+			err = ErrClosed
 		}
 		if err != nil {
 			p.mu.Unlock()

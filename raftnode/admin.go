@@ -51,10 +51,10 @@ func (n *Node) members() []wire.Member {
 func (n *Node) admin(from serve.Caller, req wire.Message) (wire.Message, error) {
 	if p, ok := req.(wire.Publish); ok {
 		if from.Name != "" && p.ID != from.Name {
-			return nil, wire.Errorf(wire.CodePermissionDenied, "publish: node %q may publish only its own id, not %q", from.Name, p.ID)
+			return nil, refuse(ErrDenied, "publish: node %q may publish only its own id, not %q", from.Name, p.ID)
 		}
 		if n.raft.State() == raft.Leader && !n.isMember(p.ID) {
-			return nil, wire.Errorf(wire.CodeBadRequest, "publish: %q is not a member", p.ID)
+			return nil, refuse(ErrInvalid, "publish: %q is not a member", p.ID)
 		}
 	}
 	if n.raft.State() != raft.Leader {
@@ -65,7 +65,7 @@ func (n *Node) admin(from serve.Caller, req wire.Message) (wire.Message, error) 
 	switch r := req.(type) {
 	case wire.AddMember:
 		if r.ID == "" || r.RaftAddr == "" {
-			return nil, wire.Errorf(wire.CodeBadRequest, "add member: id and raft address are required")
+			return nil, refuse(ErrInvalid, "add member: id and raft address are required")
 		}
 		if r.Voter {
 			err = n.group.Await(n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.RaftAddr), 0, t))
@@ -75,7 +75,7 @@ func (n *Node) admin(from serve.Caller, req wire.Message) (wire.Message, error) 
 		n.log.Info("add member", "id", r.ID, "raft", r.RaftAddr, "voter", r.Voter, "error", err)
 	case wire.RemoveMember:
 		if !n.isMember(r.ID) {
-			return nil, wire.Errorf(wire.CodeBadRequest, "remove member: %q is not a member", r.ID)
+			return nil, refuse(ErrInvalid, "remove member: %q is not a member", r.ID)
 		}
 		err = n.group.Await(n.raft.RemoveServer(raft.ServerID(r.ID), 0, t))
 		n.log.Info("remove member", "id", r.ID, "error", err)
@@ -83,13 +83,13 @@ func (n *Node) admin(from serve.Caller, req wire.Message) (wire.Message, error) 
 		err = n.transferLeader(r.ID)
 	case wire.Publish:
 		if r.ID == "" || r.ClientAddr == "" {
-			return nil, wire.Errorf(wire.CodeBadRequest, "publish: id and client address are required")
+			return nil, refuse(ErrInvalid, "publish: id and client address are required")
 		}
 		// A claim above what this leader understands would open the version
 		// gate for commands no leader of this build proposes: refuse it; the
 		// node publishes again once an upgraded leader can vouch for it.
 		if r.Version > fsm.Version {
-			return nil, wire.Errorf(wire.CodeBadRequest, "publish: version %d is newer than this leader's %d", r.Version, fsm.Version)
+			return nil, refuse(ErrInvalid, "publish: version %d is newer than this leader's %d", r.Version, fsm.Version)
 		}
 		err = n.applySetMember(r.ID, r.ClientAddr, max(r.Version, 1))
 	}
@@ -97,10 +97,11 @@ func (n *Node) admin(from serve.Caller, req wire.Message) (wire.Message, error) 
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return nil, n.notLeader()
 		}
-		if _, isWire := wire.CodeOf(err); isWire {
+		var ref *refusal
+		if errors.As(err, &ref) {
 			return nil, err // already says what it is (BadRequest: final)
 		}
-		return nil, wire.Errorf(wire.CodeUnavailable, "%s: %v", req.Type(), err)
+		return nil, refuse(ErrUnavailable, "%s: %v", req.Type(), err)
 	}
 	return wire.OK{}, nil
 }
@@ -116,7 +117,7 @@ func (n *Node) isMember(id string) bool {
 
 func (n *Node) transferLeader(to string) error {
 	if to == n.cfg.ID && n.raft.State() == raft.Leader {
-		return wire.Errorf(wire.CodeBadRequest, "transfer leader: %s already leads", to)
+		return refuse(ErrInvalid, "transfer leader: %s already leads", to)
 	}
 	if to == "" {
 		return n.group.Await(n.raft.LeadershipTransfer())
@@ -126,7 +127,7 @@ func (n *Node) transferLeader(to string) error {
 			return n.group.Await(n.raft.LeadershipTransferToServer(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr)))
 		}
 	}
-	return wire.Errorf(wire.CodeBadRequest, "transfer leader: %q is not a member", to)
+	return refuse(ErrInvalid, "transfer leader: %q is not a member", to)
 }
 
 // stats are status's counters: sessions, the client port's bounds and

@@ -181,7 +181,7 @@ func (a *alarms) refuseOrders() error {
 	for _, al := range all {
 		who = append(who, fmt.Sprintf("%s (%s)", al.Member, al.Message))
 	}
-	return wire.Errorf(wire.CodeNoSpace, "no new orders: disk alarm on %s; reads go on, and orders resume by themselves once there is room",
+	return refuse(ErrNoSpace, "no new orders: disk alarm on %s; reads go on, and orders resume by themselves once there is room",
 		strings.Join(who, ", "))
 }
 
@@ -230,21 +230,21 @@ func (n *Node) reportAlarms() error {
 // answerReport takes a follower's ReportAlarms, as leader.
 func (n *Node) answerReport(from serve.Caller, r wire.ReportAlarms) (wire.Message, error) {
 	if from.Name != "" && r.ID != from.Name {
-		return nil, wire.Errorf(wire.CodePermissionDenied, "report alarms: node %q may report only its own, not %q's", from.Name, r.ID)
+		return nil, refuse(ErrDenied, "report alarms: node %q may report only its own, not %q's", from.Name, r.ID)
 	}
 	if len(r.Alarms) > 1 {
-		return nil, wire.Errorf(wire.CodeBadRequest, "report alarms: %d alarms, a node has at most one", len(r.Alarms))
+		return nil, refuse(ErrInvalid, "report alarms: %d alarms, a node has at most one", len(r.Alarms))
 	}
 	for _, a := range r.Alarms {
 		if a.Member != r.ID || a.Kind != wire.AlarmNoSpace || len(a.Message) > 512 {
-			return nil, wire.Errorf(wire.CodeBadRequest, "report alarms: alarm %q of %q from %q is not one a node raises", a.Kind, a.Member, r.ID)
+			return nil, refuse(ErrInvalid, "report alarms: alarm %q of %q from %q is not one a node raises", a.Kind, a.Member, r.ID)
 		}
 	}
 	if n.raft.State() != raft.Leader {
 		return nil, n.notLeader()
 	}
 	if !n.isMember(r.ID) {
-		return nil, wire.Errorf(wire.CodeBadRequest, "report alarms: %q is not a member", r.ID)
+		return nil, refuse(ErrInvalid, "report alarms: %q is not a member", r.ID)
 	}
 	now := time.Now()
 	n.alarms.report(r.ID, r.Alarms, now)

@@ -41,7 +41,7 @@ func (n *Node) ServeAPI(ctx context.Context, from serve.Caller, req wire.Message
 	if errors.As(err, &e) { // the leader's own answer
 		return e
 	}
-	return wire.Errorf(wire.CodeTimeout, "order forwarded to the leader %s, its answer lost: %v", leader, err)
+	return wireAnswer(refuse(ErrUnknownOutcome, "order forwarded to the leader %s, its answer lost: %v", leader, err))
 }
 
 // Watch serves a change feed for the HTTP API.

@@ -44,7 +44,7 @@ func newBackups() *backups { return &backups{open: map[uint64]*backupStream{}} }
 // backup answers one Backup request, as leader.
 func (n *Node) backup(r wire.Backup) (wire.Message, error) {
 	if n.shardCount() > 1 {
-		return nil, wire.Errorf(wire.CodeUnavailable, "backup: a snapshot of every shard of a sharded cluster (%d shards) is not built yet", n.shardCount())
+		return nil, refuse(ErrUnavailable, "backup: a snapshot of every shard of a sharded cluster (%d shards) is not built yet", n.shardCount())
 	}
 	if n.raft.State() != raft.Leader {
 		return nil, n.notLeader()
@@ -52,7 +52,7 @@ func (n *Node) backup(r wire.Backup) (wire.Message, error) {
 	b := n.backups
 	if r.Token == 0 {
 		if r.Offset != 0 {
-			return nil, wire.Errorf(wire.CodeBadRequest, "backup: a new backup starts at offset 0, not %d", r.Offset)
+			return nil, refuse(ErrInvalid, "backup: a new backup starts at offset 0, not %d", r.Offset)
 		}
 		var err error
 		if r.Token, err = n.startBackup(); err != nil {
@@ -64,13 +64,13 @@ func (n *Node) backup(r wire.Backup) (wire.Message, error) {
 	switch {
 	case s == nil:
 		b.mu.Unlock()
-		return nil, wire.Errorf(wire.CodeBadRequest, "backup %d is not open on this node (done, idle for %v, or taken by another leader): start again", r.Token, backupIdle)
+		return nil, refuse(ErrInvalid, "backup %d is not open on this node (done, idle for %v, or taken by another leader): start again", r.Token, backupIdle)
 	case s.busy:
 		b.mu.Unlock()
-		return nil, wire.Errorf(wire.CodeBadRequest, "backup %d: a chunk is being read: pieces are read one at a time", r.Token)
+		return nil, refuse(ErrInvalid, "backup %d: a chunk is being read: pieces are read one at a time", r.Token)
 	case s.offset != r.Offset:
 		b.mu.Unlock()
-		return nil, wire.Errorf(wire.CodeBadRequest, "backup %d is at offset %d, not %d: pieces are read in order, once; start again", r.Token, s.offset, r.Offset)
+		return nil, refuse(ErrInvalid, "backup %d is at offset %d, not %d: pieces are read in order, once; start again", r.Token, s.offset, r.Offset)
 	}
 	s.busy = true
 	b.mu.Unlock()
@@ -82,7 +82,7 @@ func (n *Node) backup(r wire.Backup) (wire.Message, error) {
 	s.busy, s.used = false, time.Now()
 	if err != nil {
 		b.closeLocked(r.Token)
-		return nil, wire.Errorf(wire.CodeInternal, "backup %d: read snapshot %s at %d: %v", r.Token, s.meta.ID, s.offset, err)
+		return nil, refuse(ErrInternal, "backup %d: read snapshot %s at %d: %v", r.Token, s.meta.ID, s.offset, err)
 	}
 	s.sum.Write(buf)
 	c := wire.BackupChunk{Token: r.Token, Index: s.meta.Index, Term: s.meta.Term, Size: uint64(s.meta.Size), Offset: s.offset, Data: buf}
@@ -109,7 +109,7 @@ func (n *Node) startBackup() (uint64, error) {
 	full := len(b.open) >= maxOpenBackups
 	b.mu.Unlock()
 	if full {
-		return 0, wire.Errorf(wire.CodeOverloaded, "backup: %d backups already open on the leader; try again when one is done", maxOpenBackups)
+		return 0, refuse(ErrOverloaded, "backup: %d backups already open on the leader; try again when one is done", maxOpenBackups)
 	}
 	start := time.Now()
 	meta, rc, err := n.openSnapshot()
@@ -133,21 +133,21 @@ func (n *Node) openSnapshot() (*raft.SnapshotMeta, io.ReadCloser, error) {
 	if err == nil {
 		meta, rc, err := f.Open()
 		if err != nil {
-			return nil, nil, wire.Errorf(wire.CodeInternal, "backup: open the snapshot just taken: %v", err)
+			return nil, nil, refuse(ErrInternal, "backup: open the snapshot just taken: %v", err)
 		}
 		return meta, rc, nil
 	}
 	if !errors.Is(err, raft.ErrNothingNewToSnapshot) {
-		return nil, nil, wire.Errorf(wire.CodeUnavailable, "backup: take a snapshot: %v", err)
+		return nil, nil, refuse(ErrUnavailable, "backup: take a snapshot: %v", err)
 	}
 	// Nothing applied since the newest snapshot: it is the state.
 	list, lerr := n.snaps.List()
 	if lerr != nil || len(list) == 0 {
-		return nil, nil, wire.Errorf(wire.CodeUnavailable, "backup: nothing new to snapshot and no snapshot to send (%v)", lerr)
+		return nil, nil, refuse(ErrUnavailable, "backup: nothing new to snapshot and no snapshot to send (%v)", lerr)
 	}
 	meta, rc, oerr := n.snaps.Open(list[0].ID)
 	if oerr != nil {
-		return nil, nil, wire.Errorf(wire.CodeInternal, "backup: open snapshot %s: %v", list[0].ID, oerr)
+		return nil, nil, refuse(ErrInternal, "backup: open snapshot %s: %v", list[0].ID, oerr)
 	}
 	return meta, rc, nil
 }

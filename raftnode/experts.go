@@ -3,8 +3,6 @@ package raftnode
 import (
 	"context"
 	"sync/atomic"
-
-	"orderly/wire"
 )
 
 // expertPool is the seed's pool of expert engineers: custom orders are
@@ -34,14 +32,14 @@ func (p *expertPool) acquire(ctx context.Context) (int32, error) {
 	}
 	if p.waiting.Add(1) > p.maxQueue {
 		p.waiting.Add(-1)
-		return 0, wire.Errorf(wire.CodeOverloaded, "all %d experts busy and %d custom orders queued", cap(p.free), p.maxQueue)
+		return 0, refuse(ErrOverloaded, "all %d experts busy and %d custom orders queued", cap(p.free), p.maxQueue)
 	}
 	defer p.waiting.Add(-1)
 	select {
 	case id := <-p.free:
 		return id, nil
 	case <-ctx.Done():
-		return 0, wire.Errorf(wire.CodeOverloaded, "no expert free in time: %v", ctx.Err())
+		return 0, refuse(ErrOverloaded, "no expert free in time: %v", ctx.Err())
 	}
 }
 

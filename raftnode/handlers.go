@@ -26,14 +26,14 @@ func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) 
 		defer cancel()
 	}
 	if err := n.admit(from, req); err != nil {
-		return err
+		return wireAnswer(err)
 	}
 	var resp wire.Message
 	var err error
 	switch r := req.(type) {
 	case wire.Order:
 		if faults.RefuseOrder() {
-			err = wire.Errorf(wire.CodeUnavailable, "test fault %s", faults.RefuseWrites)
+			err = refuse(ErrUnavailable, "test fault %s", faults.RefuseWrites)
 			break
 		}
 		resp, err = n.placeOrder(ctx, from.ConnID, r)
@@ -70,19 +70,22 @@ func (n *Node) handle(ctx context.Context, from serve.Caller, req wire.Message) 
 	case wire.AddMember, wire.RemoveMember, wire.TransferLeader, wire.Publish:
 		resp, err = n.admin(from, r)
 	default:
-		err = wire.Errorf(wire.CodeBadRequest, "%s is not a request", req.Type())
+		err = refuse(ErrInvalid, "%s is not a request", req.Type())
 	}
-	return wire.Reply(resp, err)
+	if err != nil {
+		return wireAnswer(err)
+	}
+	return resp
 }
 
 // admit refuses a request while Open is still starting the rest (the
 // ports take requests before it has finished), and what strangerMay
 // refuses.
-func (n *Node) admit(from serve.Caller, req wire.Message) *wire.Error {
+func (n *Node) admit(from serve.Caller, req wire.Message) error {
 	select {
 	case <-n.opened:
 	default:
-		return wire.Errorf(wire.CodeUnavailable, "node %s is starting", n.cfg.ID)
+		return refuse(ErrUnavailable, "node %s is starting", n.cfg.ID)
 	}
 	return n.strangerMay(from, req)
 }
@@ -91,13 +94,13 @@ func (n *Node) admit(from serve.Caller, req wire.Message) *wire.Error {
 // a member may not ask, on any port: a CA's signature is not
 // membership. It may ask what a node needs to join (Status: the
 // bootstrap probe; Members: vouching), and nothing in another's name.
-func (n *Node) strangerMay(from serve.Caller, req wire.Message) *wire.Error {
+func (n *Node) strangerMay(from serve.Caller, req wire.Message) error {
 	if from.Role != wire.RoleNode && from.Forwarder != wire.RoleNode {
 		return nil
 	}
 	if from.Forwarder == wire.RoleNode || (req.Type() != wire.TypeStatus && req.Type() != wire.TypeMembers) {
 		if !n.isMember(from.Name) {
-			return wire.Errorf(wire.CodePermissionDenied, "node %q is not a member: it may ask for status and members only", from.Name)
+			return refuse(ErrDenied, "node %q is not a member: it may ask for status and members only", from.Name)
 		}
 	}
 	return nil
@@ -108,7 +111,7 @@ func (n *Node) strangerMay(from serve.Caller, req wire.Message) *wire.Error {
 // fate unknown and the client must retry with the same (client_id, seq).
 func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wire.Message, error) {
 	if err := o.Validate(); err != nil {
-		return nil, wire.Errorf(wire.CodeBadRequest, "order: %v", err)
+		return nil, refuse(ErrInvalid, "order: %v", err)
 	}
 	r, id := n.replicaOf(o.CustomerID)
 	if r == nil {
@@ -135,18 +138,18 @@ func (n *Node) placeOrder(ctx context.Context, engineer int32, o wire.Order) (wi
 		LeaderTime: time.Now().UnixNano(),
 	})
 	if err != nil {
-		return nil, n.wireError(r, err)
+		return nil, n.groupError(r, err)
 	}
 	switch res.Refused {
 	case fsm.RefusedStaleSeq:
-		return nil, wire.Errorf(wire.CodeStaleSeq, "%v", res.Err())
+		return nil, refuse(ErrStaleSeq, "%v", res.Err())
 	case fsm.RefusedInvalid:
-		return nil, wire.Errorf(wire.CodeBadRequest, "%v", res.Err())
+		return nil, refuse(ErrInvalid, "%v", res.Err())
 	case fsm.RefusedTooManySessions:
 		_, l := r.group.FSM().Limits()
-		return nil, wire.Errorf(wire.CodeOverloaded, "%v (the cluster keeps %d, and evicts only sessions idle for %v)", res.Err(), l.MaxSessions, l.EvictIdle)
+		return nil, refuse(ErrOverloaded, "%v (the cluster keeps %d, and evicts only sessions idle for %v)", res.Err(), l.MaxSessions, l.EvictIdle)
 	case fsm.RefusedSessionExpired:
-		return nil, wire.Errorf(wire.CodeSessionExpired, "client %d has no session (expired or evicted at the cap) and seq %d is not its first: start a new session", o.ClientID, o.Seq)
+		return nil, refuse(ErrSessionExpired, "client %d has no session (expired or evicted at the cap) and seq %d is not its first: start a new session", o.ClientID, o.Seq)
 	}
 	a := res.Order
 	return wire.LaptopInfo{CustomerID: a.CustomerID, OrderNumber: a.OrderNumber,
@@ -163,14 +166,14 @@ var levels = map[wire.Consistency]group.Level{
 func (n *Node) readAt(ctx context.Context, r *replica, c wire.Consistency, minIndex uint64) error {
 	level, ok := levels[c]
 	if !ok {
-		return wire.Errorf(wire.CodeBadRequest, "unknown consistency level %d", c)
+		return refuse(ErrInvalid, "unknown consistency level %d", c)
 	}
-	return n.wireError(r, r.group.Read(ctx, level, minIndex))
+	return n.groupError(r, r.group.Read(ctx, level, minIndex))
 }
 
 func (n *Node) get(ctx context.Context, g wire.Get) (wire.Message, error) {
 	if err := g.Validate(); err != nil {
-		return nil, wire.Errorf(wire.CodeBadRequest, "get: %v", err)
+		return nil, refuse(ErrInvalid, "get: %v", err)
 	}
 	r, id := n.replicaOf(g.CustomerID)
 	if r == nil {
@@ -185,7 +188,7 @@ func (n *Node) get(ctx context.Context, g wire.Get) (wire.Message, error) {
 
 func (n *Node) scan(ctx context.Context, s wire.Scan) (wire.Message, error) {
 	if err := s.Validate(); err != nil {
-		return nil, wire.Errorf(wire.CodeBadRequest, "scan: %v", err)
+		return nil, refuse(ErrInvalid, "scan: %v", err)
 	}
 	if n.count > 1 {
 		return n.scanShards(ctx, s)
@@ -259,7 +262,7 @@ func (n *Node) scanShard(ctx context.Context, id uint32, s wire.Scan) (wire.Reco
 	}
 	page, err := wire.CallAs[wire.Records](ctx, c, wire.ShardScan{Shard: id, Scan: s}, 0)
 	if _, ok := wire.CodeOf(err); err != nil && !ok {
-		return wire.Records{}, wire.Errorf(wire.CodeUnavailable, "scan shard %d on its leader %s: %v", id, leader, err)
+		return wire.Records{}, refuse(ErrUnavailable, "scan shard %d on its leader %s: %v", id, leader, err)
 	}
 	return page, err
 }
@@ -267,7 +270,7 @@ func (n *Node) scanShard(ctx context.Context, id uint32, s wire.Scan) (wire.Reco
 // shardScan answers ShardScan: a page of one shard this node holds.
 func (n *Node) shardScan(ctx context.Context, s wire.ShardScan) (wire.Message, error) {
 	if err := s.Scan.Validate(); err != nil {
-		return nil, wire.Errorf(wire.CodeBadRequest, "scan: %v", err)
+		return nil, refuse(ErrInvalid, "scan: %v", err)
 	}
 	r, err := n.replicaByID(s.Shard)
 	if err != nil {
@@ -298,7 +301,7 @@ func (n *Node) readIndexForPeer(ctx context.Context, shard uint32) (wire.Message
 	}
 	idx, err := r.group.ReadIndex(ctx)
 	if err != nil {
-		return nil, n.wireError(r, err)
+		return nil, n.groupError(r, err)
 	}
 	return wire.ReadIndexReply{Index: idx}, nil
 }

@@ -28,7 +28,7 @@ import (
 // shardStatus answers ShardStatus: this node's replica of one shard.
 func (n *Node) shardStatus(id uint32) (wire.Message, error) {
 	if id >= n.count {
-		return nil, wire.Errorf(wire.CodeBadRequest, "shard status: the cluster has %d shards, not shard %d", n.count, id)
+		return nil, refuse(ErrInvalid, "shard status: the cluster has %d shards, not shard %d", n.count, id)
 	}
 	r := n.replicas()[id]
 	if r == nil {
@@ -49,7 +49,7 @@ func (n *Node) shardStatus(id uint32) (wire.Message, error) {
 // shardMember takes one step of a move on the shard's leader.
 func (n *Node) shardMember(ctx context.Context, m wire.ShardMember) (wire.Message, error) {
 	if n.count == 1 {
-		return nil, wire.Errorf(wire.CodeBadRequest, "shard member: a cluster of one shard moves no replica; its members are the cluster's (members add/remove)")
+		return nil, refuse(ErrInvalid, "shard member: a cluster of one shard moves no replica; its members are the cluster's (members add/remove)")
 	}
 	r, err := n.replicaByID(m.Shard)
 	if err != nil {
@@ -59,11 +59,11 @@ func (n *Node) shardMember(ctx context.Context, m wire.ShardMember) (wire.Messag
 		return nil, n.notLeaderOf(r)
 	}
 	if m.ID == "" {
-		return nil, wire.Errorf(wire.CodeBadRequest, "shard member: a node id is required")
+		return nil, refuse(ErrInvalid, "shard member: a node id is required")
 	}
 	cur := r.raft().GetConfiguration()
 	if err := r.group.Await(cur); err != nil {
-		return nil, wire.Errorf(wire.CodeUnavailable, "shard %d configuration: %v", m.Shard, err)
+		return nil, refuse(ErrUnavailable, "shard %d configuration: %v", m.Shard, err)
 	}
 	var have *raft.Server
 	for _, s := range cur.Configuration().Servers {
@@ -79,12 +79,12 @@ func (n *Node) shardMember(ctx context.Context, m wire.ShardMember) (wire.Messag
 			return wire.OK{}, nil
 		}
 		if !n.isMember(m.ID) || m.RaftAddr == "" {
-			return nil, wire.Errorf(wire.CodeBadRequest, "shard member: %q is not a member of the cluster, or no raft address given", m.ID)
+			return nil, refuse(ErrInvalid, "shard member: %q is not a member of the cluster, or no raft address given", m.ID)
 		}
 		err = g.Await(rf.AddNonvoter(raft.ServerID(m.ID), raft.ServerAddress(m.RaftAddr), 0, t))
 	case wire.ShardPromote:
 		if have == nil {
-			return nil, wire.Errorf(wire.CodeBadRequest, "shard member: %q holds no replica of shard %d", m.ID, m.Shard)
+			return nil, refuse(ErrInvalid, "shard member: %q holds no replica of shard %d", m.ID, m.Shard)
 		}
 		if have.Suffrage == raft.Voter {
 			return wire.OK{}, nil
@@ -103,7 +103,7 @@ func (n *Node) shardMember(ctx context.Context, m wire.ShardMember) (wire.Messag
 			return wire.OK{}, nil // it leads already
 		}
 		if have == nil || have.Suffrage != raft.Voter {
-			return nil, wire.Errorf(wire.CodeBadRequest, "shard member: %q holds no voting replica of shard %d", m.ID, m.Shard)
+			return nil, refuse(ErrInvalid, "shard member: %q holds no voting replica of shard %d", m.ID, m.Shard)
 		}
 		err = g.Await(rf.LeadershipTransferToServer(have.ID, have.Address))
 	case wire.ShardRemove:
@@ -111,18 +111,18 @@ func (n *Node) shardMember(ctx context.Context, m wire.ShardMember) (wire.Messag
 			return wire.OK{}, nil
 		}
 		if m.ID == n.cfg.ID {
-			return nil, wire.Errorf(wire.CodeBadRequest, "shard member: %s leads shard %d: step it down first", m.ID, m.Shard)
+			return nil, refuse(ErrInvalid, "shard member: %s leads shard %d: step it down first", m.ID, m.Shard)
 		}
 		err = g.Await(rf.RemoveServer(have.ID, 0, t))
 	default:
-		return nil, wire.Errorf(wire.CodeBadRequest, "shard member: unknown step %d", m.Op)
+		return nil, refuse(ErrInvalid, "shard member: unknown step %d", m.Op)
 	}
 	n.log.Info("shard member", "shard", m.Shard, "step", m.Op, "node", m.ID, "error", err)
 	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return nil, n.notLeaderOf(r)
 		}
-		return nil, wire.Errorf(wire.CodeUnavailable, "shard %d: %v", m.Shard, err)
+		return nil, refuse(ErrUnavailable, "shard %d: %v", m.Shard, err)
 	}
 	return wire.OK{}, nil
 }
@@ -140,14 +140,14 @@ func (n *Node) caughtUp(ctx context.Context, r *replica, id string) error {
 	}
 	c, err := n.peers.Get(ctx, id, addr)
 	if err != nil {
-		return wire.Errorf(wire.CodeUnavailable, "promote %s: reach it: %v", id, err)
+		return refuse(ErrUnavailable, "promote %s: reach it: %v", id, err)
 	}
 	st, err := wire.CallAs[wire.StatusInfo](ctx, c, wire.ShardStatus{Shard: r.shard}, 0)
 	if err != nil {
-		return wire.Errorf(wire.CodeUnavailable, "promote %s: its status: %v", id, err)
+		return refuse(ErrUnavailable, "promote %s: its status: %v", id, err)
 	}
 	if st.AppliedIndex < want {
-		return wire.Errorf(wire.CodeUnavailable, "promote %s: it has applied shard %d to index %d of %d: not caught up yet", id, r.shard, st.AppliedIndex, want)
+		return refuse(ErrUnavailable, "promote %s: it has applied shard %d to index %d of %d: not caught up yet", id, r.shard, st.AppliedIndex, want)
 	}
 	return nil
 }

@@ -48,11 +48,11 @@ func (n *Node) probe(ctx context.Context, member, addr string) (probeAnswer, err
 func (n *Node) leaderPeer(ctx context.Context, r *replica) (*wire.Conn, string, error) {
 	addr, id := r.raft().LeaderWithID()
 	if addr == "" {
-		return nil, "", wire.Errorf(wire.CodeUnavailable, "no leader known of group %d", r.gid)
+		return nil, "", refuse(ErrUnavailable, "no leader known of group %d", r.gid)
 	}
 	c, err := n.peers.Get(ctx, string(id), string(addr))
 	if err != nil {
-		return nil, string(id), wire.Errorf(wire.CodeUnavailable, "reach leader %s: %v", id, err)
+		return nil, string(id), refuse(ErrUnavailable, "reach leader %s: %v", id, err)
 	}
 	return c, string(id), nil
 }
@@ -78,7 +78,7 @@ func (n *Node) askLeaderReadIndex(ctx context.Context, r *replica) (uint64, erro
 		if _, ok := wire.CodeOf(err); ok {
 			return 0, err
 		}
-		return 0, wire.Errorf(wire.CodeUnavailable, "read index from leader %s: %v", id, err)
+		return 0, refuse(ErrUnavailable, "read index from leader %s: %v", id, err)
 	}
 	return idx, nil
 }

@@ -172,7 +172,7 @@ func (n *Node) replicaOf(customer int32) (*replica, uint32) {
 // replicaByID is this node's replica of shard id, or WrongShard.
 func (n *Node) replicaByID(id uint32) (*replica, error) {
 	if id >= n.count {
-		return nil, &wire.Error{Code: wire.CodeWrongShard, Message: fmt.Sprintf("the cluster has %d shards, not shard %d", n.count, id)}
+		return nil, refuse(ErrWrongShard, "the cluster has %d shards, not shard %d", n.count, id)
 	}
 	if r := n.replicas()[id]; r != nil {
 		return r, nil
@@ -182,10 +182,10 @@ func (n *Node) replicaByID(id uint32) (*replica, error) {
 
 // wrongShard is the answer for shard id on a node that holds no replica
 // of it: the epoch and leader the shard map knows.
-func (n *Node) wrongShard(id uint32) *wire.Error {
-	e := &wire.Error{Code: wire.CodeWrongShard, Message: fmt.Sprintf("node %s holds no replica of shard %d", n.cfg.ID, id)}
+func (n *Node) wrongShard(id uint32) error {
+	e := &refusal{kind: ErrWrongShard, msg: fmt.Sprintf("node %s holds no replica of shard %d", n.cfg.ID, id)}
 	if s, ok := n.fsm.Shard(id); ok {
-		e.Epoch, e.LeaderAddr = s.Epoch, n.fsm.ClientAddr(s.Leader)
+		e.epoch, e.leaderAddr = s.Epoch, n.fsm.ClientAddr(s.Leader)
 	}
 	return e
 }
@@ -287,20 +287,20 @@ func (n *Node) publishShard(s fsm.SetShard) error {
 // meta group's leader only, and only what a node says of a shard it leads.
 func (n *Node) answerPublishShard(from string, p wire.PublishShard) error {
 	if n.count == 1 || p.Shard.ID >= n.count {
-		return wire.Errorf(wire.CodeBadRequest, "publish shard %d: the cluster has %d shards", p.Shard.ID, n.count)
+		return refuse(ErrInvalid, "publish shard %d: the cluster has %d shards", p.Shard.ID, n.count)
 	}
 	if from != "" && p.Shard.Leader != from {
-		return wire.Errorf(wire.CodePermissionDenied, "node %q may publish only shards it leads, not as %q", from, p.Shard.Leader)
+		return refuse(ErrDenied, "node %q may publish only shards it leads, not as %q", from, p.Shard.Leader)
 	}
 	// Only a replica of the shard, as the map has it, speaks for it: a
 	// member of the cluster that holds none could otherwise write a map
 	// that sends the shard's clients to it or drops its replicas.
 	if have, ok := n.fsm.Shard(p.Shard.ID); ok && from != "" &&
 		!slices.ContainsFunc(have.Replicas, func(r fsm.ShardReplica) bool { return r.ID == from }) {
-		return wire.Errorf(wire.CodePermissionDenied, "node %q holds no replica of shard %d: it may not publish it", from, p.Shard.ID)
+		return refuse(ErrDenied, "node %q holds no replica of shard %d: it may not publish it", from, p.Shard.ID)
 	}
 	if len(p.Shard.Replicas) > fsm.MaxShardReplicas {
-		return wire.Errorf(wire.CodeBadRequest, "publish shard %d: %d replicas", p.Shard.ID, len(p.Shard.Replicas))
+		return refuse(ErrInvalid, "publish shard %d: %d replicas", p.Shard.ID, len(p.Shard.Replicas))
 	}
 	if n.raft.State() != raft.Leader {
 		return n.notLeader()
@@ -323,11 +323,11 @@ func (n *Node) shardLeaderPeer(ctx context.Context, id uint32) (*wire.Conn, stri
 			if m.ID == s.Leader {
 				c, err := n.peers.Get(ctx, m.ID, m.RaftAddr)
 				if err != nil {
-					return nil, m.ID, wire.Errorf(wire.CodeUnavailable, "reach the leader %s of shard %d: %v", m.ID, id, err)
+					return nil, m.ID, refuse(ErrUnavailable, "reach the leader %s of shard %d: %v", m.ID, id, err)
 				}
 				return c, m.ID, nil
 			}
 		}
 	}
-	return nil, "", wire.Errorf(wire.CodeUnavailable, "no leader known of shard %d", id)
+	return nil, "", refuse(ErrUnavailable, "no leader known of shard %d", id)
 }

@@ -12,7 +12,6 @@ import (
 
 	"orderly/fsm"
 	"orderly/group"
-	"orderly/wire"
 )
 
 // upgradeFile is left in the data dir by a node that met a committed entry
@@ -86,7 +85,7 @@ func (n *Node) understoodByAll(v uint16) error {
 		}
 	}
 	if len(behind) > 0 {
-		return wire.Errorf(wire.CodeUnavailable, "command needs version %d, not every member understands it yet: %s",
+		return refuse(ErrUnavailable, "command needs version %d, not every member understands it yet: %s",
 			v, strings.Join(behind, ", "))
 	}
 	return nil

@@ -56,23 +56,23 @@ var errTooSlow = errors.New("watcher too slow")
 // what the feed holds it is cut off with Compacted.
 func (n *Node) watch(ctx context.Context, from serve.Caller, w wire.Watch, send func(context.Context, wire.Message) error) wire.Message {
 	if err := n.admit(from, w); err != nil {
-		return err
+		return wireAnswer(err)
 	}
 	r := n.meta // of a cluster of one shard: its orders
 	if n.count > 1 {
 		if w.Customer == wire.WatchAll {
 			// BadRequest: final, no node of this cluster serves it.
-			return wire.Errorf(wire.CodeBadRequest, "watch: a feed of every customer of a sharded cluster (%d shards) is not built yet; watch one customer", n.count)
+			return wireAnswer(refuse(ErrInvalid, "watch: a feed of every customer of a sharded cluster (%d shards) is not built yet; watch one customer", n.count))
 		}
 		var id uint32
 		if r, id = n.replicaOf(w.Customer); r == nil {
-			return n.wrongShard(id)
+			return wireAnswer(n.wrongShard(id))
 		}
 	}
 	f := r.feed
 	if n.watchers.Add(1) > int64(n.cfg.MaxWatchers) {
 		n.watchers.Add(-1)
-		return wire.Errorf(wire.CodeOverloaded, "node %s serves %d watchers already (--max-watchers)", n.cfg.ID, n.cfg.MaxWatchers)
+		return wireAnswer(refuse(ErrOverloaded, "node %s serves %d watchers already (--max-watchers)", n.cfg.ID, n.cfg.MaxWatchers))
 	}
 	defer n.watchers.Add(-1)
 	var next atomic.Uint64 // the first index not yet sent
@@ -139,7 +139,7 @@ func (n *Node) watch(ctx context.Context, from serve.Caller, w wire.Watch, send 
 func (n *Node) compacted(err error, streaming bool) wire.Message {
 	var c wire.Compacted
 	if !errors.As(err, &c) {
-		return wire.Errorf(wire.CodeInternal, "watch: %v", err)
+		return wireAnswer(refuse(ErrInternal, "watch: %v", err))
 	}
 	if streaming {
 		c.Message = fmt.Sprintf("watcher too slow: it fell behind the %d orders node %s keeps (--watch-history); %s",

@@ -5,11 +5,13 @@ package coalesce
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
-
-	"orderly/wire"
 )
+
+// ErrClosed: the coalescer's context ended before a round could run.
+var ErrClosed = errors.New("index lookups closed: shutting down")
 
 // Coalescer batches concurrent callers of an expensive index lookup (a
 // VerifyLeader round, or a ReadIndex RPC to the leader) into one call.
@@ -75,7 +77,7 @@ func (c *Coalescer) loop() {
 			c.next = nil
 			c.mu.Unlock()
 			if r != nil {
-				r.err = wire.Errorf(wire.CodeUnavailable, "node shutting down")
+				r.err = ErrClosed
 				close(r.done)
 			}
 			return
@@ -89,7 +91,7 @@ func (c *Coalescer) loop() {
 			continue
 		}
 		if c.ctx.Err() != nil { // shutting down: do not start another round
-			r.err = wire.Errorf(wire.CodeUnavailable, "node shutting down")
+			r.err = ErrClosed
 			close(r.done)
 			continue
 		}

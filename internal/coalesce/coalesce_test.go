@@ -2,12 +2,11 @@ package coalesce
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"orderly/wire"
 )
 
 // TestCoalescerBatchesAndNeverReusesAnOlderRound: many concurrent callers
@@ -76,8 +75,8 @@ func TestCoalescerShutdown(t *testing.T) {
 		t.Error("the round cut by shutdown reported success")
 	}
 	err := <-second
-	if code, ok := wire.CodeOf(err); !ok || code != wire.CodeUnavailable {
-		t.Errorf("caller waiting at shutdown: %v, want Unavailable", err)
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("caller waiting at shutdown: %v, want ErrClosed", err)
 	}
 	c.Wait()
 }
