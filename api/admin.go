@@ -97,7 +97,39 @@ func (g *Gateway) snapshot(w http.ResponseWriter, r *http.Request, from serve.Ca
 		started = true
 		return nil
 	}
-	if _, err := backup.Download(w, chunk, begin); err != nil {
+	shards := uint32(1)
+	if g.opt.Shards != nil {
+		if shards, err = g.opt.Shards(r.Context()); err != nil {
+			writeWireError(w, wire.Errorf(wire.CodeUnavailable, "snapshot: %v", err), readCall)
+			return
+		}
+	}
+	if shards == 1 {
+		_, err = backup.Download(w, chunk, begin)
+	} else {
+		// A bundle: each group's size is known only when its backup
+		// starts, so it has no Content-Length; its own SHA-256 tells a
+		// cut-off download.
+		_, err = backup.DownloadBundle(w, int(shards), func(group int, req wire.Backup) (wire.BackupChunk, error) {
+			if group >= 0 {
+				req.PerShard, req.Shard = true, uint32(group)
+			}
+			return chunk(req)
+		}, func(group int, m backup.Meta) error {
+			if group >= 0 {
+				return nil
+			}
+			h := w.Header()
+			h.Set("Content-Type", "application/octet-stream")
+			h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="orderly-%d.bundle"`, m.Index))
+			h.Set("Orderly-Index", strconv.FormatUint(m.Index, 10))
+			h.Set("Orderly-Shards", strconv.FormatUint(uint64(shards), 10))
+			w.WriteHeader(http.StatusOK)
+			started = true
+			return nil
+		})
+	}
+	if err != nil {
 		if !started {
 			writeWireError(w, err, readCall)
 			return

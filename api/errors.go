@@ -25,6 +25,9 @@ type apiError struct {
 	// Oldest is the first position a watch can still start at, with
 	// Compacted.
 	Oldest uint64 `json:"oldest,omitempty"`
+	// Shard is the shard whose feed ended a watch of every customer of a
+	// sharded cluster.
+	Shard *uint32 `json:"shard,omitempty"`
 }
 
 // Codes of the HTTP API beside the orderly protocol's (wire.Code).

@@ -22,10 +22,11 @@ type Backend struct {
 	Do serve.Handler
 	// Watch serves a change feed.
 	Watch serve.StreamHandler
-	// ShardOf is the shard of a customer: the gateway keeps its own
-	// sessions per shard, as each shard starts a session only at seq 1.
-	// nil: one shard.
-	ShardOf func(customer int32) uint32
+	// Shards is the cluster's shard count, once known: the gateway keeps
+	// its own sessions per shard (each shard starts a session only at
+	// seq 1), and watches every customer of a sharded cluster shard by
+	// shard. nil: one shard.
+	Shards func(ctx context.Context) (uint32, error)
 }
 
 // Options configure a Gateway.

@@ -28,6 +28,9 @@ type laptop struct {
 	Expert     int32  `json:"expert"` // -1 for a regular order
 	Index      uint64 `json:"index"`
 	OrderCount uint64 `json:"order_count"`
+	// Shard, in a watch of every customer of a sharded cluster: the
+	// shard whose feed (and index) the order is of.
+	Shard *uint32 `json:"shard,omitempty"`
 }
 
 func laptopOf(li wire.LaptopInfo) laptop {
@@ -157,6 +160,9 @@ type event struct {
 	Engineer   int32  `json:"engineer"`
 	Expert     int32  `json:"expert"`
 	OrderCount uint64 `json:"order_count"`
+	// Shard, in a watch of every customer of a sharded cluster: the
+	// shard whose feed (and index) the order is of.
+	Shard *uint32 `json:"shard,omitempty"`
 }
 
 func eventOf(e wire.Event) event {

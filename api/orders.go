@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"orderly/serve"
+	"orderly/shard"
 	"orderly/wire"
 )
 
@@ -65,8 +66,13 @@ func (g *Gateway) order(w http.ResponseWriter, r *http.Request, from serve.Calle
 // was not applied) is replaced by a new lane, once.
 func (g *Gateway) laneOrder(w http.ResponseWriter, r *http.Request, from serve.Caller, o wire.Order) (wire.LaptopInfo, bool) {
 	var sh uint32
-	if g.opt.ShardOf != nil {
-		sh = g.opt.ShardOf(o.CustomerID)
+	if g.opt.Shards != nil {
+		n, err := g.opt.Shards(r.Context())
+		if err != nil {
+			writeWireError(w, wire.Errorf(wire.CodeUnavailable, "order: %v", err), writeCall)
+			return wire.LaptopInfo{}, false
+		}
+		sh = shard.Of(o.CustomerID, n)
 	}
 	l := g.lanes.take(sh)
 	for attempt := 0; ; attempt++ {

@@ -125,6 +125,7 @@ type File struct {
 	Meta
 	f          *os.File
 	dataOffset int64
+	owned      bool // f is this file's own (not a bundle's)
 }
 
 // Open reads and verifies the backup at path: the whole file is read
@@ -147,29 +148,39 @@ func verify(f *os.File, path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: %w", path, err)
 	}
-	total := st.Size()
-	sum := sha256.New()
-	br := bufio.NewReader(f)
-	r := io.TeeReader(br, sum) // the checksum covers all but itself
-	m, hlen, err := readHeader(r)
+	bf, err := verifyFile(bufio.NewReader(f), f, 0, st.Size(), path)
 	if err != nil {
-		return nil, fmt.Errorf("backup %s: %w", path, err)
+		return nil, err
 	}
-	if want := int64(hlen) + int64(m.Size) + sha256.Size; m.Size > uint64(total) || total != want {
-		return nil, fmt.Errorf("backup %s: %d bytes, its header says %d (truncated or appended to): %w", path, total, want, ErrBadFile)
+	bf.owned = true
+	return bf, nil
+}
+
+// verifyFile reads a backup file of size bytes from r and checks it: its
+// header against its size, its checksum against its bytes. f holds the
+// same bytes from offset on, for Snapshot.
+func verifyFile(r io.Reader, f *os.File, offset, size int64, name string) (*File, error) {
+	sum := sha256.New()
+	tr := io.TeeReader(r, sum) // the checksum covers all but itself
+	m, hlen, err := readHeader(tr)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", name, err)
 	}
-	if _, err := io.CopyN(io.Discard, r, int64(m.Size)); err != nil {
-		return nil, fmt.Errorf("backup %s: read snapshot: %w", path, err)
+	if want := int64(hlen) + int64(m.Size) + sha256.Size; m.Size > uint64(size) || size != want {
+		return nil, fmt.Errorf("backup %s: %d bytes, its header says %d (truncated or appended to): %w", name, size, want, ErrBadFile)
+	}
+	if _, err := io.CopyN(io.Discard, tr, int64(m.Size)); err != nil {
+		return nil, fmt.Errorf("backup %s: read snapshot: %w", name, err)
 	}
 	got := sum.Sum(nil)
 	var trailer [sha256.Size]byte
-	if _, err := io.ReadFull(br, trailer[:]); err != nil {
-		return nil, fmt.Errorf("backup %s: read checksum: %w", path, err)
+	if _, err := io.ReadFull(r, trailer[:]); err != nil {
+		return nil, fmt.Errorf("backup %s: read checksum: %w", name, err)
 	}
 	if !bytes.Equal(got, trailer[:]) {
-		return nil, fmt.Errorf("backup %s: SHA-256 mismatch (the file was altered or damaged): %w", path, ErrBadFile)
+		return nil, fmt.Errorf("backup %s: SHA-256 mismatch (the file was altered or damaged): %w", name, ErrBadFile)
 	}
-	return &File{Meta: m, f: f, dataOffset: int64(hlen)}, nil
+	return &File{Meta: m, f: f, dataOffset: offset + int64(hlen)}, nil
 }
 
 // maxIndexTerm bounds a backup's index and term (2^62).
@@ -235,5 +246,10 @@ func (b *File) Snapshot() (io.Reader, error) {
 	return io.LimitReader(bufio.NewReader(b.f), int64(b.Size)), nil
 }
 
-// Close closes the file.
-func (b *File) Close() error { return b.f.Close() }
+// Close closes the file (a bundle's backup: nothing, Bundle.Close does).
+func (b *File) Close() error {
+	if !b.owned {
+		return nil
+	}
+	return b.f.Close()
+}

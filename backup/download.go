@@ -65,3 +65,42 @@ func Download(w io.Writer, chunk func(wire.Backup) (wire.BackupChunk, error), be
 		}
 	}
 }
+
+// DownloadBundle fetches the backup of every group of a cluster of shards
+// shards (the meta group's, then each shard's: chunk asks for group g's
+// pieces, -1 the meta group) and writes them to w as a bundle. begin is
+// told each group's Meta before its first byte.
+func DownloadBundle(w io.Writer, shards int, chunk func(group int, req wire.Backup) (wire.BackupChunk, error), begin func(group int, m Meta) error) ([]Meta, error) {
+	bw, err := NewBundleWriter(w, shards)
+	if err != nil {
+		return nil, err
+	}
+	var metas []Meta
+	for g := -1; g < shards; g++ {
+		var section lazyWriter
+		m, err := Download(&section, func(req wire.Backup) (wire.BackupChunk, error) { return chunk(g, req) },
+			func(m Meta) error {
+				size, err := m.FileSize()
+				if err == nil {
+					section.w, err = bw.Next(size)
+				}
+				if err == nil && begin != nil {
+					err = begin(g, m)
+				}
+				return err
+			})
+		if err != nil {
+			if g < 0 {
+				return metas, fmt.Errorf("meta group: %w", err)
+			}
+			return metas, fmt.Errorf("shard %d: %w", g, err)
+		}
+		metas = append(metas, m)
+	}
+	return metas, bw.Close()
+}
+
+// lazyWriter writes to w, set once a section's size is known.
+type lazyWriter struct{ w io.Writer }
+
+func (l *lazyWriter) Write(p []byte) (int, error) { return l.w.Write(p) }

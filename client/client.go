@@ -322,7 +322,11 @@ func (c *Client) Alarms(ctx context.Context) ([]wire.Alarm, error) {
 // Backup asks the leader for one piece of a backup (wire.Backup says how
 // the pieces are read).
 func (c *Client) Backup(ctx context.Context, req wire.Backup) (wire.BackupChunk, error) {
-	return doAs[wire.BackupChunk](ctx, c, metaLeader, req)
+	to := metaLeader
+	if req.PerShard {
+		to = c.toLeaderOf(req.Shard)
+	}
+	return doAs[wire.BackupChunk](ctx, c, to, req)
 }
 
 // Admin sends a leader-only admin request (AddMember, RemoveMember,

@@ -20,6 +20,10 @@ func (c *Client) shardOf(ctx context.Context, customer int32) (uint32, error) {
 	return shard.Of(customer, n), nil
 }
 
+// ShardCount is the cluster's shard count (asked once; fixed when the
+// cluster was created).
+func (c *Client) ShardCount(ctx context.Context) (uint32, error) { return c.shardCount(ctx) }
+
 func (c *Client) shardCount(ctx context.Context) (uint32, error) {
 	if n := c.shards.Load(); n != 0 {
 		return n, nil

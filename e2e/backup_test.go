@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"orderly/shard"
 	"orderly/wire"
 )
 
@@ -208,4 +209,141 @@ func TestBackupRestore(t *testing.T) {
 	if seen := cl.SeenIndex(); seen > st.LastIndex {
 		t.Fatalf("the client has seen index %d, past the restored cluster's last %d: it was sent to the old cluster", seen, st.LastIndex)
 	}
+}
+
+// TestShardedBackupRestore: the backup of a sharded cluster, taken from
+// its nodes while orders go on, is one file holding every group's
+// backup (the meta group's, then each shard's from its leader).
+// Restored into a fresh cluster that places each shard on two of its
+// three nodes, every customer's record equals the source's at its
+// shard's index in the file; the cluster takes orders in every shard,
+// and its nodes publish a new shard map. A flipped byte is refused
+// before anything is written.
+func TestShardedBackupRestore(t *testing.T) {
+	src := startCluster(t, "--shards", "3")
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	acks := make([]map[int32][]ack, 3)
+	errs := make(chan error, len(acks))
+	for w := range acks {
+		acks[w] = map[int32][]ack{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := mustClient(t, src.Addrs()...)
+			for k := int32(0); ctx.Err() == nil; k++ {
+				cust := int32(w*1000) + k%40
+				li, err := cl.Order(ctx, cust, k, wire.LaptopType(k%2))
+				if err != nil {
+					if ctx.Err() == nil {
+						errs <- err
+					}
+					return
+				}
+				acks[w][cust] = append(acks[w][cust], ack{index: li.Index, count: li.OrderCount, number: k})
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	file := filepath.Join(t.TempDir(), "orders.bundle")
+	var saved struct {
+		Shards int `json:"shards"`
+	}
+	if err := json.Unmarshal([]byte(mustOrderctl(t, src.Addrs(), "--json", "snapshot", "save", file)), &saved); err != nil || saved.Shards != 3 {
+		t.Fatalf("snapshot save of a sharded cluster: %+v %v", saved, err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatalf("an order failed during the backup: %v", err)
+	default:
+	}
+	var inspected struct {
+		Meta   struct{ Index uint64 }
+		Shards []struct {
+			Index     uint64
+			Customers int
+			Orders    uint64
+		}
+	}
+	if err := json.Unmarshal([]byte(mustOrderctl(t, nil, "--json", "snapshot", "inspect", file)), &inspected); err != nil || len(inspected.Shards) != 3 {
+		t.Fatalf("inspect: %+v %v", inspected, err)
+	}
+	// Each customer's state at its shard's index in the file.
+	want := map[int32]ack{}
+	after := 0
+	for _, m := range acks {
+		for cust, as := range m {
+			for _, a := range as {
+				if a.index <= inspected.Shards[shard.Of(cust, 3)].Index {
+					want[cust] = a
+				} else {
+					after++
+				}
+			}
+		}
+	}
+	perShard := make([]int, 3)
+	for cust := range want {
+		perShard[shard.Of(cust, 3)]++
+	}
+	for i, s := range inspected.Shards {
+		if s.Customers != perShard[i] {
+			t.Fatalf("shard %d's backup holds %d customers, the acknowledgements say %d", i, s.Customers, perShard[i])
+		}
+	}
+	if len(want) == 0 || after == 0 {
+		t.Fatalf("%d customers before the backup, %d orders after it; want both", len(want), after)
+	}
+
+	whole, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := append([]byte(nil), whole...)
+	flipped[len(flipped)*3/4] ^= 1
+	bad := filepath.Join(t.TempDir(), "flipped")
+	if err := os.WriteFile(bad, flipped, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(filepath.Join(bin, "orderd"), append([]string{"--id", "n1", "--data-dir", dir, "--peers", "n1=127.0.0.1:1",
+		"--restore", bad}, certs.Flags("n1")...)...)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "not a whole, unaltered orderly backup") {
+		t.Fatalf("orderd --restore of a flipped bundle: %v\n%s", err, out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("orderd --restore of a flipped bundle wrote %d entries into the data dir", len(entries))
+	}
+
+	dst := startCluster(t, "--restore", file, "--replicas", "2")
+	cl := mustClient(t, dst.Addrs()...)
+	for cust, a := range want {
+		r := mustGet(t, cl, cust, wire.Linearizable)
+		if r.OrderCount != a.count || r.LastOrder != a.number {
+			t.Fatalf("restored customer %d (shard %d): %d orders, last %d; the source had %d, last %d",
+				cust, shard.Of(cust, 3), r.OrderCount, r.LastOrder, a.count, a.number)
+		}
+	}
+	for id := range uint32(3) {
+		cust := int32(5000)
+		for shard.Of(cust, 3) != id {
+			cust++
+		}
+		if li, err := cl.Order(context.Background(), cust, 1, wire.Regular); err != nil || li.Index <= inspected.Shards[id].Index {
+			t.Fatalf("order in shard %d of the restored cluster: %+v %v", id, li, err)
+		}
+	}
+	var l shardList
+	waitFor(t, 30*time.Second, "the restored cluster's shard map", func() bool {
+		l = shardsOf(t, dst.Addrs())
+		for _, s := range l.Shards {
+			if s.Leader == "" || len(s.Replicas) != 2 {
+				return false
+			}
+		}
+		return len(l.Shards) == 3
+	})
 }

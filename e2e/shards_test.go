@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"orderly/client"
 	"orderly/harness"
 	"orderly/internal/freeport"
 	"orderly/shard"
@@ -80,7 +83,7 @@ func shardLeaderOf(t *testing.T, c *harness.Cluster, id uint32) *harness.Node {
 // crosses every shard in customer order; the seed's port writes into
 // every shard; a restart keeps everything.
 func TestShardedCluster(t *testing.T) {
-	c := startCluster(t, "--shards", "3")
+	c := startClusterWith(t, harness.ClusterConfig{HTTP: true, Extra: []string{"--shards", "3"}})
 	lb := startBalancer(t, c)
 	var l shardList
 	waitFor(t, 30*time.Second, "every shard to elect a leader", func() bool {
@@ -185,8 +188,16 @@ func TestShardedCluster(t *testing.T) {
 			}
 		}
 	}
-	if err := mustClient(t, lb.Addr).Watch(context.Background(), 1, wire.WatchAll, func(wire.Events) error { return nil }); err == nil {
-		t.Fatal("a watch of every customer of a sharded cluster: no error, want BadRequest (not built)")
+	// Every customer's feed, shard by shard: through the balancer and
+	// straight from the nodes, and as Server-Sent Events resumed with
+	// Last-Event-ID (a position per shard), each order once.
+	for _, addrs := range [][]string{{lb.Addr}, c.Addrs()} {
+		watchEveryCustomer(t, mustClient(t, addrs...), customers, orders)
+	}
+	watchEveryCustomerSSE(t, newAPIClient(t, lb.HTTPAddr, "reader"), customers, orders)
+	var refused *wire.Error
+	if err := mustClient(t, lb.Addr).Watch(context.Background(), 1, wire.WatchAll, func(wire.Events) error { return nil }); !errors.As(err, &refused) || refused.Code != wire.CodeBadRequest {
+		t.Fatalf("a watch of every customer of a sharded cluster by one index: %v, want BadRequest", err)
 	}
 
 	// The seed's port: one connection writes customers of every shard.
@@ -241,6 +252,112 @@ func TestShardedCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCounts("after the SIGKILL and restart", counts)
+}
+
+// watchEveryCustomer follows every shard's feed from its first index
+// until it has seen orders 1..orders of each of customers: each once, in
+// order, in its own shard's feed.
+func watchEveryCustomer(t *testing.T, cl *client.Client, customers int32, orders int32) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	next := map[int32]int32{}
+	total := 0
+	err := cl.WatchShards(ctx, []uint64{1, 1, 1}, func(sh uint32, e wire.Events) error {
+		for _, ev := range e.Events {
+			if ev.CustomerID >= customers || ev.OrderNumber > orders {
+				continue // the seed port's and later orders
+			}
+			if shard.Of(ev.CustomerID, e2eShards) != sh || ev.OrderNumber != next[ev.CustomerID]+1 {
+				return fmt.Errorf("shard %d delivered order %d of customer %d after %d", sh, ev.OrderNumber, ev.CustomerID, next[ev.CustomerID])
+			}
+			next[ev.CustomerID] = ev.OrderNumber
+			if total++; total == int(customers*orders) {
+				cancel()
+			}
+		}
+		return nil
+	})
+	if err != nil || total != int(customers*orders) {
+		t.Fatalf("watch of every customer: %v after %d of %d orders", err, total, customers*orders)
+	}
+}
+
+// watchEveryCustomerSSE reads GET /v1/watch of every customer from the
+// first index of each shard, stops half way, and resumes after the last
+// event id it had (a position per shard): each order comes once.
+func watchEveryCustomerSSE(t *testing.T, r *apiClient, customers int32, orders int32) {
+	t.Helper()
+	type order struct{ customer, number int32 }
+	seen := map[order]int{}
+	total := 0
+	// read takes events until until() holds; the orders of an entry count
+	// once its id (the position after it) has come, as a resuming client
+	// must count them.
+	read := func(events <-chan sseEvent, until func() bool) string {
+		var pending []order
+		lastID := ""
+		timeout := time.After(30 * time.Second)
+		for !until() {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatal("the stream ended early")
+				}
+				if ev.name == "order" {
+					var e struct {
+						Customer, Number int32
+						Shard            *uint32
+					}
+					if err := json.Unmarshal([]byte(ev.data), &e); err != nil {
+						t.Fatal(err)
+					}
+					if e.Shard == nil || *e.Shard != shard.Of(e.Customer, e2eShards) {
+						t.Fatalf("order event %s: shard missing or wrong", ev.data)
+					}
+					pending = append(pending, order{e.Customer, e.Number})
+				} else if ev.name != "progress" {
+					t.Fatalf("event %+v", ev)
+				}
+				if ev.id == "" {
+					continue
+				}
+				if strings.Count(ev.id, ".") != e2eShards-1 {
+					t.Fatalf("event id %q: want a position per shard", ev.id)
+				}
+				for _, o := range pending {
+					if o.customer < customers && o.number <= orders {
+						seen[o]++
+						total++
+					}
+				}
+				pending, lastID = nil, ev.id
+			case <-timeout:
+				t.Fatalf("30 s without the orders awaited; %d seen", total)
+			}
+		}
+		return lastID
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	status, events := watchAPI(ctx, t, r, "from_positions=1.1.1", "")
+	if status != http.StatusOK {
+		t.Fatalf("watch: %d", status)
+	}
+	lastID := read(events, func() bool { return total >= int(customers*orders)/2 })
+	cancel()
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	if status, events = watchAPI(ctx, t, r, "", lastID); status != http.StatusOK {
+		t.Fatalf("resume after %s: %d", lastID, status)
+	}
+	read(events, func() bool { return total >= int(customers*orders) })
+	for cust := range customers {
+		for k := int32(1); k <= orders; k++ {
+			if seen[order{cust, k}] != 1 {
+				t.Fatalf("order %d of customer %d seen %d times, want once", k, cust, seen[order{cust, k}])
+			}
+		}
+	}
 }
 
 func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }

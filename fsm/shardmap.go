@@ -112,6 +112,15 @@ func (f *FSM) ShardMap() []SetShard {
 	return out
 }
 
+// ForgetShardMap drops the shard map, as a restore into a new cluster
+// does: it named the old cluster's replicas, and each shard's leader
+// publishes the new ones.
+func (f *FSM) ForgetShardMap() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.st.shards)
+}
+
 // Shard is shard id's entry of the map, if it has one.
 func (f *FSM) Shard(id uint32) (SetShard, bool) {
 	f.mu.RLock()

@@ -19,7 +19,11 @@ import (
 // balancer's own; a plaintext client's request (--insecure, role none)
 // goes as it is.
 func (b *Balancer) forward(ctx context.Context, from client, write bool, req wire.Message) (wire.Message, error) {
-	return retry.Do(ctx, b.retryPolicy(), &forwarded{b: b, write: write, shard: metaShard, req: asRole(from.role, req), lane: from.lane})
+	sh := metaShard
+	if bk, ok := req.(wire.Backup); ok && bk.PerShard { // a shard's backup: from its leader
+		sh = bk.Shard
+	}
+	return retry.Do(ctx, b.retryPolicy(), &forwarded{b: b, write: write, shard: sh, req: asRole(from.role, req), lane: from.lane})
 }
 
 // client is who a request comes from: the role the node serves it with,

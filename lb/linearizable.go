@@ -37,7 +37,8 @@ func (b *Balancer) followFeed(ctx context.Context) {
 			continue
 		}
 		fresh := true
-		err := feed.Follow(ctx, b.feedSource(wire.RoleNone, wire.WatchAll), wire.Watch{Customer: wire.WatchAll},
+		all := wire.Watch{Customer: wire.WatchAll}
+		err := feed.Follow(ctx, b.feedSource(wire.RoleNone, all), all,
 			func(_ string, e wire.Events) error {
 				b.cache.follow(e, fresh)
 				fresh = false

@@ -61,6 +61,16 @@ func (p *pool) shardOf(customer int32) uint32 { return shard.Of(customer, p.shar
 // waiting for the probers up to within: a seed connection's numbering is
 // per shard, and a wrong count would start a session at seq > 1.
 func (p *pool) waitShardOf(ctx context.Context, customer int32, within time.Duration) (uint32, error) {
+	n, err := p.waitShardCount(ctx, within)
+	if err != nil {
+		return 0, err
+	}
+	return shard.Of(customer, n), nil
+}
+
+// waitShardCount is the cluster's shard count once a prober has learned
+// it, waiting up to within.
+func (p *pool) waitShardCount(ctx context.Context, within time.Duration) (uint32, error) {
 	deadline := time.Now().Add(within)
 	for p.shards.Load() == 0 {
 		if time.Now().After(deadline) {
@@ -71,7 +81,7 @@ func (p *pool) waitShardOf(ctx context.Context, customer int32, within time.Dura
 			return 0, ctx.Err()
 		}
 	}
-	return p.shardOf(customer), nil
+	return p.shards.Load(), nil
 }
 
 // metaShard names the meta group's leader where a shard is asked for:
@@ -141,6 +151,8 @@ func (p *pool) forgetShardLeader(b *backend) {
 	}
 }
 
-// ShardOf is the shard of customer as the balancer knows the cluster
-// (api.Backend.ShardOf).
-func (b *Balancer) ShardOf(customer int32) uint32 { return b.pool.shardOf(customer) }
+// Shards is the cluster's shard count (api.Backend.Shards), once the
+// probers have learned it: within ctx, or the retry timeout.
+func (b *Balancer) Shards(ctx context.Context) (uint32, error) {
+	return b.pool.waitShardCount(ctx, b.cfg.RetryTimeout)
+}

@@ -17,7 +17,7 @@ import (
 func (b *Balancer) watch(ctx context.Context, from serve.Caller, w wire.Watch, send func(context.Context, wire.Message) error) wire.Message {
 	b.watchers.Add(1)
 	defer b.watchers.Add(-1)
-	src := b.feedSource(from.Role, w.Customer)
+	src := b.feedSource(from.Role, w)
 	err := feed.Follow(ctx, src, w, func(_ string, e wire.Events) error { return send(ctx, e) })
 	var c wire.Compacted
 	var we *wire.Error
@@ -33,14 +33,20 @@ func (b *Balancer) watch(ctx context.Context, from serve.Caller, w wire.Watch, s
 	return nil
 }
 
-// feedSource reads the feed from the leader (of a sharded cluster, the
-// leader of the customer's shard), or any node with state when no leader
-// is known, as role (the client's; none on a plaintext port).
-func (b *Balancer) feedSource(role wire.Role, customer int32) feed.Source {
+// feedSource reads the feed w asks for from the leader (of a sharded
+// cluster, the leader of the shard watched or of the customer's), or any
+// node with state when no leader is known (a node without the shard
+// answers WrongShard, and the next attempt picks again), as role (the
+// client's; none on a plaintext port).
+func (b *Balancer) feedSource(role wire.Role, w wire.Watch) feed.Source {
 	return feed.Source{
 		Pick: func(int) string {
-			if customer != wire.WatchAll && b.pool.shardCount() > 1 {
-				if be := b.pool.writerOf(b.pool.shardOf(customer)); be != nil {
+			if b.pool.shardCount() > 1 && (w.PerShard || w.Customer != wire.WatchAll) {
+				sh := w.Shard
+				if !w.PerShard {
+					sh = b.pool.shardOf(w.Customer)
+				}
+				if be := b.pool.writerOf(sh); be != nil {
 					return be.addr
 				}
 			}

@@ -136,10 +136,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		wwg.Add(1)
 		go func() {
 			defer wwg.Done()
-			c.Watch(wctx, cfg.WatchFrom, wire.WatchAll, func(e wire.Events) error { //nolint:errcheck // a watch that ends early shows as fewer orders watched
-				watched.Add(int64(len(e.Events)))
-				return nil
-			})
+			watchEvery(wctx, c, cfg.WatchFrom, func(e wire.Events) { watched.Add(int64(len(e.Events))) })
 		}()
 	}
 
@@ -330,4 +327,19 @@ func startProgress(out io.Writer, plain bool, start time.Time, ops, errs *atomic
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// watchEvery follows every customer's orders from index from (of every
+// shard of a sharded cluster) until ctx ends; a watch that ends early
+// shows as fewer orders watched.
+func watchEvery(ctx context.Context, c *client.Client, from uint64, fn func(wire.Events)) {
+	if n, err := c.ShardCount(ctx); err == nil && n > 1 {
+		pos := make([]uint64, n)
+		for i := range pos {
+			pos[i] = from
+		}
+		c.WatchShards(ctx, pos, func(_ uint32, e wire.Events) error { fn(e); return nil }) //nolint:errcheck // see above
+		return
+	}
+	c.Watch(ctx, from, wire.WatchAll, func(e wire.Events) error { fn(e); return nil }) //nolint:errcheck // see above
 }

@@ -26,6 +26,7 @@ const (
 )
 
 type backupStream struct {
+	group  *replica // whose snapshot
 	meta   *raft.SnapshotMeta
 	rc     io.ReadCloser
 	offset uint64
@@ -41,13 +42,21 @@ type backups struct {
 
 func newBackups() *backups { return &backups{open: map[uint64]*backupStream{}} }
 
-// backup answers one Backup request, as leader.
+// backup answers one Backup request, as the leader of the group it asks
+// for: the meta group, or (PerShard) a shard this node leads.
 func (n *Node) backup(r wire.Backup) (wire.Message, error) {
-	if n.shardCount() > 1 {
-		return nil, refuse(ErrUnavailable, "backup: a snapshot of every shard of a sharded cluster (%d shards) is not built yet", n.shardCount())
+	g := n.meta
+	switch {
+	case r.PerShard && r.Shard >= n.count:
+		return nil, refuse(ErrInvalid, "backup: the cluster has %d shards, not shard %d", n.count, r.Shard)
+	case r.PerShard && n.count > 1:
+		var err error
+		if g, err = n.replicaByID(r.Shard); err != nil {
+			return nil, err
+		}
 	}
-	if n.raft.State() != raft.Leader {
-		return nil, n.notLeader()
+	if g.raft().State() != raft.Leader {
+		return nil, n.notLeaderOf(g)
 	}
 	b := n.backups
 	if r.Token == 0 {
@@ -55,16 +64,16 @@ func (n *Node) backup(r wire.Backup) (wire.Message, error) {
 			return nil, refuse(ErrInvalid, "backup: a new backup starts at offset 0, not %d", r.Offset)
 		}
 		var err error
-		if r.Token, err = n.startBackup(); err != nil {
+		if r.Token, err = n.startBackup(g); err != nil {
 			return nil, err
 		}
 	}
 	b.mu.Lock()
 	s := b.open[r.Token]
 	switch {
-	case s == nil:
+	case s == nil || s.group != g:
 		b.mu.Unlock()
-		return nil, refuse(ErrInvalid, "backup %d is not open on this node (done, idle for %v, or taken by another leader): start again", r.Token, backupIdle)
+		return nil, refuse(ErrInvalid, "backup %d of this group is not open on this node (done, idle for %v, or taken by another leader): start again", r.Token, backupIdle)
 	case s.busy:
 		b.mu.Unlock()
 		return nil, refuse(ErrInvalid, "backup %d: a chunk is being read: pieces are read one at a time", r.Token)
@@ -100,9 +109,9 @@ func (n *Node) backup(r wire.Backup) (wire.Message, error) {
 	return c, nil
 }
 
-// startBackup takes a snapshot (or, if nothing was applied since the
-// last one, uses that) and opens it under a new token.
-func (n *Node) startBackup() (uint64, error) {
+// startBackup takes a snapshot of g (or, if nothing was applied since
+// the last one, uses that) and opens it under a new token.
+func (n *Node) startBackup(g *replica) (uint64, error) {
 	b := n.backups
 	b.mu.Lock()
 	b.reapLocked(time.Now())
@@ -112,7 +121,7 @@ func (n *Node) startBackup() (uint64, error) {
 		return 0, refuse(ErrOverloaded, "backup: %d backups already open on the leader; try again when one is done", maxOpenBackups)
 	}
 	start := time.Now()
-	meta, rc, err := n.openSnapshot()
+	meta, rc, err := openSnapshot(g)
 	if err != nil {
 		return 0, err
 	}
@@ -120,16 +129,16 @@ func (n *Node) startBackup() (uint64, error) {
 	rand.Read(tb[:]) //nolint:errcheck // crypto/rand.Read never fails (Go 1.24+)
 	token := binary.BigEndian.Uint64(tb[:]) | 1
 	b.mu.Lock()
-	b.open[token] = &backupStream{meta: meta, rc: rc, sum: sha256.New(), used: time.Now()}
+	b.open[token] = &backupStream{group: g, meta: meta, rc: rc, sum: sha256.New(), used: time.Now()}
 	b.mu.Unlock()
-	n.log.Info("backup started", "token", token, "snapshot", meta.ID, "index", meta.Index, "term", meta.Term,
+	n.log.Info("backup started", "token", token, "shard", g.shard, "meta", g.meta, "snapshot", meta.ID, "index", meta.Index, "term", meta.Term,
 		"bytes", meta.Size, "took", time.Since(start).Round(time.Millisecond))
 	return token, nil
 }
 
-func (n *Node) openSnapshot() (*raft.SnapshotMeta, io.ReadCloser, error) {
-	f := n.raft.Snapshot()
-	err := n.group.Await(f)
+func openSnapshot(g *replica) (*raft.SnapshotMeta, io.ReadCloser, error) {
+	f := g.raft().Snapshot()
+	err := g.group.Await(f)
 	if err == nil {
 		meta, rc, err := f.Open()
 		if err != nil {
@@ -141,11 +150,11 @@ func (n *Node) openSnapshot() (*raft.SnapshotMeta, io.ReadCloser, error) {
 		return nil, nil, refuse(ErrUnavailable, "backup: take a snapshot: %v", err)
 	}
 	// Nothing applied since the newest snapshot: it is the state.
-	list, lerr := n.snaps.List()
+	list, lerr := g.snaps.List()
 	if lerr != nil || len(list) == 0 {
 		return nil, nil, refuse(ErrUnavailable, "backup: nothing new to snapshot and no snapshot to send (%v)", lerr)
 	}
-	meta, rc, oerr := n.snaps.Open(list[0].ID)
+	meta, rc, oerr := g.snaps.Open(list[0].ID)
 	if oerr != nil {
 		return nil, nil, refuse(ErrInternal, "backup: open snapshot %s: %v", list[0].ID, oerr)
 	}

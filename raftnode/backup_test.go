@@ -41,7 +41,7 @@ func TestBackupIsReadInOrderOnce(t *testing.T) {
 	// Two open at once at most (opened and left unread).
 	var open []uint64
 	for range maxOpenBackups {
-		tok, err := leader.startBackup()
+		tok, err := leader.startBackup(leader.meta)
 		if err != nil {
 			t.Fatal(err)
 		}

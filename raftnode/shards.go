@@ -130,8 +130,14 @@ func (n *Node) dataReplicas() []*replica {
 // of the sorted --peers, from the id-th on (the same list on every node),
 // so that each node holds about as many shards as the others.
 func (n *Node) placement(id uint32) []raft.Server {
-	peers := slices.SortedFunc(slices.Values(n.cfg.Peers), func(a, b Peer) int { return strings.Compare(a.ID, b.ID) })
-	want := min(n.cfg.Replicas, len(peers))
+	return placementOf(n.cfg.Peers, n.cfg.Replicas, id)
+}
+
+// placementOf is shard id's replicas in a new cluster of peers, replicas
+// per shard.
+func placementOf(peers []Peer, replicas int, id uint32) []raft.Server {
+	peers = slices.SortedFunc(slices.Values(peers), func(a, b Peer) int { return strings.Compare(a.ID, b.ID) })
+	want := min(replicas, len(peers))
 	var out []raft.Server
 	for k := range want {
 		p := peers[(int(id)+k)%len(peers)]
@@ -309,8 +315,11 @@ func (n *Node) answerPublishShard(from string, p wire.PublishShard) error {
 		Replicas: fsmReplicas(p.Shard.Replicas)})
 }
 
-// ShardOf is the shard of customer (api.Backend.ShardOf).
+// ShardOf is the shard of customer.
 func (n *Node) ShardOf(customer int32) uint32 { return shard.Of(customer, n.count) }
+
+// Shards is the cluster's shard count (api.Backend.Shards).
+func (n *Node) Shards(context.Context) (uint32, error) { return n.count, nil }
 
 // shardLeaderPeer is the peer stream to the leader of shard id: the one
 // this node's replica follows, or the one the shard map names.

@@ -58,16 +58,9 @@ func (n *Node) watch(ctx context.Context, from serve.Caller, w wire.Watch, send 
 	if err := n.admit(from, w); err != nil {
 		return wireAnswer(err)
 	}
-	r := n.meta // of a cluster of one shard: its orders
-	if n.count > 1 {
-		if w.Customer == wire.WatchAll {
-			// BadRequest: final, no node of this cluster serves it.
-			return wireAnswer(refuse(ErrInvalid, "watch: a feed of every customer of a sharded cluster (%d shards) is not built yet; watch one customer", n.count))
-		}
-		var id uint32
-		if r, id = n.replicaOf(w.Customer); r == nil {
-			return wireAnswer(n.wrongShard(id))
-		}
+	r, err := n.feedOf(w)
+	if err != nil {
+		return wireAnswer(err)
 	}
 	f := r.feed
 	if n.watchers.Add(1) > int64(n.cfg.MaxWatchers) {
@@ -79,6 +72,13 @@ func (n *Node) watch(ctx context.Context, from serve.Caller, w wire.Watch, send 
 	if w.From == 0 {
 		_, through := f.Position()
 		next.Store(through + 1)
+		// A merger of shards keeps a position per shard: it learns this
+		// one now, not at the shard's next order.
+		if w.PerShard {
+			if err := send(ctx, wire.Events{Through: through}); err != nil {
+				return n.streamEnd(ctx, f, err)
+			}
+		}
 	} else {
 		next.Store(w.From)
 	}
@@ -132,6 +132,31 @@ func (n *Node) watch(ctx context.Context, from serve.Caller, w wire.Watch, send 
 			return n.streamEnd(ctx, f, ctx.Err())
 		}
 	}
+}
+
+// feedOf is the replica whose feed w follows: of a cluster of one shard
+// the meta group's (every customer's orders); of a sharded one the
+// shard's, named (PerShard) or of the customer. Every customer of a
+// sharded cluster is watched shard by shard: one index cannot say how
+// far several shards have gone.
+func (n *Node) feedOf(w wire.Watch) (*replica, error) {
+	switch {
+	case w.PerShard && w.Shard >= n.count: // final: no node has it
+		return nil, refuse(ErrInvalid, "watch: the cluster has %d shards, not shard %d", n.count, w.Shard)
+	case w.PerShard && n.count == 1:
+		return n.meta, nil
+	case w.PerShard:
+		return n.replicaByID(w.Shard)
+	case n.count == 1:
+		return n.meta, nil
+	case w.Customer == wire.WatchAll:
+		return nil, refuse(ErrInvalid, "watch: every customer of a sharded cluster (%d shards) is watched shard by shard (a position per shard: client WatchShards, the HTTP API, orderctl watch)", n.count)
+	}
+	r, id := n.replicaOf(w.Customer)
+	if r == nil {
+		return nil, n.wrongShard(id)
+	}
+	return r, nil
 }
 
 // compacted is the last word of a watch whose position the feed no

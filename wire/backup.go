@@ -17,20 +17,33 @@ const MaxBackupChunk = 256 << 10
 // the leader takes a Raft snapshot while orders go on and answers with
 // its first chunk and a token; the client then asks for each next Offset
 // with that token until a chunk is Last. Pieces are read in order, once.
+//
+// A sharded cluster is backed up group by group: without PerShard the
+// meta group's (of a cluster of one shard, everything), with it Shard's,
+// from that shard's leader (a trailing shard id on the wire).
 type Backup struct {
-	Token  uint64
-	Offset uint64
+	Token    uint64
+	Offset   uint64
+	PerShard bool
+	Shard    uint32
 }
 
 func (Backup) Type() Type { return TypeBackup }
 func (b Backup) AppendTo(dst []byte) []byte {
-	return appendU64(appendU64(dst, b.Token), b.Offset)
+	dst = appendU64(appendU64(dst, b.Token), b.Offset)
+	if b.PerShard {
+		dst = appendU32(dst, b.Shard)
+	}
+	return dst
 }
 
 // DecodeBackup decodes a Backup payload.
 func DecodeBackup(b []byte) (Backup, error) {
 	d := decoder{b: b}
 	r := Backup{Token: d.u64(), Offset: d.u64()}
+	if d.err == nil && len(d.b) > 0 {
+		r.PerShard, r.Shard = true, d.u32()
+	}
 	return r, d.finish("Backup")
 }
 

@@ -7,9 +7,17 @@ import "fmt"
 // frames with the Watch's request id until the connection closes or a
 // Compacted ends it. Customer -1 is every customer. A connection that
 // watches carries nothing else.
+//
+// In a sharded cluster index positions are a shard's own: a watch of one
+// customer follows its shard's feed, and every customer is watched shard
+// by shard, with PerShard set and Customer WatchAll: Shard's feed from
+// From on, which any replica of the shard serves. A merger (the client's
+// WatchShards, the HTTP API) keeps a position per shard.
 type Watch struct {
 	From     uint64
 	Customer int32
+	PerShard bool   // sent as a trailing shard id; absent: the node's one feed, or the customer's shard's
+	Shard    uint32 // with PerShard: the shard watched
 }
 
 // WatchAll is Watch.Customer for every customer.
@@ -17,13 +25,20 @@ const WatchAll = -1
 
 func (Watch) Type() Type { return TypeWatch }
 func (w Watch) AppendTo(dst []byte) []byte {
-	return appendI32(appendU64(dst, w.From), w.Customer)
+	dst = appendI32(appendU64(dst, w.From), w.Customer)
+	if w.PerShard {
+		dst = appendU32(dst, w.Shard)
+	}
+	return dst
 }
 
 // Validate checks the fields a decoder cannot.
 func (w Watch) Validate() error {
 	if w.Customer < WatchAll {
 		return fmt.Errorf("customer %d: want a customer id >= 0, or %d for all", w.Customer, WatchAll)
+	}
+	if w.PerShard && w.Customer != WatchAll {
+		return fmt.Errorf("shard %d: a watch of one shard is of every customer in it (customer %d), not of customer %d", w.Shard, WatchAll, w.Customer)
 	}
 	return nil
 }
@@ -32,6 +47,9 @@ func (w Watch) Validate() error {
 func DecodeWatch(b []byte) (Watch, error) {
 	d := decoder{b: b}
 	w := Watch{From: d.u64(), Customer: d.i32()}
+	if d.err == nil && len(d.b) > 0 {
+		w.PerShard, w.Shard = true, d.u32()
+	}
 	return w, d.finish("Watch")
 }
 

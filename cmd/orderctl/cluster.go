@@ -16,6 +16,7 @@ import (
 
 	"orderly/api"
 	"orderly/client"
+	"orderly/feed"
 	"orderly/wire"
 )
 
@@ -273,12 +274,17 @@ func (g *globals) admin(what string, req wire.Message) error {
 func watchCmd(g *globals) *cobra.Command {
 	var customer int32
 	var from uint64
+	var fromPositions string
 	var count int
 	var forD time.Duration
 	cmd := &cobra.Command{
-		Use:   "watch [--customer C] [--from-index I] [--count N] [--for D]",
+		Use:   "watch [--customer C] [--from-index I | --from-positions P0.P1...] [--count N] [--for D]",
 		Short: "follow every applied order in index order (the change feed), resuming after a lost connection",
-		Args:  cobra.NoArgs,
+		Long: `Follows the change feed. Every customer of a sharded cluster is watched
+shard by shard: each line names its shard, indexes are the shard's own,
+and --from-positions resumes with one index per shard (what a Compacted
+end prints).`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			c, err := g.newClient(0)
 			if err != nil {
@@ -291,50 +297,107 @@ func watchCmd(g *globals) *cobra.Command {
 				ctx, cancel = context.WithTimeout(ctx, forD)
 				defer cancel()
 			}
-			seen := 0
-			errDone := errors.New("done")
-			err = c.Watch(ctx, from, customer, func(e wire.Events) error {
-				for _, ev := range e.Events {
-					if g.JSON {
-						if err := g.Print(eventJSON{Index: ev.Index, Customer: ev.CustomerID, Order: ev.OrderNumber, Type: ev.LaptopType.String(),
-							Engineer: ev.EngineerID, Expert: ev.ExpertID, OrderCount: ev.OrderCount}, ""); err != nil {
-							return err
-						}
-					} else {
-						fmt.Fprintf(g.Out, "%d customer %d order %d (%s) engineer %d expert %d, %d orders\n",
-							ev.Index, ev.CustomerID, ev.OrderNumber, ev.LaptopType, ev.EngineerID, ev.ExpertID, ev.OrderCount)
-					}
-					if seen++; count > 0 && seen >= count {
-						return errDone
-					}
+			shards := uint32(1)
+			if customer == wire.WatchAll {
+				if shards, err = c.ShardCount(ctx); err != nil {
+					return fmt.Errorf("watch: %w", err)
 				}
-				return nil
-			})
-			var compacted wire.Compacted
-			switch {
-			case errors.Is(err, errDone):
-				return nil
-			case errors.As(err, &compacted):
-				return fmt.Errorf("watch: %w; resume with --from-index %d after re-reading the state (orderctl scan)", err, compacted.Oldest)
-			case err != nil:
-				return fmt.Errorf("watch: %w", err)
 			}
-			return nil
+			w := eventWriter{g: g, count: count, sharded: shards > 1}
+			if shards == 1 {
+				if fromPositions != "" {
+					return fmt.Errorf("watch: --from-positions is for every customer of a sharded cluster; use --from-index")
+				}
+				err = c.Watch(ctx, from, customer, func(e wire.Events) error { return w.write(0, e) })
+				return watchEnd(err, func(oldest uint64) string { return fmt.Sprintf("--from-index %d", oldest) })
+			}
+			if from != 0 {
+				return fmt.Errorf("watch: a cluster of %d shards has an index per shard: use --from-positions", shards)
+			}
+			pos := make([]uint64, shards)
+			if fromPositions != "" {
+				if pos, err = feed.ParsePositions(fromPositions, shards); err != nil {
+					return fmt.Errorf("watch: --from-positions %q: %w", fromPositions, err)
+				}
+			}
+			err = c.WatchShards(ctx, slices.Clone(pos), func(sh uint32, e wire.Events) error {
+				pos[sh] = e.Through + 1
+				return w.write(sh, e)
+			})
+			var se *feed.ShardError
+			if errors.As(err, &se) {
+				return watchEnd(err, func(oldest uint64) string {
+					pos[se.Shard] = oldest
+					return "--from-positions " + feed.FormatPositions(pos)
+				})
+			}
+			return watchEnd(err, nil)
 		},
 	}
 	cmd.Flags().Int32Var(&customer, "customer", wire.WatchAll, "only this customer's orders (-1: every customer)")
 	cmd.Flags().Uint64Var(&from, "from-index", 0, "start at this Raft index (0: from now)")
+	cmd.Flags().StringVar(&fromPositions, "from-positions", "", "every customer of a sharded cluster: start shard i at the i-th index (P0.P1...; 0: from now)")
 	cmd.Flags().IntVar(&count, "count", 0, "stop after this many orders (0: no limit)")
 	cmd.Flags().DurationVar(&forD, "for", 0, "stop after this long (0: until interrupted)")
 	return cmd
 }
 
+// errWatchDone ends a watch that has printed --count orders.
+var errWatchDone = errors.New("done")
+
+// eventWriter prints a watch's orders, up to count (0: no limit).
+type eventWriter struct {
+	g       *globals
+	count   int
+	seen    int
+	sharded bool
+}
+
+func (w *eventWriter) write(sh uint32, e wire.Events) error {
+	for _, ev := range e.Events {
+		if w.g.JSON {
+			j := eventJSON{Index: ev.Index, Customer: ev.CustomerID, Order: ev.OrderNumber, Type: ev.LaptopType.String(),
+				Engineer: ev.EngineerID, Expert: ev.ExpertID, OrderCount: ev.OrderCount}
+			if w.sharded {
+				j.Shard = &sh
+			}
+			if err := w.g.Print(j, ""); err != nil {
+				return err
+			}
+		} else {
+			if w.sharded {
+				fmt.Fprintf(w.g.Out, "shard %d ", sh)
+			}
+			fmt.Fprintf(w.g.Out, "%d customer %d order %d (%s) engineer %d expert %d, %d orders\n",
+				ev.Index, ev.CustomerID, ev.OrderNumber, ev.LaptopType, ev.EngineerID, ev.ExpertID, ev.OrderCount)
+		}
+		if w.seen++; w.count > 0 && w.seen >= w.count {
+			return errWatchDone
+		}
+	}
+	return nil
+}
+
+// watchEnd is the command's answer to how the watch ended; resume names
+// the flag to resume a compacted watch with.
+func watchEnd(err error, resume func(oldest uint64) string) error {
+	var compacted wire.Compacted
+	switch {
+	case err == nil, errors.Is(err, errWatchDone):
+		return nil
+	case errors.As(err, &compacted) && resume != nil:
+		return fmt.Errorf("watch: %w; resume with %s after re-reading the state (orderctl scan)", err, resume(compacted.Oldest))
+	}
+	return fmt.Errorf("watch: %w", err)
+}
+
 type eventJSON struct {
-	Index      uint64 `json:"index"`
-	Customer   int32  `json:"customer"`
-	Order      int32  `json:"order"`
-	Type       string `json:"type"`
-	Engineer   int32  `json:"engineer"`
-	Expert     int32  `json:"expert"`
-	OrderCount uint64 `json:"order_count"`
+	Index      uint64  `json:"index"`
+	Customer   int32   `json:"customer"`
+	Order      int32   `json:"order"`
+	Type       string  `json:"type"`
+	Engineer   int32   `json:"engineer"`
+	Expert     int32   `json:"expert"`
+	OrderCount uint64  `json:"order_count"`
+	Shard      *uint32 `json:"shard,omitempty"` // every customer of a sharded cluster
 }

@@ -112,7 +112,7 @@ func run(args []string) error {
 		return raftnode.Recover(cfg.DataDir, cfg.ID, members, cfg.Logger)
 	}
 	if *restore != "" {
-		if err := raftnode.Restore(cfg.DataDir, cfg.ID, cfg.LogStore, cfg.Peers, *restore, cfg.Logger); err != nil {
+		if err := raftnode.Restore(cfg.DataDir, cfg.ID, cfg.LogStore, cfg.Peers, cfg.Replicas, *restore, cfg.Logger); err != nil {
 			return err
 		}
 	}
@@ -129,7 +129,7 @@ func run(args []string) error {
 			return nil, err
 		}
 		if err := side.Serve(observe.Process{Ready: node.Ready, Status: node.Status, Members: node.MemberStatuses,
-			Orders: node.OrdersApplied}, api.Backend{Do: node.ServeAPI, Watch: node.Watch, ShardOf: node.ShardOf}, node.Collectors()...); err != nil {
+			Orders: node.OrdersApplied}, api.Backend{Do: node.ServeAPI, Watch: node.Watch, Shards: node.Shards}, node.Collectors()...); err != nil {
 			node.Close()
 			return nil, err
 		}

@@ -79,7 +79,7 @@ func run(args []string) error {
 			return nil, err
 		}
 		if err := side.Serve(observe.Process{Ready: b.Ready, Status: b.Status, Members: b.MemberStatuses},
-			api.Backend{Do: b.ServeAPI, Watch: b.Watch, ShardOf: b.ShardOf}); err != nil {
+			api.Backend{Do: b.ServeAPI, Watch: b.Watch, Shards: b.Shards}); err != nil {
 			b.Close()
 			return nil, err
 		}
