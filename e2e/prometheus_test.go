@@ -38,6 +38,7 @@ func TestPrometheus(t *testing.T) {
 		t.Fatalf("prometheus is not installed: `make test` installs it (make testdeps): %v", err)
 	}
 	promtool(t, "check", "rules", filepath.Join(monitoring, "alerts.yml"))
+	promtool(t, "test", "rules", filepath.Join(monitoring, "alerts_test.yml"))
 	promtool(t, "check", "config", "--syntax-only", filepath.Join(monitoring, "prometheus-local.yml"), filepath.Join(monitoring, "prometheus-compose.yml"))
 	var dash map[string]any
 	if b, err := os.ReadFile(filepath.Join(monitoring, "grafana-dashboard.json")); err != nil || json.Unmarshal(b, &dash) != nil || len(dash["panels"].([]any)) == 0 {
@@ -135,8 +136,8 @@ func TestPrometheus(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if n := strings.Count(string(b), `"type":"alerting"`); n != 10 {
-		t.Fatalf("Prometheus loaded %d alert rules, want 10: %s", n, tail(b, 500))
+	if n := strings.Count(string(b), `"type":"alerting"`); n != 13 {
+		t.Fatalf("Prometheus loaded %d alert rules, want 13: %s", n, tail(b, 500))
 	}
 	if strings.Contains(string(b), `"health":"err"`) {
 		t.Fatalf("an alert rule fails to evaluate: %s", b)
