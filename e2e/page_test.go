@@ -37,15 +37,16 @@ func artifactDir(t *testing.T) string {
 // TestOperatorPage opens the balancer's operator's page in a real headless
 // browser (Debian's chromium, which `make test` installs) through
 // `orderctl dashboard`: it loads with no console error, shows three
-// members and the leader; after the leader is SIGKILLed the same page,
-// not reloaded, shows the new leader within seconds. Screenshots go to
-// bin/artifacts.
+// members and the leader, and the cluster's three shards, each with its
+// leader; after the leader is SIGKILLed the same page, not reloaded,
+// shows the new leader within seconds, and every shard led by a node
+// that lives. Screenshots go to bin/artifacts.
 func TestOperatorPage(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatalf("chromium is not installed: `make test` installs it (make testdeps): %v", err)
 	}
-	c := startClusterWith(t, harness.ClusterConfig{HTTP: true})
+	c := startClusterWith(t, harness.ClusterConfig{HTTP: true, Extra: []string{"--shards", "3"}})
 	lb := startBalancer(t, c)
 	listen, err := freeport.Addr("127.0.0.1")
 	if err != nil {
@@ -118,6 +119,7 @@ func TestOperatorPage(t *testing.T) {
 		Rows     []string `json:"rows"` // id:role
 		Backends int      `json:"backends"`
 		Rate     string   `json:"rate"`
+		Shards   []string `json:"shards"` // id:leader
 	}
 	read := func() view {
 		v, err := chromedp.Run(tctx, chromedp.Evaluate[view](`({
@@ -125,6 +127,7 @@ func TestOperatorPage(t *testing.T) {
 			rows: [...document.querySelectorAll("#members tbody tr")].map(r => r.dataset.id + ":" + r.dataset.role),
 			backends: document.querySelectorAll("#backends tbody tr").length,
 			rate: document.getElementById("rate").textContent,
+			shards: [...document.querySelectorAll("#shard-table tbody tr")].map(r => r.dataset.id + ":" + r.dataset.leader),
 		})`))
 		if err != nil {
 			t.Fatalf("read the page: %v", err)
@@ -151,12 +154,23 @@ func TestOperatorPage(t *testing.T) {
 		t.Logf("screenshot: %s", path)
 	}
 	var v view
-	waitFor(t, 20*time.Second, "the page to show three members and a leader", func() bool {
+	// shardsLedBy says whether the page shows three shards, each led by a
+	// node other than not.
+	shardsLedBy := func(v view, not string) bool {
+		for _, sh := range v.Shards {
+			if _, leader, _ := strings.Cut(sh, ":"); leader == "" || leader == not {
+				return false
+			}
+		}
+		return len(v.Shards) == 3
+	}
+	waitFor(t, 20*time.Second, "the page to show three members, a leader and three led shards", func() bool {
 		v = read()
-		return len(v.Rows) == 3 && v.Leader != "–" && v.Leader != "none" && leaderRow(v) == v.Leader && v.Backends == 3
+		return len(v.Rows) == 3 && v.Leader != "–" && v.Leader != "none" && leaderRow(v) == v.Leader && v.Backends == 3 &&
+			shardsLedBy(v, "")
 	})
 	waitFor(t, 10*time.Second, "the orders chart to move", func() bool { v = read(); return v.Rate != "–" && v.Rate != "0" })
-	t.Logf("page: leader %s, members %v, %s orders/s", v.Leader, v.Rows, v.Rate)
+	t.Logf("page: leader %s, members %v, shards %v, %s orders/s", v.Leader, v.Rows, v.Shards, v.Rate)
 	shot("operator-page.png")
 
 	old := c.Node(v.Leader)
@@ -167,10 +181,10 @@ func TestOperatorPage(t *testing.T) {
 	if err := old.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the page to show a new leader", func() bool {
+	waitFor(t, 15*time.Second, "the page to show a new leader, of the meta group and of every shard", func() bool {
 		v = read()
 		return v.Leader != old.ID && v.Leader != "none" && leaderRow(v) == v.Leader &&
-			strings.Contains(strings.Join(v.Rows, " "), old.ID+":unreachable")
+			strings.Contains(strings.Join(v.Rows, " "), old.ID+":unreachable") && shardsLedBy(v, old.ID)
 	})
 	t.Logf("page showed the new leader %s %v after the SIGKILL of %s", v.Leader, time.Since(killed).Round(100*time.Millisecond), old.ID)
 	shot("operator-page-after-kill.png")

@@ -3,6 +3,7 @@ package lb
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"orderly/serve"
 	"orderly/wire"
@@ -182,4 +183,35 @@ func (b *Balancer) MemberStatuses(context.Context) []wire.StatusInfo {
 		out = append(out, st)
 	}
 	return out
+}
+
+// ShardMap asks a node for the cluster's shard map (the operator's page).
+func (b *Balancer) ShardMap(ctx context.Context) (wire.ShardMap, error) {
+	be := b.pool.reader()
+	if be == nil {
+		return wire.ShardMap{}, fmt.Errorf("no node to ask")
+	}
+	conn := be.usable()
+	if conn == nil {
+		return wire.ShardMap{}, fmt.Errorf("node %s: no connection", be.addr)
+	}
+	return wire.CallAs[wire.ShardMap](ctx, conn, wire.Shards{}, 0)
+}
+
+// ShardStatus asks node for its replica of shard (the operator's page).
+func (b *Balancer) ShardStatus(ctx context.Context, node string, shard uint32) (wire.StatusInfo, error) {
+	for _, be := range b.pool.list() {
+		be.mu.Lock()
+		id := be.status.ID
+		be.mu.Unlock()
+		if id != node {
+			continue
+		}
+		conn := be.usable()
+		if conn == nil {
+			return wire.StatusInfo{}, fmt.Errorf("node %s: no connection", node)
+		}
+		return wire.CallAs[wire.StatusInfo](ctx, conn, wire.ShardStatus{Shard: shard}, 0)
+	}
+	return wire.StatusInfo{}, fmt.Errorf("node %s: not a backend", node)
 }

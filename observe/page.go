@@ -65,6 +65,7 @@ type clusterView struct {
 	Events   []event       `json:"events"`
 	Series   seriesView    `json:"series"`
 	Balancer *balancerView `json:"balancer,omitempty"`
+	Shards   []shardView   `json:"shards,omitempty"` // a sharded cluster's
 	// OrdersSource says what the orders chart counts.
 	OrdersSource string `json:"orders_source"`
 }
@@ -99,9 +100,11 @@ func (s *Server) clusterView(ctx context.Context) clusterView {
 	if n, ok := statValue(self, "cluster_alarms"); ok {
 		v.Alarms = int(n)
 	}
+	mctx, cancel := context.WithTimeout(ctx, 800*time.Millisecond)
+	defer cancel()
+	shards := make(chan []shardView, 1)
+	go func() { shards <- s.shardsView(mctx) }() // beside the members' statuses, within the same time
 	if s.opt.Members != nil {
-		mctx, cancel := context.WithTimeout(ctx, 800*time.Millisecond)
-		defer cancel()
 		for _, st := range s.opt.Members(mctx) {
 			m := memberView{ID: st.ID, Addr: st.LeaderAddr, Role: st.Role, Term: st.Term, Commit: st.CommitIndex,
 				Applied: st.AppliedIndex, Last: st.LastIndex}
@@ -136,6 +139,7 @@ func (s *Server) clusterView(ctx context.Context) clusterView {
 			v.Series.P99 = append(v.Series.P99, &ms)
 		}
 	}
+	v.Shards = <-shards
 	return v
 }
 

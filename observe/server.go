@@ -43,6 +43,11 @@ type Process struct {
 	// Orders, if set, counts the orders the page charts (a node: those it
 	// applied); else the orders this process answered.
 	Orders func() uint64
+	// Shards and ShardStatus, if set, are the cluster's shard map and the
+	// status of one node's replica of a shard (the page's shards table; a
+	// cluster of one shard has none).
+	Shards      func(ctx context.Context) (wire.ShardMap, error)
+	ShardStatus func(ctx context.Context, node string, shard uint32) (wire.StatusInfo, error)
 }
 
 // Options configure the side port.

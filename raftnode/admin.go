@@ -187,6 +187,31 @@ func (n *Node) OrdersApplied() uint64 {
 	return r + c
 }
 
+// ShardMap is the shard map as this node knows it (the operator's page).
+func (n *Node) ShardMap(context.Context) (wire.ShardMap, error) { return n.shardMap(), nil }
+
+// ShardStatus is node's replica of shard, this node's own or asked over
+// the peer connection (the operator's page).
+func (n *Node) ShardStatus(ctx context.Context, node string, shard uint32) (wire.StatusInfo, error) {
+	if node == n.cfg.ID {
+		st, err := n.shardStatus(shard)
+		if err != nil {
+			return wire.StatusInfo{}, err
+		}
+		return st.(wire.StatusInfo), nil
+	}
+	for _, m := range n.members() {
+		if m.ID == node {
+			c, err := n.peers.Get(ctx, m.ID, m.RaftAddr)
+			if err != nil {
+				return wire.StatusInfo{}, err
+			}
+			return wire.CallAs[wire.StatusInfo](ctx, c, wire.ShardStatus{Shard: shard}, 0)
+		}
+	}
+	return wire.StatusInfo{}, fmt.Errorf("%q is not a member", node)
+}
+
 // MemberStatuses is the status of every member, this node's own and the
 // others' asked over the peer connections (the operator's page); a member
 // that does not answer within ctx is listed with role "unreachable".

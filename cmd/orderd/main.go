@@ -129,6 +129,7 @@ func run(args []string) error {
 			return nil, err
 		}
 		if err := side.Serve(observe.Process{Ready: node.Ready, Status: node.Status, Members: node.MemberStatuses,
+			Shards: node.ShardMap, ShardStatus: node.ShardStatus,
 			Orders: node.OrdersApplied}, api.Backend{Do: node.ServeAPI, Watch: node.Watch, Shards: node.Shards}, node.Collectors()...); err != nil {
 			node.Close()
 			return nil, err

@@ -78,7 +78,8 @@ func run(args []string) error {
 		if err != nil {
 			return nil, err
 		}
-		if err := side.Serve(observe.Process{Ready: b.Ready, Status: b.Status, Members: b.MemberStatuses},
+		if err := side.Serve(observe.Process{Ready: b.Ready, Status: b.Status, Members: b.MemberStatuses,
+			Shards: b.ShardMap, ShardStatus: b.ShardStatus},
 			api.Backend{Do: b.ServeAPI, Watch: b.Watch, Shards: b.Shards}); err != nil {
 			b.Close()
 			return nil, err

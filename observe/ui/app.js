@@ -57,6 +57,26 @@ function render(v) {
     body.appendChild(tr);
   }
 
+  const shards = v.shards || [];
+  $("shards").hidden = shards.length === 0;
+  const sb = $("shard-table").tBodies[0];
+  sb.replaceChildren();
+  for (const sh of shards) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = sh.id;
+    tr.dataset.leader = sh.leader || "";
+    if (!sh.leader) tr.className = "unreachable";
+    cell(tr, sh.id);
+    cell(tr, sh.customers);
+    cell(tr, sh.leader || "none", sh.leader ? "" : "bad");
+    cell(tr, sh.epoch);
+    cell(tr, (sh.replicas || []).map((r) =>
+      r.id + (r.voter ? "" : " (non-voter)") + " " + r.role +
+      (r.role === "unreachable" ? "" : " " + r.applied + (r.lag ? " lag " + r.lag : ""))).join(", "));
+    cell(tr, sh.max_lag, sh.max_lag > 1000 ? "bad" : "");
+    sb.appendChild(tr);
+  }
+
   const orders = v.series.orders_per_second || [];
   const p99 = v.series.p99_ms || [];
   $("rate").textContent = orders.length ? Math.round(orders[orders.length - 1]) : "–";
