@@ -111,3 +111,50 @@ func TestRecoverFromLostQuorum(t *testing.T) {
 	}
 	mustOrderctl(t, c.Addrs(), "order", "--customer", "9", "--number", "32", "--type", "regular")
 }
+
+// TestRecoverShardedFromLostQuorum: a cluster of three shards, each with
+// a replica on every node, loses two nodes for good; `orderd --recover`
+// on the survivor forces one-node memberships onto the meta group and
+// every shard, and the survivor alone serves every acknowledged order of
+// every shard and takes new ones.
+func TestRecoverShardedFromLostQuorum(t *testing.T) {
+	c := startCluster(t, "--shards", "3")
+	const customers, orders = 12, 10 // customers 0-11 fall in every shard
+	for cust := range int32(customers) {
+		mustOrders(t, c.Addrs(), cust, orders)
+	}
+	n1, n2, n3 := c.Node("n1"), c.Node("n2"), c.Node("n3")
+	for _, n := range []*harness.Node{n1, n2, n3} {
+		if err := n.Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []*harness.Node{n2, n3} {
+		if err := os.RemoveAll(n.DataDir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := recoverNode("n1", n1.DataDir, "n1="+n1.RaftAddr); err != nil {
+		t.Fatalf("recover n1: %v\n%s", err, out)
+	}
+	if err := c.Start(n1); err != nil {
+		t.Fatal(err)
+	}
+	one := mustClient(t, n1.ClientAddr)
+	for cust := range int32(customers) {
+		var r wire.Record
+		waitFor(t, 20*time.Second, "customer's shard to serve on the survivor", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			var err error
+			r, err = one.Get(ctx, cust, wire.Linearizable)
+			return err == nil
+		})
+		if r.OrderCount != orders {
+			t.Fatalf("after recovery customer %d has %d orders, want the %d acknowledged", cust, r.OrderCount, orders)
+		}
+		if _, err := one.Order(context.Background(), cust, orders+1, wire.Regular); err != nil {
+			t.Fatalf("order of customer %d after recovery: %v", cust, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package raftnode
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -21,6 +22,12 @@ import (
 //
 // Every node in members must be recovered with the same list. This node
 // must be one of them.
+//
+// In a sharded cluster the meta group takes members, and each shard this
+// node holds a replica of takes the members that its last configuration
+// (as this node's replica has it) named, and this node: a shard keeps
+// its placement among the survivors. A shard none of the survivors holds
+// is lost with the disks that held it.
 func Recover(dataDir, nodeID string, members []Peer, log hclog.Logger) error {
 	if len(members) == 0 {
 		return errors.New("recover: no members given")
@@ -31,21 +38,83 @@ func Recover(dataDir, nodeID string, members []Peer, log hclog.Logger) error {
 	if err := checkOwnDataDir(dataDir, nodeID); err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
-	if count, err := shardCountOf(dataDir); err != nil || count > 1 {
-		if err == nil {
-			err = fmt.Errorf("data dir %s holds %d shards: recovering a sharded cluster (every shard's group) is not built yet", dataDir, count)
-		}
+	count, err := shardCountOf(dataDir)
+	if err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
-	// A running node holds the file lock: fail instead of waiting forever.
-	db, _, err := openLogStore(dataDir, "", log.Named("wal"))
-	if err != nil {
-		return fmt.Errorf("recover (is the node still running? stop it first): %w", err)
+	// The shards first: until the meta group is recovered too, running
+	// --recover again does all of it again.
+	for id := range count {
+		dir := shardDir(dataDir, id)
+		if count == 1 || storeOf(dir) == "" {
+			continue
+		}
+		last, err := groupConfiguration(dir, nodeID, log.With("shard", id))
+		if err != nil {
+			return fmt.Errorf("recover shard %d: %w", id, err)
+		}
+		var keep []raft.Server
+		for _, p := range members {
+			named := slices.ContainsFunc(last.Servers, func(s raft.Server) bool { return string(s.ID) == p.ID })
+			if named || p.ID == nodeID {
+				keep = append(keep, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr), Suffrage: raft.Voter})
+			}
+		}
+		if err := recoverGroup(dir, nodeID, keep, log.With("shard", id)); err != nil {
+			return fmt.Errorf("recover shard %d: %w", id, err)
+		}
+		log.Warn("forced a new membership onto a shard", "shard", id, "replicas", len(keep))
 	}
-	defer db.Close()
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dataDir, 2, log.Named("snapshots"))
+	if err := recoverGroup(dataDir, nodeID, votersOf(members), log); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	log.Warn("forced a new cluster membership; start the node normally now", "members", clusterID(members))
+	return nil
+}
+
+// recoverGroup forces servers as the configuration of the group whose
+// stores are in dir.
+func recoverGroup(dir, nodeID string, servers []raft.Server, log hclog.Logger) error {
+	g, err := openStopped(dir, nodeID, log)
 	if err != nil {
-		return fmt.Errorf("recover: open snapshot store %s: %w", dataDir, err)
+		return err
+	}
+	defer g.db.Close()
+	// RecoverCluster replays the log into the FSM it is given to take a
+	// snapshot with the new configuration; that FSM is thrown away.
+	return raft.RecoverCluster(g.rc, g.scratch, g.db, g.db, g.snaps, g.trans, raft.Configuration{Servers: servers})
+}
+
+// groupConfiguration is the latest configuration of the group whose
+// stores are in dir, as its log and snapshots say.
+func groupConfiguration(dir, nodeID string, log hclog.Logger) (raft.Configuration, error) {
+	g, err := openStopped(dir, nodeID, log)
+	if err != nil {
+		return raft.Configuration{}, err
+	}
+	defer g.db.Close()
+	return raft.GetConfiguration(g.rc, g.scratch, g.db, g.db, g.snaps, g.trans)
+}
+
+// stoppedGroup is a stopped group's stores, opened by the offline tools.
+type stoppedGroup struct {
+	db      logStore
+	snaps   *raft.FileSnapshotStore
+	rc      *raft.Config
+	trans   raft.Transport
+	scratch *fsm.FSM // replays the log, then is thrown away
+}
+
+func openStopped(dir, nodeID string, log hclog.Logger) (*stoppedGroup, error) {
+	// A running node holds the file lock: fail instead of waiting forever.
+	db, _, err := openLogStore(dir, "", log.Named("wal"))
+	if err != nil {
+		return nil, fmt.Errorf("is the node still running? stop it first: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, log.Named("snapshots"))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open snapshot store %s: %w", dir, err)
 	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(nodeID)
@@ -53,18 +122,7 @@ func Recover(dataDir, nodeID string, members []Peer, log hclog.Logger) error {
 	// Only used to encode peer addresses, which it does as the TCP
 	// transport does (the address itself); nothing is dialled or bound.
 	_, trans := raft.NewInmemTransport("")
-	var servers []raft.Server
-	for _, p := range members {
-		servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr), Suffrage: raft.Voter})
-	}
-	// RecoverCluster replays the log into the FSM it is given to take a
-	// snapshot with the new configuration; that FSM is thrown away.
-	scratch := fsm.New(fsm.Options{Logger: log.Named("fsm")})
-	if err := raft.RecoverCluster(rc, scratch, db, db, snaps, trans, raft.Configuration{Servers: servers}); err != nil {
-		return fmt.Errorf("recover: %w", err)
-	}
-	log.Warn("forced a new cluster membership; start the node normally now", "members", clusterID(members))
-	return nil
+	return &stoppedGroup{db: db, snaps: snaps, rc: rc, trans: trans, scratch: fsm.New(fsm.Options{Logger: log.Named("fsm")})}, nil
 }
 
 // checkOwnDataDir checks that dir holds nodeID's data, without creating
