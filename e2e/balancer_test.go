@@ -136,9 +136,14 @@ func balancerSurvivesLeaderKills(t *testing.T, flood bool) {
 // from its coherent cache behind a read index, are never stale under
 // concurrent writes and a SIGKILL of the leader; session reads see the
 // client's own writes (served from the cache); stale reads return a value
-// that was written at some time.
+// that was written at some time. Of one group, and of three shards (a
+// feed and a read index per shard).
 func TestBalancerReads(t *testing.T) {
-	c := startCluster(t)
+	t.Run("one group", func(t *testing.T) { balancerReads(t, startCluster(t)) })
+	t.Run("3 shards", func(t *testing.T) { balancerReads(t, startCluster(t, "--shards", "3")) })
+}
+
+func balancerReads(t *testing.T, c *harness.Cluster) {
 	b := startBalancer(t, c, "--cache-size", "1000")
 
 	const customer = 7

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -91,22 +92,32 @@ func TestChaosShort(t *testing.T) {
 func TestChaosCheckerCatchesFaults(t *testing.T) {
 	cases := []struct {
 		fault, check string
+		shards       int // the cluster's --shards (0: one group)
 	}{
-		{faults.StaleReads, "linearizable (porcupine, per customer)"},
-		{faults.LoseOrders, "acknowledged orders lost"},
-		{faults.ForgetSessions, "orders applied twice"},
-		{faults.SessionIgnoresIndex, "session reads: read-your-writes and monotonic"},
+		{faults.StaleReads, "linearizable (porcupine, per customer)", 0},
+		{faults.LoseOrders, "acknowledged orders lost", 0},
+		{faults.ForgetSessions, "orders applied twice", 0},
+		{faults.SessionIgnoresIndex, "session reads: read-your-writes and monotonic", 0},
 		// The balancer answers linearizable reads from its cache without
-		// waiting for its feed to reach the read index.
-		{faults.BalancerSkipsFeedWait, "linearizable (porcupine, per customer)"},
+		// waiting for its feed to reach the read index: of one group, and
+		// of a sharded cluster (a feed and a read index per shard).
+		{faults.BalancerSkipsFeedWait, "linearizable (porcupine, per customer)", 0},
+		{faults.BalancerSkipsFeedWait, "linearizable (porcupine, per customer)", 3},
 		// The cluster refuses every write: nothing lost, nothing doubled.
-		{faults.RefuseWrites, progressCheck},
+		{faults.RefuseWrites, progressCheck, 0},
 		// The nemesis never heals: a node never recovers after its fault.
-		{"never-heal", progressCheck},
+		{"never-heal", progressCheck, 0},
 	}
 	for _, tc := range cases {
-		t.Run(tc.fault, func(t *testing.T) {
+		name := tc.fault
+		if tc.shards > 1 {
+			name += fmt.Sprintf("-%d-shards", tc.shards)
+		}
+		t.Run(name, func(t *testing.T) {
 			opt := chaos.Options{Duration: 12 * time.Second, Seed: 3, Nemeses: []string{failpoint.Partition}, Fault: tc.fault}
+			if tc.shards > 1 {
+				opt.Shards, opt.Replicas, opt.Customers = tc.shards, 3, 9 // customers of every shard
+			}
 			if tc.fault == "never-heal" {
 				opt.Fault, opt.SkipHeal, opt.Nemeses, opt.RecoverWithin = "", true, []string{failpoint.KillAny}, 3*time.Second
 			}

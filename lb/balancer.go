@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -123,11 +124,13 @@ type Balancer struct {
 	log   hclog.Logger
 	pool  *pool
 	cache *cache
-	// readIndex batches the read-index rounds of linearizable reads
-	// answered from the cache; nil without a coherent cache.
-	readIndex *coalesce.Coalescer
-	server    *serve.Server
-	legacy    *legacyServer
+	// readIndexes batch the read-index rounds of linearizable reads
+	// answered from the cache, a coalescer per shard (readIndexOf); nil
+	// without a coherent cache.
+	readIndexes map[uint32]*coalesce.Coalescer
+	readIndexMu sync.Mutex
+	server      *serve.Server
+	legacy      *legacyServer
 	// routines owns the balancer's goroutines: the probers, followFeed,
 	// the retry loops of orders whose first attempt failed.
 	routines *routines.Group
@@ -171,7 +174,7 @@ func Start(cfg Config) (*Balancer, error) {
 	b.routines = routines.New()
 	b.pool.run(b.routines)
 	if c != nil && cfg.LinearizableCache {
-		b.readIndex = coalesce.New(b.routines.Context(), b.leaderReadIndex)
+		b.readIndexes = map[uint32]*coalesce.Coalescer{}
 		b.routines.Go(b.followFeed)
 	}
 	b.server = serve.Orderly(ln, b.handle, serve.Options{MaxFrame: cfg.MaxFrame, Bounds: cfg.Bounds,
@@ -202,7 +205,9 @@ func (b *Balancer) Close() {
 		b.legacy.conns.Close()
 	}
 	b.routines.Stop() // the probers close their connections
-	if b.readIndex != nil {
-		b.readIndex.Wait()
+	b.readIndexMu.Lock()
+	defer b.readIndexMu.Unlock()
+	for _, c := range b.readIndexes {
+		c.Wait()
 	}
 }

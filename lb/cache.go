@@ -9,6 +9,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"orderly/faults"
+	"orderly/shard"
 	"orderly/wire"
 )
 
@@ -17,25 +18,51 @@ import (
 // A record tagged i is the customer's record as of some applied index >= i,
 // so it may answer a session read whose client has seen no index above i.
 //
-// While the balancer follows the leader's change feed (feed.go) the cache
+// While the balancer follows the change feed (linearizable.go) the cache
 // is also coherent: every order up to pos has reached every entry, so an
 // entry is the customer's record as of max(its index, pos), and a
 // linearizable read whose read index is <= pos may be answered from it
 // (Kubernetes' consistent reads from the watch cache, KEP-2340). To keep
 // that true, an entry read from a node is added only if it is as new as
-// pos (older, it may lack an order the feed has already passed).
+// pos (older, it may lack an order the feed has already passed). A
+// sharded cluster has a feed, and so a pos, per shard; an entry's index
+// is its customer's shard's.
 type cache struct {
 	mu  sync.Mutex // makes the newer-wins check and the add one step, and orders them with the feed
 	lru *lru.Cache[int32, wire.Record]
-	// pos is how far the feed has brought the cache; coherent says the
-	// feed runs and has no gap since the cache was last emptied. Both
-	// change under mu, after the entries they speak for, and are read
-	// before the entry they vouch for, without the lock.
-	pos      atomic.Uint64
-	coherent atomic.Bool
-	moved    chan struct{} // closed and replaced when pos moves; under mu
+	// feeds are the shards' feeds the cache follows, by shard (one of a
+	// cluster of one shard); nil until following starts. Replaced under mu.
+	feeds atomic.Pointer[[]*feedPos]
+	moved chan struct{} // closed and replaced when a pos moves; under mu
 
 	hits, misses, evictions, linearizableHits atomic.Uint64
+}
+
+// feedPos is how far one shard's feed has brought the cache (pos), and
+// whether it is coherent: the feed runs and has no gap since the shard's
+// entries were last emptied. Both change under cache.mu, after the
+// entries they speak for, and are read before the entry they vouch for,
+// without the lock.
+type feedPos struct {
+	pos      atomic.Uint64
+	coherent atomic.Bool
+}
+
+// feedOf is the feed customer id's entry follows; nil while none is.
+func (c *cache) feedOf(id int32) *feedPos {
+	f := c.feeds.Load()
+	if f == nil {
+		return nil
+	}
+	return (*f)[shard.Of(id, uint32(len(*f)))]
+}
+
+// coherentAt is fp's position, if fp is coherent.
+func (fp *feedPos) coherentAt() (uint64, bool) {
+	if fp == nil || !fp.coherent.Load() {
+		return 0, false
+	}
+	return fp.pos.Load(), true
 }
 
 // newCache returns nil when size is 0: caching off.
@@ -58,7 +85,7 @@ func (c *cache) get(id int32, cons wire.Consistency, minIndex uint64) (wire.Reco
 	if c == nil || cons == wire.Linearizable {
 		return wire.Record{}, false
 	}
-	coherent, pos := c.coherent.Load(), c.pos.Load()
+	pos, coherent := c.feedOf(id).coherentAt()
 	r, ok := c.lru.Get(id)
 	if ok && coherent {
 		r.ReadIndex = max(r.ReadIndex, pos)
@@ -75,7 +102,7 @@ func (c *cache) get(id int32, cons wire.Consistency, minIndex uint64) (wire.Reco
 // from the coherent cache, once the feed has brought it to idx
 // (waitFor).
 func (c *cache) getLinearizable(id int32, idx uint64) (wire.Record, bool) {
-	coherent, pos := c.coherent.Load(), c.pos.Load()
+	pos, coherent := c.feedOf(id).coherentAt()
 	r, ok := c.lru.Get(id)
 	if !ok || !coherent || (pos < idx && !faults.SkipFeedWait()) {
 		c.misses.Add(1)
@@ -87,12 +114,14 @@ func (c *cache) getLinearizable(id int32, idx uint64) (wire.Record, bool) {
 	return r, true
 }
 
-// waitFor waits, at most d, until the feed has brought the cache to idx.
-func (c *cache) waitFor(ctx context.Context, idx uint64, d time.Duration) bool {
+// waitFor waits, at most d, until the feed of customer id's shard has
+// brought the cache to idx.
+func (c *cache) waitFor(ctx context.Context, id int32, idx uint64, d time.Duration) bool {
 	var timer *time.Timer
 	for {
 		c.mu.Lock()
-		done, moved := c.coherent.Load() && c.pos.Load() >= idx, c.moved
+		pos, coherent := c.feedOf(id).coherentAt()
+		done, moved := coherent && pos >= idx, c.moved
 		c.mu.Unlock()
 		if done {
 			return true
@@ -123,7 +152,7 @@ func (c *cache) put(r wire.Record) {
 	if old, ok := c.lru.Peek(r.CustomerID); ok && old.ReadIndex >= r.ReadIndex {
 		return
 	}
-	if c.coherent.Load() && r.ReadIndex < c.pos.Load() {
+	if pos, coherent := c.feedOf(r.CustomerID).coherentAt(); coherent && r.ReadIndex < pos {
 		return
 	}
 	c.lru.Add(r.CustomerID, r)
@@ -137,15 +166,40 @@ func (c *cache) wrote(li wire.LaptopInfo) {
 		LastLaptopType: int8(li.LaptopType), LastIndex: li.Index}})
 }
 
-// follow applies one frame of the feed: each order to its customer's
-// entry, if cached and older, and the feed's position. fresh says the
-// feed starts over (first frame, or after Compacted): what the cache held
-// may lack orders before it, so it is emptied.
-func (c *cache) follow(e wire.Events, fresh bool) {
+// follow starts following shards feeds, each from a fresh start: no
+// shard is coherent until its feed's first frame.
+func (c *cache) follow(shards uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	f := make([]*feedPos, shards)
+	for i := range f {
+		f[i] = &feedPos{}
+	}
+	c.feeds.Store(&f)
+}
+
+// followed applies one frame of shard sh's feed: each order to its
+// customer's entry, if cached and older, and the feed's position. fresh
+// says the feed starts over (first frame, or after Compacted): what the
+// cache held of the shard may lack orders before it, so it is dropped.
+func (c *cache) followed(sh uint32, e wire.Events, fresh bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	feeds := c.feeds.Load()
+	if feeds == nil || int(sh) >= len(*feeds) {
+		return
+	}
+	fp := (*feeds)[sh]
 	if fresh {
-		c.lru.Purge()
+		if len(*feeds) == 1 {
+			c.lru.Purge()
+		} else {
+			for _, id := range c.lru.Keys() {
+				if shard.Of(id, uint32(len(*feeds))) == sh {
+					c.lru.Remove(id)
+				}
+			}
+		}
 	}
 	for _, ev := range e.Events {
 		if old, ok := c.lru.Peek(ev.CustomerID); ok && ev.Index > old.ReadIndex {
@@ -154,15 +208,29 @@ func (c *cache) follow(e wire.Events, fresh bool) {
 	}
 	// After a fresh start pos may stay above the new feed's first
 	// Through: every entry is then added as new as pos, so it holds.
-	c.pos.Store(max(c.pos.Load(), e.Through))
-	c.coherent.Store(true)
+	fp.pos.Store(max(fp.pos.Load(), e.Through))
+	fp.coherent.Store(true)
 	close(c.moved)
 	c.moved = make(chan struct{})
 }
 
-// position is how far the feed has brought the cache, and whether it is
-// coherent.
-func (c *cache) position() (uint64, bool) { return c.pos.Load(), c.coherent.Load() }
+// position is how far the feeds have brought the cache (summed over
+// shards), and whether every one is coherent.
+func (c *cache) position() (uint64, bool) {
+	f := c.feeds.Load()
+	if f == nil {
+		return 0, false
+	}
+	var sum uint64
+	for _, fp := range *f {
+		pos, ok := fp.coherentAt()
+		if !ok {
+			return sum, false
+		}
+		sum += pos
+	}
+	return sum, true
+}
 
 func (c *cache) stats() []wire.Stat {
 	if c == nil {

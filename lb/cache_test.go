@@ -3,6 +3,7 @@ package lb
 import (
 	"testing"
 
+	"orderly/shard"
 	"orderly/wire"
 )
 
@@ -89,7 +90,8 @@ func TestCacheFollowsTheFeed(t *testing.T) {
 	if _, ok := c.getLinearizable(1, 30); ok {
 		t.Fatal("a linearizable read was answered before the feed started")
 	}
-	c.follow(wire.Events{Through: 35}, true) // the feed starts: what was cached may be older than it
+	c.follow(1)
+	c.followed(0, wire.Events{Through: 35}, true) // the feed starts: what was cached may be older than it
 	if c.lru.Len() != 0 {
 		t.Fatalf("a fresh feed kept %d entries of before", c.lru.Len())
 	}
@@ -101,7 +103,7 @@ func TestCacheFollowsTheFeed(t *testing.T) {
 	if _, ok := c.getLinearizable(2, 37); ok {
 		t.Fatal("a read at index 37 was answered from a cache the feed has brought to 35")
 	}
-	c.follow(wire.Events{Through: 40, Events: []wire.Event{event(2, 8, 38), event(3, 1, 39)}}, false)
+	c.followed(0, wire.Events{Through: 40, Events: []wire.Event{event(2, 8, 38), event(3, 1, 39)}}, false)
 	r, ok := c.getLinearizable(2, 37)
 	if !ok || r.LastOrder != 8 || r.OrderCount != 8 || r.ReadIndex != 40 {
 		t.Fatalf("customer 2 after the feed's order 8 at 38: %+v %v", r, ok)
@@ -111,7 +113,7 @@ func TestCacheFollowsTheFeed(t *testing.T) {
 	}
 	// An event the entry already holds changes nothing.
 	c.put(rec(4, 2, 45))
-	c.follow(wire.Events{Through: 46, Events: []wire.Event{event(4, 2, 44)}}, false)
+	c.followed(0, wire.Events{Through: 46, Events: []wire.Event{event(4, 2, 44)}}, false)
 	if r, _ := c.lru.Peek(4); r.ReadIndex != 45 || r.LastOrder != 2 {
 		t.Fatalf("an older event rewrote an entry: %+v", r)
 	}
@@ -121,5 +123,56 @@ func TestCacheFollowsTheFeed(t *testing.T) {
 	}
 	if pos, coherent := c.position(); pos != 46 || !coherent {
 		t.Fatalf("position %d coherent %v", pos, coherent)
+	}
+}
+
+// TestCacheFollowsEachShardsFeed: in a sharded cluster each shard's feed
+// moves only its customers' position; a shard whose feed starts over
+// drops its own entries and no other's; a shard whose feed has not
+// started serves no linearizable read.
+func TestCacheFollowsEachShardsFeed(t *testing.T) {
+	c, _ := newCache(100)
+	const shards = 3
+	var a, b int32 = -1, -1 // a customer of shard 0 and one of shard 1
+	for id := int32(0); a < 0 || b < 0; id++ {
+		switch shard.Of(id, shards) {
+		case 0:
+			a = max(a, id)
+		case 1:
+			b = max(b, id)
+		}
+	}
+	c.follow(shards)
+	c.followed(0, wire.Events{Through: 500}, true)
+	c.put(rec(a, 1, 501))
+	c.put(rec(b, 1, 7))
+	if _, ok := c.getLinearizable(b, 7); ok {
+		t.Fatal("a linearizable read of a shard whose feed has not started was answered")
+	}
+	if pos, coherent := c.position(); coherent || pos != 500 {
+		t.Fatalf("position %d coherent %v, want 500 and not coherent (two shards not started)", pos, coherent)
+	}
+	c.followed(1, wire.Events{Through: 10}, true)
+	if _, ok := c.lru.Peek(a); !ok {
+		t.Fatal("shard 1's fresh start dropped shard 0's entry")
+	}
+	c.put(rec(b, 2, 11))
+	if r, ok := c.getLinearizable(b, 10); !ok || r.LastOrder != 2 || r.ReadIndex != 11 {
+		t.Fatalf("shard 1 at 10: %+v %v", r, ok)
+	}
+	// Shard 1's position does not cover shard 0's reads, nor the reverse.
+	if _, ok := c.getLinearizable(a, 502); ok {
+		t.Fatal("a read of shard 0 at 502 was answered while its feed is at 500")
+	}
+	c.followed(2, wire.Events{Through: 3}, true)
+	if pos, coherent := c.position(); !coherent || pos != 513 {
+		t.Fatalf("position %d coherent %v, want 513 (the sum) and coherent", pos, coherent)
+	}
+	c.followed(0, wire.Events{Through: 600}, true) // shard 0 starts over
+	if _, ok := c.lru.Peek(a); ok {
+		t.Fatal("shard 0 started over and kept its entry")
+	}
+	if _, ok := c.lru.Peek(b); !ok {
+		t.Fatal("shard 0 started over and dropped shard 1's entry")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ type scenario struct {
 	Metrics bool   // side ports scraped every second
 	Target  string // leader (direct to the nodes) or balancer
 	Experts int    // cluster to run on: its --experts
+	Shards  int    // and its --shards (0: one)
 	Config  loadgen.Config
 	Etcd    string // the etcd run it is compared with (bench/etcd: op-clients), if any
 }
@@ -110,6 +112,16 @@ func scenarios(d time.Duration) []scenario {
 	}
 	ownConn := scenario{Name: "writes c=64 via balancer (a connection per customer)", Target: "balancer", Experts: 4,
 		Config: loadgen.Config{Customers: 64, Duration: d, Mix: loadgen.MixRegular, Pipeline: 1}}
+	// A cluster of three shards on the same three nodes (docs/shards.md):
+	// one box pays for each group's entries and fsyncs, so these rows
+	// show the cost of sharding where it cannot pay (bench/scale shows
+	// where it does).
+	sharded := func(c int, target string) scenario {
+		sc := w(c, target)
+		sc.Name += ", 3 shards"
+		sc.Shards = 3
+		return sc
+	}
 	custom := func(experts int) scenario {
 		return scenario{Name: fmt.Sprintf("custom orders c=64 experts=%d via balancer", experts), Target: "balancer", Experts: experts,
 			Config: loadgen.Config{Customers: 64, Duration: d, Mix: loadgen.MixCustom, Pipeline: 1, Conns: conns}}
@@ -121,6 +133,7 @@ func scenarios(d time.Duration) []scenario {
 		r(64, wire.Session), r(256, wire.Stale),
 		seed(64, 0, "put-64"), seed(256, 100, "get-256"),
 		ownConn, api(64, loadgen.HTTP1), api(64, loadgen.HTTP2),
+		sharded(256, "leader"), sharded(256, "balancer"),
 		custom(2), custom(8),
 		fresh,
 	}
@@ -144,10 +157,13 @@ func (e *env) stop() {
 	e.c.Stop()
 }
 
-func start(binDir, dir string, experts int, secure, metrics bool) (*env, error) {
+func start(binDir, dir string, experts, shards int, secure, metrics bool) (*env, error) {
 	// Side ports are always on (the HTTP API scenarios need the
 	// balancer's); metrics decides whether they are scraped.
 	cfg := harness.ClusterConfig{Orderd: filepath.Join(binDir, "orderd"), Dir: dir, Experts: experts, HTTP: true}
+	if shards > 1 {
+		cfg.Extra = []string{"--shards", strconv.Itoa(shards)}
+	}
 	if secure {
 		certs, err := harness.NewCerts(filepath.Join(dir, "certs"), "127.0.0.1")
 		if err != nil {
@@ -316,8 +332,8 @@ func run(binDir, out string, d time.Duration, only, etcdDir, etcdLabel, tlsMode,
 		return err
 	}
 	type envKey struct {
-		experts      int
-		tls, metrics bool
+		experts, shards int
+		tls, metrics    bool
 	}
 	envs := map[envKey]*env{}
 	defer func() {
@@ -332,10 +348,11 @@ func run(binDir, out string, d time.Duration, only, etcdDir, etcdLabel, tlsMode,
 		if (only != "" && !strings.Contains(s.Name, only)) || (etcdDir != "" && s.Etcd == "") {
 			continue
 		}
-		key := envKey{s.Experts, s.TLS, s.Metrics}
+		key := envKey{s.Experts, s.Shards, s.TLS, s.Metrics}
 		e := envs[key]
 		if e == nil {
-			if e, err = start(binDir, filepath.Join(tmp, fmt.Sprintf("experts%d-tls%v-metrics%v", s.Experts, s.TLS, s.Metrics)), s.Experts, s.TLS, s.Metrics); err != nil {
+			dir := filepath.Join(tmp, fmt.Sprintf("experts%d-shards%d-tls%v-metrics%v", s.Experts, s.Shards, s.TLS, s.Metrics))
+			if e, err = start(binDir, dir, s.Experts, s.Shards, s.TLS, s.Metrics); err != nil {
 				return fmt.Errorf("start cluster: %w", err)
 			}
 			envs[key] = e
