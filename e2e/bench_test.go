@@ -37,6 +37,15 @@ func TestBenchThroughBalancer(t *testing.T) {
 	}
 	// The cluster saw every write once.
 	checkBenchWrites(t, b.Addr, 100, 8, res)
+
+	// --rate bounds the operations of all customers together: in 2 s at
+	// 100/s, at most 200 and the bucket's one token (an upper bound, not
+	// a speed: a slow machine does fewer).
+	res = runBench(t, b.Addr, "--customers", "8", "--duration", "2s", "--rate", "100", "--first-customer", "300")
+	if res.Ops < 1 || res.Ops > 201 || res.Errors != 0 {
+		t.Fatalf("bench at --rate 100 for 2 s did %d ops, %d errors; want 1 to 201, no errors", res.Ops, res.Errors)
+	}
+	checkBenchWrites(t, b.Addr, 300, 8, res)
 }
 
 // runBench runs ordertest bench against addr with args and returns its

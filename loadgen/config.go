@@ -73,6 +73,11 @@ type Config struct {
 	// measures how fast a watcher catches up on a backlog.
 	WatchFrom    uint64
 	RetryTimeout time.Duration
+	// Rate, if set, bounds the operations per second over all customers
+	// (a token bucket they share); 0: each customer's next operation goes
+	// as soon as its last is answered. A latency counts from the send,
+	// after the wait for a token.
+	Rate float64
 	// FirstCustomer offsets customer ids, so runs can use disjoint ones.
 	FirstCustomer int32
 	// NewCustomers, if set, makes every order the first of a customer the
@@ -103,6 +108,8 @@ func (c Config) Validate() error {
 		return errors.New("new customers: every operation is a first order, through the orderly port (no reads, no seed port)")
 	case c.Orders == 0 && c.Duration <= 0 && c.NewCustomers == 0:
 		return errors.New("give a number of orders, a duration, new customers, or some of them")
+	case c.Rate < 0:
+		return fmt.Errorf("rate %g: want 0 (no bound) or more", c.Rate)
 	case c.ReadPct < 0 || c.ReadPct > 100:
 		return fmt.Errorf("read share %d%%: want 0-100", c.ReadPct)
 	case c.Pipeline <= 0:

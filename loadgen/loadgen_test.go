@@ -29,6 +29,7 @@ func TestConfigValidate(t *testing.T) {
 		"negative new":     func(c *Config) { c.NewCustomers = -1 },
 		"new, with reads":  func(c *Config) { c.NewCustomers, c.ReadPct = 10, 50 },
 		"new, seed port":   func(c *Config) { c.NewCustomers, c.Seed = 10, true },
+		"negative rate":    func(c *Config) { c.Rate = -1 },
 	} {
 		c := ok
 		mod(&c)

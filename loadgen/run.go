@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/time/rate"
 
 	"orderly/client"
 	"orderly/wire"
@@ -93,8 +94,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		clients[i] = c
 	}
 	// newWorker is the p-th request in flight of customer i.
+	var limiter *rate.Limiter
+	if cfg.Rate > 0 { // a burst of 10 ms of the rate: fewer timer waits at high rates
+		limiter = rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate/100)))
+	}
 	newWorker := func(i, p int, cust *customer) *worker {
-		w := &worker{cfg: &cfg, cust: cust, rng: rand.New(rand.NewPCG(uint64(i), uint64(p))), writes: newHistogram(), reads: newHistogram()}
+		w := &worker{cfg: &cfg, cust: cust, rng: rand.New(rand.NewPCG(uint64(i), uint64(p))), writes: newHistogram(), reads: newHistogram(),
+			limiter: limiter}
 		workers = append(workers, w)
 		return w
 	}
@@ -234,6 +240,7 @@ type worker struct {
 	errors        int64
 	firstErrors   []string
 	placed        *atomic.Int64 // shared count of new customers handed out
+	limiter       *rate.Limiter // Config.Rate's, shared; nil: no bound
 }
 
 func (w *worker) run(ctx context.Context, start time.Time, tl *timeline, ops, errs *atomic.Int64) {
@@ -249,6 +256,9 @@ func (w *worker) run(ctx context.Context, start time.Time, tl *timeline, ops, er
 			return
 		}
 		read := w.rng.IntN(100) < w.cfg.ReadPct
+		if w.limiter != nil && w.limiter.Wait(ctx) != nil {
+			return // ctx ends before a token comes
+		}
 		t0 := time.Now()
 		err := w.op(ctx, read, id, int32(n))
 		d := time.Since(t0)

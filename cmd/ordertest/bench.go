@@ -70,6 +70,7 @@ func benchCmd(g *cli.Globals) *cobra.Command {
 	f.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (0: when the orders are done)")
 	f.IntVar(&cfg.Pipeline, "pipeline", 1, "requests in flight per customer")
 	f.IntVar(&cfg.Conns, "conns", 0, "connections the customers share (0: one per customer)")
+	f.Float64Var(&cfg.Rate, "rate", 0, "operations per second over all customers (0: as fast as answers come)")
 	f.Uint64Var(&cfg.WatchFrom, "watch-from", 0, "index the watchers start at (0: now; an old one measures catching up on a backlog)")
 	f.BoolVar(&cfg.Seed, "seed-port", false, "speak the seed's protocol to the first --addr (a balancer's --legacy-listen), one connection per customer, as the seed's client")
 	f.StringVar(&cfg.HTTP, "http", "", "send the orders and reads to the first --addr, a side port (--http-addr), through the /v1/ HTTP API: 1.1 (keep-alive, a connection per customer) or 2 (--conns connections)")
