@@ -7,7 +7,7 @@ STATICCHECK_VERSION := v0.8.2
 GOTESTSUM   := $(TOOLS)/gotestsum
 GOTESTSUM_VERSION := v1.13.0
 
-.PHONY: bench-scale bench-etcd bench-etcd-ab testdeps bench-go all build build-test run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
+.PHONY: bench-scale bench-move bench-etcd bench-etcd-ab testdeps bench-go all build build-test run test lint unit e2e fuzz bench chaos docker compose-up compose-down compose-status clean
 
 all: build
 
@@ -106,6 +106,11 @@ chaos: build-test
 BENCH_SCALE_QUOTA ?= 0.1
 bench-scale: build
 	$(GO) run ./bench/scale --bin $(BIN) --out bench/results --quota $(BENCH_SCALE_QUOTA) --duration $(BENCH_DURATION)
+
+# A replica of a shard of a million customers moved under writes at half
+# of capacity (bench/move); bench/results/move-latest.{json,md}.
+bench-move: build
+	$(GO) run ./bench/move --bin $(BIN) --out bench/results --duration $(BENCH_DURATION)
 
 bench-etcd: build-test
 	BIN=$(BIN) BENCH_DURATION=$(BENCH_DURATION) ./bench/etcd/run.sh

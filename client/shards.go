@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"orderly/shard"
 	"orderly/wire"
@@ -61,4 +62,24 @@ func (c *Client) ShardStatusOf(ctx context.Context, addr string, id uint32) (wir
 		return wire.StatusInfo{}, err
 	}
 	return wire.CallAs[wire.StatusInfo](ctx, conn, wire.ShardStatus{Shard: id}, 0)
+}
+
+// WaitShardLeaders waits until the shard map names a leader of every
+// shard (a new or restored cluster's elections), or ctx ends.
+func (c *Client) WaitShardLeaders(ctx context.Context) error {
+	for {
+		m, err := c.ShardMap(ctx)
+		ok := err == nil && len(m.Shards) > 0
+		for _, s := range m.Shards {
+			ok = ok && s.Leader != ""
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no leader of every shard: %w (last: %v)", ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

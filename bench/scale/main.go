@@ -105,7 +105,7 @@ func measure(bin string, n int, quota float64, dur time.Duration, perNode int) (
 		return point{}, err
 	}
 	defer cl.Close()
-	if err := waitLeaders(ctx, cl, n); err != nil {
+	if err := cl.WaitShardLeaders(ctx); err != nil {
 		return point{}, err
 	}
 	// One leader per node: elections may pile them up, and the point
@@ -122,25 +122,6 @@ func measure(bin string, n int, quota float64, dur time.Duration, perNode int) (
 		return point{}, fmt.Errorf("%d errors in the run", res.Errors)
 	}
 	return point{Nodes: n, Shards: n, OrdersPerS: res.Throughput, P99Ms: res.Write.P99}, nil
-}
-
-// waitLeaders waits until the map names a leader of each of the n shards.
-func waitLeaders(ctx context.Context, cl *client.Client, n int) error {
-	for {
-		m, err := cl.ShardMap(ctx)
-		ok := err == nil && len(m.Shards) == n
-		for _, s := range m.Shards {
-			ok = ok && s.Leader != ""
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no leader of every shard: %w (last: %v)", ctx.Err(), err)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 func write(out string, rep report) error {

@@ -76,7 +76,7 @@ func throughBalancer(bin string, shards int, dur time.Duration) (float64, float6
 		return 0, 0, 0, err
 	}
 	defer cl.Close()
-	if err := waitLeaders(ctx, cl, shards); err != nil {
+	if err := cl.WaitShardLeaders(ctx); err != nil {
 		return 0, 0, 0, err
 	}
 	if shards > 1 {
