@@ -90,10 +90,12 @@ func FormatPositions(pos []uint64) string {
 // ParsePositions reads what FormatPositions wrote for a cluster of
 // shards shards: one index below 2^64-1 per shard.
 func ParsePositions(v string, shards uint32) ([]uint64, error) {
-	parts := strings.Split(v, ".")
-	if len(parts) != int(shards) {
-		return nil, fmt.Errorf("%d positions, the cluster has %d shards", len(parts), shards)
+	// Counted before split: a header of a million dots is one string, not
+	// a million.
+	if n := strings.Count(v, ".") + 1; n != int(shards) {
+		return nil, fmt.Errorf("%d positions, the cluster has %d shards", n, shards)
 	}
+	parts := strings.Split(v, ".")
 	pos := make([]uint64, shards)
 	for i, p := range parts {
 		n, err := strconv.ParseUint(p, 10, 64)
