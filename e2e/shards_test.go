@@ -194,7 +194,21 @@ func TestShardedCluster(t *testing.T) {
 	for _, addrs := range [][]string{{lb.Addr}, c.Addrs()} {
 		watchEveryCustomer(t, mustClient(t, addrs...), customers, orders)
 	}
-	watchEveryCustomerSSE(t, newAPIClient(t, lb.HTTPAddr, "reader"), customers, orders)
+	reader := newAPIClient(t, lb.HTTPAddr, "reader")
+	watchEveryCustomerSSE(t, reader, customers, orders)
+	// A position that cannot say which shard, or names too few: 400, and
+	// the same refusals from orderctl watch.
+	for _, q := range []string{"from_index=5", "from_positions=1.1", "from_positions=1.x.1"} {
+		if status, _ := watchAPI(context.Background(), t, reader, q, ""); status != http.StatusBadRequest {
+			t.Fatalf("GET /v1/watch?%s of a sharded cluster: %d, want 400", q, status)
+		}
+	}
+	for _, args := range [][]string{{"--from-index", "5"}, {"--from-positions", "1.1"}} {
+		if out, err := orderctl(t, []string{lb.Addr}, append([]string{"watch", "--for", "1s"}, args...)...); err == nil ||
+			!strings.Contains(out, "position") {
+			t.Fatalf("orderctl watch %v of a sharded cluster: %v\n%s", args, err, out)
+		}
+	}
 	var refused *wire.Error
 	if err := mustClient(t, lb.Addr).Watch(context.Background(), 1, wire.WatchAll, func(wire.Events) error { return nil }); !errors.As(err, &refused) || refused.Code != wire.CodeBadRequest {
 		t.Fatalf("a watch of every customer of a sharded cluster by one index: %v, want BadRequest", err)

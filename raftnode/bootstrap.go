@@ -124,12 +124,7 @@ func (n *Node) bootstrapWhenSafe(ctx context.Context) {
 				if r.meta {
 					continue
 				}
-				if err := r.gate.open(); err != nil {
-					n.log.Error("cannot bootstrap shard", "shard", r.shard, "error", err)
-					return
-				}
-				err := r.raft().BootstrapCluster(raft.Configuration{Servers: n.placement(r.shard)}).Error()
-				if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+				if err := n.bootstrapShard(r); err != nil {
 					n.log.Error("bootstrap shard failed", "shard", r.shard, "error", err)
 					return
 				}
@@ -182,12 +177,7 @@ func (n *Node) decideShards(ctx context.Context) {
 			case !known:
 				next = append(next, r)
 			case fresh:
-				if err := r.gate.open(); err != nil {
-					n.log.Error("cannot open a new shard's votes", "shard", r.shard, "error", err)
-					continue
-				}
-				err := r.raft().BootstrapCluster(raft.Configuration{Servers: n.placement(r.shard)}).Error()
-				if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+				if err := n.bootstrapShard(r); err != nil {
 					n.log.Error("bootstrap shard failed", "shard", r.shard, "error", err)
 				}
 			}
@@ -199,6 +189,20 @@ func (n *Node) decideShards(ctx context.Context) {
 		case <-time.After(probeInterval):
 		}
 	}
+}
+
+// bootstrapShard opens r's votes and bootstraps its shard with the
+// placement of a new cluster; a replica with Raft state already is left
+// as it is.
+func (n *Node) bootstrapShard(r *replica) error {
+	if err := r.gate.open(); err != nil {
+		return fmt.Errorf("open the votes: %w", err)
+	}
+	err := r.raft().BootstrapCluster(raft.Configuration{Servers: n.placement(r.shard)}).Error()
+	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return err
+	}
+	return nil
 }
 
 // shardIsNew asks the other replicas of shard id's placement whether any

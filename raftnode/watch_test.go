@@ -150,6 +150,14 @@ func TestWatchOfAShardRefusals(t *testing.T) {
 	if e, ok := n.watch(ctx, serve.Caller{ConnID: 1, Role: wire.RoleReader}, wire.Watch{Customer: wire.WatchAll}, send).(*wire.Error); !ok || e.Code != wire.CodeBadRequest {
 		t.Fatalf("watch of every customer without a shard: %v, want BadRequest", e)
 	}
+	// A shard the cluster does not have is final (BadRequest), not a
+	// WrongShard to follow forever; so is a backup of one.
+	if e, ok := n.watch(ctx, serve.Caller{ConnID: 1, Role: wire.RoleReader}, wire.Watch{Customer: wire.WatchAll, PerShard: true, Shard: 99}, send).(*wire.Error); !ok || e.Code != wire.CodeBadRequest {
+		t.Fatalf("watch of shard 99 of 3: %v, want BadRequest", e)
+	}
+	if e, ok := call(t, n, wire.Backup{PerShard: true, Shard: 99}).(*wire.Error); !ok || e.Code != wire.CodeBadRequest {
+		t.Fatalf("backup of shard 99 of 3: %v, want BadRequest", e)
+	}
 	for _, s := range m.Shards {
 		if n.replicas()[s.ID] != nil {
 			continue
