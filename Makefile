@@ -69,7 +69,7 @@ testdeps:
 # seed corpus is).
 FUZZTIME ?= 20s
 fuzz:
-	for p in ./wire ./api; do for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
+	for p in ./wire ./api ./fsm ./peernet ./backup; do for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
 	  $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
 # The standard load scenarios against a local cluster and balancer that it

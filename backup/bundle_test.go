@@ -114,3 +114,41 @@ func TestBundleRefusesDamage(t *testing.T) {
 		t.Error("a bundle closed with no backups in it: accepted")
 	}
 }
+
+// FuzzOpenBundle: any bytes are a verified bundle or an error, never a
+// panic or a hang; the seeds are a whole bundle and pieces of one.
+func FuzzOpenBundle(f *testing.F) {
+	dir := f.TempDir()
+	var buf bytes.Buffer
+	data := bytes.Repeat([]byte("seed "), 200)
+	if _, err := DownloadBundle(&buf, 2, func(_ int, req wire.Backup) (wire.BackupChunk, error) {
+		return chunkOf(data, 3, req), nil
+	}, nil); err != nil {
+		f.Fatal(err)
+	}
+	whole := buf.Bytes()
+	f.Add(whole)
+	f.Add(whole[:len(bundleMagic)+4])
+	f.Add(whole[:len(whole)/2])
+	f.Add([]byte(bundleMagic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(dir, "fuzz.bundle")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		bu, err := OpenBundle(path)
+		if err != nil {
+			return
+		}
+		defer bu.Close()
+		for _, g := range append([]*File{bu.Meta}, bu.Shards...) {
+			r, err := g.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := io.Copy(io.Discard, r); err != nil || uint64(n) != g.Size {
+				t.Fatalf("a verified bundle's group reads %d of %d bytes: %v", n, g.Size, err)
+			}
+		}
+	})
+}
