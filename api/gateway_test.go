@@ -186,13 +186,30 @@ func TestWatchers(t *testing.T) {
 	resp.Body.Close()
 	cancel()
 
-	// A client that sends its request and never reads.
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	// A client that sends its request and never reads past the status
+	// line. The cancelled watches free their slots once the server sees
+	// their connections go: until then the answer is 429, and it asks
+	// again.
+	var c net.Conn
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err = net.Dial("tcp", srv.Listener.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET /v1/watch?customer=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+		status, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(status, " 200 ") {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("no watch slot free 10 s after the watches ended: %q", status)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	defer c.Close()
-	fmt.Fprintf(c, "GET /v1/watch?customer=2 HTTP/1.1\r\nHost: x\r\n\r\n")
 	select {
 	case err := <-ended:
 		if err == nil {
