@@ -501,15 +501,18 @@ func TestMoveShardUnderLoad(t *testing.T) {
 			t.Fatalf("customer %d: %+v, %v; want %d orders", c, rec, err, acked[i])
 		}
 	}
+	// dropShard unpublishes the replica first, then closes it and moves
+	// its files aside: wait for both.
 	deadline := time.Now().Add(10 * time.Second)
-	for fromNode.replicas()[0] != nil {
+	for {
+		_, err := os.Stat(shardDir(fromCfg.DataDir, 0))
+		if fromNode.replicas()[0] == nil && errors.Is(err, os.ErrNotExist) {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s still holds a replica of shard 0", from)
+			t.Fatalf("%s still holds shard 0 (replica open %v, dir: %v)", from, fromNode.replicas()[0] != nil, err)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	if _, err := os.Stat(shardDir(fromCfg.DataDir, 0)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("%s's shard 0 dir is still in place: %v", from, err)
 	}
 }
 
