@@ -188,7 +188,7 @@ func Run(ctx context.Context, opt Options) (*report.Report, error) {
 	rep.PeakRate, rep.MeanRate = report.Rates(ops, opt.Duration)
 	lost, failedApplied, dup := validate.Counts(ops, final, w.DoubleApply(), faults)
 	rep.Verdicts = []validate.Verdict{
-		validate.Linearizable(ops, 2*time.Minute, filepath.Join(opt.ReportDir, "linearizability.html")),
+		validate.Linearizable(ops, 10*time.Minute, filepath.Join(opt.ReportDir, "linearizability.html")),
 		lost, failedApplied, dup, validate.Sessions(ops),
 		validate.Progress(ops, faults, validate.Bounds{MinOrders: opt.MinOrders, MinReads: opt.MinReads, RecoverWithin: opt.RecoverWithin}, finalWrite),
 	}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -63,7 +64,7 @@ func Write(dir string, r *Report, ops []model.Op) error {
 	if err := writeJSONFile(filepath.Join(dir, "summary.json"), r); err != nil {
 		return err
 	}
-	if err := writeJSONFile(filepath.Join(dir, "history.json"), ops); err != nil {
+	if err := writeHistory(filepath.Join(dir, "history.json"), ops); err != nil {
 		return err
 	}
 	var marks []loadgen.Mark
@@ -222,6 +223,37 @@ func writeJSONFile(path string, v any) error {
 		return err
 	}
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeHistory writes ops as a JSON array, an operation per line, through
+// a buffer: a 30-minute run's ten million operations marshalled at once
+// would take gigabytes beside the history itself.
+func writeHistory(path string, ops []model.Op) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	enc := json.NewEncoder(w)
+	w.WriteString("[\n") //nolint:errcheck // the flush reports it
+	for i, op := range ops {
+		if i > 0 {
+			w.WriteString(",") //nolint:errcheck // the flush reports it
+		}
+		if err := enc.Encode(op); err != nil {
+			f.Close()
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	w.WriteString("]\n") //nolint:errcheck // the flush reports it
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/anishathalye/porcupine"
-
 	"orderly/chaos/failpoint"
 	"orderly/chaos/model"
 	"orderly/wire"
@@ -23,35 +21,6 @@ type Verdict struct {
 	Pass   bool     `json:"pass"`
 	Detail string   `json:"detail"`
 	Errors []string `json:"errors,omitempty"` // the first few violations
-}
-
-// Linearizable runs porcupine over every customer. On a violation (or a
-// timeout) it checks customer by customer and writes the visualisation of
-// the first illegal one only to htmlPath: the whole history of a long run
-// makes a page of hundreds of megabytes that no browser opens.
-func Linearizable(ops []model.Op, timeout time.Duration, htmlPath string) Verdict {
-	pops := model.LinearizableOps(ops)
-	res := porcupine.CheckOperationsTimeout(model.Customer, pops, timeout)
-	v := Verdict{Name: "linearizable (porcupine, per customer)", Pass: res == porcupine.Ok,
-		Detail: fmt.Sprintf("%s over %d operations", res, len(pops))}
-	if res == porcupine.Ok {
-		return v
-	}
-	for _, part := range model.Customer.Partition(pops) {
-		pres, info := porcupine.CheckOperationsVerbose(model.Customer, part, timeout)
-		if pres == porcupine.Ok {
-			continue
-		}
-		customer := part[0].Metadata.(int32)
-		v.Errors = append(v.Errors, fmt.Sprintf("customer %d: %s over its %d operations", customer, pres, len(part)))
-		if err := porcupine.VisualizePath(model.Customer, info, htmlPath); err != nil {
-			v.Errors = append(v.Errors, fmt.Sprintf("visualisation: %v", err))
-		} else {
-			v.Detail += fmt.Sprintf("; customer %d's operations in %s", customer, htmlPath)
-		}
-		break
-	}
-	return v
 }
 
 // Counts compares every customer's final order_count with the history.
