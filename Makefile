@@ -79,7 +79,8 @@ BENCH_DURATION ?= 10s
 bench: build-test
 	$(GO) run ./bench/suite --bin $(BIN) --out bench/results --duration $(BENCH_DURATION)
 
-# A long Jepsen-style run: all nemeses, high load in the middle half, a
+# A long Jepsen-style run: all nemeses, high load in the middle half
+# (CHAOS_LOAD=high: all through, normal: none), a
 # random seed (printed; replay with CHAOS_SEED=N), report in ./chaos-report.
 # Needs root (network namespaces for partition, tmpfs for disk-full); the
 # binaries are built with -tags faults for the slow-disk nemesis. Exit
@@ -89,6 +90,7 @@ bench: build-test
 CHAOS_DURATION ?= 10m
 CHAOS_SEED     ?= 0
 CHAOS_SHARDS   ?= 3
+CHAOS_LOAD     ?= mixed
 ifeq ($(CHAOS_SHARDS),0)
 CHAOS_CLUSTER = --nodes 3 --nemesis all
 else
@@ -96,7 +98,7 @@ CHAOS_CLUSTER = --nodes 4 --shards $(CHAOS_SHARDS) --replicas 3 --nemesis all,mo
 endif
 chaos: build-test
 	$(GO) build -tags faults -o $(BIN)/faults/ ./cmd/...
-	$(BIN)/faults/ordertest chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) $(CHAOS_CLUSTER) --load mixed --report $(CURDIR)/chaos-report
+	$(BIN)/faults/ordertest chaos --duration $(CHAOS_DURATION) --seed $(CHAOS_SEED) $(CHAOS_CLUSTER) --load $(CHAOS_LOAD) --report $(CURDIR)/chaos-report
 
 # orderly against a 3-member etcd on the same machine, same load shapes,
 # one table with the ratio (installs Debian's etcd-server if missing).

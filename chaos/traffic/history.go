@@ -18,8 +18,11 @@ func (h *history) add(op model.Op) {
 	h.mu.Unlock()
 }
 
+// all is the history so far. Operations added later go beyond the
+// slice's capacity, so it needs no copy: a long run's ten million
+// operations take 1.3 GB once.
 func (h *history) all() []model.Op {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]model.Op(nil), h.ops...)
+	return h.ops[:len(h.ops):len(h.ops)]
 }

@@ -34,9 +34,9 @@ type customerCheck struct {
 // run's whole history makes a page that no browser opens. timeout bounds
 // the whole check; a check it cuts short is a failure (porcupine Unknown).
 func Linearizable(ops []model.Op, timeout time.Duration, htmlPath string) Verdict {
-	byCustomer := map[int32][]model.Op{}
-	for _, op := range ops {
-		byCustomer[op.Customer] = append(byCustomer[op.Customer], op)
+	byCustomer := map[int32][]int{} // indices into ops: no copy of a long history
+	for i, op := range ops {
+		byCustomer[op.Customer] = append(byCustomer[op.Customer], i)
 	}
 	customers := make([]int32, 0, len(byCustomer))
 	for c := range byCustomer {
@@ -53,7 +53,11 @@ func Linearizable(ops []model.Op, timeout time.Duration, htmlPath string) Verdic
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				checks[i] = checkCustomer(customers[i], model.LinearizableOps(byCustomer[customers[i]]), deadline)
+				mine := make([]model.Op, 0, len(byCustomer[customers[i]]))
+				for _, k := range byCustomer[customers[i]] {
+					mine = append(mine, ops[k])
+				}
+				checks[i] = checkCustomer(customers[i], model.LinearizableOps(mine), deadline)
 			}
 		}()
 	}

@@ -156,10 +156,14 @@ func Sessions(ops []model.Op) Verdict {
 	}
 	floor := map[key]uint64{} // what this client knows the count has reached
 	v := Verdict{Name: "session reads: read-your-writes and monotonic", Pass: true}
-	sorted := append([]model.Op(nil), ops...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Return < sorted[j].Return })
+	byReturn := make([]int, len(ops)) // indices: no copy of a long history
+	for i := range byReturn {
+		byReturn[i] = i
+	}
+	sort.SliceStable(byReturn, func(i, j int) bool { return ops[byReturn[i]].Return < ops[byReturn[j]].Return })
 	n := 0
-	for _, op := range sorted {
+	for _, i := range byReturn {
+		op := &ops[i]
 		if op.Outcome != model.OK {
 			continue
 		}
