@@ -111,6 +111,16 @@ type Nemesis struct {
 	skipHeal      bool
 
 	faults []Fault
+	// unfinished is a move that ended in an error: a move is run again
+	// until done (it may have stopped at any step), so the next move
+	// nemesis runs it first.
+	unfinished *shardMove
+}
+
+// shardMove is one replica move.
+type shardMove struct {
+	shard    uint32
+	from, to string
 }
 
 // Faults are the faults injected so far; call it after Run returned.
@@ -327,9 +337,9 @@ func (n *Nemesis) admin(req wire.Message) error {
 	return c.Admin(context.Background(), req)
 }
 
-// shardChange moves one replica (Move: a random shard, from one of its
-// replicas, the leader half the time, to a node that holds none) or
-// balances the shards (Balance).
+// shardChange moves one replica (Move: a move an error cut short, run
+// again; else a random shard, from one of its replicas, the leader half
+// the time, to a node that holds none) or balances the shards (Balance).
 func (n *Nemesis) shardChange(ctx context.Context, kind string) error {
 	c, err := client.New(client.Options{Addrs: n.t.ClientAddrs(), RetryTimeout: 20 * time.Second, DialTimeout: 20 * time.Second, TLS: n.t.TLS()})
 	if err != nil {
@@ -342,12 +352,35 @@ func (n *Nemesis) shardChange(ctx context.Context, kind string) error {
 	if kind == Balance {
 		return c.BalanceShards(ctx, say)
 	}
+	mv, again := n.unfinished, n.unfinished != nil
+	n.unfinished = nil
+	if !again {
+		if mv, err = n.pickMove(ctx, c); err != nil {
+			return err
+		}
+	}
+	if err := c.MoveShard(ctx, mv.shard, mv.from, mv.to, say); err != nil {
+		if again { // once: a move that fails twice is the finding
+			return fmt.Errorf("shard %d from %s to %s, run again: %w", mv.shard, mv.from, mv.to, err)
+		}
+		n.unfinished = mv
+		return fmt.Errorf("shard %d from %s to %s (to be run again): %w", mv.shard, mv.from, mv.to, err)
+	}
+	if again {
+		say(fmt.Sprintf("the move of shard %d from %s to %s, cut short before, is done", mv.shard, mv.from, mv.to))
+	}
+	return nil
+}
+
+// pickMove draws a move: a random shard, from one of its replicas (the
+// leader half the time) to a node that holds none.
+func (n *Nemesis) pickMove(ctx context.Context, c *client.Client) (*shardMove, error) {
 	m, err := c.ShardMap(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(m.Shards) < 2 {
-		return errors.New("not a sharded cluster")
+		return nil, errors.New("not a sharded cluster")
 	}
 	s := m.Shards[n.rng.IntN(len(m.Shards))]
 	var holders, others []string
@@ -360,11 +393,11 @@ func (n *Nemesis) shardChange(ctx context.Context, kind string) error {
 		}
 	}
 	if len(others) == 0 || len(holders) == 0 {
-		return fmt.Errorf("shard %d is on every node: nowhere to move it (--replicas must be below the nodes)", s.ID)
+		return nil, fmt.Errorf("shard %d is on every node: nowhere to move it (--replicas must be below the nodes)", s.ID)
 	}
 	from := holders[n.rng.IntN(len(holders))]
 	if s.Leader != "" && n.rng.IntN(2) == 0 {
 		from = s.Leader
 	}
-	return c.MoveShard(ctx, s.ID, from, others[n.rng.IntN(len(others))], say)
+	return &shardMove{shard: s.ID, from: from, to: others[n.rng.IntN(len(others))]}, nil
 }

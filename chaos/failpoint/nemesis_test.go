@@ -3,8 +3,10 @@ package failpoint
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -123,5 +125,106 @@ func TestWipeFaultWaitsForCatchUp(t *testing.T) {
 	defer leader.mu.Unlock()
 	if leader.statuses < 4 { // the leader's commit 100, then the node's 60, 90, 120
 		t.Fatalf("healed after %d status calls, before the node could have caught up", leader.statuses)
+	}
+}
+
+// fakeShards answers the calls of a replica move as a cluster of two
+// shards on n1..n3 whose first promotion is refused: a move cut short
+// after its first step. It logs every step.
+type fakeShards struct {
+	mu       sync.Mutex
+	addr     string
+	shards   []wire.ShardInfo
+	refused  bool
+	steps    []string
+	promoted int
+}
+
+func (f *fakeShards) handle(_ context.Context, _ serve.Caller, req wire.Message) wire.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch r := req.(type) {
+	case wire.Members:
+		var ms []wire.Member
+		for _, id := range []string{"n1", "n2", "n3"} {
+			ms = append(ms, wire.Member{ID: id, RaftAddr: id + ":7000", ClientAddr: f.addr, Voter: true})
+		}
+		return wire.MemberList{Members: ms}
+	case wire.Shards:
+		m := wire.ShardMap{}
+		for _, s := range f.shards {
+			s.Replicas = slices.Clone(s.Replicas)
+			m.Shards = append(m.Shards, s)
+		}
+		return m
+	case wire.ShardMember:
+		f.steps = append(f.steps, fmt.Sprintf("%d %d %s", r.Shard, r.Op, r.ID))
+		s := &f.shards[r.Shard]
+		i := slices.IndexFunc(s.Replicas, func(rp wire.Replica) bool { return rp.ID == r.ID })
+		switch r.Op {
+		case wire.ShardAddNonvoter:
+			s.Replicas = append(s.Replicas, wire.Replica{ID: r.ID})
+		case wire.ShardPromote:
+			if !f.refused {
+				f.refused = true
+				return wire.Errorf(wire.CodeBadRequest, "shard %d: %s has not caught up", r.Shard, r.ID)
+			}
+			s.Replicas[i].Voter = true
+		case wire.ShardStepDown:
+			s.Leader = s.Replicas[(i+1)%len(s.Replicas)].ID
+		case wire.ShardRemove:
+			s.Replicas = slices.Delete(s.Replicas, i, i+1)
+		}
+		s.Epoch++
+		return wire.OK{}
+	}
+	return wire.Errorf(wire.CodeBadRequest, "unexpected %s", req.Type())
+}
+
+// TestMoveCutShortIsRunAgain: a move that fails at a step is run again by
+// the next move fault, the same move (not a new draw), to its end.
+func TestMoveCutShortIsRunAgain(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	f := &fakeShards{addr: addr, shards: []wire.ShardInfo{
+		{ID: 0, SlotHi: 8192, Epoch: 1, Leader: "n1", LeaderAddr: addr, Replicas: []wire.Replica{{ID: "n1", Voter: true}, {ID: "n2", Voter: true}}},
+		{ID: 1, SlotLo: 8192, SlotHi: 16384, Epoch: 1, Leader: "n2", LeaderAddr: addr, Replicas: []wire.Replica{{ID: "n2", Voter: true}, {ID: "n3", Voter: true}}},
+	}}
+	srv := serve.Orderly(ln, f.handle, serve.Options{})
+	t.Cleanup(srv.Close)
+	var log []string
+	n := &Nemesis{t: fakeTarget{addr: addr, log: &log}, rng: rand.New(rand.NewPCG(1, 2)), start: time.Now(), logf: t.Logf}
+
+	err = n.shardChange(context.Background(), Move)
+	if err == nil || !strings.Contains(err.Error(), "to be run again") || n.unfinished == nil {
+		t.Fatalf("first move: %v, unfinished %+v; want the refused promotion, kept to be run again", err, n.unfinished)
+	}
+	mv := *n.unfinished
+	if err := n.shardChange(context.Background(), Move); err != nil {
+		t.Fatalf("the move run again: %v", err)
+	}
+	if n.unfinished != nil {
+		t.Fatalf("a finished move is still kept: %+v", n.unfinished)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.shards[mv.shard]
+	holds := func(id string) bool {
+		return slices.ContainsFunc(s.Replicas, func(r wire.Replica) bool { return r.ID == id && r.Voter })
+	}
+	if !holds(mv.to) || slices.ContainsFunc(s.Replicas, func(r wire.Replica) bool { return r.ID == mv.from }) {
+		t.Fatalf("shard %d after moving it from %s to %s: %+v (steps %v)", mv.shard, mv.from, mv.to, s.Replicas, f.steps)
+	}
+	adds := 0
+	for _, st := range f.steps {
+		if strings.Contains(st, fmt.Sprintf(" %d ", wire.ShardAddNonvoter)) {
+			adds++
+		}
+	}
+	if adds != 1 {
+		t.Fatalf("steps %v: want one replica added, by the first run only", f.steps)
 	}
 }
