@@ -132,12 +132,11 @@ func TestWipeFaultWaitsForCatchUp(t *testing.T) {
 // shards on n1..n3 whose first promotion is refused: a move cut short
 // after its first step. It logs every step.
 type fakeShards struct {
-	mu       sync.Mutex
-	addr     string
-	shards   []wire.ShardInfo
-	refused  bool
-	steps    []string
-	promoted int
+	mu      sync.Mutex
+	addr    string
+	shards  []wire.ShardInfo
+	refused bool
+	steps   []string
 }
 
 func (f *fakeShards) handle(_ context.Context, _ serve.Caller, req wire.Message) wire.Message {

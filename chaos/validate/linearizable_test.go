@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,4 +92,27 @@ func BenchmarkLinearizable(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(ops))*float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// TestLinearizableRefusesAStretchWithoutACut: two orders of unknown
+// outcome, one applied and one not, leave it open which one is still
+// pending, so no read after them is a cut. A stretch longer than the
+// checker takes in bounded memory fails the check as not checked, and
+// says why.
+func TestLinearizableRefusesAStretchWithoutACut(t *testing.T) {
+	ops := longHistory(2, 2, 1, maxSegment+10_000)
+	for i := range ops {
+		ops[i].Call, ops[i].Return = ops[i].Call+time.Millisecond, ops[i].Return+time.Millisecond
+		if ops[i].Outcome == model.OK {
+			ops[i].Count++ // the first unknown order took effect before all of them
+		}
+	}
+	unknown := func(n int32) model.Op {
+		return model.Op{Client: 9, Kind: model.OpOrder, Customer: 0, Number: -n, Call: time.Duration(n), Outcome: model.Unknown}
+	}
+	ops = append(ops, unknown(1), unknown(2))
+	v := Linearizable(ops, time.Minute, filepath.Join(t.TempDir(), "l.html"))
+	if v.Pass || len(v.Errors) != 1 || !strings.Contains(v.Errors[0], "without a cut") {
+		t.Fatalf("verdict %+v: want a failure naming the stretch without a cut", v)
+	}
 }
