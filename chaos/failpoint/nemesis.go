@@ -132,7 +132,9 @@ func (n *Nemesis) Run(ctx context.Context) {
 	order := slices.Clone(n.kinds)
 	n.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	for i := 0; ; i++ {
-		if !wait.Sleep(ctx, time.Duration(2000+n.rng.IntN(2000))*time.Millisecond) {
+		// A quiet spell of 1-3 s, a fault held 2-5 s, then the wait for
+		// the target to catch up: about 200 faults in 30 minutes.
+		if !wait.Sleep(ctx, time.Duration(1000+n.rng.IntN(2000))*time.Millisecond) {
 			return
 		}
 		kind := order[i%len(order)]
