@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"orderly/fsm"
@@ -22,8 +24,8 @@ import (
 // leads, remove the old node. No step changes a quorum before the new
 // replica holds the log. Nodes follow the shard map (adopt): a node the
 // map names opens its replica, empty, and the leader's replication fills
-// it; a node the map no longer names closes its replica and keeps its
-// files aside.
+// it; a node the map no longer names closes its replica and deletes its
+// files.
 
 // shardStatus answers ShardStatus: this node's replica of one shard.
 func (n *Node) shardStatus(id uint32) (wire.Message, error) {
@@ -216,9 +218,8 @@ func (n *Node) hostShard(id uint32) error {
 	return nil
 }
 
-// dropShard closes a replica the map no longer names and moves its files
-// aside (shards/<id>.dropped-<epoch>), never deleting them: an operator
-// removes them once sure.
+// dropShard closes a replica the map no longer names and deletes its
+// files (removeReplicaFiles).
 func (n *Node) dropShard(r *replica, s fsm.SetShard) error {
 	n.shardsMu.Lock()
 	defer n.shardsMu.Unlock()
@@ -231,10 +232,52 @@ func (n *Node) dropShard(r *replica, s fsm.SetShard) error {
 	n.shards.Store(&next)
 	n.groups.Remove(r.gid)
 	err := r.close()
-	dir := shardDir(n.cfg.DataDir, s.ID)
-	if rerr := os.Rename(dir, fmt.Sprintf("%s.dropped-%d", dir, s.Epoch)); err == nil && rerr != nil {
+	if rerr := removeReplicaFiles(shardDir(n.cfg.DataDir, s.ID), s.Epoch); err == nil {
 		err = rerr
 	}
-	n.log.Info("closed a replica the shard map dropped", "shard", s.ID, "epoch", s.Epoch, "error", err)
+	n.log.Info("closed a replica the shard map dropped and deleted its files", "shard", s.ID, "epoch", s.Epoch, "error", err)
 	return err
+}
+
+// droppedSuffix marks the dir of a dropped replica on its way out.
+const droppedSuffix = ".dropped-"
+
+// removeReplicaFiles moves a dropped replica's dir out of the shard's
+// place in one rename (a replica opened there later starts empty, never
+// from half-deleted files), then deletes it, as TiKV destroys a removed
+// peer's data: the shard's replicas hold all of it. A node that kept
+// every replica moved away from it filled its disk in a 30-minute chaos
+// run of moves back and forth.
+func removeReplicaFiles(dir string, epoch uint64) error {
+	aside := fmt.Sprintf("%s%s%d", dir, droppedSuffix, epoch)
+	if err := os.RemoveAll(aside); err != nil {
+		return fmt.Errorf("remove dropped replica %s: %w", aside, err)
+	}
+	if err := os.Rename(dir, aside); err != nil {
+		return fmt.Errorf("move dropped replica %s aside: %w", dir, err)
+	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(aside); err != nil {
+		return fmt.Errorf("remove dropped replica %s: %w", aside, err)
+	}
+	return nil
+}
+
+// sweepDropped deletes what an earlier run left of dropped replicas: a
+// crash between removeReplicaFiles' rename and its removal, or a release
+// that kept them aside.
+func sweepDropped(dataDir string, log hclog.Logger) error {
+	left, err := filepath.Glob(filepath.Join(dataDir, "shards", "*"+droppedSuffix+"*"))
+	if err != nil {
+		return fmt.Errorf("find dropped replicas: %w", err)
+	}
+	for _, dir := range left {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove dropped replica %s: %w", dir, err)
+		}
+		log.Info("deleted the files of a replica dropped before", "dir", dir)
+	}
+	return nil
 }

@@ -224,6 +224,10 @@ func (n *Node) startRaft() error {
 	if count == 1 {
 		replicas[0] = n.meta
 	} else {
+		if err := sweepDropped(n.cfg.DataDir, n.log); err != nil {
+			n.shutdownRaft()
+			return err
+		}
 		hosted, err := n.shardsToHost(existing)
 		if err != nil {
 			n.shutdownRaft()

@@ -221,6 +221,15 @@ func TestShardedClusterReopensWithItsShards(t *testing.T) {
 		}
 		tc.nodes[i] = nil
 	}
+	// What a crash in the middle of deleting a dropped replica leaves (or
+	// a release that kept them aside) is deleted at the next start.
+	leftover := filepath.Join(shardDir(tc.cfgs[0].DataDir, 1)+droppedSuffix+"7", "wal")
+	if err := os.MkdirAll(leftover, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(leftover, "00001.wal"), []byte("old"), 0o640); err != nil {
+		t.Fatal(err)
+	}
 	for i := range tc.cfgs {
 		tc.cfgs[i].Shards = 0 // the data dir says how many
 		n, err := reopen(tc.cfgs[i])
@@ -231,6 +240,9 @@ func TestShardedClusterReopensWithItsShards(t *testing.T) {
 	}
 	if got := tc.nodes[0].shardCount(); got != testShards {
 		t.Fatalf("reopened with %d shards, want %d", got, testShards)
+	}
+	if _, err := os.Stat(filepath.Dir(leftover)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a dropped replica's leftover files after a restart: %v", err)
 	}
 	rec, ok := call(t, tc.shardLeader(2), wire.Get{CustomerID: c, Consistency: wire.Linearizable}).(wire.Record)
 	if !ok || rec.LastOrder != 5 {
@@ -427,7 +439,7 @@ func scanAll(t *testing.T, n *Node) []int32 {
 // TestMoveShardUnderLoad: shard 0 of 3 (2 replicas each, on n1 and n2)
 // moves from its leader to n3 while a client writes to its customers; a
 // second run of the move finds it done. Every acknowledged order is there
-// once; the old node closes its replica and keeps its files aside.
+// once; the old node closes its replica and deletes its files.
 func TestMoveShardUnderLoad(t *testing.T) {
 	tc := newTestClusterWith(t, func(c *Config) { c.Shards, c.Replicas = testShards, 2 })
 	from := tc.waitMap(2).Shards[0].Leader
@@ -506,11 +518,12 @@ func TestMoveShardUnderLoad(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, err := os.Stat(shardDir(fromCfg.DataDir, 0))
-		if fromNode.replicas()[0] == nil && errors.Is(err, os.ErrNotExist) {
+		aside, _ := filepath.Glob(shardDir(fromCfg.DataDir, 0) + droppedSuffix + "*")
+		if fromNode.replicas()[0] == nil && errors.Is(err, os.ErrNotExist) && len(aside) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s still holds shard 0 (replica open %v, dir: %v)", from, fromNode.replicas()[0] != nil, err)
+			t.Fatalf("%s still holds shard 0 (replica open %v, dir: %v, set aside: %v)", from, fromNode.replicas()[0] != nil, err, aside)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
