@@ -65,3 +65,5 @@ require (
 	golang.org/x/text v0.28.0 // indirect
 	google.golang.org/protobuf v1.36.8 // indirect
 )
+
+replace github.com/hashicorp/raft => ./third_party/hashicorp-raft
