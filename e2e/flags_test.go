@@ -36,6 +36,8 @@ func TestFlagsThatCannotLie(t *testing.T) {
 		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--restore", filepath.Join(dir, "none"), "--peers", "n1=127.0.0.1:7001"}, "restore: open backup"},
 		{"orderctl", []string{"dashboard", "--target", "127.0.0.1:8000", "--listen", "0.0.0.0:8080"}, "must be a loopback address"},
 		{"ordertest", []string{"--insecure", "--addr", "127.0.0.1:1", "bench", "--customers", "1", "--orders", "1", "--rate", "-1"}, "rate -1: want 0 (no bound) or more"},
+		{"ordertest", []string{"chaos", "--report", dir, "--load", "heavy"}, `load "heavy": want normal, high or mixed`},
+		{"ordertest", []string{"chaos", "--report", dir, "--nemesis", "all,meteor"}, `nemesis "meteor": want`},
 		{"orderlb", []string{"--insecure", "--backends", "foo"}, `backend "foo": want host:port`},
 		{"orderlb", []string{"--insecure", "--backends", "127.0.0.1:6001", "--max-reply-bytes", "10"}, "max reply bytes 10: need at least 1 and 65536"},
 		{"orderlb", []string{"--insecure", "--backends", "127.0.0.1:6001", "--max-frame", "10"}, "max frame 10: must be between 64 and"},

@@ -25,12 +25,11 @@ const maxSegment = 100_000
 
 // customerCheck is one customer's result.
 type customerCheck struct {
-	customer        int32
-	ops, segments   int
-	longest         int // operations in the longest segment
-	result          porcupine.CheckResult
-	illegal         *model.Segment // the first segment that is not linearizable
-	illegalFrom, to time.Duration
+	customer      int32
+	ops, segments int
+	longest       int // operations in the longest segment
+	result        porcupine.CheckResult
+	illegal       *model.Segment // the first segment that is not linearizable
 }
 
 // Linearizable runs porcupine over every customer's history, segment by
@@ -95,8 +94,10 @@ func Linearizable(ops []model.Op, timeout time.Duration, htmlPath string) Verdic
 			}
 			continue
 		}
+		seg := c.illegal.Ops // carried orders first: the earliest call, then in call order
+		from, to := time.Duration(seg[0].Call), time.Duration(seg[len(seg)-1].Call)
 		v.Errors = append(v.Errors, fmt.Sprintf("customer %d: %s over its operations called from %v to %v (%d of its %d)",
-			c.customer, c.result, c.illegalFrom.Round(time.Millisecond), c.to.Round(time.Millisecond), len(c.illegal.Ops), c.ops))
+			c.customer, c.result, from.Round(time.Millisecond), to.Round(time.Millisecond), len(seg), c.ops))
 		if result != porcupine.Illegal {
 			v.Detail = "; " + visualize(c, htmlPath, &v)
 		}
@@ -130,7 +131,6 @@ func checkCustomer(customer int32, ops []porcupine.Operation, deadline time.Time
 		}
 		if res := porcupine.CheckOperationsTimeout(segs[i].Model, segs[i].Ops, left); res != porcupine.Ok {
 			c.result, c.illegal = res, &segs[i]
-			c.illegalFrom, c.to = time.Duration(segs[i].Ops[0].Call), time.Duration(segs[i].Ops[len(segs[i].Ops)-1].Call)
 			return c
 		}
 	}
