@@ -23,6 +23,7 @@ type Timing struct {
 	LeaderLeaseTimeout time.Duration
 	CommitTimeout      time.Duration
 	SnapshotThreshold  uint64
+	SnapshotInterval   time.Duration
 }
 
 // Stores are the group's durable state.
@@ -86,6 +87,7 @@ func New(cfg Config) (*Group, error) {
 	setIf(&rc.LeaderLeaseTimeout, cfg.Timing.LeaderLeaseTimeout)
 	setIf(&rc.CommitTimeout, cfg.Timing.CommitTimeout)
 	setIf(&rc.SnapshotThreshold, cfg.Timing.SnapshotThreshold)
+	setIf(&rc.SnapshotInterval, cfg.Timing.SnapshotInterval)
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 256
 	if err := raft.ValidateConfig(rc); err != nil {

@@ -19,11 +19,21 @@ type memCluster struct {
 	t        *testing.T
 	replicas []*Group
 	trans    []*raft.InmemTransport
+	snaps    []*raft.InmemSnapshotStore
 	addrs    []raft.ServerAddress
 	closed   []bool
 }
 
+// testTiming is fast Raft timing for in-memory replicas.
+var testTiming = Timing{HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond,
+	LeaderLeaseTimeout: 50 * time.Millisecond, CommitTimeout: 5 * time.Millisecond, SnapshotThreshold: 8192}
+
 func newMemCluster(t *testing.T, size int) *memCluster {
+	t.Helper()
+	return newMemClusterTimed(t, size, testTiming)
+}
+
+func newMemClusterTimed(t *testing.T, size int, timing Timing) *memCluster {
 	t.Helper()
 	c := &memCluster{t: t, closed: make([]bool, size)}
 	var servers []raft.Server
@@ -46,11 +56,11 @@ func newMemCluster(t *testing.T, size int) *memCluster {
 	}
 	for i := range size {
 		logs := raft.NewInmemStore()
+		c.snaps = append(c.snaps, raft.NewInmemSnapshotStore())
 		g, err := New(Config{
 			ID: string(addrs[i]), Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: testWriter{t}}),
-			Timing: Timing{HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond,
-				LeaderLeaseTimeout: 50 * time.Millisecond, CommitTimeout: 5 * time.Millisecond, SnapshotThreshold: 8192},
-			Stores:         Stores{Logs: logs, Stable: logs, Snapshots: raft.NewInmemSnapshotStore()},
+			Timing:         timing,
+			Stores:         Stores{Logs: logs, Stable: logs, Snapshots: c.snaps[i]},
 			Transport:      c.trans[i],
 			RequestTimeout: 2 * time.Second,
 			AskLeader:      c.askLeader,
@@ -276,5 +286,38 @@ func TestEmptyReplicaServesNoRead(t *testing.T) {
 	defer g.Close()
 	if err := g.Read(context.Background(), Stale, 0); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("stale read on empty stores: %v, want ErrUnavailable", err)
+	}
+}
+
+// Timing.SnapshotInterval reaches Raft: a replica whose log has passed the
+// threshold snapshots within the interval, not raft's default 120 s (a
+// node restarted more often than that never snapshotted, and its log, and
+// its time to start, grew without bound).
+func TestSnapshotsWithinTheInterval(t *testing.T) {
+	timing := testTiming
+	timing.SnapshotThreshold, timing.SnapshotInterval = 32, 20*time.Millisecond
+	c := newMemClusterTimed(t, 3, timing)
+	_, leader := c.leader()
+	ctx := ctxFor(t, 10*time.Second)
+	for i := range int32(64) {
+		if res, err := leader.Propose(ctx, order(4, i+1, 1, uint64(i+1))); err != nil || res.Refused != 0 {
+			t.Fatalf("order %d: %+v, %v", i+1, res, err)
+		}
+	}
+	for i, snaps := range c.snaps {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			metas, err := snaps.List()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(metas) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d took no snapshot in 5s with 64 entries past a threshold of 32", i)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }

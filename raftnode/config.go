@@ -107,6 +107,13 @@ type Config struct {
 	CommitTimeout      time.Duration
 	// SnapshotThreshold is how many log entries trigger a snapshot.
 	SnapshotThreshold uint64
+	// SnapshotInterval is how often a group checks SnapshotThreshold.
+	// hashicorp/raft's timer starts again with the process, and its
+	// default (120-240 s) let nodes restarted every minute or two go a
+	// whole 30-minute chaos run without a snapshot: their logs grew
+	// without bound, and so did the time to open them (a start scans the
+	// log since the last snapshot).
+	SnapshotInterval time.Duration
 	// TLS is the node's certificate (role node, named by ID) and CA: the
 	// client and Raft ports and the node's own connections to peers are
 	// mutual TLS. Nil is --insecure: plaintext, every client an admin.
@@ -142,6 +149,7 @@ func DefaultConfig() Config {
 		LeaderLeaseTimeout: 500 * time.Millisecond,
 		CommitTimeout:      10 * time.Millisecond,
 		SnapshotThreshold:  8192,
+		SnapshotInterval:   5 * time.Second,
 	}
 }
 
@@ -246,6 +254,9 @@ func (c Config) Validate() error {
 	}
 	if c.SnapshotThreshold == 0 {
 		errs = append(errs, errors.New("snapshot threshold: must be positive"))
+	}
+	if c.SnapshotInterval < 5*time.Millisecond {
+		errs = append(errs, fmt.Errorf("snapshot interval %v: must be at least 5ms", c.SnapshotInterval))
 	}
 	return errors.Join(errs...)
 }

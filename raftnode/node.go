@@ -257,7 +257,8 @@ func (n *Node) startRaft() error {
 func (n *Node) timing() group.Timing {
 	c := n.cfg
 	return group.Timing{HeartbeatTimeout: c.HeartbeatTimeout, ElectionTimeout: c.ElectionTimeout,
-		LeaderLeaseTimeout: c.LeaderLeaseTimeout, CommitTimeout: c.CommitTimeout, SnapshotThreshold: c.SnapshotThreshold}
+		LeaderLeaseTimeout: c.LeaderLeaseTimeout, CommitTimeout: c.CommitTimeout,
+		SnapshotThreshold: c.SnapshotThreshold, SnapshotInterval: c.SnapshotInterval}
 }
 
 // seedsOf is --peers as peernet.Rules.Seeds.

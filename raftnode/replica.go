@@ -109,6 +109,7 @@ func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr, adop
 	}
 	gid := shardGroup(id, n.count)
 	log := n.log.With("shard", id)
+	began := time.Now()
 	db, _, err := openLogStore(dir, n.storeKind, log.Named("wal"))
 	if err != nil {
 		return nil, fmt.Errorf("shard %d: %w", id, err)
@@ -141,6 +142,7 @@ func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr, adop
 			Seeds: seedsOf(cfg.Peers)},
 		log.Named("transport"))
 	groups.Add(gid, r.trans)
+	storeOpened := time.Now()
 	g, err := group.New(group.Config{
 		ID: cfg.ID, Logger: log, RequestTimeout: cfg.RequestTimeout, Transport: r.trans,
 		Timing: n.timing(),
@@ -156,6 +158,9 @@ func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr, adop
 		db.Close()
 		return nil, fmt.Errorf("shard %d: %w", id, err)
 	}
+	// A restart's outage is the sum of these over the node's replicas:
+	// worth seeing in the log.
+	log.Info("opened replica", "log_store", storeOpened.Sub(began), "raft", time.Since(storeOpened))
 	r.group = g
 	r.running.Store(g)
 	close(r.started)

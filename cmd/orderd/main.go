@@ -61,6 +61,7 @@ func run(args []string) error {
 	minFree := daemon.SizeFlag(fs, "min-free", cfg.MinFree, "free space under --data-dir below which the node raises its disk alarm and the cluster takes no new orders (reads go on; clears by itself); 0: only a failed write raises it")
 	fs.StringVar(&cfg.LogStore, "log-store", "", "log store of a NEW data dir: wal (hashicorp/raft-wal, one fsync per append) or boltdb (default "+raftnode.DefaultLogStore+"); an existing data dir keeps its own (status: log_store)")
 	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", cfg.SnapshotThreshold, "log entries between snapshots")
+	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", cfg.SnapshotInterval, "how often each group checks --snapshot-threshold")
 	restore := fs.String("restore", "", "seed an empty --data-dir of a NEW cluster (members: --peers, the same on every node) from a backup (orderctl snapshot save), then run; a data dir already seeded from the same backup starts normally")
 	recover := fs.String("recover", "", "disaster recovery, node stopped: force these members (id=raft_addr,...) onto --data-dir, then exit; see deploy/README.md")
 	df := daemon.AddFlags(fs)
