@@ -134,12 +134,12 @@ func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr, adop
 	}
 	r := &replica{gid: gid, shard: id, db: db, snaps: snaps, gate: gate, started: make(chan struct{}), feed: feed.New(cfg.WatchHistory, 0)}
 	ctx := n.routines.Context()
-	// No Vouched: a sender must be in the shard's own configuration (or,
-	// while this replica knows none, among --peers).
+	// A sender must be in the shard's own configuration, or, while this
+	// replica knows none, among --peers, or named by a newer shard map.
 	r.trans = peernet.NewTransport(peernet.NewDialer(cfg.TLS, adv, gid),
 		peernet.Rules{Config: func() (raft.Configuration, error) { return r.latestConfiguration(ctx) },
 			Leader: r.followedLeader, RefuseVotes: func() bool { return n.gate.refuses() || gate.refuses() },
-			Seeds: seedsOf(cfg.Peers)},
+			Vouched: n.shardVouched(r), Seeds: seedsOf(cfg.Peers)},
 		log.Named("transport"))
 	groups.Add(gid, r.trans)
 	storeOpened := time.Now()

@@ -2,10 +2,13 @@ package raftnode
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"orderly/fsm"
 )
 
 // A node whose log is behind passes through old configurations as it
@@ -123,4 +126,53 @@ func (n *Node) memberAddr(ctx context.Context, member, addr, id string) raft.Ser
 		}
 	}
 	return ""
+}
+
+// shardVouched is a shard replica's peernet.Rules.Vouched. A replica
+// catching up meets old configurations too, and one restored from a
+// snapshot taken before the shard's leader joined it leaves out the
+// leader itself: in a 30-minute chaos run a move's new replica refused
+// the only node that could catch it up, and the shard stopped. The shard
+// map (committed in the meta group) is asked instead of the peers: it
+// names the shard's replicas as of its epoch, the index of the shard's
+// configuration its leader published, so it decides only for a replica
+// that knows an older configuration than that.
+func (n *Node) shardVouched(r *replica) func(string, raft.Configuration) (raft.ServerAddress, bool) {
+	return func(sender string, _ raft.Configuration) (raft.ServerAddress, bool) {
+		s, ok := n.fsm.Shard(r.shard)
+		if !ok || !names(s, sender) { // before asking Raft: a stranger costs a map lookup
+			return "", false
+		}
+		g := r.running.Load()
+		f := g.Raft().GetConfiguration()
+		if err := g.Await(f); err != nil {
+			return "", false
+		}
+		meta, err := n.meta.latestConfiguration(n.routines.Context())
+		if err != nil {
+			return "", false
+		}
+		return mapNames(s, f.Index(), sender, meta)
+	}
+}
+
+// mapNames is sender's Raft address if shard map entry s, newer than the
+// configuration (at index known) a replica of the shard knows, names it
+// a replica, and it is a member of the cluster (meta, whose address for
+// it is every group's: one Raft port a node).
+func mapNames(s fsm.SetShard, known uint64, sender string, meta raft.Configuration) (raft.ServerAddress, bool) {
+	if s.Epoch <= known || !names(s, sender) {
+		return "", false
+	}
+	for _, m := range meta.Servers {
+		if string(m.ID) == sender {
+			return m.Address, true
+		}
+	}
+	return "", false
+}
+
+// names says whether shard map entry s lists node id among its replicas.
+func names(s fsm.SetShard, id string) bool {
+	return slices.ContainsFunc(s.Replicas, func(x fsm.ShardReplica) bool { return x.ID == id })
 }
