@@ -178,10 +178,10 @@ func Run(ctx context.Context, opt Options) (*report.Report, error) {
 	// ctx may have ended early (the operator interrupted the run): the
 	// history so far is still worth checking.
 	finalWrite := lastWrite(context.WithoutCancel(ctx), t.ClientAddrs(), t.TLS(), opt.RecoverWithin)
-	final, err := finalReads(context.WithoutCancel(ctx), t.ClientAddrs(), t.TLS(), w)
-	if err != nil {
-		return nil, err
-	}
+	// A final read that fails (a shard with no leader) fails progress,
+	// and the counts of the customers left unread, but the report is
+	// still written: it is what says why.
+	final, finalErr := finalReads(context.WithoutCancel(ctx), t.ClientAddrs(), t.TLS(), w)
 	ops, faults := w.Ops(), nem.Faults()
 	rep := &report.Report{Seed: opt.Seed, Nemeses: opt.Nemeses, Fault: opt.Fault, Duration: opt.Duration, Interrupted: interrupted, Ops: len(ops),
 		OpCounts: report.CountOps(ops), Faults: faults, Outages: report.Outages(ops, faults), Load: opt.Load}
@@ -190,7 +190,8 @@ func Run(ctx context.Context, opt Options) (*report.Report, error) {
 	rep.Verdicts = []validate.Verdict{
 		validate.Linearizable(ops, 10*time.Minute, filepath.Join(opt.ReportDir, "linearizability.html")),
 		lost, failedApplied, dup, validate.Sessions(ops),
-		validate.Progress(ops, faults, validate.Bounds{MinOrders: opt.MinOrders, MinReads: opt.MinReads, RecoverWithin: opt.RecoverWithin}, finalWrite),
+		validate.Progress(ops, faults, validate.Bounds{MinOrders: opt.MinOrders, MinReads: opt.MinReads, RecoverWithin: opt.RecoverWithin},
+			errors.Join(finalWrite, finalErr)),
 	}
 	if err := report.Write(opt.ReportDir, rep, ops); err != nil {
 		return rep, err
@@ -305,11 +306,12 @@ func startDocker(ctx context.Context, opt Options) (failpoint.Target, func(), er
 const finalReader = 1 << 20
 
 // finalReads reads every customer linearizably once the cluster is whole,
-// adds the reads to the history and returns the counts.
+// adds the reads to the history and returns the counts: up to the first
+// read that fails, with its error.
 func finalReads(ctx context.Context, addrs []string, tls func(string) *tls.Config, w *traffic.Workload) (map[int32]uint64, error) {
 	cl, err := client.New(client.Options{Addrs: addrs, RetryTimeout: 30 * time.Second, DialTimeout: 30 * time.Second, TLS: tls})
 	if err != nil {
-		return nil, err
+		return map[int32]uint64{}, fmt.Errorf("final reads: %w", err)
 	}
 	defer cl.Close()
 	out := map[int32]uint64{}
@@ -317,7 +319,7 @@ func finalReads(ctx context.Context, addrs []string, tls func(string) *tls.Confi
 		op := model.Op{Client: finalReader, Via: model.ViaNodes, Kind: model.OpRead, Consistency: wire.Linearizable, Customer: cust, Call: w.Since()}
 		r, err := cl.Get(ctx, cust, wire.Linearizable)
 		if err != nil {
-			return nil, fmt.Errorf("final read of customer %d: %w", cust, err)
+			return out, fmt.Errorf("final read of customer %d: %w", cust, err)
 		}
 		op.Return, op.Outcome = w.Since(), model.OK
 		op.Count, op.Last, op.Index = r.OrderCount, r.LastOrder, r.ReadIndex

@@ -6,6 +6,7 @@ package validate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -32,6 +33,9 @@ type Verdict struct {
 //     while failed orders could account for it;
 //   - applied twice: a resend answered with a new index (doubleApply), or
 //     more in the record than acknowledged + unknown + failed.
+//
+// A customer with orders in the history but no final count (its shard
+// answered no final read) cannot be checked: all three fail then.
 func Counts(ops []model.Op, final map[int32]uint64, doubleApply []string, faults []failpoint.Fault) (lost, failedApplied, dup Verdict) {
 	acked, unknown := map[int32]uint64{}, map[int32]uint64{}
 	failed := map[int32][]model.Op{}
@@ -98,12 +102,42 @@ func Counts(ops []model.Op, final map[int32]uint64, doubleApply []string, faults
 	}
 	dup.Errors = append(dup.Errors, doubleApply...)
 	nDup += uint64(len(doubleApply))
-	lost.Pass, failedApplied.Pass, dup.Pass = nLost == 0, nFailedApplied == 0, nDup == 0
+	unread := unreadCustomers(final, acked, unknown, failed)
+	if len(unread) > 0 {
+		msg := fmt.Sprintf("%d customers with orders have no final count, so were not checked: %v", len(unread), unread[:min(len(unread), 10)])
+		lost.Errors = append([]string{msg}, lost.Errors...)
+		failedApplied.Errors = append([]string{msg}, failedApplied.Errors...)
+		dup.Errors = append([]string{msg}, dup.Errors...)
+	}
+	lost.Pass, failedApplied.Pass, dup.Pass = nLost == 0 && len(unread) == 0, nFailedApplied == 0 && len(unread) == 0, nDup == 0 && len(unread) == 0
 	lost.Detail = fmt.Sprintf("%d lost", nLost)
 	failedApplied.Detail = fmt.Sprintf("%d reported failed, yet applied", nFailedApplied)
 	dup.Detail = fmt.Sprintf("%d applied twice (%d resends answered with a new index)", nDup, len(doubleApply))
 	lost.Errors, failedApplied.Errors, dup.Errors = firstFew(lost.Errors), firstFew(failedApplied.Errors), firstFew(dup.Errors)
 	return lost, failedApplied, dup
+}
+
+// unreadCustomers are the customers with orders in the history and no
+// final count, in id order.
+func unreadCustomers(final, acked, unknown map[int32]uint64, failed map[int32][]model.Op) []int32 {
+	seen := map[int32]bool{}
+	for c := range acked {
+		seen[c] = true
+	}
+	for c := range unknown {
+		seen[c] = true
+	}
+	for c := range failed {
+		seen[c] = true
+	}
+	var out []int32
+	for c := range seen {
+		if _, ok := final[c]; !ok {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // faultWindow is how far from an operation a fault counts as "around" it.
@@ -199,10 +233,10 @@ type Bounds struct {
 // Progress fails a run in which the cluster did not work: too few
 // acknowledged orders or linearizable reads overall, a fault after which
 // no write was acknowledged within opt.RecoverWithin, a target that never
-// caught up, a slow disk that caused an election, or no write once all was
-// healed. Without it a cluster that refuses everything passes the other
+// caught up, a slow disk that caused an election, or atEnd: no write, or
+// no final read, once all was healed. Without it a cluster that refuses everything passes the other
 // checks: nothing acknowledged, nothing lost.
-func Progress(ops []model.Op, faults []failpoint.Fault, opt Bounds, finalWrite error) Verdict {
+func Progress(ops []model.Op, faults []failpoint.Fault, opt Bounds, atEnd error) Verdict {
 	v := Verdict{Name: "progress: work done, and after every fault"}
 	var orders, reads int
 	var runEnd time.Duration // the last call of the workload
@@ -224,8 +258,8 @@ func Progress(ops []model.Op, faults []failpoint.Fault, opt Bounds, finalWrite e
 	if reads < opt.MinReads {
 		v.Errors = append(v.Errors, fmt.Sprintf("%d linearizable reads answered, want at least %d", reads, opt.MinReads))
 	}
-	if finalWrite != nil {
-		v.Errors = append(v.Errors, finalWrite.Error())
+	if atEnd != nil {
+		v.Errors = append(v.Errors, atEnd.Error())
 	}
 	var slowest time.Duration
 	for _, f := range faults {

@@ -95,6 +95,27 @@ func TestFailedYetAppliedIsNamed(t *testing.T) {
 	}
 }
 
+// TestCountsFailWithoutAFinalCount: a customer with orders whose final
+// read failed (its shard had no leader) is not checked, so the three
+// count verdicts fail and say so, rather than pass on the others.
+func TestCountsFailWithoutAFinalCount(t *testing.T) {
+	ops := []model.Op{
+		order(1, 0, 1, 1000, 1010, model.OK, 1),
+		order(1, 7, 1, 1020, 1030, model.OK, 2),
+	}
+	lost, failedApplied, dup := Counts(ops, map[int32]uint64{0: 1}, nil, nil)
+	for _, v := range []Verdict{lost, failedApplied, dup} {
+		if v.Pass || len(v.Errors) == 0 || !strings.Contains(v.Errors[0], "1 customers with orders have no final count") ||
+			!strings.Contains(v.Errors[0], "[7]") {
+			t.Errorf("%s: pass %v, %v; want a failure naming customer 7", v.Name, v.Pass, v.Errors)
+		}
+	}
+	lost, failedApplied, dup = Counts(ops, map[int32]uint64{0: 1, 7: 1}, nil, nil)
+	if !lost.Pass || !failedApplied.Pass || !dup.Pass {
+		t.Fatalf("with every final count: %+v %+v %+v", lost, failedApplied, dup)
+	}
+}
+
 // TestLinearizableShowsTheIllegalCustomerOnly: the page of a failed check
 // holds one customer's operations, not the whole history.
 func TestLinearizableShowsTheIllegalCustomerOnly(t *testing.T) {
