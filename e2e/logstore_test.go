@@ -40,17 +40,7 @@ func TestWALStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every node at once: what was acknowledged is on disk.
-	for _, n := range c.Nodes {
-		if err := n.Kill(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, n := range c.Nodes {
-		if err := c.Start(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustLeader(t, c)
+	restartAll(t, c)
 	for cust, want := range map[int32]uint64{1: 30, 2: 20} {
 		if r := mustGet(t, cl, cust, wire.Linearizable); r.OrderCount != want {
 			t.Fatalf("customer %d has %d orders after the restarts, %d acknowledged", cust, r.OrderCount, want)

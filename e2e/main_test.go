@@ -100,6 +100,23 @@ func startClusterWith(t *testing.T, cfg harness.ClusterConfig) *harness.Cluster 
 	return c
 }
 
+// restartAll SIGKILLs every node of c, starts them again on their data
+// dirs and waits for a leader.
+func restartAll(t *testing.T, c *harness.Cluster) {
+	t.Helper()
+	for _, n := range c.Nodes {
+		if err := n.Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range c.Nodes {
+		if err := c.Start(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustLeader(t, c)
+}
+
 // startBalancer starts orderlb in front of c; startCluster's cleanup
 // stops it.
 func startBalancer(t *testing.T, c *harness.Cluster, extra ...string) *harness.Balancer {

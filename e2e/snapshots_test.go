@@ -32,17 +32,7 @@ func TestSnapshotsAtTheInterval(t *testing.T) {
 		}
 		return true
 	})
-	for _, n := range c.Nodes {
-		if err := n.Kill(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, n := range c.Nodes {
-		if err := c.Start(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustLeader(t, c)
+	restartAll(t, c)
 	for cust := int32(1); cust <= customers; cust++ {
 		if r := mustGet(t, cl, cust, wire.Linearizable); r.OrderCount != orders {
 			t.Fatalf("customer %d has %d orders after restoring from snapshots, %d acknowledged", cust, r.OrderCount, orders)
