@@ -20,8 +20,12 @@ func TestClientGoneIsNoFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	node := serve.Orderly(ln, func(ctx context.Context, _ serve.Caller, req wire.Message) wire.Message {
-		if _, ok := req.(wire.Status); ok {
+		switch req.(type) {
+		case wire.Status:
 			return wire.StatusInfo{ID: "n1", Role: "leader", Term: 1}
+		case wire.Get:
+		default: // the pool's shard map probe, which a node of one group refuses
+			return &wire.Error{Code: wire.CodeBadRequest, Message: "unknown request"}
 		}
 		arrived <- struct{}{}
 		select { // hold the read until the client is gone
