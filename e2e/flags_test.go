@@ -31,6 +31,7 @@ func TestFlagsThatCannotLie(t *testing.T) {
 		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--log-store", "zfs"}, `log store "zfs": want wal or boltdb`},
 		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--watch-history", "0"}, `watch history 0: want 1 to`},
 		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--max-watchers", "0"}, `max watchers 0: want at least 1`},
+		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--snapshot-interval", "1ms"}, "snapshot interval 1ms: must be at least 5ms"},
 		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--restore", dir}, "restore: --peers must list the new cluster's members"},
 		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--restore", dir, "--peers", "n2=127.0.0.1:7002"}, `restore: node "n1" is not among --peers`},
 		{"orderd", []string{"--insecure", "--id", "n1", "--data-dir", dir, "--restore", filepath.Join(dir, "none"), "--peers", "n1=127.0.0.1:7001"}, "restore: open backup"},

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ func TestSnapshotsAtTheInterval(t *testing.T) {
 	waitFor(t, 10*time.Second, "a snapshot of every shard on every node", func() bool {
 		for _, n := range c.Nodes {
 			for shard := range 3 {
-				got, _ := filepath.Glob(filepath.Join(n.DataDir, "shards", string(rune('0'+shard)), "snapshots", "*", "state.bin"))
+				got, _ := filepath.Glob(filepath.Join(n.DataDir, "shards", strconv.Itoa(shard), "snapshots", "*", "state.bin"))
 				if len(got) == 0 {
 					return false
 				}

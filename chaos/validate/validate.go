@@ -109,7 +109,8 @@ func Counts(ops []model.Op, final map[int32]uint64, doubleApply []string, faults
 		failedApplied.Errors = append([]string{msg}, failedApplied.Errors...)
 		dup.Errors = append([]string{msg}, dup.Errors...)
 	}
-	lost.Pass, failedApplied.Pass, dup.Pass = nLost == 0 && len(unread) == 0, nFailedApplied == 0 && len(unread) == 0, nDup == 0 && len(unread) == 0
+	allRead := len(unread) == 0
+	lost.Pass, failedApplied.Pass, dup.Pass = allRead && nLost == 0, allRead && nFailedApplied == 0, allRead && nDup == 0
 	lost.Detail = fmt.Sprintf("%d lost", nLost)
 	failedApplied.Detail = fmt.Sprintf("%d reported failed, yet applied", nFailedApplied)
 	dup.Detail = fmt.Sprintf("%d applied twice (%d resends answered with a new index)", nDup, len(doubleApply))
@@ -234,8 +235,8 @@ type Bounds struct {
 // acknowledged orders or linearizable reads overall, a fault after which
 // no write was acknowledged within opt.RecoverWithin, a target that never
 // caught up, a slow disk that caused an election, or atEnd: no write, or
-// no final read, once all was healed. Without it a cluster that refuses everything passes the other
-// checks: nothing acknowledged, nothing lost.
+// no final read, once all was healed. Without it a cluster that refuses
+// everything passes the other checks: nothing acknowledged, nothing lost.
 func Progress(ops []model.Op, faults []failpoint.Fault, opt Bounds, atEnd error) Verdict {
 	v := Verdict{Name: "progress: work done, and after every fault"}
 	var orders, reads int
