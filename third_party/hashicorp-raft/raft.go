@@ -1970,14 +1970,31 @@ func (r *Raft) installSnapshot(rpc RPC, req *InstallSnapshotRequest) {
 	r.setLatestConfiguration(reqConfiguration, reqConfigurationIndex)
 	r.setCommittedConfiguration(reqConfiguration, reqConfigurationIndex)
 
-	// Clear old logs if r.logs is a MonotonicLogStore. Otherwise compact the
-	// logs. In both cases, log any errors and continue.
-	if mlogs, ok := r.logs.(MonotonicLogStore); ok && mlogs.IsMonotonic() {
-		if err := r.removeOldLogs(); err != nil {
-			r.logger.Error("failed to reset logs", "error", err)
+	// orderly's patch: Raft's rules 6 and 7 for InstallSnapshot (Figure 13
+	// of the Raft paper). If the log holds the snapshot's last entry (same
+	// index and term), the entries after it are kept and those before it
+	// compacted; so too on a store that allows gaps when the whole log is
+	// older than the snapshot (v1.8.0's way, which its own tests expect).
+	// Otherwise the whole log is discarded, and Raft's own record of its
+	// last entry with it. v1.8.0 emptied a MonotonicLogStore but kept its
+	// in-memory last log index, and on other stores kept a conflicting
+	// entry at the snapshot's index: a follower whose log ran past the
+	// snapshot then refused every later AppendEntries, or panicked
+	// applying entries it no longer had (hashicorp/raft#697, #704).
+	// Errors are logged and the install stands, as before.
+	var atSnapshot Log
+	holdsIt := r.logs.GetLog(req.LastLogIndex, &atSnapshot) == nil && atSnapshot.Term == req.LastLogTerm
+	lastLogIndex, _ := r.getLastLog()
+	mlogs, ok := r.logs.(MonotonicLogStore)
+	gapsAllowed := !ok || !mlogs.IsMonotonic()
+	if holdsIt || (gapsAllowed && lastLogIndex < req.LastLogIndex) {
+		if err := r.compactLogs(req.LastLogIndex); err != nil {
+			r.logger.Error("failed to compact logs", "error", err)
 		}
-	} else if err := r.compactLogs(req.LastLogIndex); err != nil {
-		r.logger.Error("failed to compact logs", "error", err)
+	} else if err := r.removeOldLogs(); err != nil {
+		r.logger.Error("failed to reset logs", "error", err)
+	} else {
+		r.setLastLog(0, 0)
 	}
 
 	r.logger.Info("Installed remote snapshot")
