@@ -10,7 +10,8 @@ import (
 // TestLogStoreReopens: each store, closed, opens again in the same process
 // with what was written (orderd --restore seeds the store, closes it and
 // starts the node on it; raft-wal's own Close kept its meta database
-// locked, and the second open hung), and keeps the store it was made with.
+// locked, and the second open hung), and keeps the store it was made with;
+// its wrapper tells Raft whether it allows gaps.
 func TestLogStoreReopens(t *testing.T) {
 	for _, kind := range []string{StoreWAL, StoreBoltDB} {
 		t.Run(kind, func(t *testing.T) {
@@ -18,6 +19,10 @@ func TestLogStoreReopens(t *testing.T) {
 			db, got, err := openLogStore(dir, kind, hclog.NewNullLogger())
 			if err != nil || got != kind {
 				t.Fatalf("open new %s: %v %q", kind, err, got)
+			}
+			watched := &watchedLogStore{LogStore: db}
+			if got, want := watched.IsMonotonic(), kind == StoreWAL; got != want {
+				t.Fatalf("watched %s store: IsMonotonic %v, want %v (raft-wal allows no gap)", kind, got, want)
 			}
 			if err := db.SetUint64([]byte("CurrentTerm"), 7); err != nil {
 				t.Fatal(err)

@@ -58,6 +58,14 @@ func (s *watchedLogStore) StoreLogs(logs []*raft.Log) error {
 	return nil
 }
 
+// IsMonotonic passes the store's answer on (raft.MonotonicLogStore): Raft
+// asks the store under its cache, and the wrapper would otherwise hide
+// that raft-wal allows no gap in its log.
+func (s *watchedLogStore) IsMonotonic() bool {
+	m, ok := s.LogStore.(raft.MonotonicLogStore)
+	return ok && m.IsMonotonic()
+}
+
 // noSpace says whether the last write failed for want of space.
 func (s *watchedLogStore) noSpace() bool { return s.nospace.Load() }
 

@@ -114,7 +114,10 @@ func (n *Node) openReplica(id uint32, groups *peernet.Groups, adv net.Addr, adop
 	if err != nil {
 		return nil, fmt.Errorf("shard %d: %w", id, err)
 	}
-	logs, err := raft.NewLogCache(4096, db)
+	// Its writes are timed and watched as the meta group's are: a slow or
+	// full disk is the node's, whichever group writes to it.
+	watched := &watchedLogStore{LogStore: db, log: log.Named("logstore"), appendSeconds: n.store.appendSeconds}
+	logs, err := raft.NewLogCache(4096, watched)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("shard %d log cache: %w", id, err)
