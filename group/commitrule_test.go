@@ -1,6 +1,7 @@
 package group
 
 import (
+	"encoding/binary"
 	"io"
 	"sync"
 	"testing"
@@ -33,7 +34,19 @@ func (f *appliedFSM) last() uint64 {
 }
 
 func (f *appliedFSM) Snapshot() (raft.FSMSnapshot, error) { return nil, io.ErrUnexpectedEOF }
-func (f *appliedFSM) Restore(io.ReadCloser) error         { return io.ErrUnexpectedEOF }
+
+// Restore takes a snapshot as the index applied up to (8 bytes).
+func (f *appliedFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var upTo uint64
+	if err := binary.Read(rc, binary.BigEndian, &upTo); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.applied = append(f.applied, upTo)
+	f.mu.Unlock()
+	return nil
+}
 
 // TestDeposedLeaderDoesNotApplyItsUncommittedTail is the chaos run of
 // 2026-12-07 (docs/chaos/...-sharded30-FAIL-analysis.md) in miniature: a
@@ -46,41 +59,8 @@ func (f *appliedFSM) Restore(io.ReadCloser) error         { return io.ErrUnexpec
 // state was no longer the group's. Raft's rule is the index of the last
 // entry the request matched (third_party/hashicorp-raft carries the fix).
 func TestDeposedLeaderDoesNotApplyItsUncommittedTail(t *testing.T) {
-	logs, stable := raft.NewInmemStore(), raft.NewInmemStore()
-	conf := raft.Configuration{Servers: []raft.Server{
-		{ID: "old", Address: "old", Suffrage: raft.Voter},
-		{ID: "new", Address: "new", Suffrage: raft.Voter},
-		{ID: "third", Address: "third", Suffrage: raft.Voter},
-	}}
-	var entries []*raft.Log
-	for i := uint64(1); i <= 12; i++ {
-		l := &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: []byte{byte(i)}}
-		if i == 1 {
-			l.Type, l.Data = raft.LogConfiguration, raft.EncodeConfiguration(conf)
-		}
-		entries = append(entries, l)
-	}
-	if err := logs.StoreLogs(entries); err != nil {
-		t.Fatal(err)
-	}
-	if err := stable.SetUint64([]byte("CurrentTerm"), 1); err != nil {
-		t.Fatal(err)
-	}
-	_, self := raft.NewInmemTransport("old")
-	_, leader := raft.NewInmemTransport("new")
-	self.Connect("new", leader)
-	leader.Connect("old", self)
-	cfg := raft.DefaultConfig()
-	cfg.LocalID = "old"
-	cfg.HeartbeatTimeout, cfg.ElectionTimeout = time.Hour, time.Hour // it only follows here
-	cfg.LeaderLeaseTimeout = time.Hour
-	cfg.Logger = hclog.NewNullLogger()
-	fsm := &appliedFSM{}
-	r, err := raft.NewRaft(cfg, fsm, logs, stable, raft.NewInmemSnapshotStore(), self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Shutdown()
+	logs := raft.NewInmemStore()
+	fsm, leader := followerWithLog(t, logs, 12)
 
 	// The new leader's requests: the first matches entry 10 and carries
 	// nothing; the second overwrites 11 with its own entry of term 2.
@@ -117,4 +97,48 @@ func TestDeposedLeaderDoesNotApplyItsUncommittedTail(t *testing.T) {
 	if err := logs.GetLog(11, &l); err != nil || l.Term != 2 || fsm.last() != 12 {
 		t.Fatalf("entry 11 %+v (%v), applied up to %d: want the new leader's entries applied", l, err, fsm.last())
 	}
+}
+
+var threeVoters = raft.Configuration{Servers: []raft.Server{
+	{ID: "old", Address: "old", Suffrage: raft.Voter},
+	{ID: "new", Address: "new", Suffrage: raft.Voter},
+	{ID: "third", Address: "third", Suffrage: raft.Voter},
+}}
+
+// followerWithLog starts a follower "old" whose log holds entries
+// 1..held of term 1 (the first the configuration), none committed, and
+// returns its FSM and the transport of "new", connected to it.
+func followerWithLog(t *testing.T, logs raft.LogStore, held uint64) (*appliedFSM, *raft.InmemTransport) {
+	t.Helper()
+	var entries []*raft.Log
+	for i := uint64(1); i <= held; i++ {
+		l := &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: []byte{byte(i)}}
+		if i == 1 {
+			l.Type, l.Data = raft.LogConfiguration, raft.EncodeConfiguration(threeVoters)
+		}
+		entries = append(entries, l)
+	}
+	if err := logs.StoreLogs(entries); err != nil {
+		t.Fatal(err)
+	}
+	stable := raft.NewInmemStore()
+	if err := stable.SetUint64([]byte("CurrentTerm"), 1); err != nil {
+		t.Fatal(err)
+	}
+	_, self := raft.NewInmemTransport("old")
+	_, leader := raft.NewInmemTransport("new")
+	self.Connect("new", leader)
+	leader.Connect("old", self)
+	cfg := raft.DefaultConfig()
+	cfg.LocalID = "old"
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout = time.Hour, time.Hour // it only follows here
+	cfg.LeaderLeaseTimeout = time.Hour
+	cfg.Logger = hclog.NewNullLogger()
+	fsm := &appliedFSM{}
+	r, err := raft.NewRaft(cfg, fsm, logs, stable, raft.NewInmemSnapshotStore(), self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Shutdown().Error() }) //nolint:errcheck // the test is over
+	return fsm, leader
 }

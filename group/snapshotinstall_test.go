@@ -3,29 +3,12 @@ package group
 import (
 	"bytes"
 	"encoding/binary"
-	"io"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 )
-
-// restoredFSM is appliedFSM whose snapshots are the index applied up to.
-type restoredFSM struct{ appliedFSM }
-
-func (f *restoredFSM) Restore(rc io.ReadCloser) error {
-	defer rc.Close()
-	var upTo uint64
-	if err := binary.Read(rc, binary.BigEndian, &upTo); err != nil {
-		return err
-	}
-	f.mu.Lock()
-	f.applied = append(f.applied, upTo)
-	f.mu.Unlock()
-	return nil
-}
 
 // TestInstalledSnapshotKeepsTheLogConsistent: a follower installs a
 // snapshot of entries 1-10 and is then sent the entries after it, on
@@ -111,48 +94,4 @@ func TestInstalledSnapshotKeepsTheLogConsistent(t *testing.T) {
 			})
 		}
 	}
-}
-
-var threeVoters = raft.Configuration{Servers: []raft.Server{
-	{ID: "old", Address: "old", Suffrage: raft.Voter},
-	{ID: "new", Address: "new", Suffrage: raft.Voter},
-	{ID: "third", Address: "third", Suffrage: raft.Voter},
-}}
-
-// followerWithLog starts a follower "old" whose log holds entries
-// 1..held of term 1 (the first the configuration), none committed, and
-// returns its FSM and the transport of "new", connected to it.
-func followerWithLog(t *testing.T, logs raft.LogStore, held uint64) (*restoredFSM, *raft.InmemTransport) {
-	t.Helper()
-	var entries []*raft.Log
-	for i := uint64(1); i <= held; i++ {
-		l := &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: []byte{byte(i)}}
-		if i == 1 {
-			l.Type, l.Data = raft.LogConfiguration, raft.EncodeConfiguration(threeVoters)
-		}
-		entries = append(entries, l)
-	}
-	if err := logs.StoreLogs(entries); err != nil {
-		t.Fatal(err)
-	}
-	stable := raft.NewInmemStore()
-	if err := stable.SetUint64([]byte("CurrentTerm"), 1); err != nil {
-		t.Fatal(err)
-	}
-	_, self := raft.NewInmemTransport("old")
-	_, leader := raft.NewInmemTransport("new")
-	self.Connect("new", leader)
-	leader.Connect("old", self)
-	cfg := raft.DefaultConfig()
-	cfg.LocalID = "old"
-	cfg.HeartbeatTimeout, cfg.ElectionTimeout = time.Hour, time.Hour // it only follows here
-	cfg.LeaderLeaseTimeout = time.Hour
-	cfg.Logger = hclog.NewNullLogger()
-	fsm := &restoredFSM{}
-	r, err := raft.NewRaft(cfg, fsm, logs, stable, raft.NewInmemSnapshotStore(), self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Shutdown().Error() }) //nolint:errcheck // the test is over
-	return fsm, leader
 }
