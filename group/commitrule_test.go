@@ -60,7 +60,7 @@ func (f *appliedFSM) Restore(rc io.ReadCloser) error {
 // entry the request matched (third_party/hashicorp-raft carries the fix).
 func TestDeposedLeaderDoesNotApplyItsUncommittedTail(t *testing.T) {
 	logs := raft.NewInmemStore()
-	fsm, leader := followerWithLog(t, logs, 12)
+	_, fsm, leader := followerWithLog(t, logs, termOneLog(12), 0)
 
 	// The new leader's requests: the first matches entry 10 and carries
 	// nothing; the second overwrites 11 with its own entry of term 2.
@@ -105,19 +105,25 @@ var threeVoters = raft.Configuration{Servers: []raft.Server{
 	{ID: "third", Address: "third", Suffrage: raft.Voter},
 }}
 
-// followerWithLog starts a follower "old" whose log holds entries
-// 1..held of term 1 (the first the configuration), none committed, and
-// returns its FSM and the transport of "new", connected to it.
-func followerWithLog(t *testing.T, logs raft.LogStore, held uint64) (*appliedFSM, *raft.InmemTransport) {
-	t.Helper()
+// termOneLog is entries 1..n of term 1, the first the configuration.
+func termOneLog(n uint64) []*raft.Log {
 	var entries []*raft.Log
-	for i := uint64(1); i <= held; i++ {
+	for i := uint64(1); i <= n; i++ {
 		l := &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: []byte{byte(i)}}
 		if i == 1 {
 			l.Type, l.Data = raft.LogConfiguration, raft.EncodeConfiguration(threeVoters)
 		}
 		entries = append(entries, l)
 	}
+	return entries
+}
+
+// followerWithLog starts a follower "old" whose log holds entries (none
+// committed) and returns it, its FSM and the transport of "new",
+// connected to it. It keeps trailing entries before a snapshot when it
+// compacts.
+func followerWithLog(t *testing.T, logs raft.LogStore, entries []*raft.Log, trailing uint64) (*raft.Raft, *appliedFSM, *raft.InmemTransport) {
+	t.Helper()
 	if err := logs.StoreLogs(entries); err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +139,7 @@ func followerWithLog(t *testing.T, logs raft.LogStore, held uint64) (*appliedFSM
 	cfg.LocalID = "old"
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout = time.Hour, time.Hour // it only follows here
 	cfg.LeaderLeaseTimeout = time.Hour
+	cfg.TrailingLogs = trailing
 	cfg.Logger = hclog.NewNullLogger()
 	fsm := &appliedFSM{}
 	r, err := raft.NewRaft(cfg, fsm, logs, stable, raft.NewInmemSnapshotStore(), self)
@@ -140,5 +147,5 @@ func followerWithLog(t *testing.T, logs raft.LogStore, held uint64) (*appliedFSM
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Shutdown().Error() }) //nolint:errcheck // the test is over
-	return fsm, leader
+	return r, fsm, leader
 }

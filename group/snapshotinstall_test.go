@@ -3,6 +3,7 @@ package group
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,9 +19,10 @@ import (
 // still counted its old last entry, so a request after the snapshot was
 // refused (and one matching that stale entry made it panic applying
 // entries it no longer had); other stores kept the conflicting entry at
-// the snapshot's index (hashicorp/raft#697, #704). third_party's patch
-// applies Raft's rules 6 and 7: keep the log after the snapshot only if
-// it holds the snapshot's last entry.
+// the snapshot's index, and kept old entries below a snapshot beyond the
+// log (hashicorp/raft#697, #704). third_party's patch applies Raft's
+// rules 6 and 7: keep the log after the snapshot, and the configurations
+// in it, only if it holds the snapshot's last entry; else discard it all.
 func TestInstalledSnapshotKeepsTheLogConsistent(t *testing.T) {
 	stores := map[string]func(t *testing.T) raft.LogStore{
 		"raft-wal": func(t *testing.T) raft.LogStore {
@@ -33,29 +35,45 @@ func TestInstalledSnapshotKeepsTheLogConsistent(t *testing.T) {
 		},
 		"inmem": func(*testing.T) raft.LogStore { return raft.NewInmemStore() },
 	}
+	fourVoters := raft.Configuration{Servers: append(slices.Clone(threeVoters.Servers),
+		raft.Server{ID: "fourth", Address: "fourth", Suffrage: raft.Voter})}
+	addsFourth := termOneLog(12)
+	addsFourth[10].Type, addsFourth[10].Data = raft.LogConfiguration, raft.EncodeConfiguration(fourVoters) // entry 11
+	termOne := func(from, to uint64) []*raft.Log { return termOneLog(to)[from-1:] }
+	termTwo := []*raft.Log{{Index: 11, Term: 2, Type: raft.LogCommand}, {Index: 12, Term: 2, Type: raft.LogCommand}}
 	cases := []struct {
 		name string
-		// held: the follower's log before the snapshot, entries 1..held of term 1.
-		held uint64
+		held []*raft.Log // the follower's log before the snapshot
+		// trailing: entries kept before a snapshot when the log is
+		// compacted (raft's TrailingLogs).
+		trailing uint64
 		// snapTerm: the term of the snapshot's last entry, index 10.
 		snapTerm uint64
 		// next: the leader's request after the snapshot.
 		next raft.AppendEntriesRequest
+		// kept: the entries the follower still holds, first to last.
+		kept [2]uint64
+		// voters: its configuration afterwards.
+		voters int
 	}{
-		{name: "log past the snapshot, in conflict with it", held: 12, snapTerm: 2,
-			next: raft.AppendEntriesRequest{PrevLogEntry: 10, PrevLogTerm: 2, LeaderCommitIndex: 12, Entries: []*raft.Log{
-				{Index: 11, Term: 2, Type: raft.LogCommand}, {Index: 12, Term: 2, Type: raft.LogCommand}}}},
-		{name: "log past the snapshot, holding its last entry", held: 12, snapTerm: 1,
-			next: raft.AppendEntriesRequest{PrevLogEntry: 12, PrevLogTerm: 1, LeaderCommitIndex: 12}},
-		{name: "log behind the snapshot", held: 5, snapTerm: 2,
-			next: raft.AppendEntriesRequest{PrevLogEntry: 10, PrevLogTerm: 2, LeaderCommitIndex: 12, Entries: []*raft.Log{
-				{Index: 11, Term: 2, Type: raft.LogCommand}, {Index: 12, Term: 2, Type: raft.LogCommand}}}},
+		{name: "log past the snapshot, in conflict with it", held: termOneLog(12), snapTerm: 2, trailing: 1000,
+			next: raft.AppendEntriesRequest{PrevLogEntry: 10, PrevLogTerm: 2, LeaderCommitIndex: 12, Entries: termTwo},
+			kept: [2]uint64{11, 12}, voters: 3},
+		{name: "log past the snapshot, holding its last entry", held: termOneLog(12), snapTerm: 1, trailing: 0,
+			next: raft.AppendEntriesRequest{PrevLogEntry: 10, PrevLogTerm: 1, LeaderCommitIndex: 12, Entries: termOne(11, 12)},
+			kept: [2]uint64{10, 12}, voters: 3},
+		{name: "log past the snapshot, holding its last entry, then a new member", held: addsFourth, snapTerm: 1, trailing: 0,
+			next: raft.AppendEntriesRequest{PrevLogEntry: 12, PrevLogTerm: 1, LeaderCommitIndex: 12},
+			kept: [2]uint64{10, 12}, voters: 4},
+		{name: "log behind the snapshot, kept entries trailing", held: termOneLog(5), snapTerm: 2, trailing: 1000,
+			next: raft.AppendEntriesRequest{PrevLogEntry: 10, PrevLogTerm: 2, LeaderCommitIndex: 12, Entries: termTwo},
+			kept: [2]uint64{11, 12}, voters: 3},
 	}
 	for store, open := range stores {
 		for _, tc := range cases {
 			t.Run(store+"/"+tc.name, func(t *testing.T) {
 				logs := open(t)
-				fsm, leader := followerWithLog(t, logs, tc.held)
+				r, fsm, leader := followerWithLog(t, logs, tc.held, tc.trailing)
 				header := raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("new"), Addr: []byte("new")}
 
 				var snap bytes.Buffer
@@ -84,12 +102,20 @@ func TestInstalledSnapshotKeepsTheLogConsistent(t *testing.T) {
 				if got := fsm.last(); got != 12 {
 					t.Fatalf("applied up to %d: want 12", got)
 				}
-				wantTerm := tc.snapTerm // the entries after the snapshot are the leader's, or the kept ones
+				first, _ := logs.FirstIndex()
+				last, _ := logs.LastIndex()
+				if first != tc.kept[0] || last != tc.kept[1] {
+					t.Fatalf("the log holds %d-%d: want %d-%d", first, last, tc.kept[0], tc.kept[1])
+				}
 				for i := uint64(11); i <= 12; i++ {
 					var l raft.Log
-					if err := logs.GetLog(i, &l); err != nil || l.Term != wantTerm {
-						t.Fatalf("entry %d %+v (%v): want term %d", i, l, err, wantTerm)
+					if err := logs.GetLog(i, &l); err != nil || l.Term != tc.snapTerm {
+						t.Fatalf("entry %d %+v (%v): want term %d, the leader's", i, l, err, tc.snapTerm)
 					}
+				}
+				f := r.GetConfiguration()
+				if err := f.Error(); err != nil || len(f.Configuration().Servers) != tc.voters {
+					t.Fatalf("configuration %+v (%v): want %d voters", f.Configuration(), err, tc.voters)
 				}
 			})
 		}

@@ -1972,24 +1972,35 @@ func (r *Raft) installSnapshot(rpc RPC, req *InstallSnapshotRequest) {
 
 	// orderly's patch: Raft's rules 6 and 7 for InstallSnapshot (Figure 13
 	// of the Raft paper). If the log holds the snapshot's last entry (same
-	// index and term), the entries after it are kept and those before it
-	// compacted; so too on a store that allows gaps when the whole log is
-	// older than the snapshot (v1.8.0's way, which its own tests expect).
-	// Otherwise the whole log is discarded, and Raft's own record of its
-	// last entry with it. v1.8.0 emptied a MonotonicLogStore but kept its
-	// in-memory last log index, and on other stores kept a conflicting
-	// entry at the snapshot's index: a follower whose log ran past the
-	// snapshot then refused every later AppendEntries, or panicked
-	// applying entries it no longer had (hashicorp/raft#697, #704).
-	// Errors are logged and the install stands, as before.
+	// index and term), the entries after it are kept (the follower may have
+	// acknowledged them: dropping them could lose a committed entry), the
+	// configurations among them count again, and only entries before it
+	// are compacted (a request that follows the snapshot looks its last
+	// entry up). Otherwise no entry of the log is the leader's history past
+	// what the snapshot holds: the whole log is discarded, and Raft's own
+	// record of its last entry with it. v1.8.0 emptied a MonotonicLogStore
+	// but kept that record, and on other stores kept the old entries, a
+	// conflicting one at the snapshot's index among them: a follower whose
+	// log ran past the snapshot then refused every later AppendEntries, or
+	// panicked applying entries it no longer had (hashicorp/raft#697,
+	// #704), and old entries below the snapshot could be sent on as the
+	// leader's should the node lead. Errors are logged and the install
+	// stands, as before.
 	var atSnapshot Log
-	holdsIt := r.logs.GetLog(req.LastLogIndex, &atSnapshot) == nil && atSnapshot.Term == req.LastLogTerm
 	lastLogIndex, _ := r.getLastLog()
-	mlogs, ok := r.logs.(MonotonicLogStore)
-	gapsAllowed := !ok || !mlogs.IsMonotonic()
-	if holdsIt || (gapsAllowed && lastLogIndex < req.LastLogIndex) {
-		if err := r.compactLogs(req.LastLogIndex); err != nil {
+	if r.logs.GetLog(req.LastLogIndex, &atSnapshot) == nil && atSnapshot.Term == req.LastLogTerm {
+		if err := r.compactLogsWithTrailing(req.LastLogIndex-1, lastLogIndex, r.config().TrailingLogs); err != nil {
 			r.logger.Error("failed to compact logs", "error", err)
+		}
+		for index := req.LastLogIndex + 1; index <= lastLogIndex; index++ {
+			var entry Log
+			if err := r.logs.GetLog(index, &entry); err != nil {
+				r.logger.Error("failed to get log", "index", index, "error", err)
+				break
+			}
+			if err := r.processConfigurationLogEntry(&entry); err != nil {
+				r.logger.Error("failed to read a configuration entry", "index", index, "error", err)
+			}
 		}
 	} else if err := r.removeOldLogs(); err != nil {
 		r.logger.Error("failed to reset logs", "error", err)
